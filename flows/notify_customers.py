@@ -1,0 +1,94 @@
+"""Prefect flow ``notify-customers``: plan a campaign (frozen manifest + outbox), then send it in
+batches, one task per batch of a few hundred messages, and publish a summary artifact.
+
+Thin wiring only: everything real is in ``notifier``. Channel URLs and the database URL come from
+the environment (``NOTIFIER_*``), never from flow parameters, so no secret is stored in Prefect."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+from notifier import campaigns
+from notifier.config import Settings
+from notifier.models import Channel, ChannelPolicy
+from notifier.reports import summary_markdown, summary_rows
+from notifier.selection import Selection
+from notifier.store import Store
+
+
+@task(name="plan-campaign")
+def plan_campaign_task(campaign: str, incident: str, affected_ids: str | None, query: str | None,
+                       channels: list[str], policy: str, actor: str) -> int:  # fmt: skip
+    settings = Settings.from_env()
+    store = Store(settings.database_url)
+    try:
+        result = campaigns.plan_campaign(
+            store, name=campaign, incident_key=incident,
+            selection=Selection(ids_file=Path(affected_ids) if affected_ids else None, query=query),
+            channels=frozenset(Channel(c) for c in channels), policy=ChannelPolicy(policy),
+            locales=campaigns.renderer_for(settings.templates_dir, settings.locales_dir, "breach_notice").locales,
+            actor=actor,
+        )  # fmt: skip
+    finally:
+        store.dispose()
+    logger = get_run_logger()
+    for problem in result.problems[:50]:
+        logger.warning(problem)
+    store = Store(settings.database_url)
+    try:
+        manifest = campaigns.campaign_status(store, campaign).manifest
+    finally:
+        store.dispose()
+    # The counts to check before anything is sent (also shown by `notifier campaign plan`).
+    logger.info("manifest of %s: %d customers", campaign, manifest["total"])
+    for key in ("by_channel_plan", "by_locale", "by_jurisdiction", "unreachable"):
+        logger.info("  %s: %s", key.replace("_", " "), ", ".join(f"{k} {v}" for k, v in manifest[key].items()))
+    return result.selected
+
+
+@task(name="send-batch")
+def send_batch_task(campaign: str, channel: str) -> dict[str, int]:
+    return asdict(campaigns.send_batch(Settings.from_env(), campaign, Channel(channel)))
+
+
+@flow(name="notify-customers", log_prints=True)
+def notify_customers(campaign: str, incident: str | None = None, affected_ids: str | None = None,
+                     query: str | None = None, channels: list[str] | None = None, policy: str = "all",
+                     actor: str = "prefect") -> dict[str, Any]:  # fmt: skip
+    """Plan ``campaign`` if it is new (needs ``incident`` and ``affected_ids`` and/or ``query``), then
+    send everything due. Running it again sends nothing that was already sent."""
+    settings = Settings.from_env()
+    store = Store(settings.database_url)
+    try:
+        if not campaigns.campaign_exists(store, campaign):
+            if incident is None:
+                raise ValueError(f"campaign {campaign!r} is new: pass incident= and affected_ids= or query=")
+            plan_campaign_task(campaign, incident, affected_ids, query, channels or ["email", "sms"], policy, actor)
+        totals = campaigns.launch(
+            store, campaign, lambda ch: _batch_result(send_batch_task(campaign, ch.value)), actor=actor
+        )
+        status = campaigns.campaign_status(store, campaign)
+    finally:
+        store.dispose()
+    create_markdown_artifact(summary_markdown(status, totals), key=_artifact_key(campaign),
+                             description=f"Delivery summary of {campaign}")  # fmt: skip
+    create_table_artifact(summary_rows(status), key=f"{_artifact_key(campaign)}-outbox")
+    return {"status": status.as_dict(), "this_run": asdict(totals)}
+
+
+def _batch_result(counts: dict[str, int]) -> campaigns.BatchResult:
+    return campaigns.BatchResult(**counts)
+
+
+def _artifact_key(campaign: str) -> str:
+    # Artifact keys allow lowercase letters, digits and dashes only.
+    return "campaign-" + "".join(c if c.isalnum() else "-" for c in campaign.lower())[:60]
+
+
+if __name__ == "__main__":
+    notify_customers.serve(name="notify-customers")

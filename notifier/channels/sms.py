@@ -1,0 +1,152 @@
+"""SMS through Twilio's Messages API with the official ``twilio`` package's async client.
+
+Connection string::
+
+    twilio://ACCOUNT_SID:AUTH_TOKEN@api?from=+15005550006          (a sending number)
+    twilio://ACCOUNT_SID:AUTH_TOKEN@api?messaging_service=MG...     (a Messaging Service)
+        &status_callback=https://hooks.example.com/twilio/status   (our token is appended as ?t=)
+        &validity=14400                                            (drop if not delivered in time)
+    twilio+http://ACCOUNT_SID:AUTH_TOKEN@127.0.0.1:8089?from=...    (a local stand-in, plain HTTP)
+
+Errors: HTTP 429 and 5xx and network failures are transient; 4xx with a Twilio code are permanent
+for that recipient (21211 invalid number, 21614 not a mobile number, ...); 21610 means the
+recipient replied STOP and is marked ``opted_out`` so the engine suppresses SMS for them."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit
+
+import aiohttp
+from twilio.base.exceptions import TwilioRestException
+from twilio.http.async_http_client import AsyncTwilioHttpClient
+from twilio.rest import Client
+
+from notifier.errors import ConfigurationError, PermanentDeliveryError, TransientDeliveryError
+from notifier.models import Channel, Receipt, RenderedMessage
+from notifier.redact import mask_phone, mask_url
+from notifier.store import utcnow
+
+__all__ = ["TwilioChannel", "map_twilio_error"]
+
+TWILIO_API = "https://api.twilio.com"
+OPTED_OUT = 21610
+# The twilio client logs every request (with the recipient and body) at INFO; keep that out of logs.
+_quiet = logging.getLogger("notifier.twilio_http")
+_quiet.setLevel(logging.WARNING)
+
+
+class _BaseUrlHttpClient(AsyncTwilioHttpClient):
+    """The real async HTTP client, sending to another base URL (a local stand-in)."""
+
+    def __init__(self, base_url: str, **kwargs: Any) -> None:
+        super().__init__(logger=_quiet, **kwargs)
+        self.base_url = base_url.rstrip("/")
+
+    async def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        if url.startswith(TWILIO_API):
+            url = self.base_url + url[len(TWILIO_API):]
+        return await super().request(method, url, *args, **kwargs)
+
+
+class TwilioChannel:
+    kind = Channel.SMS
+
+    def __init__(self, *, account_sid: str, auth_token: str, from_number: str | None = None,
+                 messaging_service_sid: str | None = None, status_callback: str | None = None,
+                 validity_period: int | None = None, base_url: str = TWILIO_API,
+                 timeout: float = 30.0) -> None:  # fmt: skip
+        if not (from_number or messaging_service_sid):
+            raise ConfigurationError("twilio:// needs from=+E164 or messaging_service=MG...")
+        if validity_period is not None and not 1 <= validity_period <= 36000:
+            raise ConfigurationError("twilio:// validity must be 1..36000 seconds")
+        self.account_sid = account_sid
+        self._auth_token = auth_token
+        self.from_number = from_number
+        self.messaging_service_sid = messaging_service_sid
+        self.status_callback = status_callback
+        self.validity_period = validity_period
+        self.base_url = base_url
+        self.timeout = timeout
+        self._client: Client | None = None
+
+    @classmethod
+    def from_url(cls, url: str) -> "TwilioChannel":
+        parts = urlsplit(url)
+        # A literal "+" in these URLs is a phone prefix, never an encoded space.
+        query = {k: v[-1] for k, v in parse_qs(parts.query.replace("+", "%2B")).items()}
+        if not parts.username or not parts.password:
+            raise ConfigurationError(f"{mask_url(url)}: needs ACCOUNT_SID:AUTH_TOKEN@")
+        if parts.scheme == "twilio+http":
+            base_url = f"http://{parts.hostname}:{parts.port or 80}"
+        elif parts.hostname in (None, "api", "api.twilio.com"):
+            base_url = TWILIO_API
+        else:
+            base_url = f"https://{parts.hostname}{':' + str(parts.port) if parts.port else ''}"
+        try:
+            validity = int(query["validity"]) if "validity" in query else None
+        except ValueError as exc:
+            raise ConfigurationError(f"{mask_url(url)}: validity must be a number of seconds") from exc
+        return cls(
+            account_sid=unquote(parts.username),
+            auth_token=unquote(parts.password),
+            from_number=query.get("from"),
+            messaging_service_sid=query.get("messaging_service"),
+            status_callback=query.get("status_callback"),
+            validity_period=validity,
+            base_url=base_url,
+            timeout=float(query.get("timeout", "30")),
+        )
+
+    def __repr__(self) -> str:
+        return f"TwilioChannel({self.account_sid}:***@{self.base_url})"
+
+    def _twilio(self) -> Client:
+        if self._client is None:
+            # Created lazily: aiohttp's session must be made inside the running event loop.
+            http = _BaseUrlHttpClient(self.base_url, timeout=self.timeout)
+            self._client = Client(self.account_sid, self._auth_token, http_client=http)
+        return self._client
+
+    async def send(self, message: RenderedMessage, *, token: str) -> Receipt:
+        params: dict[str, Any] = {"to": message.to, "body": message.body_text}
+        if self.messaging_service_sid:
+            params["messaging_service_sid"] = self.messaging_service_sid
+        else:
+            params["from_"] = self.from_number
+        if self.status_callback:
+            separator = "&" if "?" in self.status_callback else "?"
+            params["status_callback"] = f"{self.status_callback}{separator}{urlencode({'t': token})}"
+        if self.validity_period:
+            params["validity_period"] = self.validity_period
+        try:
+            created = await self._twilio().messages.create_async(**params)
+        except Exception as exc:
+            raise map_twilio_error(exc, message.to) from exc
+        return Receipt(provider_message_id=str(created.sid), accepted_at=utcnow(), detail=str(created.status))
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            http = self._client.http_client
+            if isinstance(http, AsyncTwilioHttpClient):
+                await http.close()
+            self._client = None
+
+
+def map_twilio_error(exc: Exception, recipient: str) -> Exception:
+    """TwilioRestException / network failure → Transient/PermanentDeliveryError."""
+    who = mask_phone(recipient)
+    if isinstance(exc, TwilioRestException):
+        status, code = int(exc.status), exc.code
+        text = f"{who}: HTTP {status}, Twilio error {code}: {exc.msg}"
+        if status == 429 or status >= 500:
+            return TransientDeliveryError(text, code=code)
+        if status in (401, 403):
+            # Our credentials, not the recipient: stop the run rather than fail every message.
+            return ConfigurationError(f"Twilio refused our credentials (HTTP {status}, code {code})")
+        return PermanentDeliveryError(text, code=code, opted_out=code == OPTED_OUT)
+    if isinstance(exc, (aiohttp.ClientError, asyncio.TimeoutError, OSError)):
+        return TransientDeliveryError(f"{who}: {type(exc).__name__}: {exc}")
+    return exc

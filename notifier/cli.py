@@ -1,0 +1,269 @@
+"""The ``notifier`` command line: the comms team's and support's way in.
+
+Every command takes its configuration from options or ``NOTIFIER_*`` environment variables, builds one
+Settings object, and calls library functions; errors are printed as one clear line, not a traceback."""
+
+from __future__ import annotations
+
+import functools
+import getpass
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from notifier.config import Settings
+from notifier.errors import ConfigurationError, NotifierError
+
+app = typer.Typer(
+    help="Tell every customer affected by a data breach what happened, in their language, and prove who "
+    "was told.\n\nStart with `notifier demo`. Real use: `db upgrade` → `customers import` → `incident create` → "
+    "`campaign plan` (check the counts) → `campaign launch` → `campaign status` / `campaign report`.",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+)
+db_app = typer.Typer(help="The store's schema.", no_args_is_help=True)
+customers_app = typer.Typer(help="Load and validate customers.", no_args_is_help=True)
+incident_app = typer.Typer(help="Record the facts of an incident.", no_args_is_help=True)
+campaign_app = typer.Typer(help="Plan, launch and watch a notification campaign.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(customers_app, name="customers")
+app.add_typer(incident_app, name="incident")
+app.add_typer(campaign_app, name="campaign")
+
+console = Console()
+err_console = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
+DatabaseOption = Annotated[
+    str | None,
+    typer.Option("--database-url", envvar="NOTIFIER_DATABASE_URL", show_envvar=True,
+                 help="SQLAlchemy URL of the store (default: sqlite:///var/notifier.db)."),
+]  # fmt: skip
+ActorOption = Annotated[str, typer.Option("--actor", help="Who does this, for the audit log.")]
+
+
+def _actor() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def _settings(database_url: str | None) -> Settings:
+    settings = Settings.from_env()
+    return replace(settings, database_url=database_url) if database_url else settings
+
+
+def _store(settings: Settings) -> Any:
+    from notifier.store import Store
+
+    return Store(settings.database_url)
+
+
+def friendly_errors(func: F) -> F:
+    """Known errors become one red line and exit code 1; anything else keeps its traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (NotifierError, ConfigurationError) as exc:
+            err_console.print(f"[red]error:[/red] {exc}", highlight=False)
+            raise typer.Exit(1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@app.command()
+@friendly_errors
+def demo(
+    customers: Annotated[int, typer.Option(help="How many demo customers to seed.")] = 3000,
+    var_dir: Annotated[Path, typer.Option(help="Working directory for the demo's store and files.")] = Path("var"),
+) -> None:
+    """Run everything end to end on the embedded default: SQLite, local SMTP and Twilio stand-ins, demo data."""
+    from notifier.prefect_env import apply_prefect_defaults
+
+    var_dir = var_dir.resolve()
+    apply_prefect_defaults(var_dir)
+    from notifier.demo.run import run_demo
+
+    summary = run_demo(var_dir, customers=customers, console=console)
+    if summary["second_run"]["accepted"] != 0 or summary["eml_files"] != summary["emails_accepted"]:
+        err_console.print("[red]demo check failed: see var/demo-summary.json")
+        raise typer.Exit(1)
+
+
+@db_app.command("upgrade")
+@friendly_errors
+def db_upgrade(database_url: DatabaseOption = None) -> None:
+    """Create or migrate the store's tables (Alembic) to the latest version."""
+    settings = _settings(database_url)
+    store = _store(settings)
+    store.upgrade(settings.migrations_dir)
+    console.print(f"store is up to date: {store!r}")
+
+
+@customers_app.command("import")
+@friendly_errors
+def customers_import(
+    file: Annotated[Path, typer.Argument(help="UTF-8 CSV with a header: external_id,name,email,phone,locale,"
+                                              "time_zone,country,region,email_opt_out,sms_opt_out", exists=True,
+                                         dir_okay=False)],  # fmt: skip
+    database_url: DatabaseOption = None,
+    show: Annotated[int, typer.Option(help="How many row problems to list.")] = 50,
+) -> None:
+    """Import or update customers (by external_id). Bad rows are reported with line numbers and skipped."""
+    from notifier.cli_output import import_report_table, progress_bar
+    from notifier.importer import import_customers
+
+    store = _store(_settings(database_url))
+    with progress_bar(console, f"importing {file.name}", total=file.stat().st_size) as advance:
+        report = import_customers(store, file, progress=advance)
+    console.print(import_report_table(report, limit=show))
+
+
+@incident_app.command("create")
+@friendly_errors
+def incident_create(
+    file: Annotated[Path, typer.Argument(help="JSON file of incident facts (see docs/incidents.md).", exists=True)],
+    database_url: DatabaseOption = None,
+    actor: ActorOption = "",
+) -> None:
+    """Record an incident, after checking its facts render a complete notice in every language."""
+    from notifier.campaigns import create_incident, load_incident_file
+
+    settings = _settings(database_url)
+    facts = load_incident_file(file)
+    incident_id = create_incident(_store(settings), settings, facts, actor=actor or _actor())
+    console.print(f"incident {facts.get('key')!r} recorded (id {incident_id})")
+
+
+@campaign_app.command("plan")
+@friendly_errors
+def campaign_plan(
+    name: Annotated[str, typer.Argument(help="A name for the campaign, e.g. 2026-11-leak-first-notice.")],
+    incident: Annotated[str, typer.Option(help="The incident key (from `incident create`).")],
+    affected_ids: Annotated[Path | None, typer.Option(help="File of affected external ids, one per line.",
+                                                      exists=True, dir_okay=False)] = None,  # fmt: skip
+    query: Annotated[str | None, typer.Option(help="SQL returning a column external_id (and, with "
+                                                   "--source-url, the customer columns).")] = None,  # fmt: skip
+    source_url: Annotated[str | None, typer.Option(envvar="NOTIFIER_SOURCE_URL", help="Read-only database "
+                                                   "to run --query on instead of the store.")] = None,  # fmt: skip
+    channels: Annotated[str, typer.Option(help="Channels this campaign may use.")] = "email,sms",
+    policy: Annotated[str, typer.Option(help="all: every usable channel; email-first: SMS only without "
+                                             "email.")] = "all",  # fmt: skip
+    database_url: DatabaseOption = None,
+    actor: ActorOption = "",
+) -> None:
+    """Select the affected customers and freeze the manifest; prints the counts to check before launch."""
+    from notifier.campaigns import campaign_status, plan_campaign, renderer_for
+    from notifier.cli_output import manifest_tables, progress_bar
+    from notifier.models import Channel, ChannelPolicy
+    from notifier.selection import Selection
+
+    settings = _settings(database_url)
+    try:
+        channel_set = frozenset(Channel(c.strip()) for c in channels.split(",") if c.strip())
+        channel_policy = ChannelPolicy(policy)
+    except ValueError as exc:
+        raise ConfigurationError(f"{exc}; channels are email,sms and policy is all or email-first") from exc
+    store = _store(settings)
+    selected = 0
+
+    def advance_by(n: int) -> None:
+        nonlocal selected
+        selected += n
+        advance(selected)
+
+    with progress_bar(console, "selecting affected customers", total=None) as advance:
+        result = plan_campaign(
+            store, name=name, incident_key=incident,
+            selection=Selection(ids_file=affected_ids, query=query, source_url=source_url),
+            channels=channel_set, policy=channel_policy,
+            locales=renderer_for(settings.templates_dir, settings.locales_dir, "breach_notice").locales,
+            actor=actor or _actor(), progress=advance_by,
+        )  # fmt: skip
+    for problem in result.problems[:50]:
+        console.print(f"[yellow]{problem}", highlight=False)
+    for table in manifest_tables(campaign_status(store, name).manifest):
+        console.print(table)
+
+
+@campaign_app.command("launch")
+@friendly_errors
+def campaign_launch(
+    name: Annotated[str, typer.Argument(help="The planned campaign.")],
+    direct: Annotated[bool, typer.Option("--direct", help="Send in this process without Prefect.")] = False,
+    database_url: DatabaseOption = None,
+    actor: ActorOption = "",
+) -> None:
+    """Send everything due (through the notify-customers Prefect flow). Safe to repeat: nothing is sent twice."""
+    from notifier.campaigns import campaign_status, launch, send_batch
+    from notifier.cli_output import outbox_table
+
+    settings = _settings(database_url)
+    if direct:
+        store = _store(settings)
+        totals = launch(store, name, lambda ch: send_batch(settings, name, ch), actor=actor or _actor())
+        console.print(f"this run: {totals}")
+    else:
+        from notifier.prefect_env import apply_prefect_defaults
+
+        apply_prefect_defaults(settings.var_dir)
+        import os
+
+        os.environ.setdefault("NOTIFIER_DATABASE_URL", settings.database_url)
+        from flows.notify_customers import notify_customers
+
+        result = notify_customers(campaign=name, actor=actor or _actor())
+        console.print(f"this run: {result['this_run']}")
+        store = _store(settings)
+    console.print(outbox_table(campaign_status(store, name)))
+
+
+@campaign_app.command("status")
+@friendly_errors
+def campaign_status_cmd(
+    name: Annotated[str, typer.Argument(help="The campaign.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Manifest counts and outbox states of a campaign."""
+    from notifier.campaigns import campaign_status
+    from notifier.cli_output import manifest_tables, outbox_table
+
+    status = campaign_status(_store(_settings(database_url)), name)
+    if as_json:
+        sys.stdout.write(json.dumps(status.as_dict(), indent=2, ensure_ascii=False) + "\n")
+        return
+    for table in manifest_tables(status.manifest):
+        console.print(table)
+    console.print(outbox_table(status))
+
+
+@campaign_app.command("report")
+@friendly_errors
+def campaign_report(
+    name: Annotated[str, typer.Argument(help="The campaign.")],
+    out: Annotated[Path, typer.Option(help="Directory for the CSV and HTML report.")] = Path("var/reports"),
+    database_url: DatabaseOption = None,
+) -> None:
+    """Write the delivery report (CSV + HTML): every customer, every channel, state, and who was not reached."""
+    from notifier.campaigns import get_campaign
+    from notifier.reports import write_delivery_report
+    from notifier.store import queries as q
+
+    store = _store(_settings(database_url))
+    campaign = get_campaign(store, name)
+    with store.connect() as conn:
+        csv_path, html_path = write_delivery_report(q.delivery_report_rows(conn, campaign.id), out, name)
+    console.print(f"wrote {csv_path} and {html_path}")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,81 @@
+"""Rich tables and progress bars shared by the CLI and the demo."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from notifier.reports import STATE_ORDER, summary_rows
+
+if TYPE_CHECKING:
+    from notifier.campaigns import CampaignStatus
+    from notifier.importer import ImportReport
+
+__all__ = ["import_report_table", "manifest_tables", "outbox_table", "progress_bar"]
+
+
+@contextmanager
+def progress_bar(console: Console, description: str, total: int | None) -> Iterator[Callable[[int], None]]:
+    """Yields ``update(done)``: the absolute amount done so far (bytes read, ids selected, ...)."""
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task(description, total=total)
+        yield lambda done: progress.update(task, completed=done)
+
+
+def import_report_table(report: "ImportReport", limit: int = 20) -> Table:
+    table = Table(title=f"Import of {report.path}", title_justify="left")
+    table.add_column("line", justify="right")
+    table.add_column("customer")
+    table.add_column("result")
+    table.add_column("problem")
+    for issue in report.issues[:limit]:
+        table.add_row(str(issue.line), issue.external_id or "", "[red]rejected" if issue.rejected else
+                      "[yellow]imported", issue.message)  # fmt: skip
+    if len(report.issues) > limit:
+        table.add_row("…", "", "", f"{len(report.issues) - limit} more problems")
+    table.caption = (f"{report.rows} rows: {report.inserted} new, {report.updated} updated, "
+                     f"{report.rejected} rejected, {len(report.issues)} problems reported")  # fmt: skip
+    return table
+
+
+def _counts_table(title: str, counts: dict[str, int], total: int) -> Table:
+    table = Table(title=title, title_justify="left")
+    table.add_column(title.split(" by ")[-1])
+    table.add_column("customers", justify="right")
+    table.add_column("%", justify="right")
+    for key, value in counts.items():
+        table.add_row(key, str(value), f"{100 * value / total:.1f}" if total else "-")
+    return table
+
+
+def manifest_tables(manifest: dict[str, Any]) -> list[Table]:
+    """Counts by locale, channel coverage, jurisdiction, and why customers cannot be reached."""
+    total = manifest["total"]
+    coverage_names = {"both": "email + SMS", "email": "email only", "sms": "SMS only", "none": "none"}
+    coverage = {coverage_names.get(k, k): v for k, v in manifest["by_channel_plan"].items()}
+    return [
+        _counts_table(f"Manifest ({total} customers) by channel coverage", coverage, total),
+        _counts_table("Manifest by notice language", manifest["by_locale"], total),
+        _counts_table("Manifest by jurisdiction", manifest["by_jurisdiction"], total),
+        _counts_table("Not reachable at all, by reason", manifest["unreachable"], total),
+        _counts_table("Email not used, by reason", manifest["email_not_used"], total),
+        _counts_table("SMS not used, by reason", manifest["sms_not_used"], total),
+    ]
+
+
+def outbox_table(status: "CampaignStatus") -> Table:
+    rows = summary_rows(status)
+    states = [s for s in STATE_ORDER if any(r[s] for r in rows)]
+    table = Table(title=f"Outbox of {status.name} ({status.state})", title_justify="left")
+    table.add_column("channel")
+    for state in [*states, "total"]:
+        table.add_column(state, justify="right")
+    for row in rows:
+        table.add_row(row["channel"], *[str(row[s]) for s in [*states, "total"]])
+    return table

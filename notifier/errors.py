@@ -1,0 +1,87 @@
+"""One exception tree for notifier.
+
+    NotifierError
+    ├── InputError (ValueError)            bad data from a user: CSV rows, ids files, incident files
+    ├── SelectionError                     a selection query or source that cannot be used
+    ├── CampaignStateError                 an action the campaign's state does not allow
+    ├── RenderError                        a notice that cannot be rendered completely (never sent)
+    └── DeliveryError                      a provider refused or failed one message
+        ├── TransientDeliveryError         try again later (SMTP 4xx, disconnects, timeouts, Twilio 429/5xx)
+        └── PermanentDeliveryError         never retry this message on this channel (SMTP 5xx, invalid number)
+
+    ConfigurationError (ValueError)        deliberately *not* a NotifierError: a broken channel URL or
+                                           setting must stop the run, and no delivery handler may swallow it.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CampaignStateError",
+    "ConfigurationError",
+    "DeliveryError",
+    "InputError",
+    "NotifierError",
+    "PermanentDeliveryError",
+    "RenderError",
+    "SelectionError",
+    "TransientDeliveryError",
+    "is_transient",
+]
+
+
+class NotifierError(Exception):
+    """Root of every error notifier raises on purpose."""
+
+
+class InputError(NotifierError, ValueError):
+    """User-supplied data is malformed; the message says what and where."""
+
+
+class SelectionError(NotifierError):
+    """The affected-customer selection cannot be evaluated."""
+
+
+class CampaignStateError(NotifierError):
+    """The campaign is not in a state that allows this action."""
+
+
+class RenderError(NotifierError):
+    """A notice could not be rendered completely; it must not be sent."""
+
+
+class DeliveryError(NotifierError):
+    """A provider did not accept one message.
+
+    ``code`` is the provider's code (SMTP reply code, Twilio error code) when there is one;
+    ``retry_after`` is the provider's hint in seconds, if it gave one.
+    """
+
+    def __init__(self, message: str, *, code: int | None = None, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.retry_after = retry_after
+
+
+class TransientDeliveryError(DeliveryError):
+    """Worth retrying later: the provider was busy, slow or unreachable."""
+
+
+class PermanentDeliveryError(DeliveryError):
+    """Retrying cannot help: the address or number is refused for good.
+
+    ``opted_out`` marks a recipient who told the provider to stop (Twilio 21610):
+    the caller must suppress, not merely fail, that channel for the customer.
+    """
+
+    def __init__(self, message: str, *, code: int | None = None, opted_out: bool = False) -> None:
+        super().__init__(message, code=code)
+        self.opted_out = opted_out
+
+
+class ConfigurationError(ValueError):
+    """A setting or channel URL is unusable. Not a NotifierError on purpose (see module docstring)."""
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True if ``exc`` is a delivery failure that a later attempt may cure."""
+    return isinstance(exc, TransientDeliveryError)

@@ -1,0 +1,138 @@
+"""Streaming CSV import of customers: validate each row, upsert the good ones by external id, and
+report every problem with its line number. A broken row never stops the import."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from notifier.errors import InputError
+from notifier.models import CustomerRecord
+from notifier.store import Store, utcnow
+from notifier.store import queries as q
+from notifier.validation import RowProblems, validate_customer
+
+__all__ = ["COLUMNS", "ImportReport", "RowIssue", "import_customers"]
+
+COLUMNS = (
+    "external_id", "name", "email", "phone", "locale", "time_zone", "country", "region",
+    "email_opt_out", "sms_opt_out",
+)  # fmt: skip
+REQUIRED_COLUMNS = {"external_id", "name"}
+BATCH = 1000
+csv.field_size_limit(1 << 20)
+
+
+@dataclass(frozen=True, slots=True)
+class RowIssue:
+    line: int
+    external_id: str | None
+    message: str
+    rejected: bool  # True: the row was not imported; False: imported with the field cleared
+
+    def __str__(self) -> str:
+        who = f" ({self.external_id})" if self.external_id else ""
+        return f"line {self.line}{who}: {'REJECTED ' if self.rejected else ''}{self.message}"
+
+
+@dataclass
+class ImportReport:
+    path: str
+    rows: int = 0
+    inserted: int = 0
+    updated: int = 0
+    issues: list[RowIssue] = field(default_factory=list)
+
+    @property
+    def rejected(self) -> int:
+        return len({i.line for i in self.issues if i.rejected})
+
+    @property
+    def imported(self) -> int:
+        return self.inserted + self.updated
+
+
+def _rows(handle: io.TextIOBase, report: ImportReport) -> Iterator[tuple[int, dict[str, str | None]]]:
+    reader = csv.reader(handle, strict=True)
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise InputError(f"{report.path}: the file is empty") from None
+    columns = [c.strip().lower() for c in header]
+    missing = REQUIRED_COLUMNS - set(columns)
+    if missing:
+        raise InputError(f"{report.path}: line 1: missing column(s) {', '.join(sorted(missing))}; "
+                         f"expected {', '.join(COLUMNS)}")  # fmt: skip
+    unknown = set(columns) - set(COLUMNS)
+    if unknown:
+        report.issues.append(RowIssue(1, None, f"unknown column(s) ignored: {', '.join(sorted(unknown))}", False))
+    last_line = reader.line_num
+    while True:
+        start = last_line + 1
+        try:
+            values = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            last_line = reader.line_num
+            report.rows += 1
+            report.issues.append(RowIssue(start, None, f"broken CSV: {exc}", True))
+            continue
+        last_line = reader.line_num
+        if not values or all(not v.strip() for v in values):
+            continue
+        report.rows += 1
+        if len(values) != len(columns):
+            report.issues.append(
+                RowIssue(start, values[0] if values else None,
+                         f"expected {len(columns)} fields, found {len(values)}", True)  # fmt: skip
+            )
+            continue
+        if any("\udc80" <= ch <= "\udcff" for v in values for ch in v):
+            report.issues.append(RowIssue(start, None, "not valid UTF-8", True))
+            continue
+        yield start, dict(zip(columns, values, strict=True))
+
+
+def import_customers(store: Store, path: Path, *, progress: Callable[[int], None] | None = None) -> ImportReport:
+    """Import customers from ``path`` (UTF-8 CSV with a header row; see COLUMNS).
+
+    Re-importing the same file changes nothing (upsert by external id). ``progress`` is called with
+    the number of bytes read so far, for a progress bar."""
+    report = ImportReport(path=str(path))
+    batch: dict[str, CustomerRecord] = {}
+    with path.open("rb") as raw:
+        handle = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="surrogateescape", newline="")
+        for line, row in _rows(handle, report):
+            problems = RowProblems()
+            try:
+                record = validate_customer(row, problems)
+            except InputError as exc:
+                report.issues.append(RowIssue(line, row.get("external_id") or None, str(exc), True))
+                continue
+            report.issues.extend(RowIssue(line, record.external_id, w, False) for w in problems.warnings)
+            if record.external_id in batch:
+                report.issues.append(RowIssue(line, record.external_id, "same external_id again; the later row wins",
+                                              False))  # fmt: skip
+            batch[record.external_id] = record
+            if len(batch) >= BATCH:
+                _flush(store, batch, report)
+                if progress is not None:
+                    progress(raw.tell())
+        _flush(store, batch, report)
+        if progress is not None:
+            progress(raw.tell())
+    return report
+
+
+def _flush(store: Store, batch: dict[str, CustomerRecord], report: ImportReport) -> None:
+    if not batch:
+        return
+    with store.begin() as conn:
+        inserted, updated = q.upsert_customers(conn, list(batch.values()), utcnow())
+    report.inserted += inserted
+    report.updated += updated
+    batch.clear()

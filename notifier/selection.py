@@ -1,0 +1,244 @@
+"""Selection of affected customers and the frozen manifest.
+
+Forensics hands over a file of affected customer ids and/or a SQL query (against the store or a
+separate read-only database). Both are streamed in keyset pages; each customer gets a channel plan
+from consent and usable contacts; the result is frozen as the campaign's manifest, then one outbox
+row is created per planned (customer, channel)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Row, create_engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from notifier.errors import InputError, SelectionError
+from notifier.i18n import resolve_locale
+from notifier.models import Channel, ChannelPlan, ChannelPolicy, UnreachableReason
+from notifier.store import Store, utcnow
+from notifier.store import queries as q
+from notifier.validation import RowProblems, validate_customer
+
+__all__ = ["FreezeResult", "Planning", "Selection", "freeze_manifest", "iter_id_file", "plan_channels"]
+
+PAGE_SIZE = 1000
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """Who is affected. ``query`` returns a column ``external_id``; with ``source_url`` it runs on that
+    (read-only) database and must return the customer columns too (see docs/selection.md)."""
+
+    ids_file: Path | None = None
+    query: str | None = None
+    source_url: str | None = None
+
+    def describe(self) -> dict[str, Any]:
+        from notifier.redact import mask_url
+
+        return {
+            "ids_file": str(self.ids_file) if self.ids_file else None,
+            "query": self.query,
+            "source_url": mask_url(self.source_url) if self.source_url else None,
+        }
+
+
+def iter_id_file(path: Path) -> Iterator[str]:
+    """Affected external ids, one per line; blank lines and ``#`` comments are skipped."""
+    try:
+        handle = path.open(encoding="utf-8-sig")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read affected-ids file: {exc.strerror}") from exc
+    with handle:
+        for lineno, line in enumerate(handle, start=1):
+            value = line.strip().split(",")[0].strip()
+            if not value or value.startswith("#"):
+                continue
+            if lineno == 1 and value.lower() == "external_id":
+                continue  # a CSV header
+            yield value
+
+
+def plan_channels(customer: Row[Any] | Any, channels: frozenset[Channel],
+                  policy: ChannelPolicy) -> tuple[ChannelPlan, str | None, str | None]:  # fmt: skip
+    """Decide which channels reach this customer; returns (plan, why-not-email, why-not-sms)."""
+    email_reason = _email_reason(customer, channels)
+    sms_reason = _sms_reason(customer, channels)
+    if policy is ChannelPolicy.EMAIL_FIRST and email_reason is None and sms_reason is None:
+        sms_reason = UnreachableReason.POLICY.value
+    return ChannelPlan.of(email_reason is None, sms_reason is None), email_reason, sms_reason
+
+
+def _email_reason(customer: Any, channels: frozenset[Channel]) -> str | None:
+    if Channel.EMAIL not in channels:
+        return UnreachableReason.CHANNEL_DISABLED.value
+    if customer.email_opt_out:
+        return UnreachableReason.EMAIL_OPTED_OUT.value
+    if customer.email is None:
+        return (UnreachableReason.INVALID_EMAIL if customer.email_problem else UnreachableReason.NO_EMAIL).value
+    return None
+
+
+def _sms_reason(customer: Any, channels: frozenset[Channel]) -> str | None:
+    if Channel.SMS not in channels:
+        return UnreachableReason.CHANNEL_DISABLED.value
+    if customer.sms_opt_out:
+        return UnreachableReason.SMS_OPTED_OUT.value
+    if customer.phone is None:
+        return (UnreachableReason.INVALID_PHONE if customer.phone_problem else UnreachableReason.NO_PHONE).value
+    if not customer.phone_is_mobile:
+        return UnreachableReason.NOT_MOBILE.value
+    return None
+
+
+def _manifest_row(campaign_id: int, customer: Any, plan: "Planning", now: datetime) -> dict[str, Any]:
+    channel_plan, email_reason, sms_reason = plan_channels(customer, plan.channels, plan.policy)
+    return {
+        "campaign_id": campaign_id,
+        "external_id": customer.external_id,
+        "customer_id": getattr(customer, "id", None),
+        "name": customer.name,
+        "email": customer.email,
+        "phone": customer.phone,
+        "locale": customer.locale,
+        "notice_locale": resolve_locale(customer.locale, plan.locales),
+        "time_zone": customer.time_zone,
+        "jurisdiction": customer.jurisdiction,
+        "channel_plan": channel_plan.value,
+        "email_reason": email_reason,
+        "sms_reason": sms_reason,
+        "created_at": now,
+    }
+
+
+def _unknown_row(campaign_id: int, external_id: str, now: datetime) -> dict[str, Any]:
+    reason = UnreachableReason.UNKNOWN_CUSTOMER.value
+    return {
+        "campaign_id": campaign_id, "external_id": external_id, "customer_id": None, "name": "",
+        "email": None, "phone": None, "locale": "en", "notice_locale": "en", "time_zone": "UTC", "jurisdiction": None,
+        "channel_plan": ChannelPlan.NONE.value, "email_reason": reason, "sms_reason": reason, "created_at": now,
+    }  # fmt: skip
+
+
+def _chunks(values: Iterable[str], size: int) -> Iterator[list[str]]:
+    chunk: list[str] = []
+    for value in values:
+        chunk.append(value)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _selection_pages(conn: Connection, query: str) -> Iterator[list[dict[str, Any]]]:
+    after: str | None = None
+    while True:
+        try:
+            page = q.selection_page(conn, query, after, PAGE_SIZE)
+        except SQLAlchemyError as exc:
+            raise SelectionError(f"selection query failed: {getattr(exc, 'orig', None) or exc}") from exc
+        if not page:
+            return
+        if "external_id" not in page[0]:
+            raise SelectionError("selection query must return a column named external_id")
+        yield page
+        after = str(page[-1]["external_id"])
+
+
+def _customers_for_ids(conn: Connection, campaign_id: int, ids: list[str], plan: "Planning",
+                       now: datetime) -> list[dict[str, Any]]:  # fmt: skip
+    found = {row.external_id: row for row in q.customers_by_external_ids(conn, ids)}
+    return [
+        _manifest_row(campaign_id, found[i], plan, now) if i in found else _unknown_row(campaign_id, i, now)
+        for i in dict.fromkeys(ids)
+    ]
+
+
+@dataclass
+class FreezeResult:
+    """What selection did: rows frozen, and problems found in rows from an external source."""
+
+    selected: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+def _id_pages(store: Store, selection: Selection, result: FreezeResult) -> Iterator[list[str]]:
+    """Affected external ids, page by page, from every part of the selection."""
+    if selection.ids_file is not None:
+        yield from _chunks(iter_id_file(selection.ids_file), PAGE_SIZE)
+    if selection.query is None:
+        return
+    if selection.source_url is None:
+        with store.connect() as conn:
+            for page in _selection_pages(conn, selection.query):
+                yield [str(row["external_id"]) for row in page]
+        return
+    yield from _import_from_source(store, selection.source_url, selection.query, result)
+
+
+def _import_from_source(store: Store, source_url: str, query: str, result: FreezeResult) -> Iterator[list[str]]:
+    """Customers read from the company's own database are validated like an import and upserted into the
+    store (so support can look them up later); their ids then go through the same path as a file."""
+    engine = create_engine(source_url)
+    try:
+        with engine.connect() as source:
+            for page in _selection_pages(source, query):
+                records = []
+                for row in page:
+                    problems = RowProblems()
+                    try:
+                        records.append(validate_customer({k: _text(v) for k, v in row.items()}, problems))
+                    except InputError as exc:
+                        result.problems.append(f"source row {row.get('external_id')!r}: {exc}")
+                        continue
+                    result.problems.extend(f"source row {row['external_id']!r}: {w}" for w in problems.warnings)
+                with store.begin() as conn:
+                    q.upsert_customers(conn, records, utcnow())
+                yield [r.external_id for r in records]
+    except SQLAlchemyError as exc:
+        raise SelectionError(f"source database query failed: {getattr(exc, 'orig', None) or exc}") from exc
+    finally:
+        engine.dispose()
+
+
+def _text(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Planning:
+    """How selected customers become manifest rows: usable channels, policy, and notice locales."""
+
+    channels: frozenset[Channel]
+    policy: ChannelPolicy
+    locales: tuple[str, ...]
+
+
+def freeze_manifest(store: Store, campaign_id: int, selection: Selection, plan: Planning, *,
+                    progress: Progress | None = None) -> FreezeResult:  # fmt: skip
+    """Select the affected customers into the campaign's manifest, dedupe contacts, fill the outbox.
+
+    Streams page by page (memory stays flat in the number of customers) and commits per page."""
+    result = FreezeResult()
+    for ids in _id_pages(store, selection, result):
+        now = utcnow()
+        with store.begin() as conn:
+            rows = _customers_for_ids(conn, campaign_id, ids, plan, now)
+            q.insert_manifest_rows(conn, rows)
+        if progress is not None:
+            progress(len(ids))
+    with store.begin() as conn:
+        q.mark_duplicate_contacts(conn, campaign_id)
+        q.fill_outbox(conn, campaign_id, utcnow())
+        result.selected = q.manifest_summary(conn, campaign_id)["total"]
+    return result

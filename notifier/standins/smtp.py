@@ -1,0 +1,132 @@
+"""A local SMTP server (aiosmtpd) that records what it receives and can misbehave on cue.
+
+Used by the demo (saving each message as ``.eml``) and by the tests, with the real aiosmtplib
+client on the other side. Faults are queued: ``server.fail_next(451, count=3)`` answers the next
+three RCPT commands with 451; ``server.drop_next()`` closes the connection instead of answering;
+``server.refuse(address, 550)`` refuses one recipient for good."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+__all__ = ["ReceivedMail", "SmtpStandin"]
+
+# aiosmtpd logs every envelope (sender and recipient addresses) at INFO: customer data stays out of logs.
+logging.getLogger("mail.log").setLevel(logging.WARNING)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedMail:
+    envelope_from: str
+    recipients: tuple[str, ...]
+    data: bytes
+
+    @property
+    def message(self) -> EmailMessage:
+        parsed = message_from_bytes(self.data, policy=policy.default)
+        assert isinstance(parsed, EmailMessage)
+        return parsed
+
+
+@dataclass
+class _Faults:
+    queued: deque[int] = field(default_factory=deque)  # reply codes for the next RCPTs; 0 = drop
+    refused: dict[str, int] = field(default_factory=dict)
+
+
+class _Handler:
+    def __init__(self, standin: "SmtpStandin") -> None:
+        self.standin = standin
+
+    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str,
+                          rcpt_options: list[str]) -> str:  # noqa: N802 - aiosmtpd's hook name
+        faults = self.standin.faults
+        with self.standin.lock:
+            code = faults.queued.popleft() if faults.queued else faults.refused.get(address.lower())
+        if code == 0:
+            server.transport.close()
+            return "421 closing"  # never seen: the connection is gone
+        if code:
+            text = {421: "Too many connections, slow down", 451: "Temporary local problem",
+                    452: "Insufficient storage", 550: "No such user here"}.get(code, "Refused")  # fmt: skip
+            return f"{code} {'4.7.0' if code < 500 else '5.1.1'} {text}"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
+        mail = ReceivedMail(
+            envelope_from=str(envelope.mail_from),
+            recipients=tuple(envelope.rcpt_tos),
+            data=bytes(envelope.original_content or envelope.content or b""),
+        )
+        self.standin.record(mail)
+        return "250 Message accepted for delivery"
+
+
+class SmtpStandin:
+    """Start with ``with SmtpStandin(save_dir=...) as smtp:``; ``smtp.url`` is the channel URL to use."""
+
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, save_dir: Path | None = None) -> None:
+        self.host = host
+        self.port = port or free_port(host)
+        self.save_dir = save_dir
+        self.received: list[ReceivedMail] = []
+        self.faults = _Faults()
+        self.lock = threading.Lock()
+        self._controller = Controller(_Handler(self), hostname=host, port=self.port,
+                                      server_kwargs={"data_size_limit": 10 * 1024 * 1024})  # fmt: skip
+
+    @property
+    def url(self) -> str:
+        return f"smtp://{self.host}:{self.port}?from=notices@example.com&reply_to=support@example.com" \
+               f"&bounce_domain=bounces.example.com"  # fmt: skip
+
+    def record(self, mail: ReceivedMail) -> None:
+        with self.lock:
+            self.received.append(mail)
+            count = len(self.received)
+        if self.save_dir is not None:
+            self.save_dir.mkdir(parents=True, exist_ok=True)
+            token = mail.envelope_from.partition("+")[2].partition("@")[0] or f"{count:08d}"
+            (self.save_dir / f"{token}.eml").write_bytes(mail.data)
+
+    def fail_next(self, code: int, count: int = 1) -> None:
+        with self.lock:
+            self.faults.queued.extend([code] * count)
+
+    def drop_next(self, count: int = 1) -> None:
+        self.fail_next(0, count)
+
+    def refuse(self, address: str, code: int = 550) -> None:
+        with self.lock:
+            self.faults.refused[address.lower()] = code
+
+    def start(self) -> "SmtpStandin":
+        self._controller.start()
+        return self
+
+    def stop(self) -> None:
+        self._controller.stop()
+
+    def __enter__(self) -> "SmtpStandin":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()

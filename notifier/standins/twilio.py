@@ -1,0 +1,195 @@
+"""A local stand-in for Twilio's Messages API, so the real ``twilio`` client can be tested on loopback.
+
+It answers as ``shared/reference/twilio/messages-api.openapi.json`` says: HTTP basic auth with the
+account SID and auth token, ``201`` and a message resource on create (``sid`` ``SM…``, RFC 2822 dates,
+``num_segments`` as a string), Twilio's error JSON (``code``, ``message``, ``more_info``, ``status``)
+otherwise, and fetch/list of sent messages. Faults on cue: ``standin.fail_next(429, count=2)``;
+numbers on ``standin.opted_out`` get 21610."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from email.utils import format_datetime
+from typing import Any
+from urllib.parse import parse_qsl
+
+import phonenumbers
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from notifier.sms_segments import segment_info
+from notifier.standins.smtp import free_port
+from notifier.store import utcnow
+
+__all__ = ["TwilioStandin"]
+
+API = "/2010-04-01/Accounts/{account_sid}"
+_ERRORS = {
+    20003: (401, "Authenticate"),
+    20404: (404, "The requested resource was not found"),
+    20429: (429, "Too Many Requests"),
+    20500: (500, "Internal Server Error"),
+    21211: (400, "The 'To' number is not a valid phone number."),
+    21602: (400, "Message body is required."),
+    21603: (400, "The 'From' phone number is required."),
+    21610: (400, "Attempt to send to unsubscribed recipient"),
+    21617: (400, "The concatenated message body exceeds the 1600 character limit."),
+}
+
+
+def _error(code: int, status: int | None = None) -> JSONResponse:
+    http_status, message = _ERRORS.get(code, (status or 400, "Error"))
+    http_status = status or http_status
+    body = {"code": code, "message": message, "more_info": f"https://www.twilio.com/docs/errors/{code}",
+            "status": http_status}  # fmt: skip
+    return JSONResponse(body, status_code=http_status)
+
+
+@dataclass
+class TwilioStandin:
+    """Run with ``with TwilioStandin() as twilio:``; ``twilio.url`` is the ``twilio+http://`` channel URL."""
+
+    account_sid: str = "AC" + "0" * 31 + "1"
+    auth_token: str = "standin-auth-token"
+    from_number: str = "+15005550006"
+    host: str = "127.0.0.1"
+    port: int = 0
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    opted_out: set[str] = field(default_factory=set)
+    _faults: deque[int] = field(default_factory=deque)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _server: uvicorn.Server | None = None
+    _thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"twilio+http://{self.account_sid}:{self.auth_token}@{self.host}:{self.port}?from={self.from_number}"
+
+    def fail_next(self, http_status: int, count: int = 1) -> None:
+        """The next ``count`` create requests get HTTP 429 (code 20429) or 5xx (code 20500)."""
+        with self._lock:
+            self._faults.extend([http_status] * count)
+
+    def _authorized(self, request: Request, account_sid: str) -> bool:
+        header = request.headers.get("authorization", "")
+        if not header.lower().startswith("basic "):
+            return False
+        try:
+            user, _, password = base64.b64decode(header[6:]).decode().partition(":")
+        except (ValueError, UnicodeDecodeError):
+            return False
+        return (
+            secrets.compare_digest(user, self.account_sid)
+            and secrets.compare_digest(password, self.auth_token)
+            and account_sid == self.account_sid
+        )
+
+    def _resource(self, form: dict[str, str]) -> dict[str, Any]:
+        now = format_datetime(utcnow())
+        sid = "SM" + secrets.token_hex(16)
+        body = form["Body"]
+        service = form.get("MessagingServiceSid")
+        return {
+            "account_sid": self.account_sid, "api_version": "2010-04-01", "body": body,
+            "date_created": now, "date_sent": None, "date_updated": now, "direction": "outbound-api",
+            "error_code": None, "error_message": None, "from": form.get("From"),
+            "messaging_service_sid": service, "num_media": "0",
+            "num_segments": str(segment_info(body).segments), "price": None, "price_unit": "USD",
+            "sid": sid, "status": "accepted" if service else "queued",
+            "subresource_uris": {"media": f"{API.format(account_sid=self.account_sid)}/Messages/{sid}/Media.json"},
+            "to": form["To"], "uri": f"{API.format(account_sid=self.account_sid)}/Messages/{sid}.json",
+            "status_callback": form.get("StatusCallback"),
+        }  # fmt: skip
+
+    async def _create(self, request: Request) -> JSONResponse:
+        account_sid = request.path_params["account_sid"]
+        if not self._authorized(request, account_sid):
+            return _error(20003)
+        with self._lock:
+            fault = self._faults.popleft() if self._faults else None
+        if fault is not None:
+            return _error(20429 if fault == 429 else 20500, fault)
+        # Twilio's API is form-encoded; parsed here directly rather than pulling in python-multipart.
+        form = dict(parse_qsl((await request.body()).decode("utf-8"), keep_blank_values=True))
+        to = form.get("To", "")
+        try:
+            valid = phonenumbers.is_valid_number(phonenumbers.parse(to, None))
+        except phonenumbers.NumberParseException:
+            valid = False
+        if not valid:
+            return _error(21211)
+        if not form.get("Body"):
+            return _error(21602)
+        if len(form["Body"]) > 1600:
+            return _error(21617)
+        if not (form.get("From") or form.get("MessagingServiceSid")):
+            return _error(21603)
+        if to in self.opted_out:
+            return _error(21610)
+        resource = self._resource(form)
+        with self._lock:
+            self.messages.append(resource)
+        public = {k: v for k, v in resource.items() if k != "status_callback"}
+        return JSONResponse(public, status_code=201)
+
+    async def _fetch(self, request: Request) -> JSONResponse:
+        if not self._authorized(request, request.path_params["account_sid"]):
+            return _error(20003)
+        sid = request.path_params["sid"]
+        for message in self.messages:
+            if message["sid"] == sid:
+                return JSONResponse({k: v for k, v in message.items() if k != "status_callback"})
+        return _error(20404)
+
+    async def _list(self, request: Request) -> JSONResponse:
+        if not self._authorized(request, request.path_params["account_sid"]):
+            return _error(20003)
+        to = request.query_params.get("To")
+        found = [{k: v for k, v in m.items() if k != "status_callback"} for m in self.messages
+                 if to is None or m["to"] == to]  # fmt: skip
+        uri = f"{API.format(account_sid=self.account_sid)}/Messages.json"
+        return JSONResponse({"messages": found, "end": max(len(found) - 1, 0), "first_page_uri": uri,
+                             "next_page_uri": None, "page": 0, "page_size": len(found),
+                             "previous_page_uri": None, "start": 0, "uri": uri})  # fmt: skip
+
+    def app(self) -> Starlette:
+        return Starlette(
+            routes=[
+                Route(f"{API}/Messages.json", self._create, methods=["POST"]),
+                Route(f"{API}/Messages.json", self._list, methods=["GET"]),
+                Route(f"{API}/Messages/{{sid}}.json", self._fetch, methods=["GET"]),
+            ]
+        )
+
+    def start(self) -> "TwilioStandin":
+        self.port = self.port or free_port(self.host)
+        config = uvicorn.Config(self.app(), host=self.host, port=self.port, log_level="warning",
+                                access_log=False, lifespan="off")  # fmt: skip
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, name="twilio-standin", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError(f"Twilio stand-in did not start on {self.host}:{self.port}")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None and self._thread is not None:
+            self._server.should_exit = True
+            self._thread.join(timeout=10)
+
+    def __enter__(self) -> "TwilioStandin":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()

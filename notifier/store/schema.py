@@ -1,0 +1,155 @@
+"""The database schema as SQLAlchemy Core tables. Alembic migrations in ``migrations/`` create it;
+``tests/test_store.py`` checks that the migrations and these tables agree.
+
+State and reason columns are plain strings holding the StrEnum values of ``notifier.models``."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+__all__ = ["audit_log", "campaigns", "customers", "delivery_events", "incidents", "manifest", "metadata", "outbox"]
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+# BigInteger ids on PostgreSQL, but INTEGER on SQLite so that it is the rowid alias (autoincrement).
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+UTC = DateTime(timezone=True)
+
+customers = Table(
+    "customers",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("external_id", String(128), nullable=False, unique=True),
+    Column("name", Text, nullable=False),
+    Column("email", String(320)),
+    Column("email_problem", Text),
+    Column("phone", String(20)),
+    Column("phone_is_mobile", Boolean, nullable=False, default=False),
+    Column("phone_problem", Text),
+    Column("locale", String(35), nullable=False),
+    Column("time_zone", String(64), nullable=False),
+    Column("country", String(2)),
+    Column("region", String(8)),
+    Column("jurisdiction", String(16)),
+    Column("email_opt_out", Boolean, nullable=False, default=False),
+    Column("sms_opt_out", Boolean, nullable=False, default=False),
+    Column("created_at", UTC, nullable=False),
+    Column("updated_at", UTC, nullable=False),
+)
+
+incidents = Table(
+    "incidents",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("key", String(64), nullable=False, unique=True),
+    Column("title", Text, nullable=False),
+    # Localized free text ({"en": ..., "ru": ...}), dates, data categories, measures and contacts.
+    Column("facts", JSON, nullable=False),
+    Column("created_at", UTC, nullable=False),
+    Column("created_by", String(128), nullable=False),
+)
+
+campaigns = Table(
+    "campaigns",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("incident_id", BigId, ForeignKey("incidents.id"), nullable=False),
+    Column("notice", String(64), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("channels", String(32), nullable=False),
+    Column("policy", String(16), nullable=False),
+    Column("selection", JSON, nullable=False),
+    Column("created_at", UTC, nullable=False),
+    Column("created_by", String(128), nullable=False),
+    Column("planned_at", UTC),
+    Column("launched_at", UTC),
+    Column("completed_at", UTC),
+)
+
+manifest = Table(
+    "manifest",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("campaign_id", BigId, ForeignKey("campaigns.id"), nullable=False),
+    Column("external_id", String(128), nullable=False),
+    Column("customer_id", BigId, ForeignKey("customers.id")),  # NULL: affected id unknown to the store
+    Column("name", Text, nullable=False),
+    Column("email", String(320)),
+    Column("phone", String(20)),
+    Column("locale", String(35), nullable=False),  # the customer's, for dates and numbers
+    Column("notice_locale", String(35), nullable=False),  # the catalog the notice is written in
+    Column("time_zone", String(64), nullable=False),
+    Column("jurisdiction", String(16)),
+    Column("channel_plan", String(8), nullable=False),
+    Column("email_reason", String(32)),  # why email is not used (NULL when it is)
+    Column("sms_reason", String(32)),
+    Column("created_at", UTC, nullable=False),
+    UniqueConstraint("campaign_id", "external_id"),
+    Index(None, "campaign_id", "email"),
+    Index(None, "campaign_id", "phone"),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("campaign_id", BigId, ForeignKey("campaigns.id"), nullable=False),
+    Column("manifest_id", BigId, ForeignKey("manifest.id"), nullable=False),
+    Column("channel", String(8), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("lease_token", String(36)),
+    Column("lease_expires_at", UTC),
+    Column("next_attempt_at", UTC),
+    Column("message_token", String(64), nullable=False, unique=True),  # in Message-ID / callback URL
+    Column("provider_message_id", String(255)),
+    Column("last_error", Text),
+    Column("updated_at", UTC, nullable=False),
+    # The root of "never twice": one row per (campaign, customer, channel).
+    UniqueConstraint("campaign_id", "manifest_id", "channel"),
+    Index(None, "campaign_id", "channel", "state", "id"),
+)
+
+delivery_events = Table(
+    "delivery_events",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("outbox_id", BigId, ForeignKey("outbox.id"), nullable=False),
+    Column("at", UTC, nullable=False),
+    Column("from_state", String(16)),
+    Column("to_state", String(16), nullable=False),
+    Column("detail", Text),
+    Index(None, "outbox_id"),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("at", UTC, nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("subject", String(255), nullable=False),
+    Column("detail", JSON, nullable=False),
+)
