@@ -24,9 +24,10 @@ class RetryPolicy:
     max_seconds: float = 600.0
 
     def delay(self, attempt: int, hint: float | None = None) -> float:
-        """Exponential backoff with jitter (half to all of the step); a provider's Retry-After hint is a floor."""
+        """Exponential backoff with jitter (half to all of the step); a provider's Retry-After hint is a
+        floor, and ``max_seconds`` caps both."""
         ceiling = min(self.max_seconds, self.base_seconds * 2 ** max(attempt - 1, 0))
-        return max(hint or 0.0, random.uniform(ceiling / 2, ceiling))
+        return min(self.max_seconds, max(hint or 0.0, random.uniform(ceiling / 2, ceiling)))
 
 
 @dataclass(frozen=True, slots=True)

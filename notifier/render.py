@@ -19,6 +19,7 @@ from babel import Locale
 from babel.dates import format_date, format_time, get_timezone_name
 from jinja2 import FileSystemLoader, StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
+from markupsafe import escape
 
 from notifier.errors import RenderError
 from notifier.i18n import available_locales, load_translations, resolve_locale
@@ -71,6 +72,11 @@ class NoticeParts:
     text: str
     html: str
     sms: str
+
+
+def _without_name(rendered: str, name: str) -> str:
+    """The output minus the customer's name (raw and HTML-escaped): braces in a name are data."""
+    return rendered.replace(str(escape(name)), "").replace(name, "")
 
 
 def _localized(value: Any, locale: str) -> str:
@@ -179,7 +185,7 @@ class Renderer:
                 rendered = env.get_template(template_name).render(context).strip()
             except TemplateError as exc:
                 raise RenderError(f"{template_name} [{notice_locale}]: {exc}") from exc
-            if _LEFTOVER.search(rendered.replace(str(context["customer_name"]), "")):
+            if _LEFTOVER.search(_without_name(rendered, str(context["customer_name"]))):
                 raise RenderError(f"{template_name} [{notice_locale}]: unrendered template syntax in output")
             out[part] = rendered
             if part == "subject":

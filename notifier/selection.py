@@ -55,12 +55,15 @@ def iter_id_file(path: Path) -> Iterator[str]:
     except OSError as exc:
         raise InputError(f"{path}: cannot read affected-ids file: {exc.strerror}") from exc
     with handle:
-        for lineno, line in enumerate(handle, start=1):
+        first = True
+        for line in handle:
             value = line.strip().split(",")[0].strip()
             if not value or value.startswith("#"):
                 continue
-            if lineno == 1 and value.lower() == "external_id":
+            if first and value.lower() == "external_id":
+                first = False
                 continue  # a CSV header
+            first = False
             yield value
 
 
@@ -136,11 +139,11 @@ def _chunks(values: Iterable[str], size: int) -> Iterator[list[str]]:
         yield chunk
 
 
-def _selection_pages(conn: Connection, query: str) -> Iterator[list[dict[str, Any]]]:
+def _selection_pages(conn: Connection, query: str, page_size: int) -> Iterator[list[dict[str, Any]]]:
     after: str | None = None
     while True:
         try:
-            page = q.selection_page(conn, query, after, PAGE_SIZE)
+            page = q.selection_page(conn, query, after, page_size)
         except SQLAlchemyError as exc:
             raise SelectionError(f"selection query failed: {getattr(exc, 'orig', None) or exc}") from exc
         if not page:
@@ -168,27 +171,28 @@ class FreezeResult:
     problems: list[str] = field(default_factory=list)
 
 
-def _id_pages(store: Store, selection: Selection, result: FreezeResult) -> Iterator[list[str]]:
+def _id_pages(store: Store, selection: Selection, result: FreezeResult, page_size: int) -> Iterator[list[str]]:
     """Affected external ids, page by page, from every part of the selection."""
     if selection.ids_file is not None:
-        yield from _chunks(iter_id_file(selection.ids_file), PAGE_SIZE)
+        yield from _chunks(iter_id_file(selection.ids_file), page_size)
     if selection.query is None:
         return
     if selection.source_url is None:
         with store.connect() as conn:
-            for page in _selection_pages(conn, selection.query):
+            for page in _selection_pages(conn, selection.query, page_size):
                 yield [str(row["external_id"]) for row in page]
         return
-    yield from _import_from_source(store, selection.source_url, selection.query, result)
+    yield from _import_from_source(store, selection.source_url, selection.query, result, page_size)
 
 
-def _import_from_source(store: Store, source_url: str, query: str, result: FreezeResult) -> Iterator[list[str]]:
+def _import_from_source(store: Store, source_url: str, query: str, result: FreezeResult,
+                        page_size: int) -> Iterator[list[str]]:  # fmt: skip
     """Customers read from the company's own database are validated like an import and upserted into the
     store (so support can look them up later); their ids then go through the same path as a file."""
     engine = create_engine(source_url)
     try:
         with engine.connect() as source:
-            for page in _selection_pages(source, query):
+            for page in _selection_pages(source, query, page_size):
                 records = []
                 for row in page:
                     problems = RowProblems()
@@ -222,6 +226,7 @@ class Planning:
     channels: frozenset[Channel]
     policy: ChannelPolicy
     locales: tuple[str, ...]
+    page_size: int = PAGE_SIZE
 
 
 def freeze_manifest(store: Store, campaign_id: int, selection: Selection, plan: Planning, *,
@@ -230,7 +235,7 @@ def freeze_manifest(store: Store, campaign_id: int, selection: Selection, plan: 
 
     Streams page by page (memory stays flat in the number of customers) and commits per page."""
     result = FreezeResult()
-    for ids in _id_pages(store, selection, result):
+    for ids in _id_pages(store, selection, result, plan.page_size):
         now = utcnow()
         with store.begin() as conn:
             rows = _customers_for_ids(conn, campaign_id, ids, plan, now)

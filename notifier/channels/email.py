@@ -10,8 +10,8 @@ Connection string::
 ``bounce_domain`` the domain of the VERP return path ``bounce+<token>@<bounce_domain>``, which tells
 us which outbox row bounced. The Message-ID is ``<token@bounce_domain>``: the same on any resend.
 
-Errors: 5xx replies are permanent; 4xx replies, disconnects and timeouts are transient (421 also
-carries a retry hint so the engine can slow that server down)."""
+Errors: 5xx replies are permanent; 4xx replies (421 included, with its code so the engine can tell a
+busy server), disconnects and timeouts are transient."""
 
 from __future__ import annotations
 
@@ -167,5 +167,5 @@ def _map_error(exc: Exception, recipient: str) -> Exception:
 
 def _by_code(code: int, text: str) -> TransientDeliveryError | PermanentDeliveryError:
     if 400 <= code < 500:
-        return TransientDeliveryError(text, code=code, retry_after=60.0 if code == 421 else None)
+        return TransientDeliveryError(text, code=code)
     return PermanentDeliveryError(text, code=code)

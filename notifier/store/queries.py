@@ -303,10 +303,17 @@ def claim_batch(conn: Connection, *, campaign_id: int, channel: Channel, limit: 
     )
     if conn.dialect.name == "postgresql":
         candidates = candidates.with_for_update(skip_locked=True)
+    # Two statements, deliberately: PostgreSQL may re-run a "WHERE id IN (SELECT … LIMIT n FOR UPDATE
+    # SKIP LOCKED)" subquery while updating, skip the rows it has just locked itself, and so claim more
+    # than n rows (seen in our tests). Selecting first locks exactly n; the update re-checks the state,
+    # so on SQLite a row another sender claimed in between is simply not ours (RETURNING tells).
+    candidate_ids = list(conn.scalars(candidates))
+    if not candidate_ids:
+        return []
     claimed_ids = list(
         conn.scalars(
             update(outbox)
-            .where(outbox.c.id.in_(candidates.scalar_subquery()), _claimable(campaign_id, channel, now))
+            .where(outbox.c.id.in_(candidate_ids), _claimable(campaign_id, channel, now))
             .values(
                 state=OutboxState.SENDING.value,
                 attempts=outbox.c.attempts + 1,

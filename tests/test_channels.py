@@ -1,0 +1,125 @@
+"""The real aiosmtplib and twilio clients against the local SMTP server and Twilio stand-in."""
+
+from __future__ import annotations
+
+import pytest
+
+from notifier.channels import channel_from_url
+from notifier.errors import ConfigurationError, PermanentDeliveryError, TransientDeliveryError
+from notifier.models import Channel, RenderedMessage
+from notifier.standins.smtp import SmtpStandin
+from notifier.standins.twilio import TwilioStandin
+
+EMAIL = RenderedMessage(channel=Channel.EMAIL, to="ivan@example.com", subject="Важно: инцидент", body_text="Текст",
+                        body_html="<p>Текст</p>", locale="ru", headers={"display_name": "Ivan\r\nBcc: evil@example.net"})  # fmt: skip
+SMS = RenderedMessage(channel=Channel.SMS, to="+79161234567", body_text="Example Shop: инцидент", locale="ru")
+
+
+async def test_email_arrives_complete_with_stable_ids_and_no_injected_headers(smtp: SmtpStandin) -> None:
+    channel = channel_from_url(smtp.url)
+    try:
+        receipt = await channel.send(EMAIL, token="c1m7e")
+        again = await channel.send(EMAIL, token="c1m7e")
+    finally:
+        await channel.aclose()
+    assert receipt.provider_message_id == again.provider_message_id == "<c1m7e@bounces.example.com>"
+    mail = smtp.received[0]
+    assert mail.envelope_from == "bounce+c1m7e@bounces.example.com"  # VERP: which row bounced
+    assert mail.recipients == ("ivan@example.com",)
+    msg = mail.message
+    assert msg["Message-ID"] == "<c1m7e@bounces.example.com>"
+    assert msg["Reply-To"] == "support@example.com" and msg["Subject"] == "Важно: инцидент"
+    assert msg["Bcc"] is None and "evil@example.net" not in (msg["Bcc"] or "")
+    assert msg.get_content_type() == "multipart/alternative"
+    assert [p.get_content_type() for p in msg.iter_parts()] == ["text/plain", "text/html"]
+    assert msg["Content-Language"] == "ru"
+
+
+@pytest.mark.parametrize(("code", "error"), [(421, TransientDeliveryError), (451, TransientDeliveryError),
+                                             (452, TransientDeliveryError), (550, PermanentDeliveryError)])  # fmt: skip
+async def test_smtp_replies_map_to_transient_or_permanent(smtp: SmtpStandin, code: int, error: type) -> None:
+    channel = channel_from_url(smtp.url)
+    smtp.fail_next(code)
+    try:
+        with pytest.raises(error) as caught:
+            await channel.send(EMAIL, token="t1")
+        assert caught.value.code == code
+        assert "ivan@example.com" not in str(caught.value)  # masked
+        await channel.send(EMAIL, token="t2")  # the pool recovers
+    finally:
+        await channel.aclose()
+    assert len(smtp.received) == 1
+
+
+async def test_a_dropped_connection_is_transient_and_the_next_send_reconnects(smtp: SmtpStandin) -> None:
+    channel = channel_from_url(smtp.url)
+    try:
+        await channel.send(EMAIL, token="t0")
+        smtp.drop_next()
+        with pytest.raises(TransientDeliveryError):
+            await channel.send(EMAIL, token="t1")
+        await channel.send(EMAIL, token="t2")
+    finally:
+        await channel.aclose()
+    assert len(smtp.received) == 2
+
+
+async def test_sms_goes_through_the_real_twilio_client(twilio: TwilioStandin) -> None:
+    url = twilio.url + "&status_callback=https://hooks.example.com/twilio?x=1&validity=3600"
+    channel = channel_from_url(url)
+    try:
+        receipt = await channel.send(SMS, token="c1m7s")
+    finally:
+        await channel.aclose()
+    assert receipt.provider_message_id.startswith("SM") and len(receipt.provider_message_id) == 34
+    sent = twilio.messages[0]
+    assert (sent["to"], sent["from"], sent["body"]) == ("+79161234567", "+15005550006", SMS.body_text)
+    assert sent["num_segments"] == "1"
+    assert sent["status_callback"] == "https://hooks.example.com/twilio?x=1&t=c1m7s"
+
+
+@pytest.mark.parametrize(("cue", "to", "error", "code"), [
+    (429, SMS.to, TransientDeliveryError, 20429),
+    (500, SMS.to, TransientDeliveryError, 20500),
+    (None, "+1234", PermanentDeliveryError, 21211),
+])  # fmt: skip
+async def test_twilio_errors_map_by_status_and_code(twilio: TwilioStandin, cue: int | None, to: str, error: type,
+                                                    code: int) -> None:  # fmt: skip
+    if cue:
+        twilio.fail_next(cue)
+    channel = channel_from_url(twilio.url)
+    message = RenderedMessage(channel=Channel.SMS, to=to, body_text="x")
+    try:
+        with pytest.raises(error) as caught:
+            await channel.send(message, token="t")
+    finally:
+        await channel.aclose()
+    assert caught.value.code == code
+    assert twilio.messages == []
+
+
+async def test_an_opted_out_recipient_is_flagged_for_suppression(twilio: TwilioStandin) -> None:
+    twilio.opted_out.add(SMS.to)
+    channel = channel_from_url(twilio.url)
+    try:
+        with pytest.raises(PermanentDeliveryError) as caught:
+            await channel.send(SMS, token="t")
+    finally:
+        await channel.aclose()
+    assert caught.value.code == 21610 and caught.value.opted_out
+
+
+async def test_wrong_twilio_credentials_stop_the_run(twilio: TwilioStandin) -> None:
+    channel = channel_from_url(twilio.url.replace(twilio.auth_token, "wrong"))
+    try:
+        with pytest.raises(ConfigurationError, match="credentials"):
+            await channel.send(SMS, token="t")
+    finally:
+        await channel.aclose()
+
+
+@pytest.mark.parametrize("url", ["twilio://AC1:tok@api", "twilio://api?from=+1500", "memory://fax",
+                                 "smtp://:25", "twilio://AC1:tok@api?from=+1500&validity=99999"])  # fmt: skip
+def test_unusable_channel_urls_are_configuration_errors(url: str) -> None:
+    with pytest.raises(ConfigurationError):
+        channel_from_url(url)

@@ -1,0 +1,73 @@
+"""The command line as a newcomer uses it: help, import, incident, plan, launch --direct, status, report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from helpers import INCIDENT_FILE, customer, write_csv
+from typer.testing import CliRunner
+
+from notifier.cli import app
+from notifier.standins.smtp import SmtpStandin
+from notifier.standins.twilio import TwilioStandin
+
+runner = CliRunner()
+
+
+def test_help_explains_the_workflow() -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in ("demo", "db", "customers", "incident", "campaign"):
+        assert command in result.output
+    assert "campaign plan" in result.output.replace("`", "")
+
+
+def test_the_whole_workflow_from_the_command_line(db_url: str, tmp_path: Path, smtp: SmtpStandin,
+                                                  twilio: TwilioStandin, monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    monkeypatch.setenv("NOTIFIER_DATABASE_URL", db_url)
+    monkeypatch.setenv("NOTIFIER_EMAIL_URL", smtp.url)
+    monkeypatch.setenv("NOTIFIER_SMS_URL", twilio.url)
+    csv_path = write_csv(tmp_path / "c.csv", [customer(1), customer(2, email="nope@"), customer(3)])
+    with csv_path.open("a", encoding="utf-8") as handle:
+        handle.write("C9,only,three\n")
+    ids = tmp_path / "ids.txt"
+    ids.write_text("C00001\nC00002\nC00003\nC404\n", encoding="utf-8")
+
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    imported = runner.invoke(app, ["customers", "import", str(csv_path)])
+    assert imported.exit_code == 0, imported.output
+    assert "invalid email" in imported.output and "rejected" in imported.output
+    assert "expected 10 fields, found 3" in " ".join(imported.output.split())
+    assert runner.invoke(app, ["incident", "create", str(INCIDENT_FILE), "--actor", "alice"]).exit_code == 0
+    planned = runner.invoke(app, ["campaign", "plan", "cli-test", "--incident", "2026-11-credential-leak",
+                                  "--affected-ids", str(ids), "--actor", "alice"])  # fmt: skip
+    assert planned.exit_code == 0, planned.output
+    assert "unknown_customer" in planned.output and "email + SMS" in planned.output
+    launched = runner.invoke(app, ["campaign", "launch", "cli-test", "--direct", "--actor", "bob"])
+    assert launched.exit_code == 0, launched.output
+    status = runner.invoke(app, ["campaign", "status", "cli-test", "--json"])
+    assert json.loads(status.output)["outbox"] == {"email": {"accepted": 2}, "sms": {"accepted": 3}}
+    report = runner.invoke(app, ["campaign", "report", "cli-test", "--out", str(tmp_path / "reports")])
+    assert report.exit_code == 0
+    lines = (tmp_path / "reports" / "cli-test-delivery.csv").read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 1 + 5 + 1  # header, 5 sends, the unknown customer
+    assert "c1@example.com" not in "\n".join(lines) and "c***@example.com" in lines[1]
+    html = (tmp_path / "reports" / "cli-test-delivery.html").read_text(encoding="utf-8")
+    assert "<table>" in html and "C404" in html
+
+
+def test_errors_are_one_clear_line_not_a_traceback(db_url: str, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    monkeypatch.setenv("NOTIFIER_DATABASE_URL", db_url)
+    bad = tmp_path / "incident.json"
+    bad.write_text('{"key": "x",\n "title": }', encoding="utf-8")
+    result = runner.invoke(app, ["incident", "create", str(bad)])
+    assert result.exit_code == 1
+    assert "line 2" in result.output and "Traceback" not in result.output
+    result = runner.invoke(app, ["campaign", "plan", "x", "--incident", "nope", "--query", "SELECT 1",
+                                 "--channels", "fax"])  # fmt: skip
+    assert result.exit_code == 1 and "fax" in result.output
+    result = runner.invoke(app, ["campaign", "status", "missing"])
+    assert result.exit_code == 1 and "no campaign named 'missing'" in result.output

@@ -1,0 +1,165 @@
+"""The delivery engine end to end on SQLite and PostgreSQL: real channels, real stand-ins."""
+
+from __future__ import annotations
+
+import email
+import threading
+from dataclasses import replace
+from datetime import timedelta
+from email import policy
+from pathlib import Path
+
+from helpers import customer, planned_campaign
+from sqlalchemy import select, update
+
+from notifier.campaigns import BatchResult, campaign_status, get_campaign, launch, send_batch
+from notifier.config import RetryPolicy, Settings
+from notifier.models import Channel, OutboxState
+from notifier.standins.smtp import SmtpStandin
+from notifier.standins.twilio import TwilioStandin
+from notifier.store import Store, utcnow
+from notifier.store import queries as q
+from notifier.store.schema import campaigns, delivery_events, manifest, outbox
+
+FAST_RETRY = RetryPolicy(max_attempts=4, base_seconds=0.05, max_seconds=0.2)
+
+
+def _launch(store: Store, settings: Settings, name: str = "test-campaign") -> BatchResult:
+    return launch(store, name, lambda ch: send_batch(settings, name, ch), actor="tester", max_wait_seconds=30)
+
+
+def test_every_customer_is_notified_once_in_their_language(store: Store, settings: Settings, smtp: SmtpStandin,
+                                                           twilio: TwilioStandin, tmp_path: Path) -> None:  # fmt: skip
+    rows = [customer(n) for n in range(1, 31)] + [customer(31, email="bad@"), customer(32, phone="+74951234567")]
+    planned_campaign(store, settings, tmp_path, rows)
+    settings = replace(settings, batch_size=7)  # several batches
+    first = _launch(store, settings)
+    assert (first.accepted, first.failed, first.deferred) == (62, 0, 0)  # 31 emails + 31 SMS
+    eml = sorted((tmp_path / "outbox").glob("*.eml"))
+    assert len(eml) == len(smtp.received) == 31 and len(twilio.messages) == 31
+    with store.connect() as conn:
+        langs = {r.email: r.notice_locale for r in conn.execute(
+            select(manifest.c.email, manifest.c.notice_locale).where(manifest.c.email_reason.is_(None)))}  # fmt: skip
+    for path in eml:
+        msg = email.message_from_bytes(path.read_bytes(), policy=policy.default)
+        to = msg["To"].addresses[0].addr_spec
+        assert msg["Content-Language"] == langs[to]
+        body = msg.get_body(("plain",)).get_content()
+        assert "{{" not in body and "%(" not in body
+        if langs[to] == "ru":
+            assert "Что произошло" in body
+    assert {m["body"][:12] for m in twilio.messages} >= {"Example Shop"}
+    second = _launch(store, settings)
+    assert second.claimed == 0 and len(smtp.received) == 31 and len(twilio.messages) == 31
+    status = campaign_status(store, "test-campaign")
+    assert status.state == "completed"
+    assert status.outbox == {"email": {"accepted": 31}, "sms": {"accepted": 31}}
+
+
+def test_transient_smtp_failures_are_retried_and_550_is_failed_once(store: Store, settings: Settings,
+                                                                    smtp: SmtpStandin, tmp_path: Path) -> None:  # fmt: skip
+    planned_campaign(store, settings, tmp_path, [customer(n) for n in range(1, 11)], channels=frozenset({Channel.EMAIL}))
+    smtp.refuse("c3@example.com", 550)
+    smtp.fail_next(451, count=4)
+    smtp.fail_next(421, count=2)
+    result = _launch(store, replace(settings, retry=FAST_RETRY))
+    assert len(smtp.received) == 9
+    assert campaign_status(store, "test-campaign").outbox == {"email": {"accepted": 9, "failed": 1}}
+    with store.connect() as conn:
+        failed = conn.execute(select(outbox).where(outbox.c.state == "failed")).one()
+        states = conn.execute(select(delivery_events.c.to_state).where(delivery_events.c.outbox_id == failed.id)
+                              .order_by(delivery_events.c.id)).scalars().all()  # fmt: skip
+    assert "550" in failed.last_error and "c3@example.com" not in failed.last_error
+    # The 550 ended it at once: no attempt after it (a queued 451 may have hit this row first).
+    assert states == ["sending", "deferred"] * (failed.attempts - 1) + ["sending", "failed"]
+    assert result.deferred == 6
+
+
+def test_a_provider_that_never_recovers_ends_failed_after_max_attempts(store: Store, settings: Settings,
+                                                                       twilio: TwilioStandin, tmp_path: Path) -> None:  # fmt: skip
+    planned_campaign(store, settings, tmp_path, [customer(1)], channels=frozenset({Channel.SMS}))
+    twilio.fail_next(500, count=100)
+    _launch(store, replace(settings, retry=FAST_RETRY))
+    with store.connect() as conn:
+        row = conn.execute(select(outbox)).one()
+        states = conn.execute(select(delivery_events.c.to_state).order_by(delivery_events.c.id)).scalars().all()
+    assert (row.state, row.attempts) == ("failed", 4)
+    assert "gave up after 4 attempts" in row.last_error
+    assert states == ["sending", "deferred"] * 3 + ["sending", "failed"]
+
+
+def test_opted_out_numbers_are_suppressed(store: Store, settings: Settings, twilio: TwilioStandin,
+                                          tmp_path: Path) -> None:  # fmt: skip
+    planned_campaign(store, settings, tmp_path, [customer(1), customer(2)], channels=frozenset({Channel.SMS}))
+    twilio.opted_out.add(customer(1)["phone"])
+    _launch(store, settings)
+    assert campaign_status(store, "test-campaign").outbox == {"sms": {"accepted": 1, "suppressed": 1}}
+
+
+def test_a_notice_that_cannot_be_rendered_is_never_sent(store: Store, settings: Settings, twilio: TwilioStandin,
+                                                        tmp_path: Path) -> None:  # fmt: skip
+    import shutil
+
+    templates = tmp_path / "templates"
+    shutil.copytree(settings.templates_dir, templates)
+    planned_campaign(store, settings, tmp_path, [customer(1), customer(2)], channels=frozenset({Channel.SMS}))
+    # Someone edits a template after the incident was checked: sending must refuse, not send half a notice.
+    (templates / "breach_notice" / "sms.txt.j2").write_text("{{ company }}: {{ typo_in_template }}", encoding="utf-8")
+    _launch(store, replace(settings, templates_dir=templates))
+    assert twilio.messages == []
+    with store.connect() as conn:
+        rows = conn.execute(select(outbox)).all()
+    assert {r.state for r in rows} == {"failed"}
+    assert all("typo_in_template" in r.last_error for r in rows)
+
+
+def test_rows_a_dead_sender_left_in_flight_become_uncertain_not_resent(store: Store, settings: Settings,
+                                                                       smtp: SmtpStandin, tmp_path: Path) -> None:  # fmt: skip
+    planned_campaign(store, settings, tmp_path, [customer(n) for n in range(1, 6)], channels=frozenset({Channel.EMAIL}))
+    campaign = get_campaign(store, "test-campaign")
+    past = utcnow() - timedelta(hours=1)
+    with store.begin() as conn:  # a sender claimed two rows, maybe sent them, and died
+        q.claim_batch(conn, campaign_id=campaign.id, channel=Channel.EMAIL, limit=2, lease_token="dead",
+                      now=past, lease_until=past + timedelta(minutes=5))  # fmt: skip
+    _launch(store, settings)
+    assert len(smtp.received) == 3
+    assert campaign_status(store, "test-campaign").outbox == {"email": {"accepted": 3, "uncertain": 2}}
+
+
+def test_a_paused_campaign_sends_nothing(store: Store, settings: Settings, smtp: SmtpStandin, tmp_path: Path) -> None:
+    planned_campaign(store, settings, tmp_path, [customer(1)], channels=frozenset({Channel.EMAIL}))
+    campaign = get_campaign(store, "test-campaign")
+    from notifier.campaigns import drain
+
+    with store.begin() as conn:
+        conn.execute(update(campaigns).values(state="paused"))
+    drain(store, campaign, lambda ch: send_batch(settings, "test-campaign", ch))
+    assert smtp.received == []
+    assert campaign_status(store, "test-campaign").outbox == {"email": {"pending": 1}}
+
+
+def test_two_senders_at_once_send_each_message_exactly_once(store: Store, settings: Settings, smtp: SmtpStandin,
+                                                            twilio: TwilioStandin, tmp_path: Path) -> None:  # fmt: skip
+    planned_campaign(store, settings, tmp_path, [customer(n) for n in range(1, 61)])
+    settings = replace(settings, batch_size=5)
+    errors: list[BaseException] = []
+
+    def sender() -> None:
+        try:
+            _launch(store, settings)
+        except BaseException as exc:  # noqa: BLE001 - asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=sender) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    recipients = [r for m in smtp.received for r in m.recipients]
+    assert len(recipients) == len(set(recipients)) == 60
+    phones = [m["to"] for m in twilio.messages]
+    assert len(phones) == len(set(phones)) == 60
+    assert campaign_status(store, "test-campaign").outbox == {"email": {"accepted": 60}, "sms": {"accepted": 60}}
+    with store.connect() as conn:
+        assert conn.execute(select(outbox).where(outbox.c.state == OutboxState.SENDING.value)).first() is None

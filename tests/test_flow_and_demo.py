@@ -1,0 +1,86 @@
+"""The Prefect flow and the demo, under one session-wide Prefect test harness."""
+
+from __future__ import annotations
+
+import email
+import json
+from email import policy
+from pathlib import Path
+
+import pytest
+from helpers import customer, import_rows, incident_facts
+from sqlalchemy import select
+
+from notifier.campaigns import create_incident
+from notifier.config import Settings
+from notifier.standins.smtp import SmtpStandin
+from notifier.standins.twilio import TwilioStandin
+from notifier.store import Store
+from notifier.store.schema import manifest
+
+pytestmark = pytest.mark.prefect
+
+
+def test_flow_plans_sends_in_batches_and_publishes_an_artifact(
+    prefect_harness: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, smtp: SmtpStandin, twilio: TwilioStandin
+) -> None:
+    url = f"sqlite:///{tmp_path / 'flow.db'}"
+    store = Store(url)
+    store.upgrade(Settings().migrations_dir)
+    import_rows(store, tmp_path, [customer(n) for n in range(1, 13)] + [customer(13, email="", phone="")])
+    create_incident(store, Settings(database_url=url), incident_facts(), actor="t")
+    ids = tmp_path / "ids.txt"
+    ids.write_text("\n".join(f"C{n:05d}" for n in range(1, 14)), encoding="utf-8")
+    # The flow reads its configuration from the environment, like a deployment would.
+    monkeypatch.setenv("NOTIFIER_DATABASE_URL", url)
+    monkeypatch.setenv("NOTIFIER_EMAIL_URL", smtp.url)
+    monkeypatch.setenv("NOTIFIER_SMS_URL", twilio.url)
+    from flows.notify_customers import notify_customers
+
+    first = notify_customers(campaign="flow-test", incident="2026-11-credential-leak", affected_ids=str(ids))
+    assert first["this_run"]["accepted"] == 24
+    assert first["status"]["manifest"]["unreachable"] == {"no_email / no_phone": 1}
+    second = notify_customers(campaign="flow-test")
+    assert second["this_run"]["accepted"] == 0 and second["this_run"]["claimed"] == 0
+    assert len(smtp.received) == 12 and len(twilio.messages) == 12
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["campaign-flow-test"])))
+    assert artifacts and "flow-test" in str(artifacts[0].data) and "accepted" in str(artifacts[0].data)
+    store.dispose()
+
+
+def test_the_demo_end_to_end(prefect_harness: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from rich.console import Console
+
+    from notifier.demo.run import run_demo
+
+    for key in ("NOTIFIER_DATABASE_URL", "NOTIFIER_EMAIL_URL", "NOTIFIER_SMS_URL"):
+        monkeypatch.delenv(key, raising=False)
+    var = tmp_path / "var"
+    summary = run_demo(var, customers=300, console=Console(file=open(tmp_path / "demo.log", "w"), width=120))
+    on_disk = json.loads((var / "demo-summary.json").read_text(encoding="utf-8"))
+    assert on_disk["eml_files"] == summary["eml_files"]
+    eml = list((var / "outbox").glob("*.eml"))
+    assert len(eml) == on_disk["emails_accepted"] == on_disk["smtp_messages_received"] > 200
+    assert on_disk["sms_accepted"] == on_disk["twilio_messages_received"] > 200
+    assert on_disk["second_run"]["accepted"] == 0
+    assert on_disk["import"]["rejected"] == 1  # the planted broken CSV row
+    assert on_disk["manifest"]["unreachable"]["unknown_customer"] == 3
+    store = Store(f"sqlite:///{var / 'notifier.db'}")
+    with store.connect() as conn:
+        # Only the rows whose email is used: a family mailbox shared by two customers is written to once.
+        language = {r.email: r.notice_locale for r in conn.execute(
+            select(manifest.c.email, manifest.c.notice_locale).where(manifest.c.email_reason.is_(None)))}  # fmt: skip
+    store.dispose()
+    for path in eml:
+        msg = email.message_from_bytes(path.read_bytes(), policy=policy.default)
+        assert msg["Content-Language"] == language[msg["To"].addresses[0].addr_spec]
+        for part in ("plain", "html"):
+            body = msg.get_body((part,)).get_content()
+            assert "{{" not in body and "{%" not in body and "%(" not in body
+    report = (var / "reports" / "demo-2026-11-credential-leak-delivery.csv").read_text(encoding="utf-8")
+    assert "not reached" in report and "unknown_customer" in report

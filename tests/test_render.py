@@ -1,0 +1,118 @@
+"""Notices render completely in every locale, customer data stays inert, and the catalogs are whole."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from babel.messages.extract import extract_from_dir
+from babel.messages.pofile import read_po
+from helpers import LOCALES, incident_facts
+
+from notifier.config import PROJECT_ROOT
+from notifier.errors import RenderError
+from notifier.i18n import fallback_chain
+from notifier.render import Renderer
+
+TEMPLATES = PROJECT_ROOT / "templates"
+LOCALES_DIR = PROJECT_ROOT / "locales"
+HOSTILE = "<script>alert(1)</script> Ivan\r\nBcc: attacker@example.net {{ 7*7 }}"
+HEADINGS = {
+    "en": ("What happened", "What information was involved", "What we are doing", "What you can do"),
+    "ru": ("Что произошло", "Какие данные затронуты", "Что мы делаем", "Что можете сделать вы"),
+    "vi": ("Chuyện gì đã xảy ra", "Những thông tin nào bị ảnh hưởng", "Chúng tôi đang làm gì", "Bạn có thể làm gì"),
+}
+
+
+@pytest.fixture(scope="module")
+def renderer() -> Renderer:
+    return Renderer(TEMPLATES, LOCALES_DIR)
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_every_part_renders_in_the_readers_language(renderer: Renderer, locale: str) -> None:
+    parts = renderer.render(incident_facts(), name="Anna", locale=locale, time_zone="Europe/Moscow")
+    assert parts.locale == locale
+    for heading in HEADINGS[locale]:
+        assert heading in parts.text and heading in parts.html
+    for text in (parts.subject, parts.text, parts.html, parts.sms):
+        assert text.strip() and not re.search(r"\{\{|\{%|%\(", text)
+    assert "https://example.com/security/2026-11" in parts.sms
+    if locale != "en":
+        assert "What happened" not in parts.text  # nothing left in English
+
+
+def test_dates_are_in_the_readers_time_zone_and_locale(renderer: Renderer) -> None:
+    ru = renderer.render(incident_facts(), name="A", locale="ru_RU", time_zone="Europe/Moscow")
+    assert "5 ноября 2026\u202fг., 12:30 (+0300)" in ru.text  # 09:30 UTC discovered; CLDR uses a narrow nbsp
+    vi = renderer.render(incident_facts(), name="A", locale="vi_VN", time_zone="Asia/Ho_Chi_Minh")
+    assert "16:30" in vi.text and "tháng 11" in vi.text
+
+
+def test_unknown_dates_are_said_in_words(renderer: Renderer) -> None:
+    parts = renderer.render(incident_facts(occurred={}), name="A", locale="en", time_zone="UTC")
+    assert "still under investigation" in parts.text
+
+
+def test_hostile_names_render_inert_in_every_channel(renderer: Renderer) -> None:
+    parts = renderer.render(incident_facts(), name=HOSTILE, locale="en", time_zone="UTC")
+    assert "<script>" not in parts.html and "&lt;script&gt;" in parts.html
+    assert "{{ 7*7 }}" in parts.text and "49" not in parts.text  # data is never evaluated as a template
+    assert HOSTILE not in parts.subject and HOSTILE not in parts.sms  # the name is not in headers or SMS
+
+
+def test_missing_facts_and_unknown_categories_refuse_to_render(renderer: Renderer) -> None:
+    facts = incident_facts()
+    del facts["measures"]
+    with pytest.raises((RenderError, KeyError)):
+        renderer.render(facts, name="A", locale="en", time_zone="UTC")
+    with pytest.raises(RenderError, match="unknown data categories"):
+        renderer.render(incident_facts(data_categories=["email", "soul"]), name="A", locale="en", time_zone="UTC")
+
+
+def _template_copy(tmp_path: Path, sms_source: str) -> Path:
+    target = tmp_path / "templates"
+    shutil.copytree(TEMPLATES, target)
+    (target / "breach_notice" / "sms.txt.j2").write_text(sms_source, encoding="utf-8")
+    return target
+
+
+def test_an_undefined_template_variable_is_an_error_not_an_empty_string(tmp_path: Path) -> None:
+    renderer = Renderer(_template_copy(tmp_path, "{{ company }} {{ no_such_variable }}"), LOCALES_DIR)
+    with pytest.raises(RenderError, match="no_such_variable"):
+        renderer.render(incident_facts(), name="A", locale="en", time_zone="UTC")
+
+
+def test_templates_cannot_reach_python_internals(tmp_path: Path) -> None:
+    sneaky = "{{ company.__class__.__mro__[1].__subclasses__() }}"
+    renderer = Renderer(_template_copy(tmp_path, sneaky), LOCALES_DIR)
+    with pytest.raises(RenderError):
+        renderer.render(incident_facts(), name="A", locale="en", time_zone="UTC")
+
+
+def test_fallback_chain() -> None:
+    assert fallback_chain("ru_RU") == ["ru_RU", "ru", "en"]
+    assert fallback_chain("en") == ["en"]
+
+
+def test_catalogs_match_the_sources_and_are_fully_translated() -> None:
+    import tomllib
+
+    config = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["tool"]["babel"]["mappings"]
+    method_map = [(m["pattern"], m["method"]) for m in config]
+    options_map = {m["pattern"]: {k: v for k, v in m.items() if k not in ("pattern", "method")} for m in config}
+    keywords = {"_": None, "gettext": None, "ngettext": (1, 2), "N_": None}
+    extracted = {msg[2] if isinstance(msg[2], str) else msg[2][0]
+                 for msg in extract_from_dir(PROJECT_ROOT, method_map, options_map, keywords=keywords)
+                 if "/.venv/" not in str(msg[0])}  # fmt: skip
+    for locale in LOCALES:
+        with (LOCALES_DIR / locale / "LC_MESSAGES" / "messages.po").open("rb") as handle:
+            catalog = read_po(handle)
+        ids = {m.id for m in catalog if m.id}
+        assert ids == extracted, f"{locale}: catalog out of date; run the extraction in docs/localization.md"
+        untranslated = [m.id for m in catalog if m.id and (not m.string or m.fuzzy)]
+        assert untranslated == [], f"{locale}: untranslated or fuzzy"
+        if locale == "ru":
+            assert all(re.search("[а-яА-Я]", m.string) for m in catalog if m.id)

@@ -1,0 +1,97 @@
+"""The store itself: migrations equal the schema, the outbox key holds, claims are exclusive."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from helpers import customer, planned_campaign
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
+
+from notifier.config import Settings
+from notifier.models import Channel, OutboxState
+from notifier.store import Store, utcnow
+from notifier.store import queries as q
+from notifier.store.schema import delivery_events, metadata, outbox
+
+
+def test_migrations_produce_exactly_the_declared_schema(store: Store) -> None:
+    with store.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+    assert diff == []
+
+
+def test_one_outbox_row_per_campaign_customer_and_channel(store: Store, settings: Settings, tmp_path: Path) -> None:
+    planned_campaign(store, settings, tmp_path, [customer(1)])
+    with store.connect() as conn:
+        row = conn.execute(select(outbox)).first()
+    assert row is not None
+    duplicate = {k: v for k, v in row._mapping.items() if k != "id"} | {"message_token": "another"}
+    with pytest.raises(IntegrityError):
+        with store.begin() as conn:
+            conn.execute(insert(outbox).values(**duplicate))
+
+
+def _claim(store: Store, campaign_id: int, limit: int, lease_seconds: int = 60) -> list[int]:
+    now = utcnow()
+    with store.begin() as conn:
+        rows = q.claim_batch(conn, campaign_id=campaign_id, channel=Channel.EMAIL, limit=limit,
+                             lease_token=str(uuid.uuid4()), now=now,
+                             lease_until=now + timedelta(seconds=lease_seconds))  # fmt: skip
+    return [r.id for r in rows]
+
+
+def test_claims_are_disjoint_and_exhaustive(store: Store, settings: Settings, tmp_path: Path) -> None:
+    planned_campaign(store, settings, tmp_path, [customer(n) for n in range(40)])
+    claimed: list[list[int]] = []
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            while ids := _claim(store, 1, 3):
+                claimed.append(ids)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    flat = [i for batch in claimed for i in batch]
+    assert len(flat) == len(set(flat)) == 40
+    assert max(len(batch) for batch in claimed) <= 3
+    with store.connect() as conn:
+        events = conn.execute(select(delivery_events.c.to_state)).scalars().all()
+    assert events.count(OutboxState.SENDING.value) == 40
+
+
+def test_a_claim_takes_exactly_the_limit(store: Store, settings: Settings, tmp_path: Path) -> None:
+    # Regression: on PostgreSQL an UPDATE … WHERE id IN (SELECT … LIMIT 2 FOR UPDATE SKIP LOCKED) claimed all 5.
+    planned_campaign(store, settings, tmp_path, [customer(n) for n in range(5)])
+    assert len(_claim(store, 1, 2)) == 2
+    with store.connect() as conn:
+        assert q.outbox_counts(conn, 1)["email"] == {"sending": 2, "pending": 3}
+
+
+def test_expired_leases_become_uncertain_and_late_answers_are_ignored(store: Store, settings: Settings,
+                                                                       tmp_path: Path) -> None:  # fmt: skip
+    planned_campaign(store, settings, tmp_path, [customer(n) for n in range(3)])
+    now = utcnow()
+    lease = "dead-worker"
+    with store.begin() as conn:
+        rows = q.claim_batch(conn, campaign_id=1, channel=Channel.EMAIL, limit=10, lease_token=lease,
+                             now=now - timedelta(minutes=10), lease_until=now - timedelta(minutes=5))  # fmt: skip
+        assert len(rows) == 3
+        assert q.mark_expired_leases_uncertain(conn, 1, now) == 3
+        # The dead worker's late answer must not overwrite the uncertain state.
+        written = q.record_outcomes(conn, [{"id": rows[0].id, "state": "accepted"}], lease_token=lease, now=now)
+        assert written == 0
+        assert q.outbox_counts(conn, 1)["email"] == {"uncertain": 3}
