@@ -23,7 +23,7 @@ from notifier.store import Store
 
 @task(name="plan-campaign")
 def plan_campaign_task(campaign: str, incident: str, affected_ids: str | None, query: str | None,
-                       channels: list[str], policy: str, actor: str) -> int:  # fmt: skip
+                       channels: list[str], policy: str, notice: str, actor: str) -> int:  # fmt: skip
     settings = Settings.from_env()
     store = Store(settings.database_url)
     try:
@@ -31,8 +31,8 @@ def plan_campaign_task(campaign: str, incident: str, affected_ids: str | None, q
             store, name=campaign, incident_key=incident,
             selection=Selection(ids_file=Path(affected_ids) if affected_ids else None, query=query),
             channels=frozenset(Channel(c) for c in channels), policy=ChannelPolicy(policy),
-            locales=campaigns.renderer_for(settings.templates_dir, settings.locales_dir, "breach_notice").locales,
-            actor=actor,
+            locales=campaigns.renderer_for(settings.templates_dir, settings.locales_dir, notice).locales,
+            actor=actor, notice=notice,
         )  # fmt: skip
     finally:
         store.dispose()
@@ -59,18 +59,20 @@ def send_batch_task(campaign: str, channel: str) -> dict[str, int]:
 @flow(name="notify-customers", log_prints=True)
 def notify_customers(campaign: str, incident: str | None = None, affected_ids: str | None = None,
                      query: str | None = None, channels: list[str] | None = None, policy: str = "all",
-                     actor: str = "prefect") -> dict[str, Any]:  # fmt: skip
-    """Plan ``campaign`` if it is new (needs ``incident`` and ``affected_ids`` and/or ``query``), then
-    send everything due. Running it again sends nothing that was already sent."""
+                     notice: str = "breach_notice", actor: str = "prefect") -> dict[str, Any]:  # fmt: skip
+    """Plan ``campaign`` if it is new (needs ``incident`` and ``affected_ids`` and/or ``query``; ``notice`` is
+    breach_notice or breach_update), then send everything due, refusing while any notice piece it needs is
+    not approved at its current content hash. Running it again sends nothing that was already sent."""
     settings = Settings.from_env()
     store = Store(settings.database_url)
     try:
         if not campaigns.campaign_exists(store, campaign):
             if incident is None:
                 raise ValueError(f"campaign {campaign!r} is new: pass incident= and affected_ids= or query=")
-            plan_campaign_task(campaign, incident, affected_ids, query, channels or ["email", "sms"], policy, actor)
+            plan_campaign_task(campaign, incident, affected_ids, query, channels or ["email", "sms"], policy, notice,
+                               actor)  # fmt: skip
         totals = campaigns.launch(
-            store, campaign, lambda ch: _batch_result(send_batch_task(campaign, ch.value)), actor=actor
+            store, settings, campaign, lambda ch: _batch_result(send_batch_task(campaign, ch.value)), actor=actor
         )
         status = campaigns.campaign_status(store, campaign)
     finally:

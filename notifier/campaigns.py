@@ -14,11 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from notifier.config import Settings
+from notifier.approval import require_approved
 from notifier.channels import channel_from_url
 from notifier.delivery import BatchResult, TokenBucket, deliver_batch
 from notifier.errors import CampaignStateError, ConfigurationError, InputError, RenderError
 from notifier.models import CampaignState, Channel, ChannelPolicy
-from notifier.render import Renderer
+from notifier.content import validate_facts
+from notifier.render import NOTICES, Renderer
 from notifier.selection import FreezeResult, Planning, Selection, freeze_manifest
 from notifier.store import Store, as_utc, utcnow
 from notifier.store import queries as q
@@ -38,8 +40,6 @@ __all__ = [
     "plan_campaign",
 ]
 
-REQUIRED_FACTS = ("key", "title", "company", "what_happened", "discovered_at", "data_categories", "measures",
-                  "notice_url", "contact")  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,15 +66,18 @@ def load_incident_file(path: Path) -> dict[str, Any]:
 
 def create_incident(store: Store, settings: Settings, facts: dict[str, Any], *, actor: str) -> int:
     """Record an incident after proving its facts render a complete notice in every locale."""
-    missing = [k for k in REQUIRED_FACTS if k not in facts]
-    if missing:
-        raise InputError(f"incident facts miss {', '.join(missing)} (see docs/incidents.md)")
-    renderer = Renderer(settings.templates_dir, settings.locales_dir)
-    for locale in renderer.locales:
-        try:
-            renderer.render(facts, name="Sample Customer", locale=locale, time_zone="UTC")
-        except (RenderError, KeyError, ValueError, TypeError) as exc:
-            raise InputError(f"incident facts do not render in {locale!r}: {exc}") from exc
+    problems = validate_facts(facts)
+    if problems:
+        raise InputError("incident facts: " + "; ".join(problems) + " (see docs/incidents.md)")
+    for notice in NOTICES:
+        renderer = Renderer(settings.templates_dir, settings.locales_dir, notice)
+        for locale in renderer.locales:
+            for jurisdiction in ("US-CA", None):
+                try:
+                    renderer.render(facts, name="Sample Customer", locale=locale, time_zone="UTC",
+                                    jurisdiction=jurisdiction)  # fmt: skip
+                except (RenderError, KeyError, ValueError, TypeError) as exc:
+                    raise InputError(f"incident facts do not render ({notice}, {locale}): {exc}") from exc
     now = utcnow()
     with store.begin() as conn:
         if q.incident_by_key(conn, facts["key"]) is not None:
@@ -108,6 +111,8 @@ def plan_campaign(store: Store, *, name: str, incident_key: str, selection: Sele
     """Create the campaign and freeze its manifest. A planned campaign's manifest is never re-selected."""
     if selection.ids_file is None and selection.query is None:
         raise InputError("say who is affected: an affected-ids file and/or a selection query")
+    if notice not in NOTICES:
+        raise InputError(f"unknown notice {notice!r}; known: {', '.join(NOTICES)}")
     now = utcnow()
     with store.begin() as conn:
         incident = q.incident_by_key(conn, incident_key)
@@ -215,6 +220,9 @@ def send_batch(settings: Settings, campaign_name: str, channel: Channel) -> Batc
     store = Store(settings.database_url)
     try:
         campaign = get_campaign(store, campaign_name)
+        # Checked again before every batch: a template edited mid-campaign stops the sending at once.
+        require_approved(store, settings, campaign_id=campaign.id, campaign_name=campaign.name,
+                         notice=campaign.notice, actor="sender")  # fmt: skip
         renderer = renderer_for(settings.templates_dir, settings.locales_dir, campaign.notice)
         rate = settings.email_rate_per_s if channel is Channel.EMAIL else settings.sms_rate_per_s
         concurrency = settings.email_concurrency if channel is Channel.EMAIL else settings.sms_concurrency
@@ -235,12 +243,15 @@ def send_batch(settings: Settings, campaign_name: str, channel: Channel) -> Batc
         store.dispose()
 
 
-def launch(store: Store, campaign_name: str, send: Callable[[Channel], BatchResult], *, actor: str,
-           max_wait_seconds: float = 900.0) -> BatchResult:  # fmt: skip
-    """Mark the campaign running, settle rows a dead sender left behind, and send until nothing is due.
+def launch(store: Store, settings: Settings, campaign_name: str, send: Callable[[Channel], BatchResult], *,
+           actor: str, max_wait_seconds: float = 900.0) -> BatchResult:  # fmt: skip
+    """Check every needed notice piece is approved at its current content hash, mark the campaign
+    running, settle rows a dead sender left behind, and send until nothing is due.
 
     Launching a completed campaign again is allowed and sends nothing that was already sent."""
     campaign = get_campaign(store, campaign_name)
+    require_approved(store, settings, campaign_id=campaign.id, campaign_name=campaign.name,
+                     notice=campaign.notice, actor=actor)  # fmt: skip
     mark_running(store, campaign, actor=actor)
     with store.begin() as conn:
         q.mark_expired_leases_uncertain(conn, campaign.id, utcnow())

@@ -31,10 +31,13 @@ db_app = typer.Typer(help="The store's schema.", no_args_is_help=True)
 customers_app = typer.Typer(help="Load and validate customers.", no_args_is_help=True)
 incident_app = typer.Typer(help="Record the facts of an incident.", no_args_is_help=True)
 campaign_app = typer.Typer(help="Plan, launch and watch a notification campaign.", no_args_is_help=True)
+templates_app = typer.Typer(help="Check, proof and approve notice templates (legal's four-eyes review).",
+                            no_args_is_help=True)  # fmt: skip
 app.add_typer(db_app, name="db")
 app.add_typer(customers_app, name="customers")
 app.add_typer(incident_app, name="incident")
 app.add_typer(campaign_app, name="campaign")
+app.add_typer(templates_app, name="templates")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -157,6 +160,8 @@ def campaign_plan(
     channels: Annotated[str, typer.Option(help="Channels this campaign may use.")] = "email,sms",
     policy: Annotated[str, typer.Option(help="all: every usable channel; email-first: SMS only without "
                                              "email.")] = "all",  # fmt: skip
+    notice: Annotated[str, typer.Option(help="breach_notice (first notice) or breach_update (follow-up).")]
+    = "breach_notice",
     database_url: DatabaseOption = None,
     actor: ActorOption = "",
 ) -> None:
@@ -185,8 +190,8 @@ def campaign_plan(
             store, name=name, incident_key=incident,
             selection=Selection(ids_file=affected_ids, query=query, source_url=source_url),
             channels=channel_set, policy=channel_policy,
-            locales=renderer_for(settings.templates_dir, settings.locales_dir, "breach_notice").locales,
-            actor=actor or _actor(), progress=advance_by,
+            locales=renderer_for(settings.templates_dir, settings.locales_dir, notice).locales,
+            actor=actor or _actor(), progress=advance_by, notice=notice,
         )  # fmt: skip
     for problem in result.problems[:50]:
         console.print(f"[yellow]{problem}", highlight=False)
@@ -209,7 +214,7 @@ def campaign_launch(
     settings = _settings(database_url)
     if direct:
         store = _store(settings)
-        totals = launch(store, name, lambda ch: send_batch(settings, name, ch), actor=actor or _actor())
+        totals = launch(store, settings, name, lambda ch: send_batch(settings, name, ch), actor=actor or _actor())
         console.print(f"this run: {totals}")
     else:
         from notifier.prefect_env import apply_prefect_defaults
@@ -263,6 +268,138 @@ def campaign_report(
     with store.connect() as conn:
         csv_path, html_path = write_delivery_report(q.delivery_report_rows(conn, campaign.id), out, name)
     console.print(f"wrote {csv_path} and {html_path}")
+
+
+NoticeOption = Annotated[str | None, typer.Option(help="Only this notice (breach_notice, breach_update).")]
+LocaleOption = Annotated[str | None, typer.Option(help="Only this locale (en, ru, vi).")]
+ChannelOption = Annotated[str | None, typer.Option(help="Only this channel (email, sms).")]
+
+
+@templates_app.command("lint")
+@friendly_errors
+def templates_lint(notice: NoticeOption = None, locale: LocaleOption = None) -> None:
+    """Check every notice × locale × channel × jurisdiction profile; exit 1 on any error."""
+    from notifier.lint import Linter
+
+    settings = _settings(None)
+    findings = Linter(settings.templates_dir, settings.locales_dir).run(notice=notice, locale=locale)
+    for finding in findings:
+        style = "red" if finding.severity == "error" else "yellow"
+        console.print(f"[{style}]{finding}", highlight=False, soft_wrap=True)
+    errors = sum(f.severity == "error" for f in findings)
+    console.print(f"{errors} errors, {len(findings) - errors} warnings")
+    if errors:
+        raise typer.Exit(1)
+
+
+@templates_app.command("proof")
+@friendly_errors
+def templates_proof(
+    out: Annotated[Path, typer.Option(help="Directory for the proof pages and .eml files.")] = Path("var/proof"),
+    facts: Annotated[str, typer.Option(help="Sample incident: complete or minimal.")] = "complete",
+    database_url: DatabaseOption = None,
+) -> None:
+    """Write proof sheets (one HTML page per notice, every locale × channel × profile) and .eml files."""
+    from notifier.approval import statuses
+    from notifier.lint import Linter
+    from notifier.proof import write_proofs
+
+    settings = _settings(database_url)
+    store = _store(settings)
+    status = statuses(store, settings, with_lint=False) if _has_store(store) else []
+    pages = write_proofs(Linter(settings.templates_dir, settings.locales_dir), out, status, which=facts)
+    for page in pages:
+        console.print(f"wrote {page}")
+    console.print(f".eml files in {out / 'eml'}")
+
+
+def _has_store(store: Any) -> bool:
+    from sqlalchemy import inspect
+
+    return bool(inspect(store.engine).has_table("approvals"))
+
+
+@templates_app.command("submit")
+@friendly_errors
+def templates_submit(
+    author: Annotated[str, typer.Option(help="Who edited the templates or catalogs (the last editor).")],
+    notice: NoticeOption = None, locale: LocaleOption = None, channel: ChannelOption = None,
+    comment: Annotated[str, typer.Option(help="What changed.")] = "",
+    database_url: DatabaseOption = None,
+) -> None:
+    """Record who edited the current version of each selected piece, so that someone else can approve it."""
+    from notifier.approval import pieces, submit
+
+    settings = _settings(database_url)
+    for line in submit(_store(settings), settings, pieces(settings, notice=notice, locale=locale, channel=channel),
+                       author=author, comment=comment):  # fmt: skip
+        console.print(line)
+
+
+def _decide(decision: str, approver: str, role: str, comment: str, notice: str | None, locale: str | None,
+            channel: str | None, database_url: str | None) -> None:  # fmt: skip
+    from notifier.approval import approve, pieces
+
+    settings = _settings(database_url)
+    selected = pieces(settings, notice=notice, locale=locale, channel=channel)
+    recorded, refused = approve(_store(settings), settings, selected, approver=approver, role=role,
+                                comment=comment, decision=decision)  # fmt: skip
+    for line in recorded:
+        console.print(f"[green]{line}", highlight=False)
+    for line in refused:
+        err_console.print(f"[red]{line}", highlight=False)
+    if refused:
+        raise typer.Exit(1)
+
+
+ApproverOption = Annotated[str, typer.Option(help="Who decides (must not be the last editor).")]
+RoleOption = Annotated[str, typer.Option(help="The approver's role, e.g. legal.")]
+
+
+@templates_app.command("approve")
+@friendly_errors
+def templates_approve(
+    approver: ApproverOption, role: RoleOption = "legal",
+    comment: Annotated[str, typer.Option(help="Recorded with the approval.")] = "",
+    notice: NoticeOption = None, locale: LocaleOption = None, channel: ChannelOption = None,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Approve the current version (content hash) of each selected piece. Refused if it fails lint."""
+    _decide("approved", approver, role, comment, notice, locale, channel, database_url)
+
+
+@templates_app.command("reject")
+@friendly_errors
+def templates_reject(
+    approver: ApproverOption, role: RoleOption = "legal",
+    comment: Annotated[str, typer.Option(help="Why it is rejected.")] = "",
+    notice: NoticeOption = None, locale: LocaleOption = None, channel: ChannelOption = None,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Reject the current version of each selected piece (recorded and audited)."""
+    _decide("rejected", approver, role, comment, notice, locale, channel, database_url)
+
+
+@templates_app.command("status")
+@friendly_errors
+def templates_status(database_url: DatabaseOption = None) -> None:
+    """The approval matrix: approved / changed since approval / rejected / never approved / failing lint."""
+    from rich.table import Table
+
+    from notifier.approval import statuses
+
+    settings = _settings(database_url)
+    rows = statuses(_store(settings), settings)
+    colours = {"approved": "green", "changed since approval": "yellow", "rejected": "red", "never approved": "white",
+               "failing lint": "red"}  # fmt: skip
+    table = Table(title="Notice approvals (by content hash)", title_justify="left")
+    for column in ("notice", "locale", "channel", "state", "hash"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("detail")
+    for s in rows:
+        table.add_row(s.piece.notice, s.piece.locale, s.piece.channel, f"[{colours[s.state]}]{s.state}",
+                      s.content_hash[:12], s.detail)  # fmt: skip
+    console.print(table)
 
 
 if __name__ == "__main__":

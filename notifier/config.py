@@ -60,7 +60,8 @@ class Settings:
 
     @classmethod
     def from_env(cls, **overrides: object) -> "Settings":
-        """Read NOTIFIER_DATABASE_URL, NOTIFIER_EMAIL_URL, NOTIFIER_SMS_URL and NOTIFIER_VAR_DIR."""
+        """Read NOTIFIER_DATABASE_URL, NOTIFIER_EMAIL_URL, NOTIFIER_SMS_URL, NOTIFIER_VAR_DIR,
+        NOTIFIER_TEMPLATES_DIR and NOTIFIER_LOCALES_DIR."""
         env = os.environ
         var_dir = Path(env.get("NOTIFIER_VAR_DIR", str(PROJECT_ROOT / "var")))
         settings = cls(
@@ -68,5 +69,7 @@ class Settings:
             email_url=env.get("NOTIFIER_EMAIL_URL") or None,
             sms_url=env.get("NOTIFIER_SMS_URL") or None,
             var_dir=var_dir,
+            templates_dir=Path(env.get("NOTIFIER_TEMPLATES_DIR", str(PROJECT_ROOT / "templates"))),
+            locales_dir=Path(env.get("NOTIFIER_LOCALES_DIR", str(PROJECT_ROOT / "locales"))),
         )
         return replace(settings, **overrides)  # type: ignore[arg-type]

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from notifier.approval import approve, pieces, submit
 from notifier.campaigns import create_incident, plan_campaign
 from notifier.config import PROJECT_ROOT, Settings
 from notifier.importer import COLUMNS, ImportReport, import_customers
@@ -47,11 +48,22 @@ def import_rows(store: Store, tmp_path: Path, rows: list[dict[str, str]]) -> Imp
     return import_customers(store, write_csv(tmp_path / "customers.csv", rows))
 
 
+def approve_all(store: Store, settings: Settings) -> None:
+    """What editors and legal do before a launch: submit every piece, then approve it (four eyes)."""
+    selected = pieces(settings)
+    submit(store, settings, selected, author="editor@example.com")
+    recorded, refused = approve(store, settings, selected, approver="legal@example.com", role="legal",
+                                comment="tests")  # fmt: skip
+    assert refused == [], refused
+
+
 def planned_campaign(store: Store, settings: Settings, tmp_path: Path, rows: list[dict[str, str]], *,
                      name: str = "test-campaign", channels: frozenset[Channel] = frozenset(Channel),
                      policy: ChannelPolicy = ChannelPolicy.ALL, facts: dict[str, Any] | None = None,
-                     extra_ids: tuple[str, ...] = ()) -> FreezeResult:  # fmt: skip
-    """Import ``rows``, record the demo incident, and plan a campaign for all of them."""
+                     extra_ids: tuple[str, ...] = (), approved: bool = True) -> FreezeResult:  # fmt: skip
+    """Import ``rows``, record the demo incident, approve the notices, and plan a campaign for all of them."""
+    if approved:
+        approve_all(store, settings)
     import_rows(store, tmp_path, rows)
     facts = facts or incident_facts()
     create_incident(store, settings, facts, actor="tester")

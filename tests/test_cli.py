@@ -45,6 +45,13 @@ def test_the_whole_workflow_from_the_command_line(db_url: str, tmp_path: Path, s
                                   "--affected-ids", str(ids), "--actor", "alice"])  # fmt: skip
     assert planned.exit_code == 0, planned.output
     assert "unknown_customer" in planned.output and "email + SMS" in planned.output
+    refused = runner.invoke(app, ["campaign", "launch", "cli-test", "--direct", "--actor", "bob"])
+    assert refused.exit_code == 1 and "breach_notice/ru/email is never approved" in " ".join(refused.output.split())
+    assert runner.invoke(app, ["templates", "submit", "--author", "alice", "--notice", "breach_notice"]).exit_code == 0
+    same = runner.invoke(app, ["templates", "approve", "--approver", "alice", "--notice", "breach_notice"])
+    assert same.exit_code == 1 and "four eyes" in same.output
+    approved = runner.invoke(app, ["templates", "approve", "--approver", "carol", "--notice", "breach_notice"])
+    assert approved.exit_code == 0, approved.output
     launched = runner.invoke(app, ["campaign", "launch", "cli-test", "--direct", "--actor", "bob"])
     assert launched.exit_code == 0, launched.output
     status = runner.invoke(app, ["campaign", "status", "cli-test", "--json"])

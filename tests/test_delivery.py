@@ -9,23 +9,26 @@ from datetime import timedelta
 from email import policy
 from pathlib import Path
 
+import pytest
 from helpers import customer, planned_campaign
 from sqlalchemy import select, update
 
 from notifier.campaigns import BatchResult, campaign_status, get_campaign, launch, send_batch
 from notifier.config import RetryPolicy, Settings
+from notifier.errors import CampaignStateError
 from notifier.models import Channel, OutboxState
 from notifier.standins.smtp import SmtpStandin
 from notifier.standins.twilio import TwilioStandin
 from notifier.store import Store, utcnow
 from notifier.store import queries as q
-from notifier.store.schema import campaigns, delivery_events, manifest, outbox
+from notifier.store.schema import audit_log, campaigns, delivery_events, manifest, outbox
 
 FAST_RETRY = RetryPolicy(max_attempts=4, base_seconds=0.05, max_seconds=0.2)
 
 
 def _launch(store: Store, settings: Settings, name: str = "test-campaign") -> BatchResult:
-    return launch(store, name, lambda ch: send_batch(settings, name, ch), actor="tester", max_wait_seconds=30)
+    return launch(store, settings, name, lambda ch: send_batch(settings, name, ch), actor="tester",
+                  max_wait_seconds=30)
 
 
 def test_every_customer_is_notified_once_in_their_language(store: Store, settings: Settings, smtp: SmtpStandin,
@@ -98,19 +101,32 @@ def test_opted_out_numbers_are_suppressed(store: Store, settings: Settings, twil
 
 def test_a_notice_that_cannot_be_rendered_is_never_sent(store: Store, settings: Settings, twilio: TwilioStandin,
                                                         tmp_path: Path) -> None:  # fmt: skip
+    planned_campaign(store, settings, tmp_path, [customer(1), customer(2)], channels=frozenset({Channel.SMS}))
+    with store.begin() as conn:  # data the notice cannot be built from (imports never let this in)
+        conn.execute(update(manifest).where(manifest.c.external_id == "C00001").values(time_zone="Mars/Olympus"))
+    _launch(store, settings)
+    assert [m["to"] for m in twilio.messages] == [customer(2)["phone"]]
+    with store.connect() as conn:
+        failed = conn.execute(select(outbox).where(outbox.c.state == "failed")).one()
+    assert "render error" in failed.last_error and "Mars/Olympus" in failed.last_error
+
+
+def test_a_template_edited_after_approval_stops_the_launch(store: Store, settings: Settings, twilio: TwilioStandin,
+                                                           tmp_path: Path) -> None:  # fmt: skip
     import shutil
 
     templates = tmp_path / "templates"
     shutil.copytree(settings.templates_dir, templates)
+    settings = replace(settings, templates_dir=templates)
     planned_campaign(store, settings, tmp_path, [customer(1), customer(2)], channels=frozenset({Channel.SMS}))
-    # Someone edits a template after the incident was checked: sending must refuse, not send half a notice.
-    (templates / "breach_notice" / "sms.txt.j2").write_text("{{ company }}: {{ typo_in_template }}", encoding="utf-8")
-    _launch(store, replace(settings, templates_dir=templates))
+    sms = templates / "breach_notice" / "sms.txt.j2"
+    sms.write_text(sms.read_text(encoding="utf-8").replace("What to do", "What to do now"), encoding="utf-8")
+    with pytest.raises(CampaignStateError, match="breach_notice/en/sms is changed since approval"):
+        _launch(store, settings)
     assert twilio.messages == []
     with store.connect() as conn:
-        rows = conn.execute(select(outbox)).all()
-    assert {r.state for r in rows} == {"failed"}
-    assert all("typo_in_template" in r.last_error for r in rows)
+        refused = conn.execute(select(audit_log).where(audit_log.c.action == "campaign.launch_refused")).one()
+    assert "breach_notice/vi/sms" in str(refused.detail)
 
 
 def test_rows_a_dead_sender_left_in_flight_become_uncertain_not_resent(store: Store, settings: Settings,

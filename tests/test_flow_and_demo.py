@@ -8,7 +8,7 @@ from email import policy
 from pathlib import Path
 
 import pytest
-from helpers import customer, import_rows, incident_facts
+from helpers import approve_all, customer, import_rows, incident_facts
 from sqlalchemy import select
 
 from notifier.campaigns import create_incident
@@ -29,6 +29,7 @@ def test_flow_plans_sends_in_batches_and_publishes_an_artifact(
     store.upgrade(Settings().migrations_dir)
     import_rows(store, tmp_path, [customer(n) for n in range(1, 13)] + [customer(13, email="", phone="")])
     create_incident(store, Settings(database_url=url), incident_facts(), actor="t")
+    approve_all(store, Settings(database_url=url))
     ids = tmp_path / "ids.txt"
     ids.write_text("\n".join(f"C{n:05d}" for n in range(1, 14)), encoding="utf-8")
     # The flow reads its configuration from the environment, like a deployment would.

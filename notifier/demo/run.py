@@ -16,11 +16,13 @@ from typing import Any
 
 from rich.console import Console
 
-from notifier import campaigns
+from notifier import approval, campaigns
 from notifier.cli_output import import_report_table, manifest_tables, outbox_table, progress_bar
 from notifier.config import Settings
 from notifier.demo.seed import write_demo_csv
 from notifier.importer import import_customers
+from notifier.lint import Linter
+from notifier.proof import write_proofs
 from notifier.standins.smtp import SmtpStandin
 from notifier.standins.twilio import TwilioStandin
 from notifier.store import Store
@@ -38,6 +40,7 @@ def _fresh_var(var_dir: Path) -> None:
         (var_dir / name).unlink(missing_ok=True)
     shutil.rmtree(var_dir / "outbox", ignore_errors=True)
     shutil.rmtree(var_dir / "reports", ignore_errors=True)
+    shutil.rmtree(var_dir / "proof", ignore_errors=True)
 
 
 def run_demo(var_dir: Path, *, customers: int = 3000, console: Console | None = None) -> dict[str, Any]:
@@ -65,7 +68,20 @@ def run_demo(var_dir: Path, *, customers: int = 3000, console: Console | None = 
     console.print(f"incident {facts['key']!r}; {len(affected)} affected ids from forensics ({ids_file.name}), "
                   f"{len(UNKNOWN_IDS)} of them unknown to the store")  # fmt: skip
 
-    console.rule("[bold]3. Notify (Prefect flow notify-customers)")
+    console.rule("[bold]3. Legal review: lint, submit, approve (four eyes, by content hash)")
+    findings = Linter(settings.templates_dir, settings.locales_dir).run()
+    console.print(f"templates lint: {sum(f.severity == 'error' for f in findings)} errors, "
+                  f"{sum(f.severity == 'warning' for f in findings)} warnings")  # fmt: skip
+    selected = approval.pieces(settings)
+    approval.submit(store, settings, selected, author="comms@example.com (demo)")
+    recorded, refused = approval.approve(store, settings, selected, approver="legal@example.com (demo)",
+                                         role="legal", comment="demo approval")  # fmt: skip
+    console.print(f"{len(recorded)} notice pieces approved, {len(refused)} refused")
+    pages = write_proofs(Linter(settings.templates_dir, settings.locales_dir), var_dir / "proof",
+                         approval.statuses(store, settings, with_lint=False))  # fmt: skip
+    console.print(f"proof sheets for legal: {', '.join(str(p) for p in pages)}")
+
+    console.rule("[bold]4. Notify (Prefect flow notify-customers)")
     with SmtpStandin(save_dir=var_dir / "outbox") as smtp, TwilioStandin() as twilio:
         os.environ.update(NOTIFIER_DATABASE_URL=settings.database_url, NOTIFIER_EMAIL_URL=smtp.url,
                           NOTIFIER_SMS_URL=twilio.url, NOTIFIER_VAR_DIR=str(var_dir))  # fmt: skip
@@ -73,7 +89,7 @@ def run_demo(var_dir: Path, *, customers: int = 3000, console: Console | None = 
 
         first = notify_customers(campaign=CAMPAIGN, incident=facts["key"], affected_ids=str(ids_file),
                                  actor="demo")  # fmt: skip
-        console.rule("[bold]4. The same campaign again: nothing may be sent twice")
+        console.rule("[bold]5. The same campaign again: nothing may be sent twice")
         second = notify_customers(campaign=CAMPAIGN, actor="demo")
         emails_received, sms_received = len(smtp.received), len(twilio.messages)
 

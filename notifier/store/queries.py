@@ -28,10 +28,25 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 
 from notifier.models import Channel, ChannelPlan, CustomerRecord, OutboxState, UnreachableReason
-from notifier.store.schema import audit_log, campaigns, customers, delivery_events, incidents, manifest, outbox
+from notifier.store.schema import (
+    approvals,
+    audit_log,
+    campaigns,
+    customers,
+    delivery_events,
+    incidents,
+    manifest,
+    outbox,
+    template_submissions,
+)
 
 __all__ = [
     "audit",
+    "campaign_pieces",
+    "insert_approval",
+    "insert_submission",
+    "last_author",
+    "latest_decisions",
     "campaign_by_name",
     "campaign_state",
     "incident_by_id",
@@ -456,3 +471,46 @@ def delivery_report_rows(conn: Connection, campaign_id: int) -> Iterator[Row[Any
         .execution_options(yield_per=1000)
     )
     yield from conn.execute(query)
+
+
+# --- template approvals ----------------------------------------------------------------------------------
+
+
+def insert_submission(conn: Connection, **values: Any) -> None:
+    conn.execute(insert(template_submissions).values(**values))
+
+
+def insert_approval(conn: Connection, **values: Any) -> None:
+    conn.execute(insert(approvals).values(**values))
+
+
+def last_author(conn: Connection, notice: str, locale: str, channel: str, content_hash: str) -> str | None:
+    """Who last submitted (edited) this piece at exactly this content hash."""
+    query = (
+        select(template_submissions.c.author)
+        .where(template_submissions.c.notice == notice, template_submissions.c.locale == locale,
+               template_submissions.c.channel == channel, template_submissions.c.content_hash == content_hash)  # fmt: skip
+        .order_by(template_submissions.c.id.desc())
+        .limit(1)
+    )
+    return conn.scalar(query)
+
+
+def latest_decisions(conn: Connection) -> dict[tuple[str, str, str], Row[Any]]:
+    """The latest approval decision per (notice, locale, channel), whatever its hash."""
+    latest: dict[tuple[str, str, str], Row[Any]] = {}
+    for row in conn.execute(select(approvals).order_by(approvals.c.id)):
+        latest[(row.notice, row.locale, row.channel)] = row
+    return latest
+
+
+def campaign_pieces(conn: Connection, campaign_id: int) -> list[tuple[str, str]]:
+    """The (notice locale, channel) pairs a campaign still has to send."""
+    query = (
+        select(manifest.c.notice_locale, outbox.c.channel)
+        .join(manifest, manifest.c.id == outbox.c.manifest_id)
+        .where(outbox.c.campaign_id == campaign_id,
+               outbox.c.state.in_([OutboxState.PENDING.value, OutboxState.DEFERRED.value]))  # fmt: skip
+        .distinct()
+    )
+    return sorted((str(locale), str(channel)) for locale, channel in conn.execute(query))

@@ -21,7 +21,10 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-__all__ = ["audit_log", "campaigns", "customers", "delivery_events", "incidents", "manifest", "metadata", "outbox"]
+__all__ = [
+    "approvals", "audit_log", "campaigns", "customers", "delivery_events", "incidents", "manifest", "metadata", "outbox",
+    "template_submissions",
+]
 
 metadata = MetaData(
     naming_convention={
@@ -152,4 +155,36 @@ audit_log = Table(
     Column("action", String(64), nullable=False),
     Column("subject", String(255), nullable=False),
     Column("detail", JSON, nullable=False),
+)
+
+# Who last edited a piece of notice content (notice × locale × channel) at a given content hash.
+template_submissions = Table(
+    "template_submissions",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("notice", String(64), nullable=False),
+    Column("locale", String(35), nullable=False),
+    Column("channel", String(8), nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("author", String(128), nullable=False),
+    Column("at", UTC, nullable=False),
+    Column("comment", Text),
+    Index(None, "notice", "locale", "channel", "content_hash"),
+)
+
+# Legal's decisions; the latest decision for a piece at its current hash is the one that counts.
+approvals = Table(
+    "approvals",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("notice", String(64), nullable=False),
+    Column("locale", String(35), nullable=False),
+    Column("channel", String(8), nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("decision", String(16), nullable=False),  # approved | rejected
+    Column("approver", String(128), nullable=False),
+    Column("role", String(64), nullable=False),
+    Column("at", UTC, nullable=False),
+    Column("comment", Text),
+    Index(None, "notice", "locale", "channel", "content_hash"),
 )

@@ -1,0 +1,197 @@
+"""Approval by content hash: nothing goes out that legal did not approve byte for byte.
+
+A *piece* is (notice, locale, channel). Its content hash covers everything that decides what a
+customer reads in it: the channel's template files and every template they import, the content model
+(``notifier/content.py``: categories, steps, profiles and their headings), and that locale's own
+catalog entries. Editing any of them voids the approval of exactly the pieces it feeds: one word in
+the Russian catalog changes the Russian hashes and nothing else.
+
+Four eyes: an approver must differ from the last recorded editor of the piece at that hash
+(``templates submit``). A locale that fails the linter cannot be approved. Launch refuses any piece
+the campaign needs that is not approved at its current hash. Every decision and refusal is audited."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from babel.messages.pofile import read_po
+from jinja2 import Environment, meta
+
+from notifier.config import PROJECT_ROOT, Settings
+from notifier.errors import CampaignStateError, InputError
+from notifier.lint import Finding, Linter
+from notifier.render import CHANNEL_PARTS, NOTICES, PARTS
+from notifier.store import Store, utcnow
+from notifier.store import queries as q
+
+__all__ = ["Piece", "PieceStatus", "approve", "content_hash", "pieces", "require_approved", "statuses", "submit"]
+
+CONTENT_MODEL = PROJECT_ROOT / "notifier" / "content.py"
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Piece:
+    notice: str
+    locale: str
+    channel: str
+
+    def __str__(self) -> str:
+        return f"{self.notice}/{self.locale}/{self.channel}"
+
+
+@dataclass(frozen=True, slots=True)
+class PieceStatus:
+    piece: Piece
+    content_hash: str
+    state: str  # approved | changed since approval | rejected | never approved | failing lint
+    detail: str
+
+
+def _template_files(templates_dir: Path, names: Iterable[str]) -> list[Path]:
+    """The named templates and, recursively, everything they import, include or extend."""
+    env = Environment(extensions=["jinja2.ext.i18n"])
+    seen: dict[str, Path] = {}
+    todo = list(names)
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        path = templates_dir / name
+        seen[name] = path
+        todo += [ref for ref in meta.find_referenced_templates(env.parse(path.read_text(encoding="utf-8"))) if ref]
+    return [seen[k] for k in sorted(seen)]
+
+
+def _catalog_digest(locales_dir: Path, locale: str) -> str:
+    with (locales_dir / locale / "LC_MESSAGES" / "messages.po").open("rb") as handle:
+        catalog = read_po(handle)
+    # Only what a reader can see: ids, translations and fuzziness; not headers, dates or comments.
+    entries = sorted(
+        (json.dumps(m.id, ensure_ascii=False), json.dumps(m.string, ensure_ascii=False), m.fuzzy)
+        for m in catalog if m.id
+    )  # fmt: skip
+    return hashlib.sha256(json.dumps(entries, ensure_ascii=False).encode()).hexdigest()
+
+
+def content_hash(templates_dir: Path, locales_dir: Path, piece: Piece) -> str:
+    names = [f"{piece.notice}/{PARTS[part]}" for part in CHANNEL_PARTS[piece.channel]]
+    files = {str(p.relative_to(templates_dir)): hashlib.sha256(p.read_bytes()).hexdigest()
+             for p in _template_files(templates_dir, names)}  # fmt: skip
+    files["notifier/content.py"] = hashlib.sha256(CONTENT_MODEL.read_bytes()).hexdigest()
+    material = {"piece": [piece.notice, piece.locale, piece.channel], "files": files,
+                "catalog": _catalog_digest(locales_dir, piece.locale)}  # fmt: skip
+    return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
+
+
+def pieces(settings: Settings, *, notice: str | None = None, locale: str | None = None,
+           channel: str | None = None) -> list[Piece]:  # fmt: skip
+    linter = Linter(settings.templates_dir, settings.locales_dir)
+    for value, allowed, what in ((notice, NOTICES, "notice"), (locale, linter.locales, "locale"),
+                                 (channel, tuple(CHANNEL_PARTS), "channel")):  # fmt: skip
+        if value is not None and value not in allowed:
+            raise InputError(f"unknown {what} {value!r}; known: {', '.join(allowed)}")
+    return [Piece(n, loc, c) for n in NOTICES for loc in linter.locales for c in CHANNEL_PARTS
+            if (notice in (None, n)) and (locale in (None, loc)) and (channel in (None, c))]  # fmt: skip
+
+
+def _lint_errors(settings: Settings, selected: list[Piece]) -> dict[Piece, list[Finding]]:
+    findings = Linter(settings.templates_dir, settings.locales_dir).run()
+    errors: dict[Piece, list[Finding]] = {}
+    for piece in selected:
+        errors[piece] = [
+            f for f in findings
+            if f.severity == "error" and f.locale in (piece.locale, "*") and f.notice in (piece.notice, "*")
+            and f.channel in (piece.channel, None)
+        ]  # fmt: skip
+    return errors
+
+
+def submit(store: Store, settings: Settings, selected: list[Piece], *, author: str, comment: str = "") -> list[str]:
+    """Record ``author`` as the last editor of each piece at its current hash."""
+    now = utcnow()
+    lines = []
+    with store.begin() as conn:
+        for piece in selected:
+            digest = content_hash(settings.templates_dir, settings.locales_dir, piece)
+            q.insert_submission(conn, notice=piece.notice, locale=piece.locale, channel=piece.channel,
+                                content_hash=digest, author=author, at=now, comment=comment)  # fmt: skip
+            q.audit(conn, actor=author, action="template.submit", subject=f"template:{piece}",
+                    detail={"hash": digest, "comment": comment}, now=now)  # fmt: skip
+            lines.append(f"{piece}: submitted by {author} at {digest[:12]}")
+    return lines
+
+
+def approve(store: Store, settings: Settings, selected: list[Piece], *, approver: str, role: str, comment: str,
+            decision: str = "approved") -> tuple[list[str], list[str]]:  # fmt: skip
+    """Record legal's decision for each piece; returns (recorded, refused) lines. Refusals are audited too."""
+    if decision not in ("approved", "rejected"):
+        raise InputError("decision is approved or rejected")
+    lint = _lint_errors(settings, selected) if decision == "approved" else {}
+    recorded, refused = [], []
+    now = utcnow()
+    with store.begin() as conn:
+        for piece in selected:
+            digest = content_hash(settings.templates_dir, settings.locales_dir, piece)
+            author = q.last_author(conn, piece.notice, piece.locale, piece.channel, digest)
+            reason = None
+            if decision == "approved" and lint.get(piece):
+                reason = f"fails lint ({len(lint[piece])} errors, first: {lint[piece][0].rule}: {lint[piece][0].message})"
+            elif author is None:
+                reason = "no editor recorded for this version; run `notifier templates submit` first"
+            elif author == approver:
+                reason = f"{approver} is the last editor of this version; another person must decide (four eyes)"
+            if reason:
+                refused.append(f"{piece}: refused: {reason}")
+                q.audit(conn, actor=approver, action=f"template.{decision[:-1]}_refused", subject=f"template:{piece}",
+                        detail={"hash": digest, "reason": reason}, now=now)  # fmt: skip
+                continue
+            q.insert_approval(conn, notice=piece.notice, locale=piece.locale, channel=piece.channel,
+                              content_hash=digest, decision=decision, approver=approver, role=role, at=now,
+                              comment=comment)  # fmt: skip
+            q.audit(conn, actor=approver, action=f"template.{decision[:-1]}", subject=f"template:{piece}",
+                    detail={"hash": digest, "role": role, "comment": comment, "editor": author}, now=now)  # fmt: skip
+            recorded.append(f"{piece}: {decision} by {approver} ({role}) at {digest[:12]}")
+    return recorded, refused
+
+
+def statuses(store: Store, settings: Settings, selected: list[Piece] | None = None, *,
+             with_lint: bool = True) -> list[PieceStatus]:  # fmt: skip
+    selected = selected if selected is not None else pieces(settings)
+    lint = _lint_errors(settings, selected) if with_lint else {}
+    with store.connect() as conn:
+        decisions = q.latest_decisions(conn)
+    result = []
+    for piece in selected:
+        digest = content_hash(settings.templates_dir, settings.locales_dir, piece)
+        decision = decisions.get((piece.notice, piece.locale, piece.channel))
+        if lint.get(piece):
+            state, detail = "failing lint", f"{len(lint[piece])} errors"
+        elif decision is None:
+            state, detail = "never approved", ""
+        elif decision.content_hash != digest:
+            state, detail = "changed since approval", f"approved {decision.content_hash[:12]} by {decision.approver}"
+        elif decision.decision == "rejected":
+            state, detail = "rejected", f"by {decision.approver}: {decision.comment or ''}"
+        else:
+            state, detail = "approved", f"by {decision.approver} ({decision.role}) {str(decision.at)[:10]}"
+        result.append(PieceStatus(piece, digest, state, detail))
+    return result
+
+
+def require_approved(store: Store, settings: Settings, *, campaign_id: int, campaign_name: str, notice: str,
+                     actor: str) -> None:  # fmt: skip
+    """Raise (and audit) unless every piece the campaign still has to send is approved at its current hash."""
+    with store.connect() as conn:
+        needed = [Piece(notice, locale, channel) for locale, channel in q.campaign_pieces(conn, campaign_id)]
+    blocked = [s for s in statuses(store, settings, needed, with_lint=False) if s.state != "approved"]
+    if not blocked:
+        return
+    reasons = [f"{s.piece} is {s.state}" + (f" ({s.detail})" if s.detail else "") for s in blocked]
+    with store.begin() as conn:
+        q.audit(conn, actor=actor, action="campaign.launch_refused", subject=f"campaign:{campaign_name}",
+                detail={"not_approved": reasons}, now=utcnow())  # fmt: skip
+    raise CampaignStateError(f"campaign {campaign_name!r} cannot be sent: " + "; ".join(reasons))
