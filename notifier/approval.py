@@ -16,7 +16,9 @@ import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from babel.messages.pofile import read_po
 from jinja2 import Environment, meta
@@ -53,6 +55,13 @@ class PieceStatus:
 
 def _template_files(templates_dir: Path, names: Iterable[str]) -> list[Path]:
     """The named templates and, recursively, everything they import, include or extend."""
+    stamps = tuple((p, p.stat().st_mtime_ns) for p in sorted(templates_dir.rglob("*.j2")))
+    return _template_files_of(templates_dir, tuple(names), stamps)
+
+
+@lru_cache(maxsize=64)
+def _template_files_of(templates_dir: Path, names: tuple[str, ...], stamps: tuple[Any, ...]) -> list[Path]:
+    del stamps  # part of the cache key: any edited template is parsed again
     env = Environment(extensions=["jinja2.ext.i18n"])
     seen: dict[str, Path] = {}
     todo = list(names)
@@ -67,7 +76,16 @@ def _template_files(templates_dir: Path, names: Iterable[str]) -> list[Path]:
 
 
 def _catalog_digest(locales_dir: Path, locale: str) -> str:
-    with (locales_dir / locale / "LC_MESSAGES" / "messages.po").open("rb") as handle:
+    path = locales_dir / locale / "LC_MESSAGES" / "messages.po"
+    stat = path.stat()
+    return _catalog_digest_of(path, stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=64)
+def _catalog_digest_of(path: Path, mtime_ns: int, size: int) -> str:
+    """Cached by modification time and size: checked before every batch, parsed only when edited."""
+    del mtime_ns, size
+    with path.open("rb") as handle:
         catalog = read_po(handle)
     # Only what a reader can see: ids, translations and fuzziness; not headers, dates or comments.
     entries = sorted(
@@ -77,11 +95,21 @@ def _catalog_digest(locales_dir: Path, locale: str) -> str:
     return hashlib.sha256(json.dumps(entries, ensure_ascii=False).encode()).hexdigest()
 
 
+def _file_digest(path: Path) -> str:
+    stat = path.stat()
+    return _file_digest_of(path, stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=256)
+def _file_digest_of(path: Path, mtime_ns: int, size: int) -> str:
+    del mtime_ns, size
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def content_hash(templates_dir: Path, locales_dir: Path, piece: Piece) -> str:
     names = [f"{piece.notice}/{PARTS[part]}" for part in CHANNEL_PARTS[piece.channel]]
-    files = {str(p.relative_to(templates_dir)): hashlib.sha256(p.read_bytes()).hexdigest()
-             for p in _template_files(templates_dir, names)}  # fmt: skip
-    files["notifier/content.py"] = hashlib.sha256(CONTENT_MODEL.read_bytes()).hexdigest()
+    files = {str(p.relative_to(templates_dir)): _file_digest(p) for p in _template_files(templates_dir, names)}
+    files["notifier/content.py"] = _file_digest(CONTENT_MODEL)
     material = {"piece": [piece.notice, piece.locale, piece.channel], "files": files,
                 "catalog": _catalog_digest(locales_dir, piece.locale)}  # fmt: skip
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()

@@ -24,7 +24,7 @@ from notifier.config import RetryPolicy
 from notifier.errors import DeliveryError, PermanentDeliveryError, RenderError, TransientDeliveryError
 from notifier.models import Channel, OutboxState, RenderedMessage
 from notifier.redact import mask_email, mask_phone
-from notifier.render import CHANNEL_PARTS, NoticeParts, Renderer
+from notifier.render import CHANNEL_PARTS, NoticeCache, NoticeParts, Renderer
 from notifier.store import Store, utcnow
 from notifier.store import queries as q
 
@@ -113,6 +113,7 @@ async def deliver_batch(store: Store, *, campaign_id: int, channel_kind: Channel
     if not rows:
         return result
     pending: list[dict[str, Any]] = []
+    notices = NoticeCache(renderer, facts)
     gate = asyncio.Semaphore(concurrency)
     bucket = bucket or TokenBucket(0)
 
@@ -128,8 +129,8 @@ async def deliver_batch(store: Store, *, campaign_id: int, channel_kind: Channel
 
     async def one(row: Any) -> dict[str, Any]:
         try:
-            parts = renderer.render(facts, name=row.name, locale=row.locale, time_zone=row.time_zone,
-                                    jurisdiction=row.jurisdiction, parts=CHANNEL_PARTS[channel_kind.value])
+            parts = notices.render(name=row.name, locale=row.locale, time_zone=row.time_zone,
+                                   jurisdiction=row.jurisdiction, parts=CHANNEL_PARTS[channel_kind.value])
         except RenderError as exc:
             log.error("outbox %s: notice not rendered, not sent: %s", row.id, exc)
             return {"id": row.id, "state": OutboxState.FAILED.value, "error": f"render error: {exc}"}

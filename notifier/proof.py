@@ -101,7 +101,7 @@ def write_proofs(linter: Linter, out_dir: Path, statuses: list[PieceStatus], *, 
                                      message_id=f"<proof-{notice}-{locale}-{profile}@example.com>",
                                      display_name=sample["name"])  # fmt: skip
                 eml = out_dir / "eml" / f"{notice}-{locale}-{profile}.eml"
-                eml.write_bytes(bytes(mime))
+                eml.write_bytes(mime)
                 mine = [f for f in findings if f.notice in (notice, "*") and f.locale in (locale, "*")
                         and f.profile in (profile, None)]  # fmt: skip
                 cards.append(_card(_Proof(locale, profile, parts, eml, mine), by_piece, notice, out_dir))

@@ -24,7 +24,7 @@ from notifier.content import notice_context, profile_for
 from notifier.errors import RenderError
 from notifier.i18n import available_locales, load_translations, resolve_locale
 
-__all__ = ["CHANNEL_PARTS", "NOTICES", "NoticeParts", "PARTS", "Renderer"]
+__all__ = ["CHANNEL_PARTS", "NOTICES", "NoticeCache", "NoticeParts", "PARTS", "Renderer", "clean_name"]
 
 PARTS = {"subject": "subject.txt.j2", "text": "body.txt.j2", "html": "body.html.j2", "sms": "sms.txt.j2"}
 CHANNEL_PARTS = {"email": ("subject", "text", "html"), "sms": ("sms",)}
@@ -43,6 +43,17 @@ class NoticeParts:
     text: str
     html: str
     sms: str
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
+# Stands in for the reader's name when a notice is rendered once for many readers: private-use
+# characters, which no cleaned name contains, HTML escaping leaves alone, and str.split() keeps.
+NAME_SLOT = "\ue000name\ue001"
+
+
+def clean_name(name: str) -> str:
+    """Control characters (CR/LF included) become spaces: a name is one line of data."""
+    return " ".join(_CONTROL.sub(" ", name).split())
 
 
 def _without_name(rendered: str, name: str) -> str:
@@ -106,7 +117,7 @@ class Renderer:
             )  # fmt: skip
         except (KeyError, ValueError, TypeError) as exc:  # includes an unknown time zone
             raise RenderError(f"{self.notice} [{notice_locale}]: cannot build the notice: {exc!r}") from exc
-        context["customer_name"] = name or translations.gettext("Customer")
+        context["customer_name"] = clean_name(name) or translations.gettext("Customer")
         context["subject"] = ""
         out = dict.fromkeys(PARTS, "")
         for part in ("subject", *[p for p in parts if p != "subject"]):
@@ -129,3 +140,36 @@ def _notice_date(facts: Mapping[str, Any]) -> date:
     """The date the notice carries: fixed in the facts, or the day it is rendered (sent)."""
     fixed = facts.get("notice_date")
     return date.fromisoformat(fixed) if fixed else datetime.now(UTC).date()
+
+
+class NoticeCache:
+    """Renders each distinct (locale, time zone, jurisdiction) group once and personalizes per reader.
+
+    Only the name differs between readers of a group, so the notice is rendered with ``NAME_SLOT`` and
+    the name is put in afterwards: raw in text, HTML-escaped in HTML, exactly as the templates' own
+    ``{% trans name=customer_name %}`` would (tests/test_render.py compares both paths). A group whose
+    rendering fails fails every reader in it with the same error, without rendering again."""
+
+    def __init__(self, renderer: Renderer, facts: Mapping[str, Any]) -> None:
+        self.renderer = renderer
+        self.facts = facts
+        self._groups: dict[tuple[Any, ...], NoticeParts | RenderError] = {}
+
+    def render(self, *, name: str, locale: str, time_zone: str, jurisdiction: str | None = None,
+               parts: tuple[str, ...] = ("subject", "text", "sms", "html")) -> NoticeParts:  # fmt: skip
+        key = (locale, time_zone, jurisdiction, parts)
+        group = self._groups.get(key)
+        if group is None:
+            try:
+                group = self.renderer.render(self.facts, name=NAME_SLOT, locale=locale, time_zone=time_zone,
+                                             jurisdiction=jurisdiction, parts=parts)  # fmt: skip
+            except RenderError as exc:
+                group = exc
+            self._groups[key] = group
+        if isinstance(group, RenderError):
+            raise group
+        reader = clean_name(name) or self.renderer.environment(group.locale)[1].gettext("Customer")
+        escaped = str(escape(reader))
+        return NoticeParts(locale=group.locale, profile=group.profile, subject=group.subject.replace(NAME_SLOT, reader),
+                           text=group.text.replace(NAME_SLOT, reader), html=group.html.replace(NAME_SLOT, escaped),
+                           sms=group.sms.replace(NAME_SLOT, reader))  # fmt: skip

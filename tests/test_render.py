@@ -122,3 +122,19 @@ def test_catalogs_match_the_sources_and_are_fully_translated() -> None:
         if locale == "vi":
             plural = next(m for m in catalog if isinstance(m.id, tuple))
             assert len(plural.string) == 1  # Vietnamese has none
+
+
+@pytest.mark.parametrize("jurisdiction", [None, "US-CA"])
+def test_rendering_once_per_group_gives_exactly_what_rendering_per_reader_gives(renderer: Renderer,
+                                                                                 jurisdiction: str | None) -> None:  # fmt: skip
+    from notifier.render import NoticeCache
+
+    cache = NoticeCache(renderer, incident_facts())
+    names = ["Anna", "", HOSTILE, "O'Brien & <Sons>", "Nguyễn Thị Lan", "Иван\nПетров", "  spaced   out  "]
+    for locale in ("en", "ru_RU", "vi", "de_DE"):
+        for name in names:
+            direct = renderer.render(incident_facts(), name=name, locale=locale, time_zone="Asia/Ho_Chi_Minh",
+                                     jurisdiction=jurisdiction)  # fmt: skip
+            cached = cache.render(name=name, locale=locale, time_zone="Asia/Ho_Chi_Minh", jurisdiction=jurisdiction)
+            assert cached == direct, (locale, name)
+    assert len(cache._groups) == 4  # noqa: SLF001 - one rendering per group, not per reader
