@@ -13,9 +13,10 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from notifier import campaigns
+from notifier import campaigns, engine
 from notifier.config import Settings
-from notifier.models import Channel, ChannelPolicy
+from notifier.delivery import BatchResult
+from notifier.models import Channel, ChannelPolicy, DeliveryPolicy
 from notifier.reports import summary_markdown, summary_rows
 from notifier.selection import Selection
 from notifier.store import Store
@@ -23,7 +24,7 @@ from notifier.store import Store
 
 @task(name="plan-campaign")
 def plan_campaign_task(campaign: str, incident: str, affected_ids: str | None, query: str | None,
-                       channels: list[str], policy: str, notice: str, actor: str) -> int:  # fmt: skip
+                       channels: list[str], policy: str, notice: str, delivery: dict[str, Any], actor: str) -> int:  # fmt: skip
     settings = Settings.from_env()
     store = Store(settings.database_url)
     try:
@@ -31,8 +32,8 @@ def plan_campaign_task(campaign: str, incident: str, affected_ids: str | None, q
             store, name=campaign, incident_key=incident,
             selection=Selection(ids_file=Path(affected_ids) if affected_ids else None, query=query),
             channels=frozenset(Channel(c) for c in channels), policy=ChannelPolicy(policy),
-            locales=campaigns.renderer_for(settings.templates_dir, settings.locales_dir, notice).locales,
-            actor=actor, notice=notice,
+            locales=engine.renderer_for(settings.templates_dir, settings.locales_dir, notice).locales,
+            actor=actor, notice=notice, delivery=DeliveryPolicy.from_json(delivery),
         )  # fmt: skip
     finally:
         store.dispose()
@@ -53,13 +54,14 @@ def plan_campaign_task(campaign: str, incident: str, affected_ids: str | None, q
 
 @task(name="send-batch")
 def send_batch_task(campaign: str, channel: str) -> dict[str, int]:
-    return asdict(campaigns.send_batch(Settings.from_env(), campaign, Channel(channel)))
+    return asdict(engine.send_batch(Settings.from_env(), campaign, Channel(channel)))
 
 
 @flow(name="notify-customers", log_prints=True)
 def notify_customers(campaign: str, incident: str | None = None, affected_ids: str | None = None,
                      query: str | None = None, channels: list[str] | None = None, policy: str = "all",
-                     notice: str = "breach_notice", actor: str = "prefect") -> dict[str, Any]:  # fmt: skip
+                     notice: str = "breach_notice", quiet_hours: str = "09-20", urgent: str | None = None,
+                     uncertain_email: str = "hold", actor: str = "prefect") -> dict[str, Any]:  # fmt: skip
     """Plan ``campaign`` if it is new (needs ``incident`` and ``affected_ids`` and/or ``query``; ``notice`` is
     breach_notice or breach_update), then send everything due, refusing while any notice piece it needs is
     not approved at its current content hash. Running it again sends nothing that was already sent."""
@@ -69,9 +71,12 @@ def notify_customers(campaign: str, incident: str | None = None, affected_ids: s
         if not campaigns.campaign_exists(store, campaign):
             if incident is None:
                 raise ValueError(f"campaign {campaign!r} is new: pass incident= and affected_ids= or query=")
+            start, _, end = quiet_hours.partition("-")
+            delivery = DeliveryPolicy(quiet_start=int(start), quiet_end=int(end), urgent_reason=urgent,
+                                      uncertain_email=uncertain_email).as_json()  # fmt: skip
             plan_campaign_task(campaign, incident, affected_ids, query, channels or ["email", "sms"], policy, notice,
-                               actor)  # fmt: skip
-        totals = campaigns.launch(
+                               delivery, actor)  # fmt: skip
+        totals = engine.launch(
             store, settings, campaign, lambda ch: _batch_result(send_batch_task(campaign, ch.value)), actor=actor
         )
         status = campaigns.campaign_status(store, campaign)
@@ -83,8 +88,8 @@ def notify_customers(campaign: str, incident: str | None = None, affected_ids: s
     return {"status": status.as_dict(), "this_run": asdict(totals)}
 
 
-def _batch_result(counts: dict[str, int]) -> campaigns.BatchResult:
-    return campaigns.BatchResult(**counts)
+def _batch_result(counts: dict[str, int]) -> BatchResult:
+    return BatchResult(**counts)
 
 
 def _artifact_key(campaign: str) -> str:

@@ -162,13 +162,19 @@ def campaign_plan(
                                              "email.")] = "all",  # fmt: skip
     notice: Annotated[str, typer.Option(help="breach_notice (first notice) or breach_update (follow-up).")]
     = "breach_notice",
+    quiet_hours: Annotated[str, typer.Option(help="SMS only between these local hours of the recipient.")]
+    = "09-20",
+    urgent: Annotated[str | None, typer.Option(help="Override SMS quiet hours; state why (audited).")] = None,
+    uncertain_email: Annotated[str, typer.Option(help="After a crash, emails whose fate is unknown: hold (for "
+                                                      "review) or resend (same Message-ID).")] = "hold",  # fmt: skip
     database_url: DatabaseOption = None,
     actor: ActorOption = "",
 ) -> None:
     """Select the affected customers and freeze the manifest; prints the counts to check before launch."""
-    from notifier.campaigns import campaign_status, plan_campaign, renderer_for
+    from notifier.campaigns import campaign_status, plan_campaign
+    from notifier.engine import renderer_for
     from notifier.cli_output import manifest_tables, progress_bar
-    from notifier.models import Channel, ChannelPolicy
+    from notifier.models import Channel, ChannelPolicy, DeliveryPolicy
     from notifier.selection import Selection
 
     settings = _settings(database_url)
@@ -177,6 +183,12 @@ def campaign_plan(
         channel_policy = ChannelPolicy(policy)
     except ValueError as exc:
         raise ConfigurationError(f"{exc}; channels are email,sms and policy is all or email-first") from exc
+    try:
+        start, _, end = quiet_hours.partition("-")
+        delivery = DeliveryPolicy(quiet_start=int(start.split(":")[0]), quiet_end=int(end.split(":")[0]),
+                                  urgent_reason=urgent, uncertain_email=uncertain_email)  # fmt: skip
+    except ValueError as exc:
+        raise ConfigurationError(f"--quiet-hours 09-20, --uncertain-email hold|resend: {exc}") from exc
     store = _store(settings)
     selected = 0
 
@@ -191,7 +203,7 @@ def campaign_plan(
             selection=Selection(ids_file=affected_ids, query=query, source_url=source_url),
             channels=channel_set, policy=channel_policy,
             locales=renderer_for(settings.templates_dir, settings.locales_dir, notice).locales,
-            actor=actor or _actor(), progress=advance_by, notice=notice,
+            actor=actor or _actor(), progress=advance_by, notice=notice, delivery=delivery,
         )  # fmt: skip
     for problem in result.problems[:50]:
         console.print(f"[yellow]{problem}", highlight=False)
@@ -208,7 +220,8 @@ def campaign_launch(
     actor: ActorOption = "",
 ) -> None:
     """Send everything due (through the notify-customers Prefect flow). Safe to repeat: nothing is sent twice."""
-    from notifier.campaigns import campaign_status, launch, send_batch
+    from notifier.campaigns import campaign_status
+    from notifier.engine import launch, send_batch
     from notifier.cli_output import outbox_table
 
     settings = _settings(database_url)

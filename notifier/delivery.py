@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 from typing import Any
 
 from sqlalchemy import Row
 
 from notifier.channels import DeliveryChannel
+from notifier.throttle import Bucket, Unlimited
 from notifier.config import RetryPolicy
 from notifier.errors import DeliveryError, PermanentDeliveryError, RenderError, TransientDeliveryError
 from notifier.models import Channel, OutboxState, RenderedMessage
@@ -28,39 +29,30 @@ from notifier.render import CHANNEL_PARTS, NoticeCache, NoticeParts, Renderer
 from notifier.store import Store, utcnow
 from notifier.store import queries as q
 
-__all__ = ["BatchResult", "RetryPolicy", "TokenBucket", "deliver_batch", "message_for"]
+__all__ = ["BatchResult", "QuietHours", "RetryPolicy", "deliver_batch", "message_for"]
 
 log = logging.getLogger(__name__)
 RECORD_EVERY = 50  # answers written per transaction: bounds what a crash can leave "uncertain"
+SLOW_DOWN = {421, 429, 20429}  # SMTP "service not available, slow down"; HTTP / Twilio "too many requests"
 
 
-class TokenBucket:
-    """In-process pacing: ``rate`` messages per second with bursts up to ``burst``. rate 0 = unlimited.
+@dataclass(frozen=True, slots=True)
+class QuietHours:
+    """SMS only between ``start`` and ``end`` (hours, recipient's local time); an urgent campaign may
+    override it, which is stated when it is planned and audited."""
 
-    The clock and sleep are injectable so tests need not wait."""
+    start: int = 9
+    end: int = 20
 
-    def __init__(self, rate: float, burst: int = 1, *, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep) -> None:  # fmt: skip
-        self.rate = rate
-        self.capacity = max(burst, 1)
-        self.tokens = float(self.capacity)
-        self.clock = clock
-        self.sleep = sleep
-        self.updated = clock()
-        self._lock = asyncio.Lock()
-
-    async def acquire(self) -> None:
-        if self.rate <= 0:
-            return
-        async with self._lock:
-            while True:
-                now = self.clock()
-                self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
-                self.updated = now
-                if self.tokens >= 1:
-                    self.tokens -= 1
-                    return
-                await self.sleep((1 - self.tokens) / self.rate)
+    def next_allowed(self, now: datetime, time_zone: str) -> datetime | None:
+        """None if ``now`` is inside the window there; else when the window next opens (UTC)."""
+        local = now.astimezone(ZoneInfo(time_zone))
+        if self.start <= local.hour < self.end:
+            return None
+        opens = local.replace(hour=self.start, minute=0, second=0, microsecond=0)
+        if local.hour >= self.end:
+            opens += timedelta(days=1)
+        return opens.astimezone(UTC)
 
 
 @dataclass
@@ -87,6 +79,7 @@ def message_for(channel: Channel, row: Row[Any] | Any, parts: NoticeParts) -> Re
 
 def _outcome(row: Any, exc: BaseException | None, receipt_id: str | None, retry: RetryPolicy,
              now: datetime) -> dict[str, Any]:  # fmt: skip
+    """The provider's answer as the row's next state: accepted, deferred (retry later), suppressed, failed."""
     if exc is None:
         return {"id": row.id, "state": OutboxState.ACCEPTED.value, "provider_message_id": receipt_id}
     if isinstance(exc, TransientDeliveryError) and row.attempts < retry.max_attempts:
@@ -102,8 +95,12 @@ def _outcome(row: Any, exc: BaseException | None, receipt_id: str | None, retry:
 async def deliver_batch(store: Store, *, campaign_id: int, channel_kind: Channel, channel: DeliveryChannel,
                         renderer: Renderer, facts: Mapping[str, Any], batch_size: int = 500,
                         lease_seconds: int = 300, concurrency: int = 8, retry: RetryPolicy = RetryPolicy(),
-                        bucket: TokenBucket | None = None) -> BatchResult:  # fmt: skip
-    """Claim up to ``batch_size`` due rows of one channel and send them. Returns what happened."""
+                        bucket: Bucket | None = None, quiet_hours: QuietHours | None = None,
+                        clock: Callable[[], datetime] = utcnow) -> BatchResult:  # fmt: skip
+    """Claim up to ``batch_size`` due rows of one channel and send them. Returns what happened.
+
+    ``quiet_hours`` (SMS) defers rows whose recipient's local time is outside the window, without
+    counting an attempt. An email that fails for good releases the customer's SMS fallback row."""
     lease = str(uuid.uuid4())
     now = utcnow()
     with store.begin() as conn:
@@ -115,12 +112,19 @@ async def deliver_batch(store: Store, *, campaign_id: int, channel_kind: Channel
     pending: list[dict[str, Any]] = []
     notices = NoticeCache(renderer, facts)
     gate = asyncio.Semaphore(concurrency)
-    bucket = bucket or TokenBucket(0)
+    pace: Bucket = bucket or Unlimited()
 
     def flush() -> None:
         if pending:
+            now = utcnow()
             with store.begin() as conn:
-                q.record_outcomes(conn, pending, lease_token=lease, now=utcnow())
+                q.record_outcomes(conn, pending, lease_token=lease, now=now)
+                failed = [o["id"] for o in pending if o["state"] == OutboxState.FAILED.value]
+                if failed and channel_kind is Channel.EMAIL:
+                    q.release_fallback(conn, failed, now)
+                opted_out = [o["id"] for o in pending if o["state"] == OutboxState.SUPPRESSED.value]
+                if opted_out:
+                    q.suppress_customers_sms(conn, opted_out)
             for outcome in pending:
                 key = {"accepted": "accepted", "deferred": "deferred", "suppressed": "suppressed"}.get(
                     outcome["state"], "failed")
@@ -134,14 +138,22 @@ async def deliver_batch(store: Store, *, campaign_id: int, channel_kind: Channel
         except RenderError as exc:
             log.error("outbox %s: notice not rendered, not sent: %s", row.id, exc)
             return {"id": row.id, "state": OutboxState.FAILED.value, "error": f"render error: {exc}"}
+        # After rendering, which has proven the row's time zone exists.
+        if quiet_hours is not None:
+            opens = quiet_hours.next_allowed(clock(), row.time_zone)
+            if opens is not None:
+                return {"id": row.id, "state": OutboxState.DEFERRED.value, "next_attempt_at": opens, "undo_attempt": 1,
+                        "error": f"quiet hours in {row.time_zone}: waits until {opens:%Y-%m-%d %H:%M} UTC"}  # fmt: skip
         message = message_for(channel_kind, row, parts)
         async with gate:
-            await bucket.acquire()
+            await pace.acquire()
             try:
                 receipt = await channel.send(message, token=row.message_token)
             except DeliveryError as exc:
                 who = mask_email(message.to) if channel_kind is Channel.EMAIL else mask_phone(message.to)
                 log.warning("outbox %s (%s): %s", row.id, who, exc)
+                if isinstance(exc, TransientDeliveryError) and (exc.code in SLOW_DOWN or exc.retry_after):
+                    pace.penalize(exc.retry_after)  # the provider asks us to slow down
                 return _outcome(row, exc, None, retry, utcnow())
         return _outcome(row, None, receipt.provider_message_id, retry, utcnow())
 

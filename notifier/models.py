@@ -9,6 +9,7 @@ from datetime import datetime
 
 __all__ = [
     "CampaignState",
+    "DeliveryPolicy",
     "Channel",
     "ChannelPlan",
     "ChannelPolicy",
@@ -155,3 +156,35 @@ class Receipt:
     provider_message_id: str
     accepted_at: datetime
     detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryPolicy:
+    """How a campaign delivers, stated when it is planned (and audited).
+
+    quiet_start/quiet_end: SMS only between these local hours of the recipient (default 09:00-20:00).
+    urgent_reason: if set, quiet hours are overridden; the reason is recorded in the audit log.
+    uncertain_email: what to do with emails whose fate a crash left unknown: "hold" them for review,
+    or "resend" them with the same Message-ID (receivers and our bounce handling can then dedupe)."""
+
+    quiet_start: int = 9
+    quiet_end: int = 20
+    urgent_reason: str | None = None
+    uncertain_email: str = "hold"
+
+    def __post_init__(self) -> None:
+        if not (0 <= self.quiet_start < self.quiet_end <= 24):
+            raise ValueError(f"quiet hours must be 0 <= start < end <= 24, got {self.quiet_start}-{self.quiet_end}")
+        if self.uncertain_email not in ("hold", "resend"):
+            raise ValueError("uncertain_email is hold or resend")
+
+    def as_json(self) -> dict[str, object]:
+        return {"quiet_start": self.quiet_start, "quiet_end": self.quiet_end, "urgent_reason": self.urgent_reason,
+                "uncertain_email": self.uncertain_email}  # fmt: skip
+
+    @classmethod
+    def from_json(cls, data: dict[str, object] | None) -> "DeliveryPolicy":
+        data = data or {}
+        return cls(quiet_start=int(data.get("quiet_start", 9)), quiet_end=int(data.get("quiet_end", 20)),  # type: ignore[arg-type]
+                   urgent_reason=data.get("urgent_reason") or None,  # type: ignore[arg-type]
+                   uncertain_email=str(data.get("uncertain_email", "hold")))  # fmt: skip

@@ -11,12 +11,14 @@ from notifier.approval import approve, pieces, submit
 from notifier.campaigns import create_incident, plan_campaign
 from notifier.config import PROJECT_ROOT, Settings
 from notifier.importer import COLUMNS, ImportReport, import_customers
-from notifier.models import Channel, ChannelPolicy
+from notifier.models import Channel, ChannelPolicy, DeliveryPolicy
 from notifier.selection import FreezeResult, Selection
 from notifier.store import Store
 
 INCIDENT_FILE = PROJECT_ROOT / "notifier" / "demo" / "incident.json"
 LOCALES = ("en", "ru", "vi")
+# Tests must not depend on the time of day they run at: SMS allowed around the clock unless a test says so.
+ALL_DAY = DeliveryPolicy(quiet_start=0, quiet_end=24)
 
 
 def incident_facts(**changes: Any) -> dict[str, Any]:
@@ -60,7 +62,8 @@ def approve_all(store: Store, settings: Settings) -> None:
 def planned_campaign(store: Store, settings: Settings, tmp_path: Path, rows: list[dict[str, str]], *,
                      name: str = "test-campaign", channels: frozenset[Channel] = frozenset(Channel),
                      policy: ChannelPolicy = ChannelPolicy.ALL, facts: dict[str, Any] | None = None,
-                     extra_ids: tuple[str, ...] = (), approved: bool = True) -> FreezeResult:  # fmt: skip
+                     extra_ids: tuple[str, ...] = (), approved: bool = True,
+                     delivery: DeliveryPolicy = ALL_DAY) -> FreezeResult:  # fmt: skip
     """Import ``rows``, record the demo incident, approve the notices, and plan a campaign for all of them."""
     if approved:
         approve_all(store, settings)
@@ -70,4 +73,5 @@ def planned_campaign(store: Store, settings: Settings, tmp_path: Path, rows: lis
     ids = tmp_path / "affected.txt"
     ids.write_text("\n".join([r["external_id"] for r in rows] + list(extra_ids)) + "\n", encoding="utf-8")
     return plan_campaign(store, name=name, incident_key=facts["key"], selection=Selection(ids_file=ids),
-                         channels=channels, policy=policy, locales=LOCALES, actor="tester")  # fmt: skip
+                         channels=channels, policy=policy, locales=LOCALES, actor="tester",
+                         delivery=delivery)  # fmt: skip

@@ -42,7 +42,7 @@ def test_the_whole_workflow_from_the_command_line(db_url: str, tmp_path: Path, s
     assert "expected 10 fields, found 3" in " ".join(imported.output.split())
     assert runner.invoke(app, ["incident", "create", str(INCIDENT_FILE), "--actor", "alice"]).exit_code == 0
     planned = runner.invoke(app, ["campaign", "plan", "cli-test", "--incident", "2026-11-credential-leak",
-                                  "--affected-ids", str(ids), "--actor", "alice"])  # fmt: skip
+                                  "--affected-ids", str(ids), "--actor", "alice", "--quiet-hours", "0-24"])  # fmt: skip
     assert planned.exit_code == 0, planned.output
     assert "unknown_customer" in planned.output and "email + SMS" in planned.output
     refused = runner.invoke(app, ["campaign", "launch", "cli-test", "--direct", "--actor", "bob"])

@@ -13,7 +13,9 @@ import pytest
 from helpers import customer, planned_campaign
 from sqlalchemy import select, update
 
-from notifier.campaigns import BatchResult, campaign_status, get_campaign, launch, send_batch
+from notifier.campaigns import campaign_status, get_campaign
+from notifier.delivery import BatchResult
+from notifier.engine import launch, send_batch
 from notifier.config import RetryPolicy, Settings
 from notifier.errors import CampaignStateError
 from notifier.models import Channel, OutboxState
@@ -145,7 +147,7 @@ def test_rows_a_dead_sender_left_in_flight_become_uncertain_not_resent(store: St
 def test_a_paused_campaign_sends_nothing(store: Store, settings: Settings, smtp: SmtpStandin, tmp_path: Path) -> None:
     planned_campaign(store, settings, tmp_path, [customer(1)], channels=frozenset({Channel.EMAIL}))
     campaign = get_campaign(store, "test-campaign")
-    from notifier.campaigns import drain
+    from notifier.engine import drain
 
     with store.begin() as conn:
         conn.execute(update(campaigns).values(state="paused"))

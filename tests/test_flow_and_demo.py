@@ -38,7 +38,8 @@ def test_flow_plans_sends_in_batches_and_publishes_an_artifact(
     monkeypatch.setenv("NOTIFIER_SMS_URL", twilio.url)
     from flows.notify_customers import notify_customers
 
-    first = notify_customers(campaign="flow-test", incident="2026-11-credential-leak", affected_ids=str(ids))
+    first = notify_customers(campaign="flow-test", incident="2026-11-credential-leak", affected_ids=str(ids),
+                             quiet_hours="0-24")
     assert first["this_run"]["accepted"] == 24
     assert first["status"]["manifest"]["unreachable"] == {"no_email / no_phone": 1}
     second = notify_customers(campaign="flow-test")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
@@ -126,6 +127,16 @@ class TwilioChannel:
         except Exception as exc:
             raise map_twilio_error(exc, message.to) from exc
         return Receipt(provider_message_id=str(created.sid), accepted_at=utcnow(), detail=str(created.status))
+
+    async def lookup(self, to: str, since: datetime) -> str | None:
+        """The SID of a message we sent to ``to`` since ``since``, if the provider has one (used to settle
+        rows a crash left uncertain: it answers "did it go?" without sending again)."""
+        try:
+            found = await self._twilio().messages.list_async(to=to, date_sent_after=since, limit=20)
+        except Exception as exc:
+            raise map_twilio_error(exc, to) from exc
+        mine = [m for m in found if m.from_ in (self.from_number, None) or self.messaging_service_sid]
+        return str(mine[0].sid) if mine else None
 
     async def aclose(self) -> None:
         if self._client is not None:

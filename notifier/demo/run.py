@@ -88,7 +88,7 @@ def run_demo(var_dir: Path, *, customers: int = 3000, console: Console | None = 
         from flows.notify_customers import notify_customers  # imports Prefect: after the env is set
 
         first = notify_customers(campaign=CAMPAIGN, incident=facts["key"], affected_ids=str(ids_file),
-                                 actor="demo")  # fmt: skip
+                                 urgent="demo: local stand-ins, runs at any hour", actor="demo")  # fmt: skip
         console.rule("[bold]5. The same campaign again: nothing may be sent twice")
         second = notify_customers(campaign=CAMPAIGN, actor="demo")
         emails_received, sms_received = len(smtp.received), len(twilio.messages)

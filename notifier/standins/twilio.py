@@ -153,6 +153,7 @@ class TwilioStandin:
         if not self._authorized(request, request.path_params["account_sid"]):
             return _error(20003)
         to = request.query_params.get("To")
+        # DateSent> is accepted and ignored: every message here is from this run.
         found = [{k: v for k, v in m.items() if k != "status_callback"} for m in self.messages
                  if to is None or m["to"] == to]  # fmt: skip
         uri = f"{API.format(account_sid=self.account_sid)}/Messages.json"

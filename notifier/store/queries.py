@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import (
     Connection,
+    Integer,
     Row,
     String,
     and_,
@@ -37,6 +38,7 @@ from notifier.store.schema import (
     incidents,
     manifest,
     outbox,
+    rate_limits,
     template_submissions,
 )
 
@@ -66,11 +68,18 @@ __all__ = [
     "mark_duplicate_contacts",
     "mark_expired_leases_uncertain",
     "outbox_counts",
+    "release_fallback",
+    "suppress_customers_sms",
     "record_outcomes",
     "set_campaign_state",
+    "settle_uncertain",
+    "skip_unsent",
+    "uncertain_rows",
+    "take_tokens",
     "upsert_customers",
 ]
 
+FALLBACK_WAITING = "fallback: sent only if email fails"
 _CUSTOMER_FIELDS = (
     "name", "email", "email_problem", "phone", "phone_is_mobile", "phone_problem", "locale", "time_zone",
     "country", "region", "jurisdiction", "email_opt_out", "sms_opt_out",
@@ -287,6 +296,17 @@ def fill_outbox(conn: Connection, campaign_id: int, now: datetime) -> dict[str, 
             )
         )
         created[channel.value] = int(result.rowcount or 0)
+    # Email-first: customers who could take SMS get a waiting SMS row, released if their email fails.
+    token = literal(f"c{campaign_id}m") + cast(manifest.c.id, String) + literal("s")
+    fallback = select(
+        manifest.c.campaign_id, manifest.c.id, literal(Channel.SMS.value), literal(OutboxState.SKIPPED.value),
+        literal(0), token, literal(FALLBACK_WAITING), literal(now, type_=outbox.c.updated_at.type),
+    ).where(manifest.c.campaign_id == campaign_id, manifest.c.sms_reason == UnreachableReason.POLICY.value,
+            manifest.c.phone.is_not(None))  # fmt: skip
+    result = conn.execute(insert(outbox).from_select(
+        ["campaign_id", "manifest_id", "channel", "state", "attempts", "message_token", "last_error", "updated_at"],
+        fallback))  # fmt: skip
+    created["sms_fallback"] = int(result.rowcount or 0)
     return created
 
 
@@ -372,7 +392,7 @@ def record_outcomes(conn: Connection, outcomes: Sequence[dict[str, Any]], *, lea
         return 0
     params = [
         {"b_id": o["id"], "b_state": o["state"], "b_provider_id": o.get("provider_message_id"),
-         "b_error": o.get("error"), "b_next": o.get("next_attempt_at")}
+         "b_error": o.get("error"), "b_next": o.get("next_attempt_at"), "b_undo": o.get("undo_attempt", 0)}
         for o in outcomes
     ]  # fmt: skip
     stmt = (
@@ -384,6 +404,7 @@ def record_outcomes(conn: Connection, outcomes: Sequence[dict[str, Any]], *, lea
         )
         .values(
             state=bindparam("b_state"),
+            attempts=outbox.c.attempts - bindparam("b_undo", type_=Integer),
             provider_message_id=func.coalesce(bindparam("b_provider_id", type_=String), outbox.c.provider_message_id),
             last_error=bindparam("b_error", type_=String),
             next_attempt_at=bindparam("b_next", type_=outbox.c.next_attempt_at.type),
@@ -399,6 +420,32 @@ def record_outcomes(conn: Connection, outcomes: Sequence[dict[str, Any]], *, lea
           "detail": o.get("error") or o.get("provider_message_id")} for o in outcomes],
     )  # fmt: skip
     return int(result.rowcount or 0)
+
+
+def release_fallback(conn: Connection, failed_email_ids: Sequence[int], now: datetime) -> int:
+    """An email that failed for good releases the customer's waiting SMS row (email-first policy)."""
+    manifest_ids = select(outbox.c.manifest_id).where(outbox.c.id.in_(list(failed_email_ids))).scalar_subquery()
+    released = list(conn.scalars(
+        update(outbox)
+        .where(outbox.c.manifest_id.in_(manifest_ids), outbox.c.channel == Channel.SMS.value,
+               outbox.c.state == OutboxState.SKIPPED.value, outbox.c.last_error == FALLBACK_WAITING)
+        .values(state=OutboxState.PENDING.value, last_error="fallback: email failed", updated_at=now)
+        .returning(outbox.c.id)
+    ))  # fmt: skip
+    if released:
+        conn.execute(insert(delivery_events), [
+            {"outbox_id": i, "at": now, "from_state": OutboxState.SKIPPED.value, "to_state": OutboxState.PENDING.value,
+             "detail": "fallback: email failed"} for i in released])  # fmt: skip
+    return len(released)
+
+
+def suppress_customers_sms(conn: Connection, outbox_ids: Sequence[int]) -> None:
+    """Customers who told the provider STOP are opted out of SMS for every later campaign too."""
+    customer_ids = (
+        select(manifest.c.customer_id).join(outbox, outbox.c.manifest_id == manifest.c.id)
+        .where(outbox.c.id.in_(list(outbox_ids)), manifest.c.customer_id.is_not(None)).scalar_subquery()
+    )  # fmt: skip
+    conn.execute(update(customers).where(customers.c.id.in_(customer_ids)).values(sms_opt_out=True))
 
 
 def mark_expired_leases_uncertain(conn: Connection, campaign_id: int, now: datetime) -> int:
@@ -433,6 +480,43 @@ def next_deferred_at(conn: Connection, campaign_id: int) -> datetime | None:
             outbox.c.campaign_id == campaign_id, outbox.c.state == OutboxState.DEFERRED.value
         )
     )
+
+
+def uncertain_rows(conn: Connection, campaign_id: int) -> list[Row[Any]]:
+    return list(conn.execute(
+        select(outbox.c.id, outbox.c.channel, outbox.c.message_token, manifest.c.phone, manifest.c.email)
+        .join(manifest, manifest.c.id == outbox.c.manifest_id)
+        .where(outbox.c.campaign_id == campaign_id, outbox.c.state == OutboxState.UNCERTAIN.value)
+        .order_by(outbox.c.id)
+    ))  # fmt: skip
+
+
+def settle_uncertain(conn: Connection, row_id: int, *, state: str, provider_message_id: str | None, detail: str,
+                     now: datetime) -> None:  # fmt: skip
+    changed = conn.execute(
+        update(outbox).where(outbox.c.id == row_id, outbox.c.state == OutboxState.UNCERTAIN.value)
+        .values(state=state, provider_message_id=func.coalesce(provider_message_id, outbox.c.provider_message_id),
+                last_error=detail, updated_at=now)
+    ).rowcount  # fmt: skip
+    if changed:
+        conn.execute(insert(delivery_events).values(outbox_id=row_id, at=now, from_state=OutboxState.UNCERTAIN.value,
+                                                    to_state=state, detail=detail))  # fmt: skip
+
+
+def skip_unsent(conn: Connection, campaign_id: int, now: datetime) -> int:
+    """A cancelled campaign: every row not yet handed to a provider becomes ``skipped``."""
+    ids = list(conn.scalars(
+        update(outbox)
+        .where(outbox.c.campaign_id == campaign_id,
+               outbox.c.state.in_([OutboxState.PENDING.value, OutboxState.DEFERRED.value, OutboxState.SKIPPED.value]))
+        .values(state=OutboxState.SKIPPED.value, last_error="campaign cancelled", updated_at=now)
+        .returning(outbox.c.id)
+    ))  # fmt: skip
+    if ids:
+        conn.execute(insert(delivery_events), [{"outbox_id": i, "at": now, "from_state": None,
+                                                "to_state": OutboxState.SKIPPED.value, "detail": "campaign cancelled"}
+                                               for i in ids])  # fmt: skip
+    return len(ids)
 
 
 def outbox_counts(conn: Connection, campaign_id: int) -> dict[str, dict[str, int]]:
@@ -510,7 +594,42 @@ def campaign_pieces(conn: Connection, campaign_id: int) -> list[tuple[str, str]]
         select(manifest.c.notice_locale, outbox.c.channel)
         .join(manifest, manifest.c.id == outbox.c.manifest_id)
         .where(outbox.c.campaign_id == campaign_id,
-               outbox.c.state.in_([OutboxState.PENDING.value, OutboxState.DEFERRED.value]))  # fmt: skip
+               or_(outbox.c.state.in_([OutboxState.PENDING.value, OutboxState.DEFERRED.value]),
+                   and_(outbox.c.state == OutboxState.SKIPPED.value, outbox.c.last_error == FALLBACK_WAITING)))  # fmt: skip
         .distinct()
     )
     return sorted((str(locale), str(channel)) for locale, channel in conn.execute(query))
+
+
+# --- shared rate limits ------------------------------------------------------------------------------------
+
+
+def take_tokens(conn: Connection, *, name: str, rate: float, burst: float, want: int, now: float) -> tuple[int, float]:
+    """Refill the named bucket to ``now`` and take up to ``want`` whole tokens from it, atomically.
+
+    Returns (tokens taken, tokens left). The refill is the first statement of the transaction, so it
+    takes the row lock (PostgreSQL) or the write lock (SQLite) before anything is read: two senders can
+    never take the same token."""
+    refill = (
+        update(rate_limits)
+        .where(rate_limits.c.name == name)
+        .values(
+            tokens=func.min(literal(burst), rate_limits.c.tokens + (literal(now) - rate_limits.c.updated_at) * rate)
+            if conn.dialect.name == "sqlite"
+            else func.least(literal(burst), rate_limits.c.tokens + (literal(now) - rate_limits.c.updated_at) * rate),
+            updated_at=func.max(rate_limits.c.updated_at, literal(now))
+            if conn.dialect.name == "sqlite"
+            else func.greatest(rate_limits.c.updated_at, literal(now)),
+        )
+        .returning(rate_limits.c.tokens)
+    )
+    tokens = conn.scalar(refill)
+    if tokens is None:
+        conn.execute(_dialect_insert(conn, rate_limits).values(name=name, tokens=burst, updated_at=now)
+                     .on_conflict_do_nothing(index_elements=[rate_limits.c.name]))  # fmt: skip
+        tokens = conn.scalar(refill)
+    taken = max(0, min(want, int(tokens)))
+    if taken:
+        conn.execute(update(rate_limits).where(rate_limits.c.name == name)
+                     .values(tokens=rate_limits.c.tokens - taken))  # fmt: skip
+    return taken, float(tokens) - taken

@@ -11,6 +11,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -23,6 +24,7 @@ from sqlalchemy import (
 
 __all__ = [
     "approvals", "audit_log", "campaigns", "customers", "delivery_events", "incidents", "manifest", "metadata", "outbox",
+    "rate_limits",
     "template_submissions",
 ]
 
@@ -83,6 +85,8 @@ campaigns = Table(
     Column("channels", String(32), nullable=False),
     Column("policy", String(16), nullable=False),
     Column("selection", JSON, nullable=False),
+    # Delivery settings: quiet hours, urgent override, what to do with uncertain email (docs/delivery.md).
+    Column("settings", JSON),
     Column("created_at", UTC, nullable=False),
     Column("created_by", String(128), nullable=False),
     Column("planned_at", UTC),
@@ -187,4 +191,13 @@ approvals = Table(
     Column("at", UTC, nullable=False),
     Column("comment", Text),
     Index(None, "notice", "locale", "channel", "content_hash"),
+)
+
+# Token buckets shared by every sender process and machine: one row per provider account.
+rate_limits = Table(
+    "rate_limits",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("tokens", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),  # epoch seconds (wall clock: shared across machines)
 )

@@ -1,0 +1,1 @@
+"""Benchmark helpers for notifier: local SMTP sinks, baselines, RSS probes and reporting."""

@@ -1,0 +1,211 @@
+"""Running a campaign: launch (approval gate, crash recovery), batches until nothing is due, pause and
+cancel between batches, and the resolution of rows a crash left ``uncertain``.
+
+``send_batch`` is the unit a Prefect task runs (one batch of a few hundred rows of one channel);
+``launch`` drives it in a loop. Several senders (threads, processes, machines) may run the same
+campaign at once: the outbox claim keeps them apart and the shared token bucket keeps the rate global."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+from notifier.approval import require_approved
+from notifier.campaigns import CampaignRef, get_campaign, mark_running
+from notifier.channels import DeliveryChannel, channel_from_url
+from notifier.config import Settings
+from notifier.delivery import BatchResult, QuietHours, deliver_batch
+from notifier.errors import ConfigurationError
+from notifier.models import CampaignState, Channel
+from notifier.render import Renderer
+from notifier.store import Store, as_utc, utcnow
+from notifier.store import queries as q
+from notifier.throttle import Bucket, SharedBucket, Unlimited
+
+__all__ = ["Progress", "drain", "launch", "renderer_for", "resolve_uncertain", "send_batch"]
+
+log = logging.getLogger(__name__)
+Progress = Callable[[BatchResult, int], None]  # (totals so far, rows still due)
+
+
+@lru_cache(maxsize=8)
+def renderer_for(templates_dir: Path, locales_dir: Path, notice: str) -> Renderer:
+    """One renderer per notice and process: compiled templates and catalogs are reused across batches."""
+    return Renderer(templates_dir, locales_dir, notice)
+
+
+def _channel_url(settings: Settings, channel: Channel) -> str:
+    url = settings.email_url if channel is Channel.EMAIL else settings.sms_url
+    if not url:
+        raise ConfigurationError(f"no {channel} channel configured (NOTIFIER_{channel.upper()}_URL)")
+    return url
+
+
+def _pacing(store: Store, url: str, channel: Channel, settings: Settings) -> tuple[Bucket, int]:
+    """The provider account's shared bucket (``?rate=`` msgs/s and ``&burst=`` in the channel URL) and the
+    per-sender concurrency cap (``&concurrency=``)."""
+    parts = urlsplit(url)
+    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    default_rate = settings.email_rate_per_s if channel is Channel.EMAIL else settings.sms_rate_per_s
+    default_cap = settings.email_concurrency if channel is Channel.EMAIL else settings.sms_concurrency
+    try:
+        rate = float(query.get("rate", default_rate))
+        burst = int(query["burst"]) if "burst" in query else None
+        concurrency = int(query.get("concurrency", default_cap))
+    except ValueError as exc:
+        raise ConfigurationError(f"{channel} channel URL: rate, burst and concurrency must be numbers") from exc
+    # One bucket per provider account: the user (SMTP) or account SID (Twilio) at its host.
+    account = f"{channel.value}:{parts.username or ''}@{parts.hostname}:{parts.port or ''}"
+    bucket: Bucket = SharedBucket(store, account, rate=rate, burst=burst) if rate > 0 else Unlimited()
+    return bucket, concurrency
+
+
+def send_batch(settings: Settings, campaign_name: str, channel: Channel) -> BatchResult:
+    """Claim and send one batch of ``channel`` for the campaign (one Prefect task runs exactly this)."""
+    url = _channel_url(settings, channel)
+    store = Store(settings.database_url)
+    try:
+        campaign = get_campaign(store, campaign_name)
+        if CampaignState(campaign.state) in (CampaignState.PAUSED, CampaignState.CANCELLED):
+            return BatchResult()
+        # Checked again before every batch: a template edited mid-campaign stops the sending at once.
+        require_approved(store, settings, campaign_id=campaign.id, campaign_name=campaign.name,
+                         notice=campaign.notice, actor="sender")  # fmt: skip
+        renderer = renderer_for(settings.templates_dir, settings.locales_dir, campaign.notice)
+        bucket, concurrency = _pacing(store, url, channel, settings)
+        policy = campaign.policy
+        quiet = (QuietHours(policy.quiet_start, policy.quiet_end)
+                 if channel is Channel.SMS and not policy.urgent_reason else None)  # fmt: skip
+
+        async def run() -> BatchResult:
+            provider = channel_from_url(url, channel)
+            try:
+                return await deliver_batch(
+                    store, campaign_id=campaign.id, channel_kind=channel, channel=provider, renderer=renderer,
+                    facts=campaign.facts, batch_size=settings.batch_size, lease_seconds=settings.lease_seconds,
+                    concurrency=concurrency, retry=settings.retry, bucket=bucket, quiet_hours=quiet,
+                )  # fmt: skip
+            finally:
+                await provider.aclose()
+
+        return asyncio.run(run())
+    finally:
+        store.dispose()
+
+
+def drain(store: Store, campaign: CampaignRef, send: Callable[[Channel], BatchResult], *,
+          max_wait_seconds: float = 900.0, sleep: Callable[[float], None] = time.sleep,
+          progress: Progress | None = None) -> BatchResult:  # fmt: skip
+    """Call ``send(channel)`` until no row of the campaign is due, waiting for deferred retries up to
+    ``max_wait_seconds``. The campaign state is read between batches: pause and cancel take effect at
+    the next batch. The campaign is marked completed when nothing is left to send."""
+    total = BatchResult()
+    deadline = time.monotonic() + max_wait_seconds
+    while True:
+        progressed = False
+        for channel in sorted(campaign.channels):
+            if _state(store, campaign.id) in (CampaignState.PAUSED, CampaignState.CANCELLED):
+                return total
+            result = send(channel)
+            total.add(result)
+            progressed = progressed or result.claimed > 0
+            if progress is not None:
+                progress(total, _remaining(store, campaign.id))
+        if progressed:
+            continue
+        next_due = _next_due(store, campaign.id)
+        if next_due is None:
+            break
+        wait = (next_due - utcnow()).total_seconds()
+        if time.monotonic() + wait > deadline:
+            log.info("campaign %s: deferred rows wait until %s; launch again then", campaign.name, next_due)
+            return total  # deferred rows stay deferred; a later launch picks them up
+        sleep(max(wait, 0.05))
+    with store.begin() as conn:
+        q.set_campaign_state(conn, campaign.id, CampaignState.COMPLETED.value,
+                             expected=[CampaignState.RUNNING.value], completed_at=utcnow())  # fmt: skip
+    return total
+
+
+def _state(store: Store, campaign_id: int) -> CampaignState:
+    with store.connect() as conn:
+        return CampaignState(q.campaign_state(conn, campaign_id))
+
+
+def _next_due(store: Store, campaign_id: int) -> datetime | None:
+    with store.connect() as conn:
+        return as_utc(q.next_deferred_at(conn, campaign_id))
+
+
+def _remaining(store: Store, campaign_id: int) -> int:
+    with store.connect() as conn:
+        counts = q.outbox_counts(conn, campaign_id)
+    return sum(n for states in counts.values() for s, n in states.items() if s in ("pending", "deferred", "sending"))
+
+
+def launch(store: Store, settings: Settings, campaign_name: str, send: Callable[[Channel], BatchResult], *,
+           actor: str, max_wait_seconds: float = 900.0, progress: Progress | None = None) -> BatchResult:  # fmt: skip
+    """Check every needed notice piece is approved at its current content hash, mark the campaign
+    running, turn rows a dead sender left ``sending`` into ``uncertain`` and resolve them, then send
+    until nothing is due. Launching again is allowed and sends nothing that was already sent."""
+    campaign = get_campaign(store, campaign_name)
+    require_approved(store, settings, campaign_id=campaign.id, campaign_name=campaign.name,
+                     notice=campaign.notice, actor=actor)  # fmt: skip
+    mark_running(store, campaign, actor=actor)
+    with store.begin() as conn:
+        q.mark_expired_leases_uncertain(conn, campaign.id, utcnow())
+    resolve_uncertain(store, settings, campaign, actor=actor)
+    return drain(store, campaign, send, max_wait_seconds=max_wait_seconds, progress=progress)
+
+
+def resolve_uncertain(store: Store, settings: Settings, campaign: CampaignRef, *, actor: str) -> dict[str, int]:
+    """Settle rows whose fate a crash left unknown, never by blindly sending again.
+
+    SMS: ask the provider whether a message to that number exists since the campaign was planned; if it
+    does, the row is ``accepted`` with its id; if the provider has none, sending is safe (``pending``).
+    Email: by the campaign's policy: ``resend`` (same Message-ID) or ``hold`` (stay uncertain, listed
+    for review)."""
+    with store.connect() as conn:
+        rows = q.uncertain_rows(conn, campaign.id)
+    if not rows:
+        return {}
+    since = campaign.planned_at or utcnow()
+    decisions: list[tuple[int, str, str | None, str]] = []  # (id, state, provider id, why)
+    sms_rows = [r for r in rows if r.channel == Channel.SMS.value]
+    if sms_rows and settings.sms_url:
+        decisions += asyncio.run(_ask_provider(channel_from_url(settings.sms_url, Channel.SMS), sms_rows, since))
+    for row in rows:
+        if row.channel == Channel.EMAIL.value and campaign.policy.uncertain_email == "resend":
+            decisions.append((row.id, "pending", None, "uncertain email: resent with the same Message-ID (policy)"))
+    summary: dict[str, int] = {}
+    now = utcnow()
+    with store.begin() as conn:
+        for row_id, state, provider_id, why in decisions:
+            q.settle_uncertain(conn, row_id, state=state, provider_message_id=provider_id, detail=why, now=now)
+            summary[state] = summary.get(state, 0) + 1
+        q.audit(conn, actor=actor, action="campaign.resolve_uncertain", subject=f"campaign:{campaign.name}",
+                detail={"uncertain": len(rows), "settled": summary}, now=now)  # fmt: skip
+    return summary
+
+
+async def _ask_provider(channel: DeliveryChannel, rows: list, since: datetime) -> list[tuple[int, str, str | None, str]]:  # type: ignore[type-arg]
+    lookup = getattr(channel, "lookup", None)
+    decisions = []
+    try:
+        for row in rows:
+            if lookup is None:
+                break
+            found = await lookup(row.phone, since)
+            if found:
+                decisions.append((row.id, "accepted", found, "uncertain SMS: the provider has it"))
+            else:
+                decisions.append((row.id, "pending", None, "uncertain SMS: the provider has none; safe to send"))
+    finally:
+        await channel.aclose()
+    return decisions

@@ -1,0 +1,138 @@
+"""Pacing sends per provider account, globally across sender processes and machines.
+
+``SharedBucket`` keeps a token bucket (rate, burst) in the store's ``rate_limits`` table: each sender
+takes tokens in small chunks in one short transaction, so the configured rate holds for the *sum* of
+all senders (Prefect's ``rate_limit`` was measured to undershoot by 30-45 % and to stall on SQLite,
+see shared/reference/prefect-notes.md; it is not used per message). On top, each sender slows itself
+down when a provider pushes back (SMTP 421, HTTP 429, Retry-After) and recovers gradually after.
+``LocalBucket`` is the in-process version (tests, single sender). Clock and sleep are injectable."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+from notifier.store import Store
+from notifier.store import queries as q
+
+__all__ = ["Bucket", "LocalBucket", "SharedBucket", "Unlimited"]
+
+Sleep = Callable[[float], Awaitable[Any]]
+
+
+class Bucket(Protocol):
+    async def acquire(self) -> None: ...
+
+    def penalize(self, retry_after: float | None = None) -> None: ...
+
+
+class _Backoff:
+    """Provider push-back: halve our pace on each complaint (and honour Retry-After); recover by 10 %
+    for every ``recover_after`` seconds without one."""
+
+    def __init__(self, clock: Callable[[], float], recover_after: float = 5.0) -> None:
+        self.clock = clock
+        self.factor = 1.0
+        self.pause_until = 0.0
+        self.last_penalty = 0.0
+        self.recover_after = recover_after
+
+    def penalize(self, retry_after: float | None) -> None:
+        now = self.clock()
+        self.factor = max(0.05, self.factor * 0.5)
+        self.last_penalty = now
+        if retry_after:
+            self.pause_until = max(self.pause_until, now + retry_after)
+
+    def extra_wait(self, interval: float) -> float:
+        now = self.clock()
+        if self.factor < 1.0 and now - self.last_penalty > self.recover_after:
+            self.factor = min(1.0, self.factor * 1.1)
+            self.last_penalty = now
+        return max(0.0, self.pause_until - now) + interval * (1 / self.factor - 1)
+
+
+class Unlimited:
+    """No pacing (local stand-ins)."""
+
+    async def acquire(self) -> None:
+        return None
+
+    def penalize(self, retry_after: float | None = None) -> None:
+        return None
+
+
+class LocalBucket:
+    """``rate`` per second with bursts up to ``burst``, for one process."""
+
+    def __init__(self, rate: float, burst: int = 1, *, clock: Callable[[], float] = time.monotonic,
+                 sleep: Sleep = asyncio.sleep) -> None:  # fmt: skip
+        self.rate = rate
+        self.capacity = float(max(burst, 1))
+        self.tokens = self.capacity
+        self.clock = clock
+        self.sleep = sleep
+        self.updated = clock()
+        self.backoff = _Backoff(clock)
+        self._lock = asyncio.Lock()
+
+    async def acquire(self) -> None:
+        async with self._lock:
+            while True:
+                now = self.clock()
+                self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+                self.updated = now
+                if self.tokens >= 1:
+                    self.tokens -= 1
+                    break
+                await self.sleep((1 - self.tokens) / self.rate)
+            extra = self.backoff.extra_wait(1 / self.rate)
+            if extra > 0:
+                await self.sleep(extra)
+
+    def penalize(self, retry_after: float | None = None) -> None:
+        self.backoff.penalize(retry_after)
+
+
+class SharedBucket:
+    """A token bucket in the store, shared by every sender of one provider account.
+
+    ``burst`` bounds how far any one-second window can exceed ``rate`` (keep it at a few percent of
+    the rate); ``chunk`` tokens are taken per round trip to the store."""
+
+    def __init__(self, store: Store, name: str, *, rate: float, burst: int | None = None, chunk: int | None = None,
+                 clock: Callable[[], float] = time.time, sleep: Sleep = asyncio.sleep) -> None:  # fmt: skip
+        if rate <= 0:
+            raise ValueError("rate must be positive")
+        self.store = store
+        self.name = name
+        self.rate = rate
+        self.burst = float(burst if burst is not None else max(1, round(rate * 0.02)))
+        self.chunk = chunk if chunk is not None else max(1, min(int(self.burst), 10))
+        self.clock = clock
+        self.sleep = sleep
+        self.local = 0
+        self.backoff = _Backoff(clock)
+        self._lock = asyncio.Lock()
+
+    def _take(self) -> tuple[int, float]:
+        with self.store.begin() as conn:
+            return q.take_tokens(conn, name=self.name, rate=self.rate, burst=self.burst, want=self.chunk,
+                                 now=self.clock())  # fmt: skip
+
+    async def acquire(self) -> None:
+        async with self._lock:
+            while self.local == 0:
+                taken, left = self._take()
+                self.local = taken
+                if not taken:
+                    await self.sleep(max((1 - left) / self.rate, 0.001))
+            self.local -= 1
+            extra = self.backoff.extra_wait(1 / self.rate)
+            if extra > 0:
+                await self.sleep(extra)
+
+    def penalize(self, retry_after: float | None = None) -> None:
+        self.backoff.penalize(retry_after)
