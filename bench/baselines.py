@@ -38,7 +38,7 @@ def build_notice(index: int) -> EmailMessage:
     msg.set_content("\n\n".join(paragraphs) + "\n\nСлужба безопасности\n")
     html_body = "".join(f"<p>{escape(p)}</p>\n" for p in paragraphs)
     msg.add_alternative(
-        f"<!doctype html><html lang=\"ru\"><body>\n{html_body}<p>Служба безопасности</p>\n</body></html>\n",
+        f'<!doctype html><html lang="ru"><body>\n{html_body}<p>Служба безопасности</p>\n</body></html>\n',
         subtype="html",
     )
     return msg

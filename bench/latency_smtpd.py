@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.ports import LOOPBACK, free_port, port_is_free, wait_for_port
+from bench.ports import LOOPBACK, free_port, port_is_free, stop_process, wait_for_port
 
 MAX_MESSAGE_SIZE = 10 * 1024 * 1024
 # StreamReader's limit bounds a single readline/readuntil; DATA is read with readuntil,
@@ -38,7 +38,11 @@ _PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 @dataclass
 class Stats:
-    """Counters shared by all connections of one server (single-threaded, no locking)."""
+    """Counters shared by all connections of one server (single-threaded, no locking).
+
+    ``connections`` includes bare TCP probes such as the readiness check in
+    :func:`latency_server`, so it is one higher than the client's own connections.
+    """
 
     accepted: int = 0
     recipients: int = 0
@@ -254,8 +258,13 @@ def latency_server(delay_ms: float = 50.0, port: int | None = None) -> Iterator[
     if not port_is_free(port):
         raise RuntimeError(f"port {LOOPBACK}:{port} is already in use")
     cmd = [
-        sys.executable, "-m", "bench.latency_smtpd",
-        "--port", str(port), "--delay-ms", str(delay_ms),
+        sys.executable,
+        "-m",
+        "bench.latency_smtpd",
+        "--port",
+        str(port),
+        "--delay-ms",
+        str(delay_ms),
     ]
     # cwd=project root makes "bench" importable without installing it.
     proc = subprocess.Popen(cmd, cwd=_PROJECT_ROOT, stdout=subprocess.DEVNULL)
@@ -263,13 +272,7 @@ def latency_server(delay_ms: float = 50.0, port: int | None = None) -> Iterator[
         wait_for_port(port, process=proc)
         yield port
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_process(proc)
 
 
 if __name__ == "__main__":

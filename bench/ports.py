@@ -1,4 +1,4 @@
-"""Loopback TCP port helpers for benchmark servers.
+"""Loopback TCP port and server-process helpers for benchmark servers.
 
 smtp-sink binds with SO_REUSEPORT, so starting it on a port that is already taken
 "succeeds" and the kernel silently splits connections between the old and the new
@@ -77,3 +77,15 @@ def wait_for_port(
                 f"(last error: {last_error})"
             )
         time.sleep(0.05)
+
+
+def stop_process(proc: subprocess.Popen[bytes], grace: float = 5.0) -> None:
+    """Terminate ``proc``, escalating to SIGKILL if it ignores SIGTERM for ``grace`` seconds."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

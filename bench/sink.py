@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from bench.ports import LOOPBACK, free_port, port_is_free, wait_for_port
+from bench.ports import LOOPBACK, free_port, port_is_free, stop_process, wait_for_port
 
 SMTP_SINK = "/usr/sbin/smtp-sink"
 SMTP_SOURCE = "/usr/sbin/smtp-source"
@@ -30,18 +30,6 @@ def _require(binary: str) -> str:
     if found is None:
         raise RuntimeError(f"{binary} not found; {_INSTALL_HINT}")
     return found
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    """Terminate ``proc``, escalating to SIGKILL if it ignores SIGTERM for 5 s."""
-    if proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 @contextmanager
@@ -80,7 +68,7 @@ def smtp_sink(
         wait_for_port(port, process=proc)
         yield port
     finally:
-        _stop(proc)
+        stop_process(proc)
 
 
 def smtp_source_rate(
@@ -114,21 +102,26 @@ def smtp_source_rate(
     cmd = [binary]
     if reuse_connections:
         cmd.append("-d")
-    cmd += [
-        "-s", str(sessions),
-        "-m", str(messages),
-        "-l", str(message_size),
-        "-r", str(recipients_per_msg),
-        # Fixed HELO name and addresses: the default derives them from the machine's
-        # hostname, which may trigger a DNS lookup on an offline box.
-        "-M", "localhost",
-        "-f", "bench-sender@localhost",
-        "-t", "bench-rcpt@localhost",
-        f"{LOOPBACK}:{port}",
-    ]
+    options: dict[str, int | str] = {
+        "-s": sessions,
+        "-m": messages,
+        "-l": message_size,
+        "-r": recipients_per_msg,
+        # Fixed HELO name and addresses: the defaults derive from the machine's hostname,
+        # which may trigger a DNS lookup on an offline box.
+        "-M": "localhost",
+        "-f": "bench-sender@localhost",
+        "-t": "bench-rcpt@localhost",
+    }
+    for flag, value in options.items():
+        cmd += [flag, str(value)]
+    cmd.append(f"{LOOPBACK}:{port}")
     # No -c: it only prints an unterminated running counter to stdout.
     start = time.perf_counter()
-    done = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=timeout)
+    # check=False: we raise ourselves, with smtp-source's "fatal:" line in the message.
+    done = subprocess.run(
+        cmd, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=timeout
+    )
     elapsed = time.perf_counter() - start
     if done.returncode != 0:
         raise RuntimeError(

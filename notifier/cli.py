@@ -226,8 +226,12 @@ def campaign_launch(
 
     settings = _settings(database_url)
     if direct:
+        from notifier.cli_output import delivery_progress
+
         store = _store(settings)
-        totals = launch(store, settings, name, lambda ch: send_batch(settings, name, ch), actor=actor or _actor())
+        with delivery_progress(console) as progress:
+            totals = launch(store, settings, name, lambda ch: send_batch(settings, name, ch), actor=actor or _actor(),
+                            progress=progress)  # fmt: skip
         console.print(f"this run: {totals}")
     else:
         from notifier.prefect_env import apply_prefect_defaults
@@ -242,6 +246,40 @@ def campaign_launch(
         console.print(f"this run: {result['this_run']}")
         store = _store(settings)
     console.print(outbox_table(campaign_status(store, name)))
+
+
+def _control(name: str, action: str, reason: str, database_url: str | None, actor: str) -> None:
+    from notifier.campaigns import control
+
+    state = control(_store(_settings(database_url)), name, action, actor=actor or _actor(), reason=reason)
+    console.print(f"campaign {name!r} is now {state}")
+
+
+ReasonOption = Annotated[str, typer.Option(help="Why (recorded in the audit log).")]
+
+
+@campaign_app.command("pause")
+@friendly_errors
+def campaign_pause(name: str, reason: ReasonOption = "", database_url: DatabaseOption = None,
+                   actor: ActorOption = "") -> None:  # fmt: skip
+    """Stop sending after the current batch; `campaign resume` continues where it stopped."""
+    _control(name, "pause", reason, database_url, actor)
+
+
+@campaign_app.command("resume")
+@friendly_errors
+def campaign_resume(name: str, reason: ReasonOption = "", database_url: DatabaseOption = None,
+                    actor: ActorOption = "") -> None:  # fmt: skip
+    """Make a paused campaign launchable again (then run `campaign launch`)."""
+    _control(name, "resume", reason, database_url, actor)
+
+
+@campaign_app.command("cancel")
+@friendly_errors
+def campaign_cancel(name: str, reason: ReasonOption = "", database_url: DatabaseOption = None,
+                    actor: ActorOption = "") -> None:  # fmt: skip
+    """Stop for good: every row not yet handed to a provider becomes skipped."""
+    _control(name, "cancel", reason, database_url, actor)
 
 
 @campaign_app.command("status")
@@ -281,6 +319,33 @@ def campaign_report(
     with store.connect() as conn:
         csv_path, html_path = write_delivery_report(q.delivery_report_rows(conn, campaign.id), out, name)
     console.print(f"wrote {csv_path} and {html_path}")
+
+
+track_app = typer.Typer(help="Receive delivery status from providers.", no_args_is_help=True)
+app.add_typer(track_app, name="track")
+
+
+@track_app.command("serve")
+@friendly_errors
+def track_serve(
+    public_url: Annotated[str, typer.Option(help="How Twilio reaches this server, e.g. https://hooks.example.com "
+                                                 "(signatures cover it).")],  # fmt: skip
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8089,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Serve POST /twilio/status (set the SMS URL's status_callback to PUBLIC_URL/twilio/status)."""
+    import os
+
+    import uvicorn
+
+    from notifier.tracking import tracking_app
+
+    token = os.environ.get("NOTIFIER_TWILIO_AUTH_TOKEN", "")
+    if not token:
+        raise ConfigurationError("set NOTIFIER_TWILIO_AUTH_TOKEN: callbacks are verified with it")
+    app_ = tracking_app(_store(_settings(database_url)), auth_token=token, public_base_url=public_url)
+    uvicorn.run(app_, host=host, port=port, log_level="info", access_log=False)
 
 
 NoticeOption = Annotated[str | None, typer.Option(help="Only this notice (breach_notice, breach_update).")]

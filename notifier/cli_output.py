@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+import time
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
     from notifier.campaigns import CampaignStatus
     from notifier.importer import ImportReport
 
-__all__ = ["import_report_table", "manifest_tables", "outbox_table", "progress_bar"]
+__all__ = ["delivery_progress", "import_report_table", "manifest_tables", "outbox_table", "progress_bar"]
 
 
 @contextmanager
@@ -26,6 +27,25 @@ def progress_bar(console: Console, description: str, total: int | None) -> Itera
     with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task(description, total=total)
         yield lambda done: progress.update(task, completed=done)
+
+
+@contextmanager
+def delivery_progress(console: Console) -> Iterator[Callable[[Any, int], None]]:
+    """A live bar for sending: sent / failed / deferred / remaining, and the rate."""
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TextColumn("{task.fields[rate]:.0f} msg/s")]  # fmt: skip
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task("sending", total=None, rate=0.0)
+        started = time.monotonic()
+
+        def update(totals: Any, remaining: int) -> None:
+            done = totals.accepted + totals.failed + totals.suppressed
+            progress.update(task, completed=done, total=done + remaining,
+                            rate=done / max(time.monotonic() - started, 1e-6),
+                            description=f"sent {totals.accepted} · failed {totals.failed} · deferred "
+                                        f"{totals.deferred} · remaining {remaining}")  # fmt: skip
+
+        yield update
 
 
 def import_report_table(report: "ImportReport", limit: int = 20) -> Table:

@@ -61,7 +61,7 @@ class Settings:
     @classmethod
     def from_env(cls, **overrides: object) -> "Settings":
         """Read NOTIFIER_DATABASE_URL, NOTIFIER_EMAIL_URL, NOTIFIER_SMS_URL, NOTIFIER_VAR_DIR,
-        NOTIFIER_TEMPLATES_DIR and NOTIFIER_LOCALES_DIR."""
+        NOTIFIER_TEMPLATES_DIR, NOTIFIER_LOCALES_DIR, NOTIFIER_BATCH_SIZE and NOTIFIER_LEASE_SECONDS."""
         env = os.environ
         var_dir = Path(env.get("NOTIFIER_VAR_DIR", str(PROJECT_ROOT / "var")))
         settings = cls(
@@ -71,5 +71,7 @@ class Settings:
             var_dir=var_dir,
             templates_dir=Path(env.get("NOTIFIER_TEMPLATES_DIR", str(PROJECT_ROOT / "templates"))),
             locales_dir=Path(env.get("NOTIFIER_LOCALES_DIR", str(PROJECT_ROOT / "locales"))),
+            batch_size=int(env.get("NOTIFIER_BATCH_SIZE", "500")),
+            lease_seconds=int(env.get("NOTIFIER_LEASE_SECONDS", "300")),
         )
         return replace(settings, **overrides)  # type: ignore[arg-type]

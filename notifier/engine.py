@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -28,7 +28,7 @@ from notifier.store import Store, as_utc, utcnow
 from notifier.store import queries as q
 from notifier.throttle import Bucket, SharedBucket, Unlimited
 
-__all__ = ["Progress", "drain", "launch", "renderer_for", "resolve_uncertain", "send_batch"]
+__all__ = ["Progress", "drain", "launch", "renderer_for", "resolve_uncertain", "send_batch", "start"]
 
 log = logging.getLogger(__name__)
 Progress = Callable[[BatchResult, int], None]  # (totals so far, rows still due)
@@ -72,8 +72,8 @@ def send_batch(settings: Settings, campaign_name: str, channel: Channel) -> Batc
     store = Store(settings.database_url)
     try:
         campaign = get_campaign(store, campaign_name)
-        if CampaignState(campaign.state) in (CampaignState.PAUSED, CampaignState.CANCELLED):
-            return BatchResult()
+        if CampaignState(campaign.state) is not CampaignState.RUNNING:
+            return BatchResult()  # only a launched campaign is sent; pause and cancel stop the next batch
         # Checked again before every batch: a template edited mid-campaign stops the sending at once.
         require_approved(store, settings, campaign_id=campaign.id, campaign_name=campaign.name,
                          notice=campaign.notice, actor="sender")  # fmt: skip
@@ -121,7 +121,9 @@ def drain(store: Store, campaign: CampaignRef, send: Callable[[Channel], BatchRe
             continue
         next_due = _next_due(store, campaign.id)
         if next_due is None:
-            break
+            if _in_flight(store, campaign.id) == 0:
+                break
+            next_due = utcnow() + timedelta(seconds=1)  # another sender still has rows in flight
         wait = (next_due - utcnow()).total_seconds()
         if time.monotonic() + wait > deadline:
             log.info("campaign %s: deferred rows wait until %s; launch again then", campaign.name, next_due)
@@ -143,17 +145,19 @@ def _next_due(store: Store, campaign_id: int) -> datetime | None:
         return as_utc(q.next_deferred_at(conn, campaign_id))
 
 
+def _in_flight(store: Store, campaign_id: int) -> int:
+    with store.connect() as conn:
+        return sum(states.get("sending", 0) for states in q.outbox_counts(conn, campaign_id).values())
+
+
 def _remaining(store: Store, campaign_id: int) -> int:
     with store.connect() as conn:
         counts = q.outbox_counts(conn, campaign_id)
     return sum(n for states in counts.values() for s, n in states.items() if s in ("pending", "deferred", "sending"))
 
 
-def launch(store: Store, settings: Settings, campaign_name: str, send: Callable[[Channel], BatchResult], *,
-           actor: str, max_wait_seconds: float = 900.0, progress: Progress | None = None) -> BatchResult:  # fmt: skip
-    """Check every needed notice piece is approved at its current content hash, mark the campaign
-    running, turn rows a dead sender left ``sending`` into ``uncertain`` and resolve them, then send
-    until nothing is due. Launching again is allowed and sends nothing that was already sent."""
+def start(store: Store, settings: Settings, campaign_name: str, *, actor: str) -> CampaignRef:
+    """Everything a launch does before sending: the approval gate, running state, crash recovery."""
     campaign = get_campaign(store, campaign_name)
     require_approved(store, settings, campaign_id=campaign.id, campaign_name=campaign.name,
                      notice=campaign.notice, actor=actor)  # fmt: skip
@@ -161,6 +165,15 @@ def launch(store: Store, settings: Settings, campaign_name: str, send: Callable[
     with store.begin() as conn:
         q.mark_expired_leases_uncertain(conn, campaign.id, utcnow())
     resolve_uncertain(store, settings, campaign, actor=actor)
+    return get_campaign(store, campaign_name)
+
+
+def launch(store: Store, settings: Settings, campaign_name: str, send: Callable[[Channel], BatchResult], *,
+           actor: str, max_wait_seconds: float = 900.0, progress: Progress | None = None) -> BatchResult:  # fmt: skip
+    """Check every needed notice piece is approved at its current content hash, mark the campaign
+    running, turn rows a dead sender left ``sending`` into ``uncertain`` and resolve them, then send
+    until nothing is due. Launching again is allowed and sends nothing that was already sent."""
+    campaign = start(store, settings, campaign_name, actor=actor)
     return drain(store, campaign, send, max_wait_seconds=max_wait_seconds, progress=progress)
 
 

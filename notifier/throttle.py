@@ -46,12 +46,19 @@ class _Backoff:
         if retry_after:
             self.pause_until = max(self.pause_until, now + retry_after)
 
-    def extra_wait(self, interval: float) -> float:
+    def current(self) -> float:
+        """The share of the configured rate to use now (recovering step by step)."""
         now = self.clock()
         if self.factor < 1.0 and now - self.last_penalty > self.recover_after:
             self.factor = min(1.0, self.factor * 1.1)
             self.last_penalty = now
-        return max(0.0, self.pause_until - now) + interval * (1 / self.factor - 1)
+        return self.factor
+
+    def pause(self) -> float:
+        return max(0.0, self.pause_until - self.clock())
+
+    def extra_wait(self, interval: float) -> float:
+        return self.pause() + interval * (1 / self.current() - 1)
 
 
 class Unlimited:
@@ -80,17 +87,19 @@ class LocalBucket:
 
     async def acquire(self) -> None:
         async with self._lock:
+            pause = self.backoff.pause()
+            if pause > 0:
+                await self.sleep(pause)
+                self.updated = self.clock()  # no tokens accrue while the provider asked us to wait
             while True:
                 now = self.clock()
-                self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+                rate = self.rate * self.backoff.current()
+                self.tokens = min(self.capacity, self.tokens + (now - self.updated) * rate)
                 self.updated = now
-                if self.tokens >= 1:
-                    self.tokens -= 1
-                    break
-                await self.sleep((1 - self.tokens) / self.rate)
-            extra = self.backoff.extra_wait(1 / self.rate)
-            if extra > 0:
-                await self.sleep(extra)
+                if self.tokens >= 1 - 1e-9:  # float dust must not keep us waiting for ever
+                    self.tokens = max(0.0, self.tokens - 1)
+                    return
+                await self.sleep(max((1 - self.tokens) / rate, 1e-6))
 
     def penalize(self, retry_after: float | None = None) -> None:
         self.backoff.penalize(retry_after)

@@ -4,11 +4,15 @@ It answers as ``shared/reference/twilio/messages-api.openapi.json`` says: HTTP b
 account SID and auth token, ``201`` and a message resource on create (``sid`` ``SM…``, RFC 2822 dates,
 ``num_segments`` as a string), Twilio's error JSON (``code``, ``message``, ``more_info``, ``status``)
 otherwise, and fetch/list of sent messages. Faults on cue: ``standin.fail_next(429, count=2)``;
-numbers on ``standin.opted_out`` get 21610."""
+numbers on ``standin.opted_out`` get 21610. Messages with a StatusCallback later get signed status
+callbacks (delivered / undelivered / failed in configurable proportions and delay)."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import logging
+import random
 import secrets
 import threading
 import time
@@ -18,12 +22,14 @@ from email.utils import format_datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
+import httpx
 import phonenumbers
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+from twilio.request_validator import RequestValidator
 
 from notifier.sms_segments import segment_info
 from notifier.standins.smtp import free_port
@@ -64,9 +70,18 @@ class TwilioStandin:
     port: int = 0
     messages: list[dict[str, Any]] = field(default_factory=list)
     opted_out: set[str] = field(default_factory=set)
+    # Status callbacks: final statuses drawn in these proportions (seeded), posted after `callback_delay`
+    # seconds, signed like Twilio's; `callback_duplicates` re-posts a stale "sent" after the final one.
+    callback_outcomes: dict[str, float] = field(default_factory=lambda: {"delivered": 1.0})
+    callback_delay: float = 0.05
+    callback_duplicates: bool = False
+    callback_seed: int = 7
+    callbacks_posted: list[dict[str, str]] = field(default_factory=list)
     _faults: deque[int] = field(default_factory=deque)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _server: uvicorn.Server | None = None
+    _pending_callbacks: set[asyncio.Task[None]] = field(default_factory=set)
+    _rng: random.Random = field(default_factory=random.Random)
     _thread: threading.Thread | None = None
 
     @property
@@ -137,6 +152,8 @@ class TwilioStandin:
         resource = self._resource(form)
         with self._lock:
             self.messages.append(resource)
+        if form.get("StatusCallback"):
+            self._pending_callbacks.add(asyncio.get_running_loop().create_task(self._post_callbacks(resource)))
         public = {k: v for k, v in resource.items() if k != "status_callback"}
         return JSONResponse(public, status_code=201)
 
@@ -161,6 +178,38 @@ class TwilioStandin:
                              "next_page_uri": None, "page": 0, "page_size": len(found),
                              "previous_page_uri": None, "start": 0, "uri": uri})  # fmt: skip
 
+    def _final_status(self) -> str:
+        with self._lock:
+            roll = self._rng.random()
+        cumulative = 0.0
+        for status, share in self.callback_outcomes.items():
+            cumulative += share
+            if roll < cumulative:
+                return status
+        return "delivered"
+
+    async def _post_callbacks(self, resource: dict[str, Any]) -> None:
+        """Post "sent" then the final status, signed with our auth token, like Twilio does."""
+        final = self._final_status()
+        statuses = ["sent", final] + (["sent"] if self.callback_duplicates else [])
+        validator = RequestValidator(self.auth_token)
+        async with httpx.AsyncClient(timeout=10) as client:
+            for status in statuses:
+                await asyncio.sleep(self.callback_delay)
+                form = {"MessageSid": resource["sid"], "AccountSid": self.account_sid, "From": resource["from"] or "",
+                        "To": resource["to"], "MessageStatus": status, "ApiVersion": "2010-04-01",
+                        "MessagingServiceSid": resource["messaging_service_sid"] or ""}  # fmt: skip
+                if status in ("undelivered", "failed"):
+                    form["ErrorCode"] = "30003" if status == "undelivered" else "30008"
+                url = resource["status_callback"]
+                signature = validator.compute_signature(url, form)
+                try:
+                    await client.post(url, data=form, headers={"X-Twilio-Signature": signature})
+                except httpx.HTTPError as exc:  # the receiver is down: Twilio would not retry either
+                    logging.getLogger(__name__).warning("status callback failed: %s", exc)
+                with self._lock:
+                    self.callbacks_posted.append({"to": resource["to"], "status": status})
+
     def app(self) -> Starlette:
         return Starlette(
             routes=[
@@ -171,6 +220,7 @@ class TwilioStandin:
         )
 
     def start(self) -> "TwilioStandin":
+        self._rng.seed(self.callback_seed)
         self.port = self.port or free_port(self.host)
         config = uvicorn.Config(self.app(), host=self.host, port=self.port, log_level="warning",
                                 access_log=False, lifespan="off")  # fmt: skip

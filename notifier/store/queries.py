@@ -43,6 +43,7 @@ from notifier.store.schema import (
 )
 
 __all__ = [
+    "advance_by_token",
     "audit",
     "campaign_pieces",
     "insert_approval",
@@ -414,6 +415,12 @@ def record_outcomes(conn: Connection, outcomes: Sequence[dict[str, Any]], *, lea
         )
     )
     result = conn.execute(stmt, params)
+    # A status callback may have overtaken our own record (the row is already "delivered"): keep the
+    # provider's id anyway, it is what support and crash recovery look messages up by.
+    late = [{"b_id": p["b_id"], "b_pid": p["b_provider_id"]} for p in params if p["b_provider_id"]]
+    if late and (result.rowcount or 0) < len(params):
+        conn.execute(update(outbox).where(outbox.c.id == bindparam("b_id"), outbox.c.provider_message_id.is_(None))
+                     .values(provider_message_id=bindparam("b_pid")), late)  # fmt: skip
     conn.execute(
         insert(delivery_events),
         [{"outbox_id": o["id"], "at": now, "from_state": OutboxState.SENDING.value, "to_state": o["state"],
@@ -480,6 +487,20 @@ def next_deferred_at(conn: Connection, campaign_id: int) -> datetime | None:
             outbox.c.campaign_id == campaign_id, outbox.c.state == OutboxState.DEFERRED.value
         )
     )
+
+
+def advance_by_token(conn: Connection, *, token: str, to_state: str, from_states: Sequence[str], detail: str,
+                     now: datetime) -> int | None:  # fmt: skip
+    """Move the row with ``token`` to ``to_state`` only from an earlier state; returns its id if it moved."""
+    row = conn.execute(
+        update(outbox).where(outbox.c.message_token == token, outbox.c.state.in_(list(from_states)))
+        .values(state=to_state, updated_at=now).returning(outbox.c.id, outbox.c.state)
+    ).first()  # fmt: skip
+    if row is None:
+        return None
+    conn.execute(insert(delivery_events).values(outbox_id=row.id, at=now, from_state=None, to_state=to_state,
+                                                detail=detail))  # fmt: skip
+    return int(row.id)
 
 
 def uncertain_rows(conn: Connection, campaign_id: int) -> list[Row[Any]]:

@@ -1,0 +1,55 @@
+"""Prefect flows for sending one campaign from several processes or machines at once.
+
+``start-campaign`` (the plan deployment's second half): approval gate, running state, crash recovery,
+then it fans out ``shards`` runs of the ``send-shard`` deployment. ``send-shard``: claims batches of
+the campaign's outbox (one task per batch) until nothing is due. Shards never send a row twice (the
+outbox claim, FOR UPDATE SKIP LOCKED on PostgreSQL) and share each provider account's rate (the store's
+token bucket). Run them on a process work pool; see docs/operations.md."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from prefect import flow, task
+from prefect.deployments import run_deployment
+
+from notifier import engine
+from notifier.campaigns import get_campaign
+from notifier.config import Settings
+from notifier.delivery import BatchResult
+from notifier.models import Channel
+from notifier.store import Store
+
+
+@task(name="send-batch")
+def send_batch_task(campaign: str, channel: str) -> dict[str, int]:
+    return asdict(engine.send_batch(Settings.from_env(), campaign, Channel(channel)))
+
+
+@flow(name="send-shard")
+def send_shard(campaign: str, actor: str = "prefect-shard") -> dict[str, int]:
+    """Send batches of a running campaign until nothing is due; safe to run many at once."""
+    settings = Settings.from_env()
+    store = Store(settings.database_url)
+    try:
+        ref = get_campaign(store, campaign)
+        totals = engine.drain(store, ref, lambda ch: BatchResult(**send_batch_task(campaign, ch.value)))
+    finally:
+        store.dispose()
+    del actor
+    return asdict(totals)
+
+
+@flow(name="start-campaign")
+def start_campaign(campaign: str, shards: int = 2, actor: str = "prefect") -> dict[str, Any]:
+    """Gate and start a planned campaign, then launch ``shards`` send-shard runs (deployment required)."""
+    settings = Settings.from_env()
+    store = Store(settings.database_url)
+    try:
+        engine.start(store, settings, campaign, actor=actor)
+    finally:
+        store.dispose()
+    runs = [run_deployment("send-shard/send-shard", parameters={"campaign": campaign}, timeout=0)
+            for _ in range(shards)]  # fmt: skip
+    return {"campaign": campaign, "shard_runs": [str(r.id) for r in runs]}

@@ -1,0 +1,237 @@
+"""The delivery engine's policies: global pacing, quiet hours, fallback, uncertain rows, campaign control."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from helpers import customer, planned_campaign
+from sqlalchemy import select
+
+from notifier.campaigns import campaign_status, control, get_campaign
+from notifier.config import Settings
+from notifier.delivery import QuietHours, deliver_batch
+from notifier.engine import launch, renderer_for, send_batch
+from notifier.errors import CampaignStateError
+from notifier.models import Channel, ChannelPolicy, DeliveryPolicy
+from notifier.channels import channel_from_url
+from notifier.standins.smtp import SmtpStandin
+from notifier.standins.twilio import TwilioStandin
+from notifier.store import Store, utcnow
+from notifier.store import queries as q
+from notifier.store.schema import audit_log, customers, outbox
+from notifier.throttle import LocalBucket, SharedBucket
+
+
+def _launch(store: Store, settings: Settings, name: str = "test-campaign") -> None:
+    launch(store, settings, name, lambda ch: send_batch(settings, name, ch), actor="tester", max_wait_seconds=30)
+
+
+class FakeTime:
+    """A clock that only moves when someone sleeps: pacing can be checked exactly, without waiting."""
+
+    def __init__(self, start: float = 1_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def test_shared_bucket_holds_the_rate_for_all_senders_together(store: Store) -> None:
+    clock = FakeTime()
+    senders = [SharedBucket(store, "sms:acct", rate=20, burst=2, chunk=2, clock=clock, sleep=clock.sleep)
+               for _ in range(3)]  # fmt: skip
+    grants: list[float] = []
+
+    async def run() -> None:
+        start = clock.now
+        while clock.now - start < 10:
+            for sender in senders:  # three senders taking turns on one account
+                await sender.acquire()
+                grants.append(clock.now - start)
+
+    asyncio.run(run())
+    in_ten_seconds = [t for t in grants if t < 10]
+    assert 20 * 10 - 2 <= len(in_ten_seconds) <= 20 * 10 + 2  # rate × time + burst, whoever takes them
+    for second in range(9):
+        window = [t for t in grants if second <= t < second + 1]
+        assert len(window) <= 20 + 2
+
+
+def test_concurrent_takes_never_hand_out_a_token_twice(store: Store) -> None:
+    now = 5_000.0
+    with store.begin() as conn:
+        q.take_tokens(conn, name="email:x", rate=1, burst=50, want=0, now=now)  # creates the full bucket
+    taken: list[int] = []
+
+    def taker() -> None:
+        for _ in range(10):
+            with store.begin() as conn:
+                got, _left = q.take_tokens(conn, name="email:x", rate=1, burst=50, want=3, now=now)
+            taken.append(got)
+
+    threads = [threading.Thread(target=taker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(taken) == 50  # 4 × 10 × 3 asked for, 50 existed
+
+
+def test_pushback_slows_a_sender_down_and_it_recovers() -> None:
+    clock = FakeTime()
+    bucket = LocalBucket(10, burst=1, clock=clock, sleep=clock.sleep)
+
+    async def pace(n: int) -> float:
+        start = clock.now
+        for _ in range(n):
+            await bucket.acquire()
+        return clock.now - start
+
+    normal = asyncio.run(pace(20))
+    bucket.penalize(retry_after=3)
+    slowed = asyncio.run(pace(20))
+    later = asyncio.run(pace(400))  # seconds without complaints: the pace recovers
+    recovered = asyncio.run(pace(20))
+    assert normal == pytest.approx(2.0, abs=0.15)
+    assert slowed >= 3 + 2 * normal * 0.9  # waited out Retry-After, then at half speed
+    assert recovered == pytest.approx(normal, rel=0.1) and later > 0
+
+
+@pytest.mark.parametrize(("utc", "zone", "expected"), [
+    ("2026-11-22T12:00:00", "UTC", None),
+    ("2026-11-22T23:30:00", "UTC", "2026-11-23T09:00:00"),
+    ("2026-11-22T05:00:00", "UTC", "2026-11-22T09:00:00"),
+    ("2026-11-22T14:00:00", "Asia/Ho_Chi_Minh", "2026-11-23T02:00:00"),  # 21:00 there → 09:00 next day
+    ("2026-11-22T14:00:00", "America/New_York", None),  # 09:00 there
+])  # fmt: skip
+def test_quiet_hours_in_the_recipients_time_zone(utc: str, zone: str, expected: str | None) -> None:
+    opens = QuietHours(9, 20).next_allowed(datetime.fromisoformat(utc).replace(tzinfo=UTC), zone)
+    assert opens == (datetime.fromisoformat(expected).replace(tzinfo=UTC) if expected else None)
+
+
+def test_sms_at_night_is_deferred_to_morning_without_counting_an_attempt(
+    store: Store, settings: Settings, twilio: TwilioStandin, tmp_path: Path
+) -> None:
+    planned_campaign(store, settings, tmp_path, [customer(3, time_zone="UTC")], channels=frozenset({Channel.SMS}))
+    campaign = get_campaign(store, "test-campaign")
+
+    async def run(at: datetime) -> None:
+        channel = channel_from_url(settings.sms_url or "", Channel.SMS)
+        try:
+            await deliver_batch(store, campaign_id=campaign.id, channel_kind=Channel.SMS, channel=channel,
+                                renderer=renderer_for(settings.templates_dir, settings.locales_dir, "breach_notice"),
+                                facts=campaign.facts, quiet_hours=QuietHours(9, 20), clock=lambda: at)  # fmt: skip
+        finally:
+            await channel.aclose()
+
+    asyncio.run(run(datetime(2026, 11, 22, 23, 30, tzinfo=UTC)))
+    with store.connect() as conn:
+        row = conn.execute(select(outbox)).one()
+    assert (row.state, row.attempts, twilio.messages) == ("deferred", 0, [])
+    assert row.next_attempt_at.replace(tzinfo=UTC) == datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+    assert "quiet hours in UTC" in row.last_error
+
+
+def test_an_urgent_override_is_stated_and_audited(store: Store, settings: Settings, twilio: TwilioStandin,
+                                                  tmp_path: Path) -> None:  # fmt: skip
+    urgent = DeliveryPolicy(quiet_start=3, quiet_end=4, urgent_reason="active account takeovers")
+    planned_campaign(store, settings, tmp_path, [customer(3)], channels=frozenset({Channel.SMS}), delivery=urgent)
+    _launch(store, settings)
+    assert len(twilio.messages) == 1  # sent whatever the hour
+    with store.connect() as conn:
+        entry = conn.execute(select(audit_log).where(audit_log.c.action == "campaign.urgent_override")).one()
+    assert entry.detail["reason"] == "active account takeovers"
+
+
+def test_email_first_falls_back_to_sms_only_when_email_fails(store: Store, settings: Settings, smtp: SmtpStandin,
+                                                             twilio: TwilioStandin, tmp_path: Path) -> None:  # fmt: skip
+    rows = [customer(1), customer(2), customer(3, phone="")]
+    planned_campaign(store, settings, tmp_path, rows, policy=ChannelPolicy.EMAIL_FIRST)
+    smtp.refuse("c2@example.com", 550)
+    smtp.refuse("c3@example.com", 550)
+    _launch(store, settings)
+    assert [m["to"] for m in twilio.messages] == [customer(2)["phone"]]
+    with store.connect() as conn:
+        states = {(r.manifest_id, r.channel): r.state for r in conn.execute(select(outbox))}
+    assert states == {(1, "email"): "accepted", (1, "sms"): "skipped", (2, "email"): "failed", (2, "sms"): "accepted",
+                      (3, "email"): "failed"}  # fmt: skip
+
+
+def test_uncertain_sms_is_settled_by_asking_twilio_never_by_resending(
+    store: Store, settings: Settings, twilio: TwilioStandin, tmp_path: Path
+) -> None:
+    planned_campaign(store, settings, tmp_path, [customer(1), customer(2)], channels=frozenset({Channel.SMS}))
+    campaign = get_campaign(store, "test-campaign")
+    past = utcnow() - timedelta(minutes=30)
+    with store.begin() as conn:  # a sender claimed both, sent the first, and died before recording anything
+        rows = q.claim_batch(conn, campaign_id=campaign.id, channel=Channel.SMS, limit=10, lease_token="dead",
+                             now=past, lease_until=past + timedelta(minutes=5))  # fmt: skip
+
+    async def sent_before_the_crash() -> None:
+        from notifier.models import RenderedMessage
+
+        channel = channel_from_url(settings.sms_url or "", Channel.SMS)
+        try:
+            await channel.send(RenderedMessage(channel=Channel.SMS, to=rows[0].phone, body_text="notice"), token="x")
+        finally:
+            await channel.aclose()
+
+    asyncio.run(sent_before_the_crash())
+    _launch(store, settings)
+    assert sorted(m["to"] for m in twilio.messages) == sorted([customer(1)["phone"], customer(2)["phone"]])
+    with store.connect() as conn:
+        first = conn.execute(select(outbox).where(outbox.c.id == rows[0].id)).one()
+    assert first.state == "accepted" and first.provider_message_id == twilio.messages[0]["sid"]
+    assert "the provider has it" in first.last_error
+
+
+def test_uncertain_email_is_resent_with_the_same_message_id_when_the_campaign_says_so(
+    store: Store, settings: Settings, smtp: SmtpStandin, tmp_path: Path
+) -> None:
+    planned_campaign(store, settings, tmp_path, [customer(1)], channels=frozenset({Channel.EMAIL}),
+                     delivery=DeliveryPolicy(quiet_start=0, quiet_end=24, uncertain_email="resend"))  # fmt: skip
+    campaign = get_campaign(store, "test-campaign")
+    past = utcnow() - timedelta(minutes=30)
+    with store.begin() as conn:
+        q.claim_batch(conn, campaign_id=campaign.id, channel=Channel.EMAIL, limit=10, lease_token="dead", now=past,
+                      lease_until=past + timedelta(minutes=5))  # fmt: skip
+    _launch(store, settings)
+    assert len(smtp.received) == 1 and smtp.received[0].message["Message-ID"] == f"<c{campaign.id}m1e@bounces.example.com>"
+
+
+def test_opted_out_customers_stay_opted_out(store: Store, settings: Settings, twilio: TwilioStandin,
+                                            tmp_path: Path) -> None:  # fmt: skip
+    planned_campaign(store, settings, tmp_path, [customer(1)], channels=frozenset({Channel.SMS}))
+    twilio.opted_out.add(customer(1)["phone"])
+    _launch(store, settings)
+    with store.connect() as conn:
+        assert conn.scalar(select(customers.c.sms_opt_out)) is True
+
+
+def test_pause_resume_cancel(store: Store, settings: Settings, smtp: SmtpStandin, tmp_path: Path) -> None:
+    planned_campaign(store, settings, tmp_path, [customer(n) for n in range(1, 11)], channels=frozenset({Channel.EMAIL}))
+    assert control(store, "test-campaign", "pause", actor="ops") == "paused"
+    _launch_refused = pytest.raises(CampaignStateError, match="paused")
+    with _launch_refused:
+        _launch(store, settings)
+    assert smtp.received == []
+    assert control(store, "test-campaign", "resume", actor="ops") == "planned"
+    small = replace(settings, batch_size=3)
+    assert send_batch(small, "test-campaign", Channel.EMAIL).accepted == 0  # planned, not launched: nothing due
+    control(store, "test-campaign", "cancel", actor="ops", reason="wrong incident")
+    with pytest.raises(CampaignStateError, match="cancelled"):
+        _launch(store, settings)
+    status = campaign_status(store, "test-campaign")
+    assert status.outbox == {"email": {"skipped": 10}} and smtp.received == []
+    with store.connect() as conn:
+        actions = conn.execute(select(audit_log.c.action).where(audit_log.c.action.like("campaign.%"))
+                               .order_by(audit_log.c.id)).scalars().all()  # fmt: skip
+    assert actions[-3:] == ["campaign.pause", "campaign.resume", "campaign.cancel"]

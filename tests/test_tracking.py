@@ -1,0 +1,91 @@
+"""Twilio status callbacks: signed by the stand-in, checked by our receiver, applied forward-only."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+
+import httpx
+import uvicorn
+from helpers import customer, planned_campaign
+from sqlalchemy import select
+from starlette.applications import Starlette
+
+from notifier.config import Settings
+from notifier.engine import launch, send_batch
+from notifier.models import Channel
+from notifier.standins.smtp import free_port
+from notifier.standins.twilio import TwilioStandin
+from notifier.store import Store
+from notifier.store.schema import delivery_events, outbox
+from notifier.tracking import tracking_app
+
+
+def _wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out waiting for callbacks"
+        time.sleep(0.05)
+
+
+def test_signed_callbacks_move_rows_forward_only(store: Store, settings: Settings, twilio: TwilioStandin,
+                                                 tmp_path: Path) -> None:  # fmt: skip
+    twilio.callback_outcomes = {"delivered": 0.5, "undelivered": 0.3, "failed": 0.2}
+    twilio.callback_duplicates = True  # a stale "sent" arrives after the final status
+    rows = [customer(n) for n in range(1, 21)]
+    planned_campaign(store, settings, tmp_path, rows, channels=frozenset({Channel.SMS}))
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with serving_at(tracking_app(store, auth_token=twilio.auth_token, public_base_url=base), port):
+        sms = replace(settings, sms_url=f"{twilio.url}&status_callback={base}/twilio/status")
+        launch(store, sms, "test-campaign", lambda ch: send_batch(sms, "test-campaign", ch), actor="t")
+        _wait_for(lambda: len(twilio.callbacks_posted) == 20 * 3)
+    finals = [c["status"] for c in twilio.callbacks_posted if c["status"] != "sent"]
+    with store.connect() as conn:
+        states = sorted(conn.execute(select(outbox.c.state)).scalars())
+        stale = conn.execute(select(delivery_events).where(delivery_events.c.detail.like("twilio sent%"))).all()
+    assert states == sorted(finals)  # every row ends in the final status its callback reported
+    assert set(states) == {"delivered", "undelivered", "failed"}
+    assert stale == []  # "sent" never moved anything: accepted already, and never backwards
+
+
+def test_forged_or_missing_signatures_change_nothing(store: Store, settings: Settings, twilio: TwilioStandin,
+                                                     tmp_path: Path) -> None:  # fmt: skip
+    planned_campaign(store, settings, tmp_path, [customer(1)], channels=frozenset({Channel.SMS}))
+    launch(store, settings, "test-campaign", lambda ch: send_batch(settings, "test-campaign", ch), actor="t")
+    with store.connect() as conn:
+        token = conn.execute(select(outbox.c.message_token)).scalar_one()
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    app = tracking_app(store, auth_token=twilio.auth_token, public_base_url=base)
+    with serving_at(app, port):
+        form = {"MessageSid": "SM1", "MessageStatus": "failed", "ErrorCode": "30008"}
+        forged = httpx.post(f"{base}/twilio/status?t={token}", data=form, headers={"X-Twilio-Signature": "AAAA"})
+        missing = httpx.post(f"{base}/twilio/status?t={token}", data=form)
+        from twilio.request_validator import RequestValidator
+
+        good = RequestValidator(twilio.auth_token).compute_signature(f"{base}/twilio/status?t={token}", form)
+        tampered = httpx.post(f"{base}/twilio/status?t={token}", data={**form, "MessageStatus": "delivered"},
+                              headers={"X-Twilio-Signature": good})  # fmt: skip
+        genuine = httpx.post(f"{base}/twilio/status?t={token}", data=form, headers={"X-Twilio-Signature": good})
+    assert (forged.status_code, missing.status_code, tampered.status_code) == (403, 403, 403)
+    assert genuine.status_code == 200 and genuine.text == "applied: failed"
+    with store.connect() as conn:
+        assert conn.execute(select(outbox.c.state)).scalar_one() == "failed"
+
+
+@contextmanager
+def serving_at(app: Starlette, port: int) -> Iterator[None]:
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        _wait_for(lambda: server.started)
+        yield
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
