@@ -20,6 +20,12 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
+# Benchmarks need Postfix's smtp-sink/smtp-source (Debian package postfix; its daemon is not started).
+bench: $(STAMP)
+	@test -x /usr/sbin/smtp-sink || { echo "installing postfix for smtp-sink (daemon not started)"; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postfix >/dev/null; }
+	$(BIN)/python -m bench.run
+
 clean-var:
 	rm -rf var
 

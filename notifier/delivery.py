@@ -114,22 +114,26 @@ async def deliver_batch(store: Store, *, campaign_id: int, channel_kind: Channel
     gate = asyncio.Semaphore(concurrency)
     pace: Bucket = bucket or Unlimited()
 
-    def flush() -> None:
+    def write(outcomes: list[dict[str, Any]]) -> None:
+        now = utcnow()
+        with store.begin() as conn:
+            q.record_outcomes(conn, outcomes, lease_token=lease, now=now)
+            failed = [o["id"] for o in outcomes if o["state"] == OutboxState.FAILED.value]
+            if failed and channel_kind is Channel.EMAIL:
+                q.release_fallback(conn, failed, now)
+            opted_out = [o["id"] for o in outcomes if o["state"] == OutboxState.SUPPRESSED.value]
+            if opted_out:
+                q.suppress_customers_sms(conn, opted_out)
+        for outcome in outcomes:
+            key = {"accepted": "accepted", "deferred": "deferred", "suppressed": "suppressed"}.get(
+                outcome["state"], "failed")
+            setattr(result, key, getattr(result, key) + 1)
+
+    async def flush() -> None:
         if pending:
-            now = utcnow()
-            with store.begin() as conn:
-                q.record_outcomes(conn, pending, lease_token=lease, now=now)
-                failed = [o["id"] for o in pending if o["state"] == OutboxState.FAILED.value]
-                if failed and channel_kind is Channel.EMAIL:
-                    q.release_fallback(conn, failed, now)
-                opted_out = [o["id"] for o in pending if o["state"] == OutboxState.SUPPRESSED.value]
-                if opted_out:
-                    q.suppress_customers_sms(conn, opted_out)
-            for outcome in pending:
-                key = {"accepted": "accepted", "deferred": "deferred", "suppressed": "suppressed"}.get(
-                    outcome["state"], "failed")
-                setattr(result, key, getattr(result, key) + 1)
+            outcomes = pending[:]
             pending.clear()
+            await asyncio.to_thread(write, outcomes)  # sends go on while the store writes
 
     async def one(row: Any) -> dict[str, Any]:
         try:
@@ -162,12 +166,12 @@ async def deliver_batch(store: Store, *, campaign_id: int, channel_kind: Channel
         for finished in asyncio.as_completed(tasks):
             pending.append(await finished)
             if len(pending) >= RECORD_EVERY:
-                flush()
+                await flush()
     finally:
         # Whatever finished is recorded even if something unexpected (a configuration error) stops us;
         # rows still in flight stay "sending" and their lease decides their fate.
         for task in tasks:
             if not task.done():
                 task.cancel()
-        flush()
+        await flush()
     return result

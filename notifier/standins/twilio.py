@@ -77,6 +77,7 @@ class TwilioStandin:
     callback_duplicates: bool = False
     callback_seed: int = 7
     callbacks_posted: list[dict[str, str]] = field(default_factory=list)
+    record_path: str | None = None  # benchmarks: append each accepted message's arrival time (epoch s)
     _faults: deque[int] = field(default_factory=deque)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _server: uvicorn.Server | None = None
@@ -152,6 +153,9 @@ class TwilioStandin:
         resource = self._resource(form)
         with self._lock:
             self.messages.append(resource)
+            if self.record_path:
+                with open(self.record_path, "a", encoding="ascii") as record:
+                    record.write(f"{time.time():.6f}\n")
         if form.get("StatusCallback"):
             self._pending_callbacks.add(asyncio.get_running_loop().create_task(self._post_callbacks(resource)))
         public = {k: v for k, v in resource.items() if k != "status_callback"}
@@ -244,3 +248,23 @@ class TwilioStandin:
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
+
+
+def main() -> None:
+    """``python -m notifier.standins.twilio --port 8089 [--record FILE]``: a stand-in in its own process."""
+    import argparse
+    import signal
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--record", default=None)
+    args = parser.parse_args()
+    standin = TwilioStandin(port=args.port, record_path=args.record)
+    standin.start()
+    print(standin.url, flush=True)
+    signal.sigwait({signal.SIGTERM, signal.SIGINT})
+    standin.stop()
+
+
+if __name__ == "__main__":
+    main()

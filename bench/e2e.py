@@ -1,0 +1,115 @@
+"""End-to-end scenarios: render + MIME + send + record, from a launched campaign to all rows accepted,
+with the real engine in separate sender processes (shards), against real servers on loopback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import psycopg
+
+from notifier.approval import approve, pieces, submit
+from notifier.campaigns import campaign_status, control, create_incident, plan_campaign
+from notifier.config import PROJECT_ROOT, Settings
+from notifier.engine import start
+from notifier.models import Channel, ChannelPolicy, CustomerRecord, DeliveryPolicy
+from notifier.selection import Selection
+from notifier.store import Store, utcnow
+from notifier.store import queries as q
+
+INCIDENT = PROJECT_ROOT / "notifier" / "demo" / "incident.json"
+LOCALES = (("en_US", "America/New_York", "US", "CA"), ("ru_RU", "Europe/Moscow", "RU", None),
+           ("vi_VN", "Asia/Ho_Chi_Minh", "VN", None))  # fmt: skip
+
+
+@contextmanager
+def database(kind: str, workdir: Path) -> Iterator[str]:
+    """A fresh, migrated store: a SQLite file, or a throwaway PostgreSQL database (dropped after)."""
+    if kind == "sqlite":
+        url = f"sqlite:///{workdir / f'bench-{uuid.uuid4().hex[:6]}.db'}"
+        Store(url).upgrade(PROJECT_ROOT / "migrations")
+        yield url
+        return
+    name = f"notifier_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    store = Store(url)
+    store.upgrade(PROJECT_ROOT / "migrations")
+    store.dispose()
+    try:
+        yield url
+    finally:
+        with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _customers(n: int) -> Iterator[list[CustomerRecord]]:
+    chunk = []
+    for i in range(n):
+        locale, zone, country, region = LOCALES[i % 3]
+        phone = {"US": f"+1415{200 + i % 700:03d}{i % 10000:04d}", "RU": f"+7916{i % 10_000_000:07d}",
+                 "VN": f"+8491{i % 10_000_000:07d}"}[country]  # fmt: skip
+        chunk.append(CustomerRecord(
+            external_id=f"B{i:08d}", name=f"Customer {i}", email=f"c{i}@example.com", phone=phone, locale=locale,
+            time_zone=zone, country=country, region=region, jurisdiction=f"{country}-{region}" if region else country,
+            phone_is_mobile=True))  # fmt: skip
+        if len(chunk) == 2000:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def prepare(url: str, customers: int, channel: Channel, workdir: Path) -> str:
+    """Customers, incident, approvals and a planned campaign for one channel; returns its name."""
+    store = Store(url)
+    settings = Settings(database_url=url)
+    for chunk in _customers(customers):
+        with store.begin() as conn:
+            q.upsert_customers(conn, chunk, utcnow())
+    import json
+
+    facts = json.loads(INCIDENT.read_text(encoding="utf-8"))
+    create_incident(store, settings, facts, actor="bench")
+    selected = pieces(settings)
+    submit(store, settings, selected, author="bench-editor")
+    approve(store, settings, selected, approver="bench-legal", role="legal", comment="bench")
+    ids = workdir / f"ids-{uuid.uuid4().hex[:6]}.txt"
+    ids.write_text("\n".join(f"B{i:08d}" for i in range(customers)) + "\n", encoding="utf-8")
+    name = f"bench-{channel.value}-{uuid.uuid4().hex[:6]}"
+    plan_campaign(store, name=name, incident_key=facts["key"], selection=Selection(ids_file=ids),
+                  channels=frozenset({channel}), policy=ChannelPolicy.ALL, locales=("en", "ru", "vi"), actor="bench",
+                  delivery=DeliveryPolicy(quiet_start=0, quiet_end=24))  # fmt: skip
+    store.dispose()
+    return name
+
+
+def run_shards(url: str, campaign: str, *, channel: Channel, channel_url: str, shards: int,
+               stop_after: float | None = None) -> tuple[float, int]:  # fmt: skip
+    """Start the campaign, run ``shards`` sender processes until done (or ``stop_after`` seconds, then
+    cancel); returns (seconds from start to the last shard finishing, rows accepted)."""
+    store = Store(url)
+    settings = Settings(database_url=url)
+    start(store, settings, campaign, actor="bench")
+    env = {**os.environ, "NOTIFIER_DATABASE_URL": url, "NOTIFIER_BATCH_SIZE": "500",
+           "NOTIFIER_EMAIL_URL" if channel is Channel.EMAIL else "NOTIFIER_SMS_URL": channel_url}  # fmt: skip
+    began = time.perf_counter()
+    procs = [subprocess.Popen([sys.executable, "-m", "bench.shard", campaign], cwd=PROJECT_ROOT, env=env)
+             for _ in range(shards)]  # fmt: skip
+    if stop_after is not None:
+        time.sleep(stop_after)
+        control(store, campaign, "cancel", actor="bench", reason="benchmark window over")
+    for proc in procs:
+        if proc.wait(timeout=900) != 0:
+            raise RuntimeError(f"a shard failed with exit code {proc.returncode}")
+    elapsed = time.perf_counter() - began
+    accepted = campaign_status(store, campaign).outbox.get(channel.value, {}).get("accepted", 0)
+    store.dispose()
+    return elapsed, accepted

@@ -1,0 +1,31 @@
+"""``python -m bench.memory --customers N``: the whole pipeline for N customers in one process, so its
+peak RSS can be measured from outside (bench/rss.py): customers into the store, a planned campaign
+(frozen manifest + outbox, streamed in pages), the approval gate, and two batches sent."""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+from bench.e2e import database, prepare
+from notifier.config import Settings
+from notifier.engine import send_batch, start
+from notifier.models import Channel
+from notifier.store import Store
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--customers", type=int, required=True)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp, database("sqlite", Path(tmp)) as url:
+        campaign = prepare(url, args.customers, Channel.EMAIL, Path(tmp))
+        settings = Settings(database_url=url, email_url="memory://email")
+        start(Store(url), settings, campaign, actor="bench")
+        for _ in range(2):
+            send_batch(settings, campaign, Channel.EMAIL)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,23 @@
+"""One sender process for the benchmarks: ``python -m bench.shard CAMPAIGN`` sends batches of a running
+campaign until nothing is due (what a Prefect send-shard run does, without the orchestration)."""
+
+from __future__ import annotations
+
+import sys
+
+from notifier.campaigns import get_campaign
+from notifier.config import Settings
+from notifier.engine import drain, send_batch
+from notifier.store import Store
+
+
+def main() -> None:
+    campaign = sys.argv[1]
+    settings = Settings.from_env()
+    store = Store(settings.database_url)
+    drain(store, get_campaign(store, campaign), lambda ch: send_batch(settings, campaign, ch), max_wait_seconds=120)
+    store.dispose()
+
+
+if __name__ == "__main__":
+    main()
