@@ -32,6 +32,7 @@ __all__ = ["Progress", "drain", "launch", "renderer_for", "resolve_uncertain", "
 
 log = logging.getLogger(__name__)
 Progress = Callable[[BatchResult, int], None]  # (totals so far, rows still due)
+PACED_BATCH_SECONDS = 20
 
 
 @lru_cache(maxsize=8)
@@ -47,7 +48,7 @@ def _channel_url(settings: Settings, channel: Channel) -> str:
     return url
 
 
-def _pacing(store: Store, url: str, channel: Channel, settings: Settings) -> tuple[Bucket, int]:
+def _pacing(store: Store, url: str, channel: Channel, settings: Settings) -> tuple[Bucket, int, float]:
     """The provider account's shared bucket (``?rate=`` msgs/s and ``&burst=`` in the channel URL) and the
     per-sender concurrency cap (``&concurrency=``)."""
     parts = urlsplit(url)
@@ -63,7 +64,7 @@ def _pacing(store: Store, url: str, channel: Channel, settings: Settings) -> tup
     # One bucket per provider account: the user (SMTP) or account SID (Twilio) at its host.
     account = f"{channel.value}:{parts.username or ''}@{parts.hostname}:{parts.port or ''}"
     bucket: Bucket = SharedBucket(store, account, rate=rate, burst=burst) if rate > 0 else Unlimited()
-    return bucket, concurrency
+    return bucket, concurrency, rate
 
 
 def send_batch(settings: Settings, campaign_name: str, channel: Channel) -> BatchResult:
@@ -78,7 +79,11 @@ def send_batch(settings: Settings, campaign_name: str, channel: Channel) -> Batc
         require_approved(store, settings, campaign_id=campaign.id, campaign_name=campaign.name,
                          notice=campaign.notice, actor="sender")  # fmt: skip
         renderer = renderer_for(settings.templates_dir, settings.locales_dir, campaign.notice)
-        bucket, concurrency = _pacing(store, url, channel, settings)
+        bucket, concurrency, rate = _pacing(store, url, channel, settings)
+        # A paced batch should last long enough (20 s) that the pause between batches costs < 2 % of the
+        # rate, and its lease must outlive it.
+        batch_size = max(settings.batch_size, int(rate * PACED_BATCH_SECONDS)) if rate else settings.batch_size
+        lease_seconds = max(settings.lease_seconds, int(3 * batch_size / rate)) if rate else settings.lease_seconds
         policy = campaign.policy
         quiet = (QuietHours(policy.quiet_start, policy.quiet_end)
                  if channel is Channel.SMS and not policy.urgent_reason else None)  # fmt: skip
@@ -88,7 +93,7 @@ def send_batch(settings: Settings, campaign_name: str, channel: Channel) -> Batc
             try:
                 return await deliver_batch(
                     store, campaign_id=campaign.id, channel_kind=channel, channel=provider, renderer=renderer,
-                    facts=campaign.facts, batch_size=settings.batch_size, lease_seconds=settings.lease_seconds,
+                    facts=campaign.facts, batch_size=batch_size, lease_seconds=lease_seconds,
                     concurrency=concurrency, retry=settings.retry, bucket=bucket, quiet_hours=quiet,
                 )  # fmt: skip
             finally:

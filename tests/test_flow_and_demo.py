@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from notifier.campaigns import create_incident
 from notifier.config import Settings
+from notifier.models import Channel
 from notifier.standins.smtp import SmtpStandin
 from notifier.standins.twilio import TwilioStandin
 from notifier.store import Store
@@ -86,3 +87,34 @@ def test_the_demo_end_to_end(prefect_harness: None, tmp_path: Path, monkeypatch:
             assert "{{" not in body and "{%" not in body and "%(" not in body
     report = (var / "reports" / "demo-2026-11-credential-leak-delivery.csv").read_text(encoding="utf-8")
     assert "not reached" in report and "unknown_customer" in report
+
+
+def test_two_send_shards_send_one_campaign_exactly_once(
+    prefect_harness: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, smtp: SmtpStandin
+) -> None:
+    import threading
+
+    from flows.send_shard import send_shard
+    from notifier.engine import start
+
+    url = f"sqlite:///{tmp_path / 'shards.db'}"
+    store = Store(url)
+    store.upgrade(Settings().migrations_dir)
+    settings = Settings(database_url=url)
+    from helpers import planned_campaign
+
+    planned_campaign(store, settings, tmp_path, [customer(n) for n in range(1, 41)], channels=frozenset({Channel.EMAIL}))
+    monkeypatch.setenv("NOTIFIER_DATABASE_URL", url)
+    monkeypatch.setenv("NOTIFIER_EMAIL_URL", smtp.url)
+    monkeypatch.setenv("NOTIFIER_BATCH_SIZE", "7")
+    start(store, settings, "test-campaign", actor="t")
+    results: list[dict[str, int]] = []
+    shards = [threading.Thread(target=lambda: results.append(send_shard("test-campaign"))) for _ in range(2)]
+    for shard in shards:
+        shard.start()
+    for shard in shards:
+        shard.join()
+    recipients = [r for mail in smtp.received for r in mail.recipients]
+    assert len(recipients) == len(set(recipients)) == 40
+    assert sum(r["accepted"] for r in results) == 40
+    store.dispose()
