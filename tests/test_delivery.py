@@ -181,3 +181,14 @@ def test_two_senders_at_once_send_each_message_exactly_once(store: Store, settin
     assert campaign_status(store, "test-campaign").outbox == {"email": {"accepted": 60}, "sms": {"accepted": 60}}
     with store.connect() as conn:
         assert conn.execute(select(outbox).where(outbox.c.state == OutboxState.SENDING.value)).first() is None
+
+
+def test_twilio_429_and_500_are_honoured_and_recovered(store: Store, settings: Settings, twilio: TwilioStandin,
+                                                       tmp_path: Path) -> None:  # fmt: skip
+    planned_campaign(store, settings, tmp_path, [customer(n) for n in range(1, 9)], channels=frozenset({Channel.SMS}))
+    twilio.fail_next(429, count=3)
+    twilio.fail_next(500, count=2)
+    result = _launch(store, replace(settings, retry=FAST_RETRY))
+    assert result.deferred == 5 and result.failed == 0
+    assert sorted(m["to"] for m in twilio.messages) == sorted(customer(n)["phone"] for n in range(1, 9))
+    assert campaign_status(store, "test-campaign").outbox == {"sms": {"accepted": 8}}
