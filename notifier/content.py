@@ -205,7 +205,7 @@ def notice_context(facts: Mapping[str, Any], *, notice_locale: str, format_local
         or _("We are still working out the full set of measures and will publish them at the address below."),
         "steps": [_(s) for s in steps],
         "credit_bureaus": any(c.sensitive_id for c in categories),
-        "offers": [_offer(o, notice_locale, format_locale, gettext, ngettext) for o in facts.get("offers") or []],
+        "offers": [_offer(o, format_locale, gettext, ngettext) for o in facts.get("offers") or []],
         "notice_url": facts["notice_url"],
         # Contact lines that are unknown are left out, never filled with a guess; the support page always shows.
         "contact_phone": contact.get("phone"),
@@ -234,8 +234,9 @@ def notice_context(facts: Mapping[str, Any], *, notice_locale: str, format_local
     return context
 
 
-def _offer(offer: Mapping[str, Any], notice_locale: str, format_locale: str, gettext: Callable[[str], str],
+def _offer(offer: Mapping[str, Any], format_locale: str, gettext: Callable[[str], str],
            ngettext: Callable[[str, str, int], str]) -> str:  # fmt: skip
+    """An offer (credit monitoring) in words, with CLDR numbers, plural forms and dates."""
     months = int(offer.get("months") or 12)
     period = ngettext("%(num)s month", "%(num)s months", months) % {"num": format_decimal(months, locale=format_locale)}
     text = gettext("%(provider)s credit monitoring, free of charge for %(period)s.") % {
@@ -247,5 +248,4 @@ def _offer(offer: Mapping[str, Any], notice_locale: str, format_locale: str, get
     if offer.get("enrol_by"):
         enrol_by = format_date(date.fromisoformat(offer["enrol_by"]), "long", locale=format_locale)
         text += " " + gettext("by %(date)s.") % {"date": enrol_by}
-    del notice_locale
     return text

@@ -33,6 +33,7 @@ __all__ = ["BatchResult", "QuietHours", "RetryPolicy", "deliver_batch", "message
 
 log = logging.getLogger(__name__)
 RECORD_EVERY = 50  # answers written per transaction: bounds what a crash can leave "uncertain"
+DEFAULT_RETRY = RetryPolicy()
 SLOW_DOWN = {421, 429, 20429}  # SMTP "service not available, slow down"; HTTP / Twilio "too many requests"
 
 
@@ -94,7 +95,7 @@ def _outcome(row: Any, exc: BaseException | None, receipt_id: str | None, retry:
 
 async def deliver_batch(store: Store, *, campaign_id: int, channel_kind: Channel, channel: DeliveryChannel,
                         renderer: Renderer, facts: Mapping[str, Any], batch_size: int = 500,
-                        lease_seconds: int = 300, concurrency: int = 8, retry: RetryPolicy = RetryPolicy(),
+                        lease_seconds: int = 300, concurrency: int = 8, retry: RetryPolicy = DEFAULT_RETRY,
                         bucket: Bucket | None = None, quiet_hours: QuietHours | None = None,
                         clock: Callable[[], datetime] = utcnow) -> BatchResult:  # fmt: skip
     """Claim up to ``batch_size`` due rows of one channel and send them. Returns what happened.

@@ -36,7 +36,7 @@ from babel.messages.pofile import read_po
 
 from notifier.content import PROFILES
 from notifier.errors import RenderError
-from notifier.render import CHANNEL_PARTS, NOTICES, PARTS, NoticeParts, Renderer
+from notifier.render import NOTICES, PARTS, NoticeParts, Renderer
 from notifier.sms_segments import segment_info
 
 __all__ = ["Finding", "LintPolicy", "Linter", "PROFILE_JURISDICTIONS", "sample_facts"]
