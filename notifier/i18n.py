@@ -9,7 +9,6 @@ import io
 from functools import lru_cache
 from pathlib import Path
 
-from babel import Locale
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
@@ -65,7 +64,3 @@ def load_translations(locales_dir: Path, locale: str) -> NullTranslations:
         else:
             result.add_fallback(layer)
     return result if result is not None else NullTranslations()
-
-
-def locale_display_name(locale: str) -> str:
-    return Locale.parse(locale).get_display_name(locale) or locale

@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from notifier.errors import InputError, SelectionError
 from notifier.i18n import resolve_locale
 from notifier.models import Channel, ChannelPlan, ChannelPolicy, UnreachableReason
+from notifier.redact import mask_url
 from notifier.store import Store, utcnow
 from notifier.store import queries as q
 from notifier.validation import RowProblems, validate_customer
@@ -39,8 +40,6 @@ class Selection:
     source_url: str | None = None
 
     def describe(self) -> dict[str, Any]:
-        from notifier.redact import mask_url
-
         return {
             "ids_file": str(self.ids_file) if self.ids_file else None,
             "query": self.query,

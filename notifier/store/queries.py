@@ -55,9 +55,7 @@ __all__ = [
     "incident_by_id",
     "next_deferred_at",
     "claim_batch",
-    "count_claimable",
     "customers_by_external_ids",
-    "customers_page",
     "delivery_report_rows",
     "selection_page",
     "fill_outbox",
@@ -120,12 +118,6 @@ def upsert_customers(conn: Connection, records: Sequence[CustomerRecord], now: d
 
 def customers_by_external_ids(conn: Connection, external_ids: Sequence[str]) -> list[Row[Any]]:
     return list(conn.execute(select(customers).where(customers.c.external_id.in_(external_ids))))
-
-
-def customers_page(conn: Connection, after_id: int, limit: int) -> list[Row[Any]]:
-    """Keyset page over the whole customer table (id > after_id), for "everyone" selections."""
-    query = select(customers).where(customers.c.id > after_id).order_by(customers.c.id).limit(limit)
-    return list(conn.execute(query))
 
 
 def selection_page(conn: Connection, selection_sql: str, after: str | None, limit: int) -> list[dict[str, Any]]:
@@ -320,11 +312,6 @@ def _claimable(campaign_id: int, channel: Channel, now: datetime) -> Any:
             and_(outbox.c.state == OutboxState.DEFERRED.value, outbox.c.next_attempt_at <= now),
         ),
     )
-
-
-def count_claimable(conn: Connection, campaign_id: int, channel: Channel, now: datetime) -> int:
-    query = select(func.count()).select_from(outbox).where(_claimable(campaign_id, channel, now))
-    return int(conn.scalar(query) or 0)
 
 
 def claim_batch(conn: Connection, *, campaign_id: int, channel: Channel, limit: int, lease_token: str,
