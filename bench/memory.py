@@ -1,6 +1,6 @@
 """``python -m bench.memory --customers N``: the whole pipeline for N customers in one process, so its
 peak RSS can be measured from outside (bench/rss.py): customers into the store, a planned campaign
-(frozen manifest + outbox, streamed in pages), the approval gate, and two batches sent."""
+(frozen manifest + outbox, streamed in pages), the approval gate, and 10 s of sending."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 from bench.e2e import database, prepare
 from notifier.config import Settings
-from notifier.engine import send_batch, start
+from notifier.engine import send_window, start
 from notifier.models import Channel
 from notifier.store import Store
 
@@ -21,10 +21,9 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, database("sqlite", Path(tmp)) as url:
         campaign = prepare(url, args.customers, Channel.EMAIL, Path(tmp))
-        settings = Settings(database_url=url, email_url="memory://email")
+        settings = Settings(database_url=url, email_url="memory://email?keep=10")
         start(Store(url), settings, campaign, actor="bench")
-        for _ in range(2):
-            send_batch(settings, campaign, Channel.EMAIL)
+        send_window(settings, campaign, Channel.EMAIL, seconds=10)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import sys
 
 from notifier.campaigns import get_campaign
 from notifier.config import Settings
-from notifier.engine import drain, send_batch
+from notifier.engine import drain, send_window
 from notifier.store import Store
 
 
@@ -15,7 +15,7 @@ def main() -> None:
     campaign = sys.argv[1]
     settings = Settings.from_env()
     store = Store(settings.database_url)
-    drain(store, get_campaign(store, campaign), lambda ch: send_batch(settings, campaign, ch), max_wait_seconds=120)
+    drain(store, get_campaign(store, campaign), lambda chs: send_window(settings, campaign, chs), max_wait_seconds=120)
     store.dispose()
 
 

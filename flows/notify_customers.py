@@ -1,5 +1,5 @@
-"""Prefect flow ``notify-customers``: plan a campaign (frozen manifest + outbox), then send it in
-batches, one task per batch of a few hundred messages, and publish a summary artifact.
+"""Prefect flow ``notify-customers``: plan a campaign (frozen manifest + outbox), then send it,
+one task per window of up to 30 s of sending (every channel at once), and publish a summary artifact.
 
 Thin wiring only: everything real is in ``notifier``. Channel URLs and the database URL come from
 the environment (``NOTIFIER_*``), never from flow parameters, so no secret is stored in Prefect."""
@@ -15,11 +15,12 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from notifier import campaigns, engine
 from notifier.config import Settings
-from notifier.delivery import BatchResult
 from notifier.models import Channel, ChannelPolicy, DeliveryPolicy
 from notifier.reports import summary_markdown, summary_rows
 from notifier.selection import Selection
 from notifier.store import Store
+
+from flows.tasks import send_through_task
 
 
 @task(name="plan-campaign")
@@ -52,11 +53,6 @@ def plan_campaign_task(campaign: str, incident: str, affected_ids: str | None, q
     return result.selected
 
 
-@task(name="send-batch")
-def send_batch_task(campaign: str, channel: str) -> dict[str, int]:
-    return asdict(engine.send_batch(Settings.from_env(), campaign, Channel(channel)))
-
-
 @flow(name="notify-customers", log_prints=True)
 def notify_customers(campaign: str, incident: str | None = None, affected_ids: str | None = None,
                      query: str | None = None, channels: list[str] | None = None, policy: str = "all",
@@ -76,9 +72,7 @@ def notify_customers(campaign: str, incident: str | None = None, affected_ids: s
                                       uncertain_email=uncertain_email).as_json()  # fmt: skip
             plan_campaign_task(campaign, incident, affected_ids, query, channels or ["email", "sms"], policy, notice,
                                delivery, actor)  # fmt: skip
-        totals = engine.launch(
-            store, settings, campaign, lambda ch: _batch_result(send_batch_task(campaign, ch.value)), actor=actor
-        )
+        totals = engine.launch(store, settings, campaign, send_through_task(campaign), actor=actor)
         status = campaigns.campaign_status(store, campaign)
     finally:
         store.dispose()
@@ -86,10 +80,6 @@ def notify_customers(campaign: str, incident: str | None = None, affected_ids: s
                              description=f"Delivery summary of {campaign}")  # fmt: skip
     create_table_artifact(summary_rows(status), key=f"{_artifact_key(campaign)}-outbox")
     return {"status": status.as_dict(), "this_run": asdict(totals)}
-
-
-def _batch_result(counts: dict[str, int]) -> BatchResult:
-    return BatchResult(**counts)
 
 
 def _artifact_key(campaign: str) -> str:

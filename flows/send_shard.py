@@ -2,29 +2,24 @@
 
 ``start-campaign`` (the plan deployment's second half): approval gate, running state, crash recovery,
 then it fans out ``shards`` runs of the ``send-shard`` deployment. ``send-shard``: claims batches of
-the campaign's outbox (one task per batch) until nothing is due. Shards never send a row twice (the
-outbox claim, FOR UPDATE SKIP LOCKED on PostgreSQL) and share each provider account's rate (the store's
-token bucket). Run them on a process work pool; see docs/operations.md."""
+the campaign's outbox (one task per window of up to 30 s) until nothing is due. Shards never send a
+row twice (the outbox claim, FOR UPDATE SKIP LOCKED on PostgreSQL) and share each provider account's
+rate (the send slots in the store). Run them on a process work pool; see docs/operations.md."""
 
 from __future__ import annotations
 
 from dataclasses import asdict
 from typing import Any
 
-from prefect import flow, task
+from prefect import flow
 from prefect.deployments import run_deployment
 
 from notifier import engine
 from notifier.campaigns import get_campaign
 from notifier.config import Settings
-from notifier.delivery import BatchResult
-from notifier.models import Channel
 from notifier.store import Store
 
-
-@task(name="send-batch")
-def send_batch_task(campaign: str, channel: str) -> dict[str, int]:
-    return asdict(engine.send_batch(Settings.from_env(), campaign, Channel(channel)))
+from flows.tasks import send_through_task
 
 
 @flow(name="send-shard")
@@ -34,7 +29,7 @@ def send_shard(campaign: str, actor: str = "prefect-shard") -> dict[str, int]:
     store = Store(settings.database_url)
     try:
         ref = get_campaign(store, campaign)
-        totals = engine.drain(store, ref, lambda ch: BatchResult(**send_batch_task(campaign, ch.value)))
+        totals = engine.drain(store, ref, send_through_task(campaign))
     finally:
         store.dispose()
     del actor

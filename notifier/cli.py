@@ -16,6 +16,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from notifier.config import Settings
 from notifier.errors import ConfigurationError, NotifierError
@@ -76,7 +77,8 @@ def friendly_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except (NotifierError, ConfigurationError) as exc:
-            err_console.print(f"[red]error:[/red] {exc}", highlight=False)
+            # One line, never wrapped (paths and positions must stay greppable); the message is not markup.
+            err_console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
@@ -221,7 +223,7 @@ def campaign_launch(
 ) -> None:
     """Send everything due (through the notify-customers Prefect flow). Safe to repeat: nothing is sent twice."""
     from notifier.campaigns import campaign_status
-    from notifier.engine import launch, send_batch
+    from notifier.engine import launch, send_window
     from notifier.cli_output import outbox_table
 
     settings = _settings(database_url)
@@ -229,9 +231,11 @@ def campaign_launch(
         from notifier.cli_output import delivery_progress
 
         store = _store(settings)
-        with delivery_progress(console) as progress:
-            totals = launch(store, settings, name, lambda ch: send_batch(settings, name, ch), actor=actor or _actor(),
-                            progress=progress)  # fmt: skip
+        due = sum(n for states in campaign_status(store, name).outbox.values() for state, n in states.items()
+                  if state in ("pending", "deferred", "sending"))  # fmt: skip
+        with delivery_progress(console, due) as progress:
+            totals = launch(store, settings, name, lambda chs: send_window(settings, name, chs, on_record=progress.add),
+                            actor=actor or _actor(), progress=progress)  # fmt: skip
         console.print(f"this run: {totals}")
     else:
         from notifier.prefect_env import apply_prefect_defaults

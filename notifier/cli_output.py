@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from notifier.delivery import BatchResult
 from notifier.reports import STATE_ORDER, summary_rows
 
 if TYPE_CHECKING:
     from notifier.campaigns import CampaignStatus
     from notifier.importer import ImportReport
 
-__all__ = ["delivery_progress", "import_report_table", "manifest_tables", "outbox_table", "progress_bar"]
+__all__ = ["DeliveryProgress", "delivery_progress", "import_report_table", "manifest_tables", "outbox_table", "progress_bar"]
 
 
 @contextmanager
@@ -29,23 +31,46 @@ def progress_bar(console: Console, description: str, total: int | None) -> Itera
         yield lambda done: progress.update(task, completed=done)
 
 
+class DeliveryProgress:
+    """What the live bar shows: exact totals after each window of sending (``__call__``, as ``launch``
+    reports them) and, in between, every batch of answers as it is written (``add``)."""
+
+    def __init__(self, progress: Progress, task: TaskID) -> None:
+        self.progress = progress
+        self.task = task
+        self.started = time.monotonic()
+        self.base = BatchResult()  # totals as of the last window
+        self.live = BatchResult()  # answers written since
+        self.remaining = 0
+
+    def __call__(self, totals: BatchResult, remaining: int) -> None:
+        self.base, self.live, self.remaining = replace(totals), BatchResult(), remaining
+        self._show()
+
+    def add(self, counts: BatchResult) -> None:
+        self.live.add(counts)
+        self._show()
+
+    def _show(self) -> None:
+        totals = replace(self.base)
+        totals.add(self.live)
+        done = totals.accepted + totals.failed + totals.suppressed
+        remaining = max(0, self.remaining - (done - self.base.accepted - self.base.failed - self.base.suppressed))
+        self.progress.update(self.task, completed=done, total=done + remaining if self.remaining or done else None,
+                             rate=done / max(time.monotonic() - self.started, 1e-6),
+                             description=f"sent {totals.accepted} · failed {totals.failed} · deferred "
+                                         f"{totals.deferred} · remaining {remaining}")  # fmt: skip
+
+
 @contextmanager
-def delivery_progress(console: Console) -> Iterator[Callable[[Any, int], None]]:
+def delivery_progress(console: Console, remaining: int) -> Iterator[DeliveryProgress]:
     """A live bar for sending: sent / failed / deferred / remaining, and the rate."""
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TextColumn("{task.fields[rate]:.0f} msg/s")]  # fmt: skip
     with Progress(*columns, console=console) as progress:
-        task = progress.add_task("sending", total=None, rate=0.0)
-        started = time.monotonic()
-
-        def update(totals: Any, remaining: int) -> None:
-            done = totals.accepted + totals.failed + totals.suppressed
-            progress.update(task, completed=done, total=done + remaining,
-                            rate=done / max(time.monotonic() - started, 1e-6),
-                            description=f"sent {totals.accepted} · failed {totals.failed} · deferred "
-                                        f"{totals.deferred} · remaining {remaining}")  # fmt: skip
-
-        yield update
+        bar = DeliveryProgress(progress, progress.add_task("sending", total=None, rate=0.0))
+        bar.remaining = remaining
+        yield bar
 
 
 def import_report_table(report: "ImportReport", limit: int = 20) -> Table:

@@ -39,7 +39,7 @@ class Settings:
     email_url:     channel URL for email (``smtp://user:pass@host:587?starttls=1``); None = no email.
     sms_url:       channel URL for SMS (``twilio://SID:TOKEN@api?from=+1...``); None = no SMS.
     var_dir:       working files (SQLite store, demo outbox, summaries).
-    batch_size:    outbox rows per claim (and per Prefect task).
+    batch_size:    outbox rows per claim: at most this many are ever claimed and unanswered per sender.
     lease_seconds: how long a claim is ours; after that a ``sending`` row is ``uncertain``.
     """
 

@@ -29,11 +29,12 @@ from notifier.render import CHANNEL_PARTS, NoticeCache, NoticeParts, Renderer
 from notifier.store import Store, utcnow
 from notifier.store import queries as q
 
-__all__ = ["BatchResult", "QuietHours", "RetryPolicy", "deliver_batch", "message_for"]
+__all__ = ["BatchResult", "QuietHours", "RetryPolicy", "deliver", "deliver_batch", "message_for"]
 
 log = logging.getLogger(__name__)
 RECORD_EVERY = 50  # answers written per transaction: bounds what a crash can leave "uncertain"
 DEFAULT_RETRY = RetryPolicy()
+_COUNTED_AS = {"accepted": "accepted", "deferred": "deferred", "suppressed": "suppressed"}
 SLOW_DOWN = {421, 429, 20429}  # SMTP "service not available, slow down"; HTTP / Twilio "too many requests"
 
 
@@ -93,48 +94,72 @@ def _outcome(row: Any, exc: BaseException | None, receipt_id: str | None, retry:
     return {"id": row.id, "state": OutboxState.FAILED.value, "error": f"{prefix}{exc}"}
 
 
-async def deliver_batch(store: Store, *, campaign_id: int, channel_kind: Channel, channel: DeliveryChannel,
-                        renderer: Renderer, facts: Mapping[str, Any], batch_size: int = 500,
-                        lease_seconds: int = 300, concurrency: int = 8, retry: RetryPolicy = DEFAULT_RETRY,
-                        bucket: Bucket | None = None, quiet_hours: QuietHours | None = None,
-                        clock: Callable[[], datetime] = utcnow) -> BatchResult:  # fmt: skip
-    """Claim up to ``batch_size`` due rows of one channel and send them. Returns what happened.
+async def deliver(store: Store, *, campaign_id: int, channel_kind: Channel, channel: DeliveryChannel,
+                  renderer: Renderer, facts: Mapping[str, Any], batch_size: int = 500, lease_seconds: int = 300,
+                  concurrency: int = 8, retry: RetryPolicy = DEFAULT_RETRY, bucket: Bucket | None = None,
+                  quiet_hours: QuietHours | None = None, clock: Callable[[], datetime] = utcnow,
+                  keep_going: Callable[[], bool] | None = None, max_claims: int | None = None,
+                  on_record: Callable[[BatchResult], None] | None = None) -> BatchResult:  # fmt: skip
+    """Send due rows of one channel until none is due, ``keep_going()`` (asked before every claim: campaign
+    state, approvals, time budget) says stop, or ``max_claims`` claims were made. Returns what happened.
+
+    A pipeline: rows are claimed in batches (each under its own lease) and queued; ``concurrency`` workers
+    render, pace and send them; answers are written every ``RECORD_EVERY`` rows or 0.2 s. The next batch is
+    claimed while the current one is still sending (when at most half a batch is left unanswered), so the
+    provider never waits for the store, yet no more than ``batch_size`` rows are ever claimed and
+    unanswered: a crash leaves at most one batch ``uncertain``.
 
     ``quiet_hours`` (SMS) defers rows whose recipient's local time is outside the window, without
-    counting an attempt. An email that fails for good releases the customer's SMS fallback row."""
-    lease = str(uuid.uuid4())
-    now = utcnow()
-    with store.begin() as conn:
-        rows = q.claim_batch(conn, campaign_id=campaign_id, channel=channel_kind, limit=batch_size,
-                             lease_token=lease, now=now, lease_until=now + timedelta(seconds=lease_seconds))  # fmt: skip
-    result = BatchResult(claimed=len(rows))
-    if not rows:
-        return result
-    pending: list[dict[str, Any]] = []
+    counting an attempt. An email that fails for good releases the customer's SMS fallback row. If
+    something unexpected stops the run (a configuration error), claimed rows that were never handed to
+    the provider are released for a later run; only rows really in flight are left to their lease."""
+    result = BatchResult()
     notices = NoticeCache(renderer, facts)
-    gate = asyncio.Semaphore(concurrency)
     pace: Bucket = bucket or Unlimited()
+    queue: asyncio.Queue[tuple[Any, str] | None] = asyncio.Queue()
+    unanswered: dict[int, str] = {}  # claimed row id → its lease, until its answer is written
+    started: set[int] = set()  # rows handed to the provider
+    answers: list[dict[str, Any]] = []
+    answered = asyncio.Event()  # an answer was written: the producer may claim again
+    flush_every = max(1, min(RECORD_EVERY, batch_size // 2))
+    write_lock = asyncio.Lock()
 
-    def write(outcomes: list[dict[str, Any]]) -> None:
+    def claim(limit: int) -> tuple[list[Row[Any]], str]:
+        lease, now = str(uuid.uuid4()), utcnow()
+        with store.begin() as conn:
+            return q.claim_batch(conn, campaign_id=campaign_id, channel=channel_kind, limit=limit, lease_token=lease,
+                                 now=now, lease_until=now + timedelta(seconds=lease_seconds)), lease  # fmt: skip
+
+    def write(outcomes: list[dict[str, Any]]) -> BatchResult:
         now = utcnow()
         with store.begin() as conn:
-            q.record_outcomes(conn, outcomes, lease_token=lease, now=now)
+            for lease in {o["lease"] for o in outcomes}:
+                q.record_outcomes(conn, [o for o in outcomes if o["lease"] == lease], lease_token=lease, now=now)
             failed = [o["id"] for o in outcomes if o["state"] == OutboxState.FAILED.value]
             if failed and channel_kind is Channel.EMAIL:
                 q.release_fallback(conn, failed, now)
             opted_out = [o["id"] for o in outcomes if o["state"] == OutboxState.SUPPRESSED.value]
             if opted_out:
                 q.suppress_customers_sms(conn, opted_out)
+        counts = BatchResult()
         for outcome in outcomes:
-            key = {"accepted": "accepted", "deferred": "deferred", "suppressed": "suppressed"}.get(
-                outcome["state"], "failed")
-            setattr(result, key, getattr(result, key) + 1)
+            key = _COUNTED_AS.get(outcome["state"], "failed")
+            setattr(counts, key, getattr(counts, key) + 1)
+        return counts
 
     async def flush() -> None:
-        if pending:
-            outcomes = pending[:]
-            pending.clear()
-            await asyncio.to_thread(write, outcomes)  # sends go on while the store writes
+        async with write_lock:
+            if not answers:
+                return
+            outcomes = answers[:]
+            answers.clear()
+            counts = await asyncio.to_thread(write, outcomes)  # sends go on while the store writes
+            for outcome in outcomes:
+                unanswered.pop(outcome["id"], None)
+            result.add(counts)
+            answered.set()
+            if on_record is not None:
+                on_record(counts)
 
     async def one(row: Any) -> dict[str, Any]:
         try:
@@ -150,29 +175,71 @@ async def deliver_batch(store: Store, *, campaign_id: int, channel_kind: Channel
                 return {"id": row.id, "state": OutboxState.DEFERRED.value, "next_attempt_at": opens, "undo_attempt": 1,
                         "error": f"quiet hours in {row.time_zone}: waits until {opens:%Y-%m-%d %H:%M} UTC"}  # fmt: skip
         message = message_for(channel_kind, row, parts)
-        async with gate:
-            await pace.acquire()
-            try:
-                receipt = await channel.send(message, token=row.message_token)
-            except DeliveryError as exc:
-                who = mask_email(message.to) if channel_kind is Channel.EMAIL else mask_phone(message.to)
-                log.warning("outbox %s (%s): %s", row.id, who, exc)
-                if isinstance(exc, TransientDeliveryError) and (exc.code in SLOW_DOWN or exc.retry_after):
-                    pace.penalize(exc.retry_after)  # the provider asks us to slow down
-                return _outcome(row, exc, None, retry, utcnow())
+        await pace.acquire()
+        started.add(row.id)
+        try:
+            receipt = await channel.send(message, token=row.message_token)
+        except DeliveryError as exc:
+            who = mask_email(message.to) if channel_kind is Channel.EMAIL else mask_phone(message.to)
+            log.warning("outbox %s (%s): %s", row.id, who, exc)
+            if isinstance(exc, TransientDeliveryError) and (exc.code in SLOW_DOWN or exc.retry_after):
+                pace.penalize(exc.retry_after)  # the provider asks us to slow down
+            return _outcome(row, exc, None, retry, utcnow())
         return _outcome(row, None, receipt.provider_message_id, retry, utcnow())
 
-    tasks = [asyncio.ensure_future(one(row)) for row in rows]
-    try:
-        for finished in asyncio.as_completed(tasks):
-            pending.append(await finished)
-            if len(pending) >= RECORD_EVERY:
+    async def produce() -> None:
+        claims = 0
+        try:
+            while max_claims is None or claims < max_claims:
+                while len(unanswered) > batch_size // 2:
+                    answered.clear()
+                    await answered.wait()
+                if keep_going is not None and not await asyncio.to_thread(keep_going):
+                    return
+                rows, lease = await asyncio.to_thread(claim, batch_size - len(unanswered))
+                claims += 1
+                if not rows:
+                    return
+                result.claimed += len(rows)
+                for row in rows:
+                    unanswered[row.id] = lease
+                    queue.put_nowait((row, lease))
+        finally:
+            for _ in range(concurrency):
+                queue.put_nowait(None)  # each worker stops when it reaches one of these
+
+    async def work() -> None:
+        while (item := await queue.get()) is not None:
+            row, lease = item
+            answers.append({**await one(row), "lease": lease})
+            if len(answers) >= flush_every:
                 await flush()
+
+    async def record_regularly() -> None:
+        while True:  # a slow (paced) channel still gets its answers written within a moment
+            await asyncio.sleep(0.2)
+            await flush()
+
+    workers = [asyncio.ensure_future(work()) for _ in range(concurrency)]
+    producer = asyncio.ensure_future(produce())
+    recorder = asyncio.ensure_future(record_regularly())
+    try:
+        await asyncio.gather(producer, *workers)
     finally:
-        # Whatever finished is recorded even if something unexpected (a configuration error) stops us;
-        # rows still in flight stay "sending" and their lease decides their fate.
-        for task in tasks:
-            if not task.done():
-                task.cancel()
+        for task in (producer, recorder, *workers):
+            task.cancel()
+        await asyncio.gather(producer, recorder, *workers, return_exceptions=True)
+        # Whatever was answered is written even when something unexpected stops us; rows claimed but never
+        # handed to the provider go back to be sent later; rows really in flight stay "sending" for their lease.
+        now = utcnow()
+        answers.extend({"id": row_id, "lease": lease, "state": OutboxState.DEFERRED.value, "next_attempt_at": now,
+                        "undo_attempt": 1, "error": "not sent: the sender stopped before its turn"}
+                       for row_id, lease in unanswered.items()
+                       if row_id not in started and row_id not in {a["id"] for a in answers})  # fmt: skip
         await flush()
     return result
+
+
+async def deliver_batch(store: Store, **kwargs: Any) -> BatchResult:
+    """Claim one batch (``batch_size`` due rows) of one channel and send it; see ``deliver``."""
+    return await deliver(store, max_claims=1, **kwargs)

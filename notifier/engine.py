@@ -1,8 +1,8 @@
 """Running a campaign: launch (approval gate, crash recovery), batches until nothing is due, pause and
 cancel between batches, and the resolution of rows a crash left ``uncertain``.
 
-``send_batch`` is the unit a Prefect task runs (one batch of a few hundred rows of one channel);
-``launch`` drives it in a loop. Several senders (threads, processes, machines) may run the same
+``send_window`` is the unit a Prefect task runs (up to 30 s of sending, every channel at once, batches
+claimed ahead so the provider never waits for the store); ``launch`` drives it in a loop. Several senders (threads, processes, machines) may run the same
 campaign at once: the outbox claim keeps them apart and the shared token bucket keeps the rate global."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -20,7 +20,7 @@ from notifier.approval import require_approved
 from notifier.campaigns import CampaignRef, get_campaign, mark_running
 from notifier.channels import DeliveryChannel, channel_from_url
 from notifier.config import Settings
-from notifier.delivery import BatchResult, QuietHours, deliver_batch
+from notifier.delivery import BatchResult, QuietHours, deliver
 from notifier.errors import ConfigurationError
 from notifier.models import CampaignState, Channel
 from notifier.render import Renderer
@@ -28,11 +28,12 @@ from notifier.store import Store, as_utc, utcnow
 from notifier.store import queries as q
 from notifier.throttle import Bucket, SharedBucket, Unlimited
 
-__all__ = ["Progress", "drain", "launch", "renderer_for", "resolve_uncertain", "send_batch", "start"]
+__all__ = ["Progress", "Sender", "drain", "launch", "renderer_for", "resolve_uncertain", "send_window", "start"]
 
 log = logging.getLogger(__name__)
 Progress = Callable[[BatchResult, int], None]  # (totals so far, rows still due)
-PACED_BATCH_SECONDS = 20
+Sender = Callable[[frozenset[Channel]], BatchResult]  # one window of sending (send_window, or a task running it)
+WINDOW_SECONDS = 30.0  # one Prefect task's worth of sending: long enough that task overhead does not count
 
 
 @lru_cache(maxsize=8)
@@ -67,62 +68,82 @@ def _pacing(store: Store, url: str, channel: Channel, settings: Settings) -> tup
     return bucket, concurrency, rate
 
 
-def send_batch(settings: Settings, campaign_name: str, channel: Channel) -> BatchResult:
-    """Claim and send one batch of ``channel`` for the campaign (one Prefect task runs exactly this)."""
-    url = _channel_url(settings, channel)
+def send_window(settings: Settings, campaign_name: str, channels: Channel | Iterable[Channel], *,
+                seconds: float = WINDOW_SECONDS, on_record: Callable[[BatchResult], None] | None = None) -> BatchResult:  # fmt: skip
+    """Send the campaign's due rows of ``channels`` for up to ``seconds`` (one Prefect task runs exactly this).
+
+    Each channel runs its own pipeline, all at the same time: claims of ``batch_size`` rows, the next one
+    taken while the current one is still sending, and one provider connection pool kept for the whole
+    window. Before every claim the campaign must still be running (pause and cancel stop the next claim),
+    every notice piece it needs must still be approved at its current hash (a template edited mid-campaign
+    stops the sending at once), and the window must not be over. Claimed rows are always finished."""
+    wanted = sorted({channels} if isinstance(channels, Channel) else set(channels))
+    urls = {channel: _channel_url(settings, channel) for channel in wanted}
     store = Store(settings.database_url)
     try:
         campaign = get_campaign(store, campaign_name)
         if CampaignState(campaign.state) is not CampaignState.RUNNING:
-            return BatchResult()  # only a launched campaign is sent; pause and cancel stop the next batch
-        # Checked again before every batch: a template edited mid-campaign stops the sending at once.
-        require_approved(store, settings, campaign_id=campaign.id, campaign_name=campaign.name,
-                         notice=campaign.notice, actor="sender")  # fmt: skip
-        renderer = renderer_for(settings.templates_dir, settings.locales_dir, campaign.notice)
-        bucket, concurrency, rate = _pacing(store, url, channel, settings)
-        # A paced batch should last long enough (20 s) that the pause between batches costs < 2 % of the
-        # rate, and its lease must outlive it.
-        batch_size = max(settings.batch_size, int(rate * PACED_BATCH_SECONDS)) if rate else settings.batch_size
-        lease_seconds = max(settings.lease_seconds, int(3 * batch_size / rate)) if rate else settings.lease_seconds
-        policy = campaign.policy
-        quiet = (QuietHours(policy.quiet_start, policy.quiet_end)
-                 if channel is Channel.SMS and not policy.urgent_reason else None)  # fmt: skip
+            return BatchResult()  # only a launched campaign is sent
+        deadline = time.monotonic() + seconds
 
-        async def run() -> BatchResult:
-            provider = channel_from_url(url, channel)
+        def keep_going() -> bool:
+            if time.monotonic() >= deadline or _state(store, campaign.id) is not CampaignState.RUNNING:
+                return False
+            require_approved(store, settings, campaign_id=campaign.id, campaign_name=campaign.name,
+                             notice=campaign.notice, actor="sender")  # fmt: skip
+            return True
+
+        keep_going()  # refuse at once, before anything is claimed
+        renderer = renderer_for(settings.templates_dir, settings.locales_dir, campaign.notice)
+        policy = campaign.policy
+
+        async def one_channel(channel: Channel) -> BatchResult:
+            bucket, concurrency, rate = _pacing(store, urls[channel], channel, settings)
+            # The lease must outlive a whole claim waiting for its turn at the paced rate.
+            lease_seconds = settings.lease_seconds
+            if rate:
+                lease_seconds = max(lease_seconds, int(3 * settings.batch_size / rate))
+            quiet = (QuietHours(policy.quiet_start, policy.quiet_end)
+                     if channel is Channel.SMS and not policy.urgent_reason else None)  # fmt: skip
+            provider = channel_from_url(urls[channel], channel)
             try:
-                return await deliver_batch(
+                return await deliver(
                     store, campaign_id=campaign.id, channel_kind=channel, channel=provider, renderer=renderer,
-                    facts=campaign.facts, batch_size=batch_size, lease_seconds=lease_seconds,
+                    facts=campaign.facts, batch_size=settings.batch_size, lease_seconds=lease_seconds,
                     concurrency=concurrency, retry=settings.retry, bucket=bucket, quiet_hours=quiet,
+                    keep_going=keep_going, on_record=on_record,
                 )  # fmt: skip
             finally:
                 await provider.aclose()
+
+        async def run() -> BatchResult:
+            total = BatchResult()
+            for result in await asyncio.gather(*(one_channel(channel) for channel in wanted)):
+                total.add(result)
+            return total
 
         return asyncio.run(run())
     finally:
         store.dispose()
 
 
-def drain(store: Store, campaign: CampaignRef, send: Callable[[Channel], BatchResult], *,
+def drain(store: Store, campaign: CampaignRef, send: Sender, *,
           max_wait_seconds: float = 900.0, sleep: Callable[[float], None] = time.sleep,
           progress: Progress | None = None) -> BatchResult:  # fmt: skip
-    """Call ``send(channel)`` until no row of the campaign is due, waiting for deferred retries up to
-    ``max_wait_seconds``. The campaign state is read between batches: pause and cancel take effect at
-    the next batch. The campaign is marked completed when nothing is left to send."""
+    """Call ``send(channels)`` (one window of sending) until no row of the campaign is due, waiting for
+    deferred retries up to ``max_wait_seconds``. Pause and cancel take effect at the next claim. The
+    campaign is marked completed when nothing is left to send."""
     total = BatchResult()
     deadline = time.monotonic() + max_wait_seconds
+    channels = frozenset(campaign.channels)
     while True:
-        progressed = False
-        for channel in sorted(campaign.channels):
-            if _state(store, campaign.id) in (CampaignState.PAUSED, CampaignState.CANCELLED):
-                return total
-            result = send(channel)
-            total.add(result)
-            progressed = progressed or result.claimed > 0
-            if progress is not None:
-                progress(total, _remaining(store, campaign.id))
-        if progressed:
+        if _state(store, campaign.id) in (CampaignState.PAUSED, CampaignState.CANCELLED):
+            return total
+        result = send(channels)
+        total.add(result)
+        if progress is not None:
+            progress(total, _remaining(store, campaign.id))
+        if result.claimed > 0:
             continue
         next_due = _next_due(store, campaign.id)
         if next_due is None:
@@ -173,7 +194,7 @@ def start(store: Store, settings: Settings, campaign_name: str, *, actor: str) -
     return get_campaign(store, campaign_name)
 
 
-def launch(store: Store, settings: Settings, campaign_name: str, send: Callable[[Channel], BatchResult], *,
+def launch(store: Store, settings: Settings, campaign_name: str, send: Sender, *,
            actor: str, max_wait_seconds: float = 900.0, progress: Progress | None = None) -> BatchResult:  # fmt: skip
     """Check every needed notice piece is approved at its current content hash, mark the campaign
     running, turn rows a dead sender left ``sending`` into ``uncertain`` and resolve them, then send

@@ -1,9 +1,10 @@
 """Pacing sends per provider account, globally across sender processes and machines.
 
-``SharedBucket`` keeps a token bucket (rate, burst) in the store's ``rate_limits`` table: each sender
-takes tokens in small chunks in one short transaction, so the configured rate holds for the *sum* of
-all senders (Prefect's ``rate_limit`` was measured to undershoot by 30-45 % and to stall on SQLite,
-see shared/reference/prefect-notes.md; it is not used per message). On top, each sender slows itself
+``SharedBucket`` keeps each provider account's schedule of send slots in the store's ``rate_limits``
+table (the generic cell rate algorithm, GCRA): each sender reserves a few consecutive slots in one
+short transaction and sends at those times, so the configured rate holds for the *sum* of all senders
+(Prefect's ``rate_limit`` was measured to undershoot by 30-45 % and to stall on SQLite, see
+shared/reference/prefect-notes.md; it is not used per message). On top, each sender slows itself
 down when a provider pushes back (SMTP 421, HTTP 429, Retry-After) and recovers gradually after.
 ``LocalBucket`` is the in-process version (tests, single sender). Clock and sleep are injectable."""
 
@@ -20,8 +21,6 @@ from notifier.store import queries as q
 __all__ = ["Bucket", "LocalBucket", "SharedBucket", "Unlimited"]
 
 Sleep = Callable[[float], Awaitable[Any]]
-LOCAL_CATCH_UP = 1.02
-CATCH_UP_SECONDS = 0.05  # how much timer lateness is made up at once (bounds clumps to ~10 at 200/s)
 
 
 class Bucket(Protocol):
@@ -108,10 +107,15 @@ class LocalBucket:
 
 
 class SharedBucket:
-    """A token bucket in the store, shared by every sender of one provider account.
+    """The send slots of one provider account, shared by every sender process and machine (GCRA).
 
-    ``burst`` bounds how far any one-second window can exceed ``rate`` (default 5 % of it); ``chunk``
-    tokens are taken per round trip to the store."""
+    The store keeps the account's next free slot; a sender reserves ``chunk`` consecutive slots
+    (``1/rate`` apart) in one short transaction and sends each message at its slot time. Senders thus
+    interleave on one global schedule: the rate holds for their sum, however many there are, and the
+    requests reach the provider evenly spaced instead of in clumps. ``burst`` bounds the catch-up after an
+    idle moment (default 2 % of the rate); a slot a sender comes to later than that (a slow start, a
+    stalled event loop) is skipped rather than used late, so no one-second window exceeds the rate by
+    more than the burst. Slots a sender reserved but had no message for go unused."""
 
     def __init__(self, store: Store, name: str, *, rate: float, burst: int | None = None, chunk: int | None = None,
                  clock: Callable[[], float] = time.time, sleep: Sleep = asyncio.sleep) -> None:  # fmt: skip
@@ -120,40 +124,38 @@ class SharedBucket:
         self.store = store
         self.name = name
         self.rate = rate
-        # Burst 5 % of the rate: the tokens a short pause (a batch boundary, a store write) leaves unused
-        # are caught up instead of lost, and no one-second window can exceed rate + burst = 105 %.
-        self.burst = float(burst if burst is not None else max(1, round(rate * 0.05)))
-        self.chunk = chunk if chunk is not None else max(1, min(int(self.burst), 10))
+        self.burst = float(burst if burst is not None else max(1, round(rate * 0.02)))
+        # About 50 ms of slots per round trip to the store: few transactions, little left unused at the end.
+        self.chunk = chunk if chunk is not None else max(1, min(round(rate * 0.05), 50))
         self.clock = clock
         self.sleep = sleep
-        self.local = 0
-        self.next_grant = 0.0
+        self.slots: list[float] = []
+        self.not_before = 0.0  # push-back: our own sends spaced out further, whatever the slots say
         self.backoff = _Backoff(clock)
         self._lock = asyncio.Lock()
 
-    def _take(self) -> tuple[int, float]:
+    def _reserve(self) -> float:
         with self.store.begin() as conn:
-            return q.take_tokens(conn, name=self.name, rate=self.rate, burst=self.burst, want=self.chunk,
-                                 now=self.clock())  # fmt: skip
+            return q.reserve_slots(conn, name=self.name, interval=1 / self.rate, count=self.chunk,
+                                   tolerance=self.burst / self.rate, now=self.clock())  # fmt: skip
 
     async def acquire(self) -> None:
         async with self._lock:
-            while self.local == 0:
-                taken, left = await asyncio.to_thread(self._take)  # the event loop keeps sending meanwhile
-                self.local = taken
-                if not taken:
-                    await self.sleep(max((1 - left) / self.rate, 0.001))
-            self.local -= 1
-            # Tokens come in chunks; hand them out evenly (at most 2 % faster than the rate, to catch up
-            # after a pause) so that requests reach the provider smoothly rather than in clumps.
-            now = self.clock()
-            interval = 1 / (self.rate * LOCAL_CATCH_UP * self.backoff.current())
-            # A timer that wakes us late must not slow the schedule down: lateness is caught up, unless we
-            # fell more than CATCH_UP_SECONDS behind (then the schedule restarts from now).
-            if now - self.next_grant > CATCH_UP_SECONDS:
-                self.next_grant = now
-            wait = max(self.next_grant - now, self.backoff.pause())
-            self.next_grant += interval
+            while True:
+                if not self.slots:
+                    first = await asyncio.to_thread(self._reserve)  # the event loop keeps sending meanwhile
+                    self.slots = [first + i / self.rate for i in range(self.chunk)][::-1]
+                slot = self.slots.pop()
+                # A slot we are already too late for passes unused: sending on it now would put more than
+                # rate + burst into the next second (late requests bunch up at the provider).
+                if slot >= self.clock() - self.burst / self.rate:
+                    break
+            factor = self.backoff.current()
+            if factor < 1.0 or self.backoff.pause() > 0:
+                # Slowed down after the provider pushed back: wait longer than our slot (its time passes unused).
+                slot = max(slot, self.not_before, self.clock() + self.backoff.pause())
+                self.not_before = slot + 1 / (self.rate * factor)
+            wait = slot - self.clock()
             if wait > 0:
                 await self.sleep(wait)
 

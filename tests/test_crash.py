@@ -19,7 +19,7 @@ from helpers import customer, planned_campaign
 from sqlalchemy import select
 
 from notifier.config import PROJECT_ROOT, Settings
-from notifier.engine import launch, send_batch
+from notifier.engine import launch, send_window
 from notifier.models import Channel
 from notifier.standins.smtp import SmtpStandin
 from notifier.store import Store
@@ -52,7 +52,7 @@ def test_kill_9_mid_campaign_then_resume(store: Store, settings: Settings, smtp:
     assert received_before < CUSTOMERS, "killed too late to test anything"
 
     time.sleep(LEASE + 0.5)  # the dead worker's leases expire
-    launch(store, settings, "test-campaign", lambda ch: send_batch(settings, "test-campaign", ch), actor="w2")
+    launch(store, settings, "test-campaign", lambda chs: send_window(settings, "test-campaign", chs), actor="w2")
 
     per_recipient = Counter(r for mail in smtp.received for r in mail.recipients)
     assert [r for r, n in per_recipient.items() if n > 1] == []  # zero duplicates

@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 
 from notifier.campaigns import campaign_status, get_campaign
 from notifier.delivery import BatchResult
-from notifier.engine import launch, send_batch
+from notifier.engine import launch, send_window
 from notifier.config import RetryPolicy, Settings
 from notifier.errors import CampaignStateError
 from notifier.models import Channel, OutboxState
@@ -29,7 +29,7 @@ FAST_RETRY = RetryPolicy(max_attempts=4, base_seconds=0.05, max_seconds=0.2)
 
 
 def _launch(store: Store, settings: Settings, name: str = "test-campaign") -> BatchResult:
-    return launch(store, settings, name, lambda ch: send_batch(settings, name, ch), actor="tester",
+    return launch(store, settings, name, lambda chs: send_window(settings, name, chs), actor="tester",
                   max_wait_seconds=30)
 
 
@@ -151,7 +151,7 @@ def test_a_paused_campaign_sends_nothing(store: Store, settings: Settings, smtp:
 
     with store.begin() as conn:
         conn.execute(update(campaigns).values(state="paused"))
-    drain(store, campaign, lambda ch: send_batch(settings, "test-campaign", ch))
+    drain(store, campaign, lambda chs: send_window(settings, "test-campaign", chs))
     assert smtp.received == []
     assert campaign_status(store, "test-campaign").outbox == {"email": {"pending": 1}}
 

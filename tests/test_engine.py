@@ -15,7 +15,7 @@ from sqlalchemy import select
 from notifier.campaigns import campaign_status, control, get_campaign
 from notifier.config import Settings
 from notifier.delivery import QuietHours, deliver_batch
-from notifier.engine import launch, renderer_for, send_batch
+from notifier.engine import launch, renderer_for, send_window
 from notifier.errors import CampaignStateError
 from notifier.models import Channel, ChannelPolicy, DeliveryPolicy
 from notifier.channels import channel_from_url
@@ -28,7 +28,7 @@ from notifier.throttle import LocalBucket, SharedBucket
 
 
 def _launch(store: Store, settings: Settings, name: str = "test-campaign") -> None:
-    launch(store, settings, name, lambda ch: send_batch(settings, name, ch), actor="tester", max_wait_seconds=30)
+    launch(store, settings, name, lambda chs: send_window(settings, name, chs), actor="tester", max_wait_seconds=30)
 
 
 class FakeTime:
@@ -46,7 +46,7 @@ class FakeTime:
 
 def test_shared_bucket_holds_the_rate_for_all_senders_together(store: Store) -> None:
     clock = FakeTime()
-    senders = [SharedBucket(store, "sms:acct", rate=20, burst=2, chunk=2, clock=clock, sleep=clock.sleep)
+    senders = [SharedBucket(store, "sms:acct", rate=20, burst=2, chunk=1, clock=clock, sleep=clock.sleep)
                for _ in range(3)]  # fmt: skip
     grants: list[float] = []
 
@@ -59,30 +59,52 @@ def test_shared_bucket_holds_the_rate_for_all_senders_together(store: Store) -> 
 
     asyncio.run(run())
     in_ten_seconds = [t for t in grants if t < 10]
-    assert 20 * 10 - 2 <= len(in_ten_seconds) <= 20 * 10 + 2  # rate × time + burst, whoever takes them
+    # rate × time + burst (+ 1: a window can hold a slot at each end), whoever takes them
+    assert 20 * 10 - 2 <= len(in_ten_seconds) <= 20 * 10 + 2 + 1
     for second in range(9):
         window = [t for t in grants if second <= t < second + 1]
-        assert len(window) <= 20 + 2
+        assert len(window) <= 20 + 2 + 1
+    # One global schedule: the k-th send of the three together never comes before slot k - burst.
+    assert all(t >= (k - 2) * 0.05 - 1e-6 for k, t in enumerate(sorted(grants)))
 
 
-def test_concurrent_takes_never_hand_out_a_token_twice(store: Store) -> None:
-    now = 5_000.0
-    with store.begin() as conn:
-        q.take_tokens(conn, name="email:x", rate=1, burst=50, want=0, now=now)  # creates the full bucket
-    taken: list[int] = []
+def test_a_sender_late_for_its_slots_skips_them_instead_of_bunching(store: Store) -> None:
+    clock = FakeTime()
+    bucket = SharedBucket(store, "sms:late", rate=20, burst=2, chunk=10, clock=clock, sleep=clock.sleep)
+    grants: list[float] = []
 
-    def taker() -> None:
+    async def run() -> None:
+        await bucket.acquire()  # holds 9 more slots for the next 0.45 s
+        clock.now += 2.0  # then stalls for 2 s (a slow start, a blocked event loop)
+        start = clock.now
+        while clock.now - start < 3:
+            await bucket.acquire()
+            grants.append(clock.now - start)
+
+    asyncio.run(run())
+    first_second = [t for t in grants if t < 1]
+    assert len(first_second) <= 20 + 2 + 1  # not 9 stale slots fired at once on top
+    assert len([t for t in grants if t < 3]) >= 3 * 20 - 1  # and the pace goes on unharmed
+
+
+def test_concurrent_reservations_never_share_a_slot(store: Store) -> None:
+    now, interval = 5_000.0, 0.01
+    starts: list[float] = []
+
+    def reserver() -> None:
         for _ in range(10):
             with store.begin() as conn:
-                got, _left = q.take_tokens(conn, name="email:x", rate=1, burst=50, want=3, now=now)
-            taken.append(got)
+                starts.append(q.reserve_slots(conn, name="email:x", interval=interval, count=3, tolerance=0.05, now=now))
 
-    threads = [threading.Thread(target=taker) for _ in range(4)]
+    threads = [threading.Thread(target=reserver) for _ in range(4)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert sum(taken) == 50  # 4 × 10 × 3 asked for, 50 existed
+    slots = sorted(round(start + i * interval, 6) for start in starts for i in range(3))
+    assert len(set(slots)) == 120  # 4 × 10 × 3 slots, none handed out twice
+    assert slots[0] == pytest.approx(now - 0.05)  # an idle account catches up by the tolerance, no more
+    assert all(b - a == pytest.approx(interval) for a, b in zip(slots, slots[1:]))  # one gap-free schedule
 
 
 def test_pushback_slows_a_sender_down_and_it_recovers() -> None:
@@ -103,6 +125,26 @@ def test_pushback_slows_a_sender_down_and_it_recovers() -> None:
     assert normal == pytest.approx(2.0, abs=0.15)
     assert slowed >= 3 + 2 * normal * 0.9  # waited out Retry-After, then at half speed
     assert recovered == pytest.approx(normal, rel=0.1) and later > 0
+
+
+def test_pushback_slows_a_shared_sender_without_taking_more_than_its_slots(store: Store) -> None:
+    clock = FakeTime()
+    bucket = SharedBucket(store, "sms:pushed", rate=10, burst=1, chunk=5, clock=clock, sleep=clock.sleep)
+
+    async def pace(n: int) -> list[float]:
+        times = []
+        for _ in range(n):
+            await bucket.acquire()
+            times.append(clock.now)
+        return times
+
+    normal = asyncio.run(pace(20))
+    bucket.penalize(retry_after=3)
+    penalized_at = clock.now
+    slowed = asyncio.run(pace(10))
+    assert normal[-1] - normal[0] == pytest.approx(1.8)  # 10/s; the first two together (burst 1)
+    assert slowed[0] >= penalized_at + 3  # Retry-After honoured
+    assert slowed[-1] - slowed[0] == pytest.approx(9 * 0.2)  # then at half the pace
 
 
 @pytest.mark.parametrize(("utc", "zone", "expected"), [
@@ -225,7 +267,7 @@ def test_pause_resume_cancel(store: Store, settings: Settings, smtp: SmtpStandin
     assert smtp.received == []
     assert control(store, "test-campaign", "resume", actor="ops") == "planned"
     small = replace(settings, batch_size=3)
-    assert send_batch(small, "test-campaign", Channel.EMAIL).accepted == 0  # planned, not launched: nothing due
+    assert send_window(small, "test-campaign", Channel.EMAIL).accepted == 0  # planned, not launched: nothing due
     control(store, "test-campaign", "cancel", actor="ops", reason="wrong incident")
     with pytest.raises(CampaignStateError, match="cancelled"):
         _launch(store, settings)

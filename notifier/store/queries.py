@@ -68,13 +68,14 @@ __all__ = [
     "mark_expired_leases_uncertain",
     "outbox_counts",
     "release_fallback",
+    "release_unsent",
+    "reserve_slots",
     "suppress_customers_sms",
     "record_outcomes",
     "set_campaign_state",
     "settle_uncertain",
     "skip_unsent",
     "uncertain_rows",
-    "take_tokens",
     "upsert_customers",
 ]
 
@@ -612,32 +613,25 @@ def campaign_pieces(conn: Connection, campaign_id: int) -> list[tuple[str, str]]
 # --- shared rate limits ------------------------------------------------------------------------------------
 
 
-def take_tokens(conn: Connection, *, name: str, rate: float, burst: float, want: int, now: float) -> tuple[int, float]:
-    """Refill the named bucket to ``now`` and take up to ``want`` whole tokens from it, atomically.
+def reserve_slots(conn: Connection, *, name: str, interval: float, count: int, tolerance: float,
+                  now: float) -> float:  # fmt: skip
+    """Reserve the next ``count`` send slots, ``interval`` seconds apart, of the named account; returns
+    the first slot's time (epoch seconds). GCRA: slots never start earlier than ``now - tolerance``, so
+    an idle account catches up at most ``tolerance`` seconds' worth at once.
 
-    Returns (tokens taken, tokens left). The refill is the first statement of the transaction, so it
-    takes the row lock (PostgreSQL) or the write lock (SQLite) before anything is read: two senders can
-    never take the same token."""
-    refill = (
+    One UPDATE with RETURNING: it holds the row lock (PostgreSQL) or the write lock (SQLite) while it
+    reads and moves the account's next free slot, so two senders can never get the same slot."""
+    floor = literal(now - tolerance)
+    start = (func.max if conn.dialect.name == "sqlite" else func.greatest)(rate_limits.c.next_slot_at, floor)
+    reserve = (
         update(rate_limits)
         .where(rate_limits.c.name == name)
-        .values(
-            tokens=func.min(literal(burst), rate_limits.c.tokens + (literal(now) - rate_limits.c.updated_at) * rate)
-            if conn.dialect.name == "sqlite"
-            else func.least(literal(burst), rate_limits.c.tokens + (literal(now) - rate_limits.c.updated_at) * rate),
-            updated_at=func.max(rate_limits.c.updated_at, literal(now))
-            if conn.dialect.name == "sqlite"
-            else func.greatest(rate_limits.c.updated_at, literal(now)),
-        )
-        .returning(rate_limits.c.tokens)
+        .values(next_slot_at=start + count * interval)
+        .returning(rate_limits.c.next_slot_at)
     )
-    tokens = conn.scalar(refill)
-    if tokens is None:
-        conn.execute(_dialect_insert(conn, rate_limits).values(name=name, tokens=burst, updated_at=now)
+    end = conn.scalar(reserve)
+    if end is None:
+        conn.execute(_dialect_insert(conn, rate_limits).values(name=name, next_slot_at=now - tolerance)
                      .on_conflict_do_nothing(index_elements=[rate_limits.c.name]))  # fmt: skip
-        tokens = conn.scalar(refill)
-    taken = max(0, min(want, int(tokens)))
-    if taken:
-        conn.execute(update(rate_limits).where(rate_limits.c.name == name)
-                     .values(tokens=rate_limits.c.tokens - taken))  # fmt: skip
-    return taken, float(tokens) - taken
+        end = conn.scalar(reserve)
+    return float(end) - count * interval

@@ -193,11 +193,11 @@ approvals = Table(
     Index(None, "notice", "locale", "channel", "content_hash"),
 )
 
-# Token buckets shared by every sender process and machine: one row per provider account.
+# The pacing of every sender process and machine, one row per provider account: the start of the next
+# free send slot (GCRA's "theoretical arrival time"), epoch seconds on the wall clock shared by machines.
 rate_limits = Table(
     "rate_limits",
     metadata,
     Column("name", String(200), primary_key=True),
-    Column("tokens", Float, nullable=False),
-    Column("updated_at", Float, nullable=False),  # epoch seconds (wall clock: shared across machines)
+    Column("next_slot_at", Float, nullable=False),
 )
