@@ -20,7 +20,7 @@ from notifier.reports import summary_markdown, summary_rows
 from notifier.selection import Selection
 from notifier.store import Store
 
-from flows.tasks import send_through_task
+from flows.tasks import ProgressArtifact, send_through_task
 
 
 @task(name="plan-campaign")
@@ -72,7 +72,8 @@ def notify_customers(campaign: str, incident: str | None = None, affected_ids: s
                                       uncertain_email=uncertain_email).as_json()  # fmt: skip
             plan_campaign_task(campaign, incident, affected_ids, query, channels or ["email", "sms"], policy, notice,
                                delivery, actor)  # fmt: skip
-        totals = engine.launch(store, settings, campaign, send_through_task(campaign), actor=actor)
+        totals = engine.launch(store, settings, campaign, send_through_task(campaign), actor=actor,
+                               progress=ProgressArtifact(campaign, key=f"{_artifact_key(campaign)}-progress"))
         status = campaigns.campaign_status(store, campaign)
     finally:
         store.dispose()

@@ -19,7 +19,7 @@ from notifier.campaigns import get_campaign
 from notifier.config import Settings
 from notifier.store import Store
 
-from flows.tasks import send_through_task
+from flows.tasks import ProgressArtifact, send_through_task
 
 
 @flow(name="send-shard")
@@ -29,7 +29,7 @@ def send_shard(campaign: str, actor: str = "prefect-shard") -> dict[str, int]:
     store = Store(settings.database_url)
     try:
         ref = get_campaign(store, campaign)
-        totals = engine.drain(store, ref, send_through_task(campaign))
+        totals = engine.drain(store, ref, send_through_task(campaign), progress=ProgressArtifact(campaign, key=None))
     finally:
         store.dispose()
     del actor

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
+from uuid import UUID
+
 from prefect import task
+from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
 from notifier import engine
 from notifier.config import Settings
@@ -23,3 +26,23 @@ def send_window_task(campaign: str, channels: list[str]) -> dict[str, int]:
 def send_through_task(campaign: str) -> engine.Sender:
     """``drain``'s sender: each window is one task run, its result counted in the flow."""
     return lambda channels: BatchResult(**send_window_task(campaign, sorted(c.value for c in channels)))
+
+
+class ProgressArtifact:
+    """``drain``'s progress as a Prefect progress artifact: the share of the campaign's rows no longer
+    due, with the counts by state in its description, updated after every window."""
+
+    def __init__(self, campaign: str, key: str) -> None:
+        self.campaign = campaign
+        self.key = key
+        self.artifact: UUID | None = None
+
+    def __call__(self, totals: BatchResult, states: dict[str, int]) -> None:
+        due = sum(states.get(s, 0) for s in engine.DUE_STATES)
+        total = sum(n for s, n in states.items() if s != "skipped")
+        percent = 100.0 * (total - due) / total if total else 100.0
+        description = f"{self.campaign}: " + ", ".join(f"{s} {n}" for s, n in sorted(states.items()))
+        if self.artifact is None:
+            self.artifact = create_progress_artifact(percent, key=self.key, description=description)
+        else:
+            update_progress_artifact(self.artifact, percent, description=description)

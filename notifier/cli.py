@@ -222,8 +222,8 @@ def campaign_launch(
     actor: ActorOption = "",
 ) -> None:
     """Send everything due (through the notify-customers Prefect flow). Safe to repeat: nothing is sent twice."""
-    from notifier.campaigns import campaign_status
-    from notifier.engine import launch, send_window
+    from notifier.campaigns import campaign_status, get_campaign
+    from notifier.engine import launch, rows_by_state, send_window
     from notifier.cli_output import outbox_table
 
     settings = _settings(database_url)
@@ -231,9 +231,7 @@ def campaign_launch(
         from notifier.cli_output import delivery_progress
 
         store = _store(settings)
-        due = sum(n for states in campaign_status(store, name).outbox.values() for state, n in states.items()
-                  if state in ("pending", "deferred", "sending"))  # fmt: skip
-        with delivery_progress(console, due) as progress:
+        with delivery_progress(console, rows_by_state(store, get_campaign(store, name).id)) as progress:
             totals = launch(store, settings, name, lambda chs: send_window(settings, name, chs, on_record=progress.add),
                             actor=actor or _actor(), progress=progress)  # fmt: skip
         console.print(f"this run: {totals}")

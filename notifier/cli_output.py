@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 
 from notifier.delivery import BatchResult
+from notifier.engine import DUE_STATES
 from notifier.reports import STATE_ORDER, summary_rows
 
 if TYPE_CHECKING:
@@ -32,19 +33,19 @@ def progress_bar(console: Console, description: str, total: int | None) -> Itera
 
 
 class DeliveryProgress:
-    """What the live bar shows: exact totals after each window of sending (``__call__``, as ``launch``
-    reports them) and, in between, every batch of answers as it is written (``add``)."""
+    """What the live bar shows: the campaign's rows by state after each window of sending (``__call__``,
+    as ``launch`` reports them) and, in between, every batch of answers as it is written (``add``)."""
 
-    def __init__(self, progress: Progress, task: TaskID) -> None:
+    def __init__(self, progress: Progress, task: TaskID, states: dict[str, int]) -> None:
         self.progress = progress
         self.task = task
         self.started = time.monotonic()
-        self.base = BatchResult()  # totals as of the last window
+        self.totals = BatchResult()  # this run, as of the last window
         self.live = BatchResult()  # answers written since
-        self.remaining = 0
+        self.states = states
 
-    def __call__(self, totals: BatchResult, remaining: int) -> None:
-        self.base, self.live, self.remaining = replace(totals), BatchResult(), remaining
+    def __call__(self, totals: BatchResult, states: dict[str, int]) -> None:
+        self.totals, self.live, self.states = replace(totals), BatchResult(), states
         self._show()
 
     def add(self, counts: BatchResult) -> None:
@@ -52,24 +53,26 @@ class DeliveryProgress:
         self._show()
 
     def _show(self) -> None:
-        totals = replace(self.base)
-        totals.add(self.live)
-        done = totals.accepted + totals.failed + totals.suppressed
-        remaining = max(0, self.remaining - (done - self.base.accepted - self.base.failed - self.base.suppressed))
-        self.progress.update(self.task, completed=done, total=done + remaining if self.remaining or done else None,
+        run = replace(self.totals)
+        run.add(self.live)
+        answered_since = self.live.accepted + self.live.failed + self.live.suppressed
+        remaining = max(0, sum(self.states.get(s, 0) for s in DUE_STATES) - answered_since)
+        done = run.accepted + run.failed + run.suppressed
+        self.progress.update(self.task, completed=done, total=done + remaining,
                              rate=done / max(time.monotonic() - self.started, 1e-6),
-                             description=f"sent {totals.accepted} · failed {totals.failed} · deferred "
-                                         f"{totals.deferred} · remaining {remaining}")  # fmt: skip
+                             description=f"sent {run.accepted} · delivered {self.states.get('delivered', 0)} · "
+                                         f"failed {run.failed} · deferred {run.deferred} · remaining {remaining}")  # fmt: skip
 
 
 @contextmanager
-def delivery_progress(console: Console, remaining: int) -> Iterator[DeliveryProgress]:
-    """A live bar for sending: sent / failed / deferred / remaining, and the rate."""
+def delivery_progress(console: Console, states: dict[str, int]) -> Iterator[DeliveryProgress]:
+    """A live bar for sending: sent / delivered / failed / deferred / remaining, and the rate; ``states``
+    are the campaign's rows by state before the run."""
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TextColumn("{task.fields[rate]:.0f} msg/s")]  # fmt: skip
     with Progress(*columns, console=console) as progress:
-        bar = DeliveryProgress(progress, progress.add_task("sending", total=None, rate=0.0))
-        bar.remaining = remaining
+        bar = DeliveryProgress(progress, progress.add_task("sending", total=None, rate=0.0), states)
+        bar._show()
         yield bar
 
 

@@ -28,10 +28,11 @@ from notifier.store import Store, as_utc, utcnow
 from notifier.store import queries as q
 from notifier.throttle import Bucket, SharedBucket, Unlimited
 
-__all__ = ["Progress", "Sender", "drain", "launch", "renderer_for", "resolve_uncertain", "send_window", "start"]
+__all__ = ["Progress", "Sender", "drain", "launch", "renderer_for", "resolve_uncertain", "rows_by_state", "send_window", "start"]
 
 log = logging.getLogger(__name__)
-Progress = Callable[[BatchResult, int], None]  # (totals so far, rows still due)
+Progress = Callable[[BatchResult, dict[str, int]], None]  # (this run's totals, the campaign's rows by state)
+DUE_STATES = ("pending", "deferred", "sending")
 Sender = Callable[[frozenset[Channel]], BatchResult]  # one window of sending (send_window, or a task running it)
 WINDOW_SECONDS = 30.0  # one Prefect task's worth of sending: long enough that task overhead does not count
 
@@ -142,7 +143,7 @@ def drain(store: Store, campaign: CampaignRef, send: Sender, *,
         result = send(channels)
         total.add(result)
         if progress is not None:
-            progress(total, _remaining(store, campaign.id))
+            progress(total, rows_by_state(store, campaign.id))
         if result.claimed > 0:
             continue
         next_due = _next_due(store, campaign.id)
@@ -176,10 +177,15 @@ def _in_flight(store: Store, campaign_id: int) -> int:
         return sum(states.get("sending", 0) for states in q.outbox_counts(conn, campaign_id).values())
 
 
-def _remaining(store: Store, campaign_id: int) -> int:
+def rows_by_state(store: Store, campaign_id: int) -> dict[str, int]:
+    """The campaign's outbox rows by state, all channels together (progress displays)."""
     with store.connect() as conn:
         counts = q.outbox_counts(conn, campaign_id)
-    return sum(n for states in counts.values() for s, n in states.items() if s in ("pending", "deferred", "sending"))
+    totals: dict[str, int] = {}
+    for states in counts.values():
+        for state, n in states.items():
+            totals[state] = totals.get(state, 0) + n
+    return totals
 
 
 def start(store: Store, settings: Settings, campaign_name: str, *, actor: str) -> CampaignRef:

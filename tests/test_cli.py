@@ -54,6 +54,7 @@ def test_the_whole_workflow_from_the_command_line(db_url: str, tmp_path: Path, s
     assert approved.exit_code == 0, approved.output
     launched = runner.invoke(app, ["campaign", "launch", "cli-test", "--direct", "--actor", "bob"])
     assert launched.exit_code == 0, launched.output
+    assert "sent 5 · delivered 0 · failed 0 · deferred 0 · remaining 0" in launched.output  # the live bar's end
     status = runner.invoke(app, ["campaign", "status", "cli-test", "--json"])
     assert json.loads(status.output)["outbox"] == {"email": {"accepted": 2}, "sms": {"accepted": 3}}
     report = runner.invoke(app, ["campaign", "report", "cli-test", "--out", str(tmp_path / "reports")])

@@ -22,7 +22,7 @@ from notifier.store.schema import manifest
 pytestmark = pytest.mark.prefect
 
 
-def test_flow_plans_sends_in_batches_and_publishes_an_artifact(
+def test_flow_plans_sends_and_publishes_summary_and_progress_artifacts(
     prefect_harness: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, smtp: SmtpStandin, twilio: TwilioStandin
 ) -> None:
     url = f"sqlite:///{tmp_path / 'flow.db'}"
@@ -52,7 +52,11 @@ def test_flow_plans_sends_in_batches_and_publishes_an_artifact(
 
     with get_client(sync_client=True) as client:
         artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["campaign-flow-test"])))
+        progress = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["campaign-flow-test-progress"])))
     assert artifacts and "flow-test" in str(artifacts[0].data) and "accepted" in str(artifacts[0].data)
+    assert progress and progress[0].type == "progress" and float(progress[0].data) == 100.0  # nothing left due
+    assert "accepted 24" in (progress[0].description or "")
     store.dispose()
 
 

@@ -51,8 +51,8 @@ def _header_value(value: str) -> str:
 
 
 def _base64_lines(text: str) -> bytes:
-    encoded = base64.b64encode(text.encode("utf-8"))
-    return b"".join(encoded[i : i + 76] + b"\r\n" for i in range(0, len(encoded), 76))
+    # encodebytes writes 76-character lines (RFC 2045) in C; SMTP wants them ended by CRLF.
+    return base64.encodebytes(text.encode("utf-8")).replace(b"\n", b"\r\n")
 
 
 def build_message(message: RenderedMessage, *, sender: str, reply_to: str | None, message_id: str,

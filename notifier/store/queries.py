@@ -68,7 +68,6 @@ __all__ = [
     "mark_expired_leases_uncertain",
     "outbox_counts",
     "release_fallback",
-    "release_unsent",
     "reserve_slots",
     "suppress_customers_sms",
     "record_outcomes",
