@@ -22,7 +22,8 @@ from sqlalchemy import Row
 from notifier.channels import DeliveryChannel
 from notifier.throttle import Bucket, Unlimited
 from notifier.config import RetryPolicy
-from notifier.errors import DeliveryError, PermanentDeliveryError, RenderError, TransientDeliveryError
+from notifier.errors import (ConfigurationError, DeliveryError, PermanentDeliveryError, RenderError,
+                             TransientDeliveryError)
 from notifier.models import Channel, OutboxState, RenderedMessage
 from notifier.redact import mask_email, mask_phone
 from notifier.render import CHANNEL_PARTS, NoticeCache, NoticeParts, Renderer
@@ -110,9 +111,11 @@ async def deliver(store: Store, *, campaign_id: int, channel_kind: Channel, chan
     unanswered: a crash leaves at most one batch ``uncertain``.
 
     ``quiet_hours`` (SMS) defers rows whose recipient's local time is outside the window, without
-    counting an attempt. An email that fails for good releases the customer's SMS fallback row. If
-    something unexpected stops the run (a configuration error), claimed rows that were never handed to
-    the provider are released for a later run; only rows really in flight are left to their lease."""
+    counting an attempt. An email that fails for good releases the customer's SMS fallback row. When
+    the provider refuses our own setup (``ConfigurationError``: login, TLS trust, credentials), no more
+    rows are claimed or started, the sends under way finish, and the error is raised. Whatever stops the
+    run, claimed rows never handed to the provider go back for a later run (attempt not counted); only
+    rows really in flight are left to their lease."""
     result = BatchResult()
     notices = NoticeCache(renderer, facts)
     pace: Bucket = bucket or Unlimited()
@@ -123,6 +126,7 @@ async def deliver(store: Store, *, campaign_id: int, channel_kind: Channel, chan
     answered = asyncio.Event()  # an answer was written: the producer may claim again
     flush_every = max(1, min(RECORD_EVERY, batch_size // 2))
     write_lock = asyncio.Lock()
+    stop: list[ConfigurationError] = []  # set by the first send that finds our own setup wrong
 
     def claim(limit: int) -> tuple[list[Row[Any]], str]:
         lease, now = str(uuid.uuid4()), utcnow()
@@ -179,6 +183,14 @@ async def deliver(store: Store, *, campaign_id: int, channel_kind: Channel, chan
         started.add(row.id)
         try:
             receipt = await channel.send(message, token=row.message_token)
+        except ConfigurationError as exc:
+            # Our own setup is wrong (login, TLS trust): refused before anything was handed over, so the row
+            # goes back unsent; the run stops once the sends already under way have finished.
+            started.discard(row.id)
+            stop.append(exc)
+            answered.set()  # wakes the producer, which then stops claiming
+            return {"id": row.id, "state": OutboxState.DEFERRED.value, "next_attempt_at": utcnow(),
+                    "undo_attempt": 1, "error": f"not sent: {exc}"}  # fmt: skip
         except DeliveryError as exc:
             who = mask_email(message.to) if channel_kind is Channel.EMAIL else mask_phone(message.to)
             log.warning("outbox %s (%s): %s", row.id, who, exc)
@@ -191,10 +203,10 @@ async def deliver(store: Store, *, campaign_id: int, channel_kind: Channel, chan
         claims = 0
         try:
             while max_claims is None or claims < max_claims:
-                while len(unanswered) > batch_size // 2:
+                while len(unanswered) > batch_size // 2 and not stop:
                     answered.clear()
                     await answered.wait()
-                if keep_going is not None and not await asyncio.to_thread(keep_going):
+                if stop or (keep_going is not None and not await asyncio.to_thread(keep_going)):
                     return
                 rows, lease = await asyncio.to_thread(claim, batch_size - len(unanswered))
                 claims += 1
@@ -211,6 +223,8 @@ async def deliver(store: Store, *, campaign_id: int, channel_kind: Channel, chan
     async def work() -> None:
         while (item := await queue.get()) is not None:
             row, lease = item
+            if stop:
+                continue  # left unanswered and never started: released below
             answers.append({**await one(row), "lease": lease})
             if len(answers) >= flush_every:
                 await flush()
@@ -237,6 +251,8 @@ async def deliver(store: Store, *, campaign_id: int, channel_kind: Channel, chan
                        for row_id, lease in unanswered.items()
                        if row_id not in started and row_id not in {a["id"] for a in answers})  # fmt: skip
         await flush()
+    if stop:
+        raise stop[0]
     return result
 
 

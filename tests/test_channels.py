@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from helpers import tls_files
 
 from notifier.channels import channel_from_url
 from notifier.errors import ConfigurationError, PermanentDeliveryError, TransientDeliveryError
@@ -62,6 +65,40 @@ async def test_a_dropped_connection_is_transient_and_the_next_send_reconnects(sm
     finally:
         await channel.aclose()
     assert len(smtp.received) == 2
+
+
+@pytest.mark.parametrize("implicit_tls", [False, True], ids=["starttls", "smtps"])
+async def test_email_over_tls_with_login(tmp_path: Path, implicit_tls: bool) -> None:
+    ca, cert, key = tls_files(tmp_path)
+    with SmtpStandin(tls=(cert, key), implicit_tls=implicit_tls, logins={"notifier": "s3cr3t/+pw"}) as server:
+        scheme, tls = ("smtps", "") if implicit_tls else ("smtp", "&starttls=1")
+        url = f"{scheme}://notifier:s3cr3t%2F%2Bpw@localhost:{server.port}?cafile={ca}{tls}&bounce_domain=b.example"
+        channel = channel_from_url(url)
+        try:
+            await channel.send(EMAIL, token="tls1")
+        finally:
+            await channel.aclose()
+        assert "s3cr3t" not in repr(channel)
+        [mail] = server.received
+        assert mail.encrypted and mail.login == "notifier" and mail.recipients == ("ivan@example.com",)
+
+
+@pytest.mark.parametrize(("password", "cafile", "expected"), [
+    ("wrong", True, "refused our login: 535"),
+    ("s3cr3t", False, "certificate is not trusted"),  # a private CA the URL does not name
+], ids=["bad-password", "untrusted-certificate"])  # fmt: skip
+async def test_our_own_smtp_setup_faults_stop_the_run_instead_of_failing_recipients(
+        tmp_path: Path, password: str, cafile: bool, expected: str) -> None:  # fmt: skip
+    ca, cert, key = tls_files(tmp_path)
+    with SmtpStandin(tls=(cert, key), logins={"notifier": "s3cr3t"}) as server:
+        url = f"smtp://notifier:{password}@localhost:{server.port}?starttls=1" + (f"&cafile={ca}" if cafile else "")
+        channel = channel_from_url(url)
+        try:
+            with pytest.raises(ConfigurationError, match=expected) as caught:
+                await channel.send(EMAIL, token="tls2")
+        finally:
+            await channel.aclose()
+        assert password not in str(caught.value) and server.received == []
 
 
 async def test_sms_goes_through_the_real_twilio_client(twilio: TwilioStandin) -> None:

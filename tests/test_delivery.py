@@ -10,14 +10,14 @@ from email import policy
 from pathlib import Path
 
 import pytest
-from helpers import customer, planned_campaign
+from helpers import customer, planned_campaign, tls_files
 from sqlalchemy import select, update
 
 from notifier.campaigns import campaign_status, get_campaign
 from notifier.delivery import BatchResult
 from notifier.engine import launch, send_window
 from notifier.config import RetryPolicy, Settings
-from notifier.errors import CampaignStateError
+from notifier.errors import CampaignStateError, ConfigurationError
 from notifier.models import Channel, OutboxState
 from notifier.standins.smtp import SmtpStandin
 from notifier.standins.twilio import TwilioStandin
@@ -91,6 +91,26 @@ def test_a_provider_that_never_recovers_ends_failed_after_max_attempts(store: St
     assert (row.state, row.attempts) == ("failed", 4)
     assert "gave up after 4 attempts" in row.last_error
     assert states == ["sending", "deferred"] * 3 + ["sending", "failed"]
+
+
+def test_wrong_smtp_credentials_stop_the_run_and_leave_every_row_to_send_later(
+        store: Store, settings: Settings, tmp_path: Path) -> None:  # fmt: skip
+    planned_campaign(store, settings, tmp_path, [customer(n) for n in range(1, 41)],
+                     channels=frozenset({Channel.EMAIL}))  # fmt: skip
+    ca, cert, key = tls_files(tmp_path)
+    with SmtpStandin(tls=(cert, key), logins={"notifier": "right"}) as server:
+        wrong = replace(settings, batch_size=10,
+                        email_url=f"smtp://notifier:wrong@localhost:{server.port}?starttls=1&cafile={ca}")
+        with pytest.raises(ConfigurationError, match="refused our login"):
+            _launch(store, wrong)
+        with store.connect() as conn:
+            rows = conn.execute(select(outbox.c.state, outbox.c.attempts)).all()
+        # Nothing failed, nothing is left "uncertain": the rows it had claimed go back, attempts not counted.
+        assert {state for state, _ in rows} <= {"pending", "deferred"} and {a for _, a in rows} == {0}
+        right = replace(wrong, email_url=wrong.email_url.replace(":wrong@", ":right@"))
+        _launch(store, right)
+        assert len(server.received) == 40 and {m.login for m in server.received} == {"notifier"}
+    assert campaign_status(store, "test-campaign").outbox == {"email": {"accepted": 40}}
 
 
 def test_opted_out_numbers_are_suppressed(store: Store, settings: Settings, twilio: TwilioStandin,

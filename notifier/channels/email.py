@@ -134,6 +134,7 @@ class SmtpChannel:
                 bounce_domain=query.get("bounce_domain", "localhost"),
                 pool_size=int(query.get("pool", "4")),
                 timeout=float(query.get("timeout", "30")),
+                tls_context=_tls_context(query.get("cafile")) if implicit_tls or "starttls" in query else None,
             )
         except ValueError as exc:
             raise ConfigurationError(f"{mask_url(url)}: {exc}") from exc
@@ -185,9 +186,28 @@ class SmtpChannel:
             client.close()
 
 
+def _tls_context(cafile: str | None) -> ssl.SSLContext:
+    """Certificates are always verified (against the system's CAs, or ``cafile`` for a private CA)."""
+    try:
+        return ssl.create_default_context(cafile=cafile)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigurationError(f"SMTP cafile={cafile}: {exc}") from exc
+
+
 def _map_error(exc: Exception, recipient: str) -> Exception:
-    """SMTP failure → Transient/PermanentDeliveryError; anything unexpected is re-raised as is."""
+    """SMTP failure → Transient/PermanentDeliveryError, or ConfigurationError when the fault is ours
+    (credentials, TLS trust, a server without STARTTLS): that stops the run instead of failing every
+    recipient. Anything unexpected is re-raised as is."""
     who = mask_email(recipient)
+    if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
+        return ConfigurationError(f"the SMTP server refused our login: {exc.code} {exc.message}")
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return ConfigurationError(f"the SMTP server's TLS certificate is not trusted: {exc.verify_message} "
+                                  "(for a private CA, add cafile=/path/to/ca.pem to the URL)")  # fmt: skip
+    # aiosmtplib says "not supported" (STARTTLS, AUTH) with SMTPNotSupported or, for AUTH, a bare SMTPException.
+    if isinstance(exc, aiosmtplib.SMTPNotSupported) or (
+            type(exc) is aiosmtplib.SMTPException and "not supported" in str(exc)):  # fmt: skip
+        return ConfigurationError(f"the SMTP server does not support what the URL asks for: {exc}")
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
         refused = exc.recipients[0] if exc.recipients else None
         code = refused.code if refused is not None else 550

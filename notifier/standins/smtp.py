@@ -3,12 +3,18 @@
 Used by the demo (saving each message as ``.eml``) and by the tests, with the real aiosmtplib
 client on the other side. Faults are queued: ``server.fail_next(451, count=3)`` answers the next
 three RCPT commands with 451; ``server.drop_next()`` closes the connection instead of answering;
-``server.refuse(address, 550)`` refuses one recipient for good."""
+``server.refuse(address, 550)`` refuses one recipient for good.
+
+Like a real submission server it can require TLS and AUTH: ``SmtpStandin(tls=(certfile, keyfile),
+logins={"user": "password"})`` offers STARTTLS and accepts mail only from a client that used it and
+logged in (``implicit_tls=True`` speaks TLS from the first byte, as on port 465). Each received mail
+records whether its session was encrypted and who logged in."""
 
 from __future__ import annotations
 
 import logging
 import socket
+import ssl
 import threading
 from collections import deque
 from dataclasses import dataclass, field
@@ -18,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 __all__ = ["ReceivedMail", "SmtpStandin"]
 
@@ -37,6 +43,8 @@ class ReceivedMail:
     envelope_from: str
     recipients: tuple[str, ...]
     data: bytes
+    encrypted: bool = False  # the session ran over TLS (STARTTLS or implicit)
+    login: str | None = None  # who authenticated, if anyone
 
     @property
     def message(self) -> EmailMessage:
@@ -71,10 +79,13 @@ class _Handler:
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
+        login = session.auth_data.login.decode() if isinstance(session.auth_data, LoginPassword) else None
         mail = ReceivedMail(
             envelope_from=str(envelope.mail_from),
             recipients=tuple(envelope.rcpt_tos),
             data=bytes(envelope.original_content or envelope.content or b""),
+            encrypted=session.ssl is not None or server.transport.get_extra_info("sslcontext") is not None,
+            login=login,
         )
         self.standin.record(mail)
         return "250 Message accepted for delivery"
@@ -83,15 +94,37 @@ class _Handler:
 class SmtpStandin:
     """Start with ``with SmtpStandin(save_dir=...) as smtp:``; ``smtp.url`` is the channel URL to use."""
 
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, save_dir: Path | None = None) -> None:
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, save_dir: Path | None = None,
+                 tls: tuple[Path, Path] | None = None, implicit_tls: bool = False,
+                 logins: dict[str, str] | None = None) -> None:  # fmt: skip
         self.host = host
         self.port = port or free_port(host)
         self.save_dir = save_dir
         self.received: list[ReceivedMail] = []
         self.faults = _Faults()
         self.lock = threading.Lock()
-        self._controller = Controller(_Handler(self), hostname=host, port=self.port,
-                                      server_kwargs={"data_size_limit": 10 * 1024 * 1024})  # fmt: skip
+        self.logins = logins
+        self.implicit_tls = implicit_tls
+        context = None
+        if tls is not None:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(*tls)
+        server_kwargs: dict[str, Any] = {"data_size_limit": 10 * 1024 * 1024}
+        if context is not None and not implicit_tls:
+            server_kwargs |= {"tls_context": context, "require_starttls": True}
+        if logins is not None:
+            server_kwargs |= {"authenticator": self._authenticate, "auth_required": True,
+                              # aiosmtpd only counts STARTTLS as TLS; an implicit-TLS session is encrypted anyway.
+                              "auth_require_tls": tls is not None and not implicit_tls}  # fmt: skip
+        self._controller = Controller(_Handler(self), hostname=host, port=self.port, server_kwargs=server_kwargs,
+                                      ssl_context=context if implicit_tls else None,
+                                      server_hostname="localhost" if implicit_tls else None)  # fmt: skip
+
+    def _authenticate(self, server: SMTP, session: Session, envelope: Envelope, mechanism: str,
+                      auth_data: Any) -> AuthResult:  # fmt: skip
+        ok = (isinstance(auth_data, LoginPassword) and self.logins is not None
+              and self.logins.get(auth_data.login.decode()) == auth_data.password.decode())  # fmt: skip
+        return AuthResult(success=ok, handled=False, auth_data=auth_data if ok else None)
 
     @property
     def url(self) -> str:
