@@ -245,11 +245,11 @@ async def deliver(store: Store, *, campaign_id: int, channel_kind: Channel, chan
         await asyncio.gather(producer, recorder, *workers, return_exceptions=True)
         # Whatever was answered is written even when something unexpected stops us; rows claimed but never
         # handed to the provider go back to be sent later; rows really in flight stay "sending" for their lease.
-        now = utcnow()
+        now, answered_ids = utcnow(), {a["id"] for a in answers}
         answers.extend({"id": row_id, "lease": lease, "state": OutboxState.DEFERRED.value, "next_attempt_at": now,
                         "undo_attempt": 1, "error": "not sent: the sender stopped before its turn"}
                        for row_id, lease in unanswered.items()
-                       if row_id not in started and row_id not in {a["id"] for a in answers})  # fmt: skip
+                       if row_id not in started and row_id not in answered_ids)  # fmt: skip
         await flush()
     if stop:
         raise stop[0]
