@@ -3,7 +3,7 @@ cancel between batches, and the resolution of rows a crash left ``uncertain``.
 
 ``send_window`` is the unit a Prefect task runs (up to 30 s of sending, every channel at once, batches
 claimed ahead so the provider never waits for the store); ``launch`` drives it in a loop. Several senders (threads, processes, machines) may run the same
-campaign at once: the outbox claim keeps them apart and the shared token bucket keeps the rate global."""
+campaign at once: the outbox claim keeps them apart and the shared send slots keep the rate global."""
 
 from __future__ import annotations
 
