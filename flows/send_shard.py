@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from prefect import flow
+from prefect import flow, get_run_logger
 from prefect.deployments import run_deployment
 
 from notifier import engine
@@ -33,6 +33,9 @@ def send_shard(campaign: str, actor: str = "prefect-shard") -> dict[str, int]:
     finally:
         store.dispose()
     del actor
+    # What this shard did, in its run's log: shards of one campaign split the work between them.
+    get_run_logger().info("shard totals: accepted=%d failed=%d deferred=%d suppressed=%d claimed=%d",
+                          totals.accepted, totals.failed, totals.deferred, totals.suppressed, totals.claimed)  # fmt: skip
     return asdict(totals)
 
 
