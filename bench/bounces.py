@@ -54,7 +54,7 @@ class Score:
         return self.class_hits / self.class_total if self.class_total else 0.0
 
 
-def _matching_failure(recipient: dict[str, Any], report: BounceReport, n_expected: int) -> Failure | None:
+def _matching_failure(recipient: dict[str, Any], report: BounceReport) -> Failure | None:
     names = {str(recipient["recipient"]).lower(), *(str(a).lower() for a in recipient.get("alias") or [])}
     for failure in report.failures:
         if failure.address is not None and failure.address.lower() in names:
@@ -74,15 +74,15 @@ def score_one(entry: dict[str, Any], report: BounceReport, total: Score) -> bool
             right = report.category != "failure"
         else:
             total.address_total += 1
-            failure = _matching_failure(recipient, report, len(recipients))
-            if failure is not None:
+            failure = _matching_failure(recipient, report)
+            found = failure is not None
+            if found:
                 total.address_hits += 1
             elif len(recipients) == 1 and len(report.failures) == 1:
                 failure = report.failures[0]
             ours = failure.kind if failure is not None and report.category == "failure" else "null"
             right = ours == expected
-            all_right = all_right and failure is not None and _matching_failure(
-                recipient, report, len(recipients)) is not None
+            all_right = all_right and found
         total.confusion[(expected, ours)] += 1
         total.class_hits += right
         all_right = all_right and right

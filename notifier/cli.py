@@ -323,7 +323,7 @@ def campaign_report(
     console.print(f"wrote {csv_path} and {html_path}")
 
 
-track_app = typer.Typer(help="Receive delivery status from providers.", no_args_is_help=True)
+track_app = typer.Typer(help="Receive delivery status from providers: Twilio callbacks, bounces.", no_args_is_help=True)
 app.add_typer(track_app, name="track")
 
 
@@ -348,6 +348,57 @@ def track_serve(
         raise ConfigurationError("set NOTIFIER_TWILIO_AUTH_TOKEN: callbacks are verified with it")
     app_ = tracking_app(_store(_settings(database_url)), auth_token=token, public_base_url=public_url)
     uvicorn.run(app_, host=host, port=port, log_level="info", access_log=False)
+
+
+BounceDomainOption = Annotated[str, typer.Option(help="The bounce_domain of the email channel URL.")]
+
+
+@track_app.command("bounces")
+@friendly_errors
+def track_bounces(
+    domain: BounceDomainOption,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on (25 as the bounce domain's MX).")] = 2525,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Receive bounces over SMTP for the bounce domain (its MX) and apply each one at once."""
+    import time
+
+    from notifier.bounces.intake import BounceReceiver
+
+    with BounceReceiver(_store(_settings(database_url)), domain, host=host, port=port) as receiver:
+        console.print(f"taking bounces for @{domain} on {host}:{port}; Ctrl-C stops")
+        seen = 0
+        try:
+            while True:
+                time.sleep(1)
+                for outcome in receiver.outcomes[seen:]:
+                    console.print(f"{outcome.category}: {outcome.action}", highlight=False, markup=False)
+                seen = len(receiver.outcomes)
+        except KeyboardInterrupt:
+            pass
+
+
+@track_app.command("bounce-files")
+@friendly_errors
+def track_bounce_files(
+    files: Annotated[list[Path], typer.Argument(help="Bounce messages (.eml) from a plain mailbox.")],
+    domain: BounceDomainOption,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Apply bounces saved from a mailbox: matched to our messages by the Message-ID they quote."""
+    from rich.table import Table
+
+    from notifier.bounces.intake import apply_bounce
+
+    store = _store(_settings(database_url))
+    table = Table(title="Bounces", title_justify="left")
+    for column in ("file", "kind", "message", "action"):
+        table.add_column(column)
+    for path in files:
+        outcome = apply_bounce(store, path.read_bytes(), bounce_domain=domain)
+        table.add_row(path.name, outcome.category, outcome.token or "-", outcome.action)
+    console.print(table)
 
 
 NoticeOption = Annotated[str | None, typer.Option(help="Only this notice (breach_notice, breach_update).")]

@@ -157,13 +157,19 @@ async def deliver(store: Store, *, campaign_id: int, channel_kind: Channel, chan
                 return
             outcomes = answers[:]
             answers.clear()
-            counts = await asyncio.to_thread(write, outcomes)  # sends go on while the store writes
-            for outcome in outcomes:
-                unanswered.pop(outcome["id"], None)
-            result.add(counts)
-            answered.set()
-            if on_record is not None:
-                on_record(counts)
+            writing = asyncio.ensure_future(asyncio.to_thread(write, outcomes))  # sends go on meanwhile
+            try:
+                await asyncio.shield(writing)
+            finally:
+                # Even if we are cancelled meanwhile, the write goes on in its thread and commits: wait for
+                # it, so that what we count is what the store holds.
+                counts = await writing
+                for outcome in outcomes:
+                    unanswered.pop(outcome["id"], None)
+                result.add(counts)
+                answered.set()
+                if on_record is not None:
+                    on_record(counts)
 
     async def one(row: Any) -> dict[str, Any]:
         try:
@@ -229,10 +235,14 @@ async def deliver(store: Store, *, campaign_id: int, channel_kind: Channel, chan
             if len(answers) >= flush_every:
                 await flush()
 
+    finished = asyncio.Event()
+
     async def record_regularly() -> None:
-        while True:  # a slow (paced) channel still gets its answers written within a moment
-            await asyncio.sleep(0.2)
-            await flush()
+        while not finished.is_set():  # a slow (paced) channel still gets its answers written within a moment
+            try:
+                await asyncio.wait_for(finished.wait(), timeout=0.2)
+            except TimeoutError:
+                await flush()
 
     workers = [asyncio.ensure_future(work()) for _ in range(concurrency)]
     producer = asyncio.ensure_future(produce())
@@ -240,7 +250,8 @@ async def deliver(store: Store, *, campaign_id: int, channel_kind: Channel, chan
     try:
         await asyncio.gather(producer, *workers)
     finally:
-        for task in (producer, recorder, *workers):
+        finished.set()  # the recorder ends after the write it may be doing, never in the middle of one
+        for task in (producer, *workers):
             task.cancel()
         await asyncio.gather(producer, recorder, *workers, return_exceptions=True)
         # Whatever was answered is written even when something unexpected stops us; rows claimed but never

@@ -67,6 +67,7 @@ class UnreachableReason(enum.StrEnum):
 
     NO_EMAIL = "no_email"
     INVALID_EMAIL = "invalid_email"
+    EMAIL_BOUNCED = "email_bounced"  # a hard bounce in an earlier campaign
     EMAIL_OPTED_OUT = "email_opted_out"
     DUPLICATE_EMAIL = "duplicate_email"
     NO_PHONE = "no_phone"

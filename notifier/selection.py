@@ -83,6 +83,8 @@ def _email_reason(customer: Any, channels: frozenset[Channel]) -> str | None:
         return UnreachableReason.EMAIL_OPTED_OUT.value
     if customer.email is None:
         return (UnreachableReason.INVALID_EMAIL if customer.email_problem else UnreachableReason.NO_EMAIL).value
+    if customer.email_problem:  # a valid address that bounced for good (queries.mark_email_bounced)
+        return UnreachableReason.EMAIL_BOUNCED.value
     return None
 
 

@@ -75,11 +75,13 @@ _HARD_TEXT = re.compile(
     r"|(?:mailbox|user|recipient|account|address)\s+(?:is\s+)?(?:not\s+found|unavailable|invalid"
     r"|not\s+exist|nonexistent|unknown)|mailbox\s+not\s+found|not\s+a\s+valid\s+(?:mailbox|user|recipient)"
     r"|user\s+not\s+(?:found|exist|local)|no\s+mailbox|mailbox\s+unavailable|unrouteable|unroutable"
-    r"|host\s+(?:or\s+domain\s+name\s+)?not\s+found|domain\s+(?:name\s+)?not\s+found|unknown\s+(?:host|domain)"
+    r"|host\s+(?:or\s+domain\s+name\s+)?not\s+found|domain\s+(?:name\s+)?not\s+found"
+    r"|unknown\s+(?:host|domain)"
     r"|no\s+such\s+domain|domain\s+does\s+not\s+exist|name\s+or\s+service\s+not\s+known"
     r"|host\s+unknown|nxdomain|no\s+mx|dns\s+error|has\s+moved|moved\s+to|no\s+longer\s+(?:with|valid|active"
     r"|available)|not\s+accepting\s+(?:any\s+)?(?:mail|e-?mail|messages)|does\s+not\s+accept\s+(?:e-?)?mail"
-    r"|null\s+mx|address\s+unknown|bad\s+(?:destination\s+)?(?:mailbox\s+)?address|account\s+does\s+not\s+exist"
+    r"|null\s+mx|address\s+unknown|bad\s+(?:destination\s+)?(?:mailbox\s+)?address"
+    r"|account\s+does\s+not\s+exist"
     r"|recipient\s+rejected|mailbox\s+is\s+not\s+available|this\s+user\s+doesn't\s+have"
     r"|the\s+email\s+account\s+that\s+you\s+tried\s+to\s+reach\s+does\s+not\s+exist"
     r"|unknown\s+or\s+illegal\s+alias|not\s+listed\s+in|address\s+rejected:\s*user"
@@ -93,7 +95,8 @@ _STRONG_SOFT_TEXT = re.compile(
     r"mailbox\s+(?:is\s+)?full|quota|insufficient\s+(?:system\s+)?storage|storage\s+(?:is\s+)?full"
     r"|too\s+(?:big|large)|size\s+limit|exceeds?\s+(?:the\s+)?(?:maximum|size|message\s+size)"
     r"|spam|black\s*list|block\s*list|blocked|\brbl\b|dnsbl|spamhaus|reputation|rate[\s-]*limit|too\s+many"
-    r"|expired|timed?\s*out|retry\s+time|authentication|\bspf\b|\bdkim\b|dmarc|\bptr\b|reverse\s+(?:dns|lookup)"
+    r"|expired|timed?\s*out|retry\s+time|authentication|\bspf\b|\bdkim\b|dmarc|\bptr\b"
+    r"|reverse\s+(?:dns|lookup)"
     r"|\brdns\b|suspended|disabled|inactive|deactivated|greylist|graylist|virus|hop\s+count|routing\s+loop"
     r"|mail\s+loop|try\s+again|temporar|name\s+service\s+error|malformed",
     re.I,
@@ -132,7 +135,8 @@ _SENDER_SIDE = re.compile(r"sender\s+(?:address\s+)?(?:rejected|domain|verify)|o
 _SENDER_STATUSES = frozenset({"5.1.7", "5.1.8"})
 
 # DNS answers that failed for now (Postfix's "Host not found, try again" is the resolver's TRY_AGAIN).
-_TRANSIENT = re.compile(r"not\s+found,\s*try\s+again|name\s+service\s+error|malformed\s+or\s+unexpected", re.I)
+_TRANSIENT = re.compile(r"not\s+found,\s*try\s+again|name\s+service\s+error|malformed\s+or\s+unexpected",
+                        re.I)
 
 # A rejection after the end of DATA cannot be about the mailbox existing (RCPT TO was accepted): some
 # carriers say "user unknown" there when a content or sender filter refused the message.
@@ -314,6 +318,9 @@ def _field_blocks(part: email.message.Message) -> list[email.message.Message]:
             if chunk.strip()]
 
 
+_DIAGNOSTIC_TYPES = frozenset({"smtp", "x-unix", "x-postfix", "x-local", "unix"})
+
+
 def _dsn_report(blocks: list[email.message.Message], human: str) -> tuple[Category, list[Failure]] | None:
     failures: list[Failure] = []
     actions: list[str] = []
@@ -328,8 +335,7 @@ def _dsn_report(blocks: list[email.message.Message], human: str) -> tuple[Catego
         if action and not action.startswith("fail"):
             continue
         diagnostic = _decode_header(block.get("Diagnostic-Code"))
-        if ";" in diagnostic and diagnostic.split(";", 1)[0].strip().lower() in ("smtp", "x-unix", "x-postfix",
-                                                                                  "x-local", "unix"):
+        if ";" in diagnostic and diagnostic.split(";", 1)[0].strip().lower() in _DIAGNOSTIC_TYPES:
             diagnostic = diagnostic.split(";", 1)[1].strip()
         address = _clean_address(final) or _clean_address(original)
         status = _status_in(status_field) or _status_in(diagnostic)
@@ -481,12 +487,14 @@ def _inside_rfc822(root: email.message.Message, target: email.message.Message) -
 
 # Lines that carry a failed address in the common non-DSN formats.
 _QMAIL_LINE = re.compile(r"^[ \t]*<([^<>\s@]+@[^<>\s]+)>:?[ \t]*$", re.M)
-_ADDRESS_LINE = re.compile(r"^[ \t]*<?([^<>\s@:;\"']+@[A-Za-z0-9.-]+\.[A-Za-z]{2,})>?[ \t]*:?[ \t]*(.*)$", re.M)
+_ADDRESS_LINE = re.compile(r"^[ \t]*<?([^<>\s@:;\"']+@[A-Za-z0-9.-]+\.[A-Za-z]{2,})>?[ \t]*:?[ \t]*(.*)$",
+                           re.M)
 _EXIM_INTRO = re.compile(r"following\s+(?:address(?:\(es\))?|recipients?)|could\s+not\s+be\s+delivered\s+to"
                          r"|delivery\s+to\s+the\s+following|failed\s+recipients?|permanent\s+error"
                          r"|undeliverable\s+to", re.I)
-_RCPT_FIELD = re.compile(r"(?:original[- ]recipient|final[- ]recipient|failed[- ]recipient|recipient(?:\s+address)?"
-                         r"|rcpt\s+to|to)\s*[:=]\s*(?:rfc822\s*;\s*)?<?([^<>\s@]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,})",
+_RCPT_FIELD = re.compile(r"(?:original[- ]recipient|final[- ]recipient|failed[- ]recipient"
+                         r"|recipient(?:\s+address)?|rcpt\s+to|to)\s*[:=]\s*(?:rfc822\s*;\s*)?"
+                         r"<?([^<>\s@]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,})",
                          re.I)
 
 
@@ -544,7 +552,8 @@ def _heuristic_failures(msg: email.message.Message, human: str, quoted: str) -> 
         for match in _ADDRESS.finditer(human):
             address = match.group(0).strip(".").lower()
             # "please contact <support@isp>" names a helpdesk, not the recipient.
-            if _is_robot(address, excluded) or _HELPDESK.search(human[max(0, match.start() - 80):match.start()]):
+            before = human[max(0, match.start() - 80):match.start()]
+            if _is_robot(address, excluded) or _HELPDESK.search(before):
                 continue
             add(address, _human_near(human, address))
             break
@@ -654,7 +663,8 @@ def _classify(raw: bytes) -> BounceReport:
     dsn_blocks: list[email.message.Message] = []
     for part in _walk(msg):
         ctype = part.get_content_type()
-        if ctype in ("message/delivery-status", "message/global-delivery-status") and not _inside_rfc822(msg, part):
+        is_dsn = ctype in ("message/delivery-status", "message/global-delivery-status")
+        if is_dsn and not _inside_rfc822(msg, part):
             dsn_blocks.extend(_field_blocks(part))
     if dsn_blocks:
         result = _dsn_report(dsn_blocks, human)

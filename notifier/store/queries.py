@@ -68,6 +68,9 @@ __all__ = [
     "mark_expired_leases_uncertain",
     "outbox_counts",
     "release_fallback",
+    "email_row_by_token",
+    "mark_email_bounced",
+    "opt_out_email",
     "reserve_slots",
     "suppress_customers_sms",
     "record_outcomes",
@@ -79,6 +82,7 @@ __all__ = [
 ]
 
 FALLBACK_WAITING = "fallback: sent only if email fails"
+HARD_BOUNCE = "hard bounce"  # customers.email_problem of an address that bounced for good
 _CUSTOMER_FIELDS = (
     "name", "email", "email_problem", "phone", "phone_is_mobile", "phone_problem", "locale", "time_zone",
     "country", "region", "jurisdiction", "email_opt_out", "sms_opt_out",
@@ -95,6 +99,20 @@ def _dialect_insert(conn: Connection, table: Any) -> Any:
 # --- customers -------------------------------------------------------------------------------
 
 
+def _sticky(stmt: Any) -> dict[str, Any]:
+    """What a re-import must not undo: an opt-out (STOP, a complaint) stays, whatever the file says, and a
+    hard bounce stays on an address until the file brings a different one."""
+    return {
+        "email_opt_out": or_(customers.c.email_opt_out, stmt.excluded.email_opt_out),
+        "sms_opt_out": or_(customers.c.sms_opt_out, stmt.excluded.sms_opt_out),
+        "email_problem": case(
+            (and_(customers.c.email == stmt.excluded.email, customers.c.email_problem.like(f"{HARD_BOUNCE}%")),
+             customers.c.email_problem),
+            else_=stmt.excluded.email_problem,
+        ),
+    }
+
+
 def upsert_customers(conn: Connection, records: Sequence[CustomerRecord], now: datetime) -> tuple[int, int]:
     """Insert or update customers by external id; returns (inserted, updated)."""
     if not records:
@@ -109,7 +127,7 @@ def upsert_customers(conn: Connection, records: Sequence[CustomerRecord], now: d
     stmt = _dialect_insert(conn, customers)
     stmt = stmt.on_conflict_do_update(
         index_elements=[customers.c.external_id],
-        set_={**{f: stmt.excluded[f] for f in _CUSTOMER_FIELDS}, "updated_at": stmt.excluded.updated_at},
+        set_={**{f: stmt.excluded[f] for f in _CUSTOMER_FIELDS}, **_sticky(stmt), "updated_at": stmt.excluded.updated_at},
     )
     conn.execute(stmt, rows)
     updated = len(existing)
@@ -634,3 +652,26 @@ def reserve_slots(conn: Connection, *, name: str, interval: float, count: int, t
                      .on_conflict_do_nothing(index_elements=[rate_limits.c.name]))  # fmt: skip
         end = conn.scalar(reserve)
     return float(end) - count * interval
+
+
+# --- bounces ---------------------------------------------------------------------------------
+
+
+def email_row_by_token(conn: Connection, token: str) -> Row[Any] | None:
+    """The email outbox row a bounce names (by the token in its VERP address or Message-ID)."""
+    return conn.execute(
+        select(outbox.c.id, outbox.c.state, outbox.c.message_token, manifest.c.email, manifest.c.customer_id)
+        .join(manifest, manifest.c.id == outbox.c.manifest_id)
+        .where(outbox.c.message_token == token, outbox.c.channel == Channel.EMAIL.value)
+    ).first()  # fmt: skip
+
+
+def mark_email_bounced(conn: Connection, customer_id: int, email: str, problem: str) -> None:
+    """A hard bounce: later campaigns do not use this address (until an import brings another one)."""
+    conn.execute(update(customers).where(customers.c.id == customer_id, customers.c.email == email)
+                 .values(email_problem=f"{HARD_BOUNCE}: {problem}"[:500]))  # fmt: skip
+
+
+def opt_out_email(conn: Connection, customer_id: int) -> None:
+    """A spam complaint: the customer gets no more email from later campaigns."""
+    conn.execute(update(customers).where(customers.c.id == customer_id).values(email_opt_out=True))

@@ -1,0 +1,154 @@
+"""Bounces in: find which message a bounce is about, and apply it to the outbox and the customer.
+
+Our mail carries the outbox row's token twice: in the VERP envelope sender ``bounce+TOKEN@domain``
+(where the bounce is delivered) and in ``Message-ID: <TOKEN@domain>`` (which most bounces quote). A
+bounce delivered to a VERP address names its row exactly; one that reached a plain mailbox is matched
+through the quoted Message-ID. Nothing else is trusted: a bounce that names no row of ours changes
+nothing and is reported as unmatched.
+
+What a bounce does (forward only, like every status):
+- failure, hard or soft: the email row becomes ``bounced`` (the notice did not reach the customer by
+  email), and an SMS waiting as email-first fallback is released;
+- hard: also marks the address as bounced, so later campaigns do not use it;
+- feedback (a spam complaint, ARF): the customer is opted out of email;
+- delivered, delayed, auto-reply, not a bounce: recorded in the log only.
+
+``BounceReceiver`` is an SMTP server (aiosmtpd) for the bounce domain: run it as that domain's MX."""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+from sqlalchemy import Connection, Row
+
+from notifier.bounces.classify import BounceReport, Failure, classify
+from notifier.models import OutboxState
+from notifier.redact import mask_email
+from notifier.store import Store, utcnow
+from notifier.store import queries as q
+
+__all__ = ["BounceOutcome", "BounceReceiver", "apply_bounce", "token_from_address", "tokens_from_message_ids"]
+
+log = logging.getLogger(__name__)
+_TOKEN = r"[A-Za-z0-9_-]{1,64}"
+# Rows a bounce may move on from: it can overtake our own record ("sending") or follow a crash ("uncertain").
+_BEFORE_BOUNCED = [OutboxState.SENDING.value, OutboxState.UNCERTAIN.value, OutboxState.ACCEPTED.value]
+
+
+@dataclass(frozen=True, slots=True)
+class BounceOutcome:
+    category: str  # the classifier's category
+    token: str | None  # the outbox row it names, if any
+    action: str  # what was done, for the log and the operator
+
+
+def token_from_address(address: str, bounce_domain: str | None = None) -> str | None:
+    """``bounce+TOKEN@domain`` → TOKEN (the VERP address our mail is sent from)."""
+    match = re.fullmatch(rf"bounce\+({_TOKEN})@([^@\s>]+)", address.strip().strip("<>"), flags=re.IGNORECASE)
+    if match is None or (bounce_domain and match.group(2).lower() != bounce_domain.lower()):
+        return None
+    return match.group(1)
+
+
+def tokens_from_message_ids(message_ids: tuple[str, ...], bounce_domain: str | None = None) -> list[str]:
+    """``<TOKEN@domain>`` Message-IDs of our own mail, quoted in a bounce → TOKENs."""
+    tokens = []
+    for message_id in message_ids:
+        match = re.fullmatch(rf"<?({_TOKEN})@([^@\s>]+)>?", message_id.strip())
+        if match and (not bounce_domain or match.group(2).lower() == bounce_domain.lower()):
+            tokens.append(match.group(1))
+    return tokens
+
+
+def apply_bounce(store: Store, raw: bytes, *, envelope_to: str | None = None, bounce_domain: str | None = None,
+                 now: datetime | None = None) -> BounceOutcome:  # fmt: skip
+    """Classify one inbound message and apply it to the row it names (see the module docstring)."""
+    report = classify(raw)
+    token = token_from_address(envelope_to, bounce_domain) if envelope_to else None
+    if token is None:
+        token = next(iter(tokens_from_message_ids(report.original_message_ids, bounce_domain)), None)
+    if token is None:
+        return BounceOutcome(report.category, None, "unmatched: names no message of ours")
+    now = now or utcnow()
+    with store.begin() as conn:
+        row = q.email_row_by_token(conn, token)
+        if row is None:
+            return BounceOutcome(report.category, token, "unmatched: no email row has this token")
+        action = _apply(conn, report, row, now)
+    log.info("bounce for outbox %s (%s): %s", row.id, mask_email(row.email or ""), action)
+    return BounceOutcome(report.category, token, action)
+
+
+def _apply(conn: Connection, report: BounceReport, row: Row[Any], now: datetime) -> str:
+    if report.category == "feedback":
+        if row.customer_id is not None:
+            q.opt_out_email(conn, row.customer_id)
+        return f"complaint ({report.feedback_type or 'feedback'}): customer opted out of email"
+    if report.category != "failure":
+        return f"recorded only: {report.category}"
+    failure = _failure_for(report, row.email)
+    words = " ".join(x for x in (failure.status, failure.diagnostic) if x)
+    detail = f"{failure.kind} bounce: {words}"
+    moved = q.advance_by_token(conn, token=row.message_token, to_state=OutboxState.BOUNCED.value,
+                               from_states=_BEFORE_BOUNCED, detail=detail[:500], now=now)  # fmt: skip
+    if not moved:
+        return f"kept (not forward from {row.state}): {detail}"
+    released = q.release_fallback(conn, [moved], now)
+    if failure.kind == "hard" and row.customer_id is not None and row.email:
+        q.mark_email_bounced(conn, row.customer_id, row.email, words)
+    return f"bounced ({detail})" + (", SMS fallback released" if released else "")
+
+
+def _failure_for(report: BounceReport, email: str | None) -> Failure:
+    """The failure about the address we sent to; the only one when the bounce names just one."""
+    for failure in report.failures:
+        if email and failure.address and failure.address.lower() == email.lower():
+            return failure
+    return report.failures[0]
+
+
+class _Handler:
+    def __init__(self, receiver: "BounceReceiver") -> None:
+        self.receiver = receiver
+
+    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str,
+                          rcpt_options: list[str]) -> str:  # noqa: N802 - aiosmtpd's hook name
+        domain = address.rpartition("@")[2].lower()
+        if domain != self.receiver.bounce_domain.lower():
+            return "550 5.7.1 Relaying denied: this server only takes bounces"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
+        raw = bytes(envelope.original_content or envelope.content or b"")
+        for rcpt in envelope.rcpt_tos:
+            outcome = apply_bounce(self.receiver.store, raw, envelope_to=rcpt, bounce_domain=self.receiver.bounce_domain)
+            self.receiver.outcomes.append(outcome)
+        return "250 Bounce received"
+
+
+class BounceReceiver:
+    """SMTP for the bounce domain (``with BounceReceiver(store, "bounces.example.com", port=2525):``).
+    Mail for other domains is refused; every accepted message is applied at once."""
+
+    def __init__(self, store: Store, bounce_domain: str, *, host: str = "127.0.0.1", port: int = 2525) -> None:
+        self.store = store
+        self.bounce_domain = bounce_domain
+        self.host = host
+        self.port = port
+        self.outcomes: list[BounceOutcome] = []
+        self._controller = Controller(_Handler(self), hostname=host, port=port,
+                                      server_kwargs={"data_size_limit": 10 * 1024 * 1024})  # fmt: skip
+
+    def __enter__(self) -> "BounceReceiver":
+        self._controller.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._controller.stop()

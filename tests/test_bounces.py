@@ -1,0 +1,193 @@
+"""Bounces that arrive after the provider accepted a message: the real aiosmtplib client delivers them
+to the bounce receiver (aiosmtpd) at the VERP address, or they are read from a plain mailbox; the
+email row becomes ``bounced``, an email-first customer's SMS is released, and a hard bounce retires
+the address for later campaigns."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import aiosmtplib
+import pytest
+from helpers import LOCALES, customer, import_rows, incident_facts, planned_campaign
+from sqlalchemy import select
+
+from notifier.bounces.intake import BounceReceiver, apply_bounce
+from notifier.campaigns import campaign_status, plan_campaign
+from notifier.config import Settings
+from notifier.engine import launch, send_window
+from notifier.models import Channel, ChannelPolicy
+from notifier.selection import Selection
+from notifier.standins.smtp import ReceivedMail, SmtpStandin, free_port
+from notifier.standins.twilio import TwilioStandin
+from notifier.store import Store
+from notifier.store.schema import campaigns, customers, manifest, outbox
+
+DOMAIN = "bounces.example.com"
+
+
+def _launch(store: Store, settings: Settings, name: str = "test-campaign") -> None:
+    launch(store, settings, name, lambda chs: send_window(settings, name, chs), actor="tester", max_wait_seconds=30)
+
+
+def dsn(mail: ReceivedMail, *, status: str, diagnostic: str, action: str = "failed") -> bytes:
+    """A Postfix-style RFC 3464 report about ``mail``, quoting its headers as real servers do."""
+    headers = mail.data.split(b"\r\n\r\n", 1)[0].decode()
+    recipient = mail.recipients[0]
+    return (
+        "From: MAILER-DAEMON@mx.example.net (Mail Delivery System)\r\n"
+        f"To: {mail.envelope_from}\r\n"
+        "Subject: Undelivered Mail Returned to Sender\r\n"
+        "Message-ID: <20261122.ABC@mx.example.net>\r\n"
+        "MIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="BND"\r\n\r\n'
+        "--BND\r\nContent-Type: text/plain\r\n\r\n"
+        "This is the mail system at host mx.example.net.\r\n"
+        "I'm sorry to have to inform you that your message could not be delivered.\r\n\r\n"
+        f"<{recipient}>: host mx.example.net said: {diagnostic}\r\n\r\n"
+        "--BND\r\nContent-Type: message/delivery-status\r\n\r\n"
+        "Reporting-MTA: dns; mx.example.net\r\n\r\n"
+        f"Final-Recipient: rfc822; {recipient}\r\nAction: {action}\r\nStatus: {status}\r\n"
+        f"Diagnostic-Code: smtp; {diagnostic}\r\n\r\n"
+        f"--BND\r\nContent-Type: text/rfc822-headers\r\n\r\n{headers}\r\n"
+        "--BND--\r\n"
+    ).encode()
+
+
+def _mail_to(smtp: SmtpStandin, address: str) -> ReceivedMail:
+    return next(m for m in smtp.received if m.recipients == (address,))
+
+
+def _deliver(port: int, raw: bytes, to: str) -> None:
+    async def send() -> None:
+        async with aiosmtplib.SMTP(hostname="127.0.0.1", port=port) as client:
+            await client.sendmail("", [to], raw)  # the null sender <>, as every bounce has
+
+    asyncio.run(send())
+
+
+def _states(store: Store) -> dict[tuple[str, str], str]:
+    with store.connect() as conn:
+        return {(r.email or r.phone, r.channel): r.state for r in conn.execute(
+            select(manifest.c.email, manifest.c.phone, outbox.c.channel, outbox.c.state).join(manifest))}  # fmt: skip
+
+
+def test_a_hard_bounce_releases_the_sms_fallback_and_retires_the_address(
+        store: Store, settings: Settings, smtp: SmtpStandin, twilio: TwilioStandin, tmp_path: Path) -> None:  # fmt: skip
+    rows = [customer(1), customer(2)]
+    planned_campaign(store, settings, tmp_path, rows, policy=ChannelPolicy.EMAIL_FIRST)
+    _launch(store, settings)
+    assert twilio.messages == []  # email went out; SMS waits as the fallback
+    bounced = _mail_to(smtp, "c2@example.com")
+    raw = dsn(bounced, status="5.1.1",
+              diagnostic="550 5.1.1 <c2@example.com>: Recipient address rejected: User unknown in virtual mailbox table")
+    with BounceReceiver(store, DOMAIN, port=free_port()) as receiver:
+        _deliver(receiver.port, raw, bounced.envelope_from)
+    [outcome] = receiver.outcomes
+    assert outcome.category == "failure" and outcome.action.startswith("bounced (hard bounce: 5.1.1")
+    assert "SMS fallback released" in outcome.action
+    assert _states(store)[("c2@example.com", "email")] == "bounced"
+
+    _launch(store, settings)  # the released SMS goes out; nobody else gets anything twice
+    assert [m["to"] for m in twilio.messages] == [customer(2)["phone"]]
+    assert campaign_status(store, "test-campaign").outbox == {
+        "email": {"accepted": 1, "bounced": 1}, "sms": {"accepted": 1, "skipped": 1}}
+
+    import_rows(store, tmp_path, rows)  # a re-import with the same address does not revive it
+    with store.connect() as conn:
+        problem = conn.execute(select(customers.c.email_problem).where(customers.c.email == "c2@example.com")).scalar()
+    assert problem is not None and problem.startswith("hard bounce: 5.1.1")
+    plan_campaign(store, name="follow-up", incident_key=incident_facts()["key"], locales=LOCALES, actor="t",
+                  selection=Selection(ids_file=tmp_path / "affected.txt"), channels=frozenset(Channel),
+                  policy=ChannelPolicy.EMAIL_FIRST)  # fmt: skip
+    with store.connect() as conn:
+        follow_up = conn.execute(select(campaigns.c.id).where(campaigns.c.name == "follow-up")).scalar()
+        reasons = dict(conn.execute(select(manifest.c.email, manifest.c.email_reason)
+                                    .where(manifest.c.campaign_id == follow_up)).all())  # fmt: skip
+    assert reasons["c2@example.com"] == "email_bounced" and reasons["c1@example.com"] is None
+
+
+def test_a_soft_bounce_marks_the_message_bounced_but_keeps_the_address(
+        store: Store, settings: Settings, smtp: SmtpStandin, tmp_path: Path) -> None:  # fmt: skip
+    planned_campaign(store, settings, tmp_path, [customer(1)], channels=frozenset({Channel.EMAIL}))
+    _launch(store, settings)
+    mail = _mail_to(smtp, "c1@example.com")
+    raw = dsn(mail, status="5.2.2", diagnostic="552 5.2.2 <c1@example.com>: Mailbox full, quota exceeded")
+    with BounceReceiver(store, DOMAIN, port=free_port()) as receiver:
+        _deliver(receiver.port, raw, mail.envelope_from)
+    assert receiver.outcomes[0].action.startswith("bounced (soft bounce: 5.2.2")
+    assert _states(store)[("c1@example.com", "email")] == "bounced"
+    with store.connect() as conn:
+        assert conn.execute(select(customers.c.email_problem)).scalar() is None
+
+
+def test_a_bounce_in_a_plain_mailbox_is_matched_by_the_quoted_message_id(
+        store: Store, settings: Settings, smtp: SmtpStandin, tmp_path: Path) -> None:  # fmt: skip
+    planned_campaign(store, settings, tmp_path, [customer(1)], channels=frozenset({Channel.EMAIL}))
+    _launch(store, settings)
+    mail = _mail_to(smtp, "c1@example.com")
+    raw = dsn(mail, status="5.1.1", diagnostic="550 5.1.1 user unknown")
+    outcome = apply_bounce(store, raw, bounce_domain=DOMAIN)  # no envelope: read from a mailbox
+    assert outcome.token == mail.envelope_from.split("+")[1].split("@")[0]
+    assert _states(store)[("c1@example.com", "email")] == "bounced"
+    again = apply_bounce(store, raw, bounce_domain=DOMAIN)  # the same bounce twice changes nothing more
+    assert again.action.startswith("kept (not forward from bounced)")
+
+
+def test_bounces_that_name_no_message_of_ours_change_nothing(
+        store: Store, settings: Settings, smtp: SmtpStandin, tmp_path: Path) -> None:  # fmt: skip
+    planned_campaign(store, settings, tmp_path, [customer(1)], channels=frozenset({Channel.EMAIL}))
+    _launch(store, settings)
+    mail = _mail_to(smtp, "c1@example.com")
+    forged = dsn(mail, status="5.1.1", diagnostic="550 user unknown").replace(
+        mail.envelope_from.split("+")[1].split("@")[0].encode(), b"NoSuchToken123")
+    with BounceReceiver(store, DOMAIN, port=free_port()) as receiver:
+        _deliver(receiver.port, forged, f"bounce+NoSuchToken123@{DOMAIN}")
+        with pytest.raises(aiosmtplib.SMTPRecipientsRefused):  # not an open relay
+            _deliver(receiver.port, forged, "someone@elsewhere.example")
+    assert receiver.outcomes[0].action == "unmatched: no email row has this token"
+    assert _states(store)[("c1@example.com", "email")] == "accepted"
+
+
+def test_a_spam_complaint_opts_the_customer_out_of_email(
+        store: Store, settings: Settings, smtp: SmtpStandin, tmp_path: Path) -> None:  # fmt: skip
+    planned_campaign(store, settings, tmp_path, [customer(1)], channels=frozenset({Channel.EMAIL}))
+    _launch(store, settings)
+    mail = _mail_to(smtp, "c1@example.com")
+    headers = mail.data.split(b"\r\n\r\n", 1)[0].decode()
+    arf = (
+        "From: feedback@isp.example\r\nTo: " + mail.envelope_from + "\r\nSubject: complaint\r\nMIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type=feedback-report; boundary="F"\r\n\r\n'
+        "--F\r\nContent-Type: text/plain\r\n\r\nThis is an email abuse report.\r\n"
+        "--F\r\nContent-Type: message/feedback-report\r\n\r\nFeedback-Type: abuse\r\nUser-Agent: isp/1.0\r\n"
+        "Version: 1\r\n\r\n"
+        f"--F\r\nContent-Type: text/rfc822-headers\r\n\r\n{headers}\r\n--F--\r\n"
+    ).encode()
+    with BounceReceiver(store, DOMAIN, port=free_port()) as receiver:
+        _deliver(receiver.port, arf, mail.envelope_from)
+    assert receiver.outcomes[0].category == "feedback"
+    with store.connect() as conn:
+        assert conn.execute(select(customers.c.email_opt_out)).scalar() is True
+    import_rows(store, tmp_path, [customer(1)])  # the file says "not opted out": the complaint still counts
+    with store.connect() as conn:
+        assert conn.execute(select(customers.c.email_opt_out)).scalar() is True
+
+
+def test_bounces_saved_from_a_mailbox_are_applied_from_the_cli(
+        store: Store, settings: Settings, smtp: SmtpStandin, tmp_path: Path) -> None:  # fmt: skip
+    from typer.testing import CliRunner
+
+    from notifier.cli import app
+
+    planned_campaign(store, settings, tmp_path, [customer(1), customer(2)], channels=frozenset({Channel.EMAIL}))
+    _launch(store, settings)
+    saved = tmp_path / "bounce.eml"
+    saved.write_bytes(dsn(_mail_to(smtp, "c2@example.com"), status="5.1.1", diagnostic="550 5.1.1 no such user"))
+    noise = tmp_path / "hello.eml"
+    noise.write_bytes(b"From: a@b.example\r\nSubject: hi\r\n\r\nnot a bounce\r\n")
+    result = CliRunner().invoke(app, ["track", "bounce-files", str(saved), str(noise), "--domain", DOMAIN,
+                                      "--database-url", settings.database_url], env={"COLUMNS": "200"})  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "bounced (hard bounce: 5.1.1" in result.output and "unmatched" in result.output
+    assert _states(store) == {("c1@example.com", "email"): "accepted", ("c2@example.com", "email"): "bounced"}
