@@ -10,6 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from notifier import verp
 from notifier.config import Settings
 from notifier.errors import CampaignStateError, InputError, RenderError
 from notifier.models import CampaignState, Channel, ChannelPolicy, DeliveryPolicy
@@ -43,6 +44,7 @@ class CampaignRef:
     notice: str
     policy: DeliveryPolicy
     planned_at: datetime | None
+    bounce_key: str | None = None  # signs the email tokens (notifier.verp); None for campaigns planned before it
 
 
 def load_incident_file(path: Path) -> dict[str, Any]:
@@ -96,7 +98,7 @@ def get_campaign(store: Store, name: str) -> CampaignRef:
     return CampaignRef(id=row.id, name=row.name, state=row.state,
                        channels=frozenset(Channel(c) for c in row.channels.split(",") if c),
                        facts=dict(incident.facts), notice=row.notice, policy=DeliveryPolicy.from_json(row.settings),
-                       planned_at=as_utc(row.planned_at))  # fmt: skip
+                       planned_at=as_utc(row.planned_at), bounce_key=(row.settings or {}).get("bounce_key"))  # fmt: skip
 
 
 def plan_campaign(store: Store, *, name: str, incident_key: str, selection: Selection,
@@ -118,7 +120,8 @@ def plan_campaign(store: Store, *, name: str, incident_key: str, selection: Sele
         campaign_id = q.insert_campaign(
             conn, name=name, incident_id=incident.id, notice=notice, state=CampaignState.DRAFT.value,
             channels=",".join(sorted(c.value for c in channels)), policy=policy.value,
-            selection=selection.describe(), settings=delivery.as_json(), created_at=now, created_by=actor,
+            selection=selection.describe(), settings={**delivery.as_json(), "bounce_key": verp.new_key()},
+            created_at=now, created_by=actor,
         )  # fmt: skip
         if delivery.urgent_reason:
             q.audit(conn, actor=actor, action="campaign.urgent_override", subject=f"campaign:{name}",

@@ -100,7 +100,8 @@ async def deliver(store: Store, *, campaign_id: int, channel_kind: Channel, chan
                   concurrency: int = 8, retry: RetryPolicy = DEFAULT_RETRY, bucket: Bucket | None = None,
                   quiet_hours: QuietHours | None = None, clock: Callable[[], datetime] = utcnow,
                   keep_going: Callable[[], bool] | None = None, max_claims: int | None = None,
-                  on_record: Callable[[BatchResult], None] | None = None) -> BatchResult:  # fmt: skip
+                  on_record: Callable[[BatchResult], None] | None = None,
+                  token_for: Callable[[str], str] = str) -> BatchResult:  # fmt: skip
     """Send due rows of one channel until none is due, ``keep_going()`` (asked before every claim: campaign
     state, approvals, time budget) says stop, or ``max_claims`` claims were made. Returns what happened.
 
@@ -110,6 +111,7 @@ async def deliver(store: Store, *, campaign_id: int, channel_kind: Channel, chan
     provider never waits for the store, yet no more than ``batch_size`` rows are ever claimed and
     unanswered: a crash leaves at most one batch ``uncertain``.
 
+    ``token_for`` turns a row's token into what the provider sees (email: signed, ``notifier.verp``).
     ``quiet_hours`` (SMS) defers rows whose recipient's local time is outside the window, without
     counting an attempt. An email that fails for good releases the customer's SMS fallback row. When
     the provider refuses our own setup (``ConfigurationError``: login, TLS trust, credentials), no more
@@ -188,7 +190,7 @@ async def deliver(store: Store, *, campaign_id: int, channel_kind: Channel, chan
         await pace.acquire()
         started.add(row.id)
         try:
-            receipt = await channel.send(message, token=row.message_token)
+            receipt = await channel.send(message, token=token_for(row.message_token))
         except ConfigurationError as exc:
             # Our own setup is wrong (login, TLS trust): refused before anything was handed over, so the row
             # goes back unsent; the run stops once the sends already under way have finished.

@@ -16,6 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+from notifier import verp
 from notifier.approval import require_approved
 from notifier.campaigns import CampaignRef, get_campaign, mark_running
 from notifier.channels import DeliveryChannel, channel_from_url
@@ -112,7 +113,7 @@ def send_window(settings: Settings, campaign_name: str, channels: Channel | Iter
                     store, campaign_id=campaign.id, channel_kind=channel, channel=provider, renderer=renderer,
                     facts=campaign.facts, batch_size=settings.batch_size, lease_seconds=lease_seconds,
                     concurrency=concurrency, retry=settings.retry, bucket=bucket, quiet_hours=quiet,
-                    keep_going=keep_going, on_record=on_record,
+                    keep_going=keep_going, on_record=on_record, token_for=_token_signer(campaign, channel),
                 )  # fmt: skip
             finally:
                 await provider.aclose()
@@ -126,6 +127,14 @@ def send_window(settings: Settings, campaign_name: str, channels: Channel | Iter
         return asyncio.run(run())
     finally:
         store.dispose()
+
+
+def _token_signer(campaign: CampaignRef, channel: Channel) -> Callable[[str], str]:
+    """Email tokens go out signed (VERP address and Message-ID), so that a bounce naming one can be trusted."""
+    key = campaign.bounce_key
+    if channel is not Channel.EMAIL or key is None:
+        return str
+    return lambda token: verp.sign(token, key)
 
 
 def drain(store: Store, campaign: CampaignRef, send: Sender, *,

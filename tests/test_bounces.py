@@ -129,25 +129,34 @@ def test_a_bounce_in_a_plain_mailbox_is_matched_by_the_quoted_message_id(
     mail = _mail_to(smtp, "c1@example.com")
     raw = dsn(mail, status="5.1.1", diagnostic="550 5.1.1 user unknown")
     outcome = apply_bounce(store, raw, bounce_domain=DOMAIN)  # no envelope: read from a mailbox
-    assert outcome.token == mail.envelope_from.split("+")[1].split("@")[0]
+    signed = mail.envelope_from.split("+")[1].split("@")[0]  # token-signature
+    assert outcome.token == signed.rsplit("-", 1)[0] and f"<{signed}@{DOMAIN}>" in raw.decode()
     assert _states(store)[("c1@example.com", "email")] == "bounced"
     again = apply_bounce(store, raw, bounce_domain=DOMAIN)  # the same bounce twice changes nothing more
     assert again.action.startswith("kept (not forward from bounced)")
 
 
-def test_bounces_that_name_no_message_of_ours_change_nothing(
+def test_forged_bounces_and_bounces_that_name_no_message_of_ours_change_nothing(
         store: Store, settings: Settings, smtp: SmtpStandin, tmp_path: Path) -> None:  # fmt: skip
     planned_campaign(store, settings, tmp_path, [customer(1)], channels=frozenset({Channel.EMAIL}))
     _launch(store, settings)
     mail = _mail_to(smtp, "c1@example.com")
-    forged = dsn(mail, status="5.1.1", diagnostic="550 user unknown").replace(
-        mail.envelope_from.split("+")[1].split("@")[0].encode(), b"NoSuchToken123")
+    signed = mail.envelope_from.split("+")[1].split("@")[0]
+    token = signed.rsplit("-", 1)[0]  # guessable (c<campaign>m<row>e); the signature is not
+    real = dsn(mail, status="5.1.1", diagnostic="550 user unknown")
     with BounceReceiver(store, DOMAIN, port=free_port()) as receiver:
-        _deliver(receiver.port, forged, f"bounce+NoSuchToken123@{DOMAIN}")
+        for claimed in ("NoSuchToken123", token, f"{token}-aaaaaaaaaa"):  # unknown, unsigned, badly signed
+            _deliver(receiver.port, real.replace(signed.encode(), claimed.encode()), f"bounce+{claimed}@{DOMAIN}")
         with pytest.raises(aiosmtplib.SMTPRecipientsRefused):  # not an open relay
-            _deliver(receiver.port, forged, "someone@elsewhere.example")
-    assert receiver.outcomes[0].action == "unmatched: no email row has this token"
+            _deliver(receiver.port, real, "someone@elsewhere.example")
+    assert [o.action for o in receiver.outcomes] == [
+        "unmatched: no email row has this token",
+        "refused: the signature does not match (forged?)",
+        "refused: the signature does not match (forged?)",
+    ]
     assert _states(store)[("c1@example.com", "email")] == "accepted"
+    with store.connect() as conn:
+        assert conn.execute(select(customers.c.email_problem)).scalar() is None
 
 
 def test_a_spam_complaint_opts_the_customer_out_of_email(

@@ -3,8 +3,9 @@
 Our mail carries the outbox row's token twice: in the VERP envelope sender ``bounce+TOKEN@domain``
 (where the bounce is delivered) and in ``Message-ID: <TOKEN@domain>`` (which most bounces quote). A
 bounce delivered to a VERP address names its row exactly; one that reached a plain mailbox is matched
-through the quoted Message-ID. Nothing else is trusted: a bounce that names no row of ours changes
-nothing and is reported as unmatched.
+through the quoted Message-ID. Both carry the token signed with the campaign's key (``notifier.verp``):
+a bounce whose signature does not match is refused, and one that names no row of ours is unmatched;
+neither changes anything.
 
 What a bounce does (forward only, like every status):
 - failure, hard or soft: the email row becomes ``bounced`` (the notice did not reach the customer by
@@ -27,6 +28,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy import Connection, Row
 
+from notifier import verp
 from notifier.bounces.classify import BounceReport, Failure, classify
 from notifier.models import OutboxState
 from notifier.redact import mask_email
@@ -44,7 +46,7 @@ _BEFORE_BOUNCED = [OutboxState.SENDING.value, OutboxState.UNCERTAIN.value, Outbo
 @dataclass(frozen=True, slots=True)
 class BounceOutcome:
     category: str  # the classifier's category
-    token: str | None  # the outbox row it names, if any
+    token: str | None  # the outbox row's token it names, if any (without the signature)
     action: str  # what was done, for the log and the operator
 
 
@@ -70,16 +72,21 @@ def apply_bounce(store: Store, raw: bytes, *, envelope_to: str | None = None, bo
                  now: datetime | None = None) -> BounceOutcome:  # fmt: skip
     """Classify one inbound message and apply it to the row it names (see the module docstring)."""
     report = classify(raw)
-    token = token_from_address(envelope_to, bounce_domain) if envelope_to else None
-    if token is None:
-        token = next(iter(tokens_from_message_ids(report.original_message_ids, bounce_domain)), None)
-    if token is None:
+    signed = token_from_address(envelope_to, bounce_domain) if envelope_to else None
+    if signed is None:
+        signed = next(iter(tokens_from_message_ids(report.original_message_ids, bounce_domain)), None)
+    if signed is None:
         return BounceOutcome(report.category, None, "unmatched: names no message of ours")
+    token, signature = verp.split(signed)
     now = now or utcnow()
     with store.begin() as conn:
         row = q.email_row_by_token(conn, token)
         if row is None:
             return BounceOutcome(report.category, token, "unmatched: no email row has this token")
+        key = (row.settings or {}).get("bounce_key")
+        if key is not None and not verp.verify(token, signature, key):
+            log.warning("refused a bounce for outbox %s: its signature does not match", row.id)
+            return BounceOutcome(report.category, token, "refused: the signature does not match (forged?)")
         action = _apply(conn, report, row, now)
     log.info("bounce for outbox %s (%s): %s", row.id, mask_email(row.email or ""), action)
     return BounceOutcome(report.category, token, action)

@@ -658,10 +658,13 @@ def reserve_slots(conn: Connection, *, name: str, interval: float, count: int, t
 
 
 def email_row_by_token(conn: Connection, token: str) -> Row[Any] | None:
-    """The email outbox row a bounce names (by the token in its VERP address or Message-ID)."""
+    """The email outbox row a bounce names (by the token in its VERP address or Message-ID), with its
+    campaign's settings (the key its tokens were signed with)."""
     return conn.execute(
-        select(outbox.c.id, outbox.c.state, outbox.c.message_token, manifest.c.email, manifest.c.customer_id)
+        select(outbox.c.id, outbox.c.state, outbox.c.message_token, manifest.c.email, manifest.c.customer_id,
+               campaigns.c.settings)
         .join(manifest, manifest.c.id == outbox.c.manifest_id)
+        .join(campaigns, campaigns.c.id == outbox.c.campaign_id)
         .where(outbox.c.message_token == token, outbox.c.channel == Channel.EMAIL.value)
     ).first()  # fmt: skip
 
