@@ -1,9 +1,10 @@
-"""Running a campaign: launch (approval gate, crash recovery), batches until nothing is due, pause and
-cancel between batches, and the resolution of rows a crash left ``uncertain``.
+"""Running a campaign: launch (approval gate, crash recovery), windows of sending until nothing is due,
+pause and cancel at the next claim, and the resolution of rows a crash left ``uncertain``.
 
 ``send_window`` is the unit a Prefect task runs (up to 30 s of sending, every channel at once, batches
-claimed ahead so the provider never waits for the store); ``launch`` drives it in a loop. Several senders (threads, processes, machines) may run the same
-campaign at once: the outbox claim keeps them apart and the shared send slots keep the rate global."""
+claimed ahead so the provider never waits for the store); ``launch`` drives it in a loop. Several
+senders (threads, processes, machines) may run the same campaign at once: the outbox claim keeps them
+apart and the shared send slots keep the rate global."""
 
 from __future__ import annotations
 
@@ -29,7 +30,8 @@ from notifier.store import Store, as_utc, utcnow
 from notifier.store import queries as q
 from notifier.throttle import Bucket, SharedBucket, Unlimited
 
-__all__ = ["Progress", "Sender", "drain", "launch", "renderer_for", "resolve_uncertain", "rows_by_state", "send_window", "start"]
+__all__ = ["DUE_STATES", "Progress", "Sender", "drain", "launch", "renderer_for", "resolve_uncertain", "rows_by_state",
+           "send_window", "start"]
 
 log = logging.getLogger(__name__)
 Progress = Callable[[BatchResult, dict[str, int]], None]  # (this run's totals, the campaign's rows by state)

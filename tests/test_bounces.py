@@ -59,6 +59,13 @@ def _mail_to(smtp: SmtpStandin, address: str) -> ReceivedMail:
     return next(m for m in smtp.received if m.recipients == (address,))
 
 
+def _one_email_sent(store: Store, settings: Settings, smtp: SmtpStandin, tmp_path: Path) -> ReceivedMail:
+    """An email-only campaign for customer 1, sent: the mail as it arrived."""
+    planned_campaign(store, settings, tmp_path, [customer(1)], channels=frozenset({Channel.EMAIL}))
+    _launch(store, settings)
+    return _mail_to(smtp, "c1@example.com")
+
+
 def _deliver(port: int, raw: bytes, to: str) -> None:
     async def send() -> None:
         async with aiosmtplib.SMTP(hostname="127.0.0.1", port=port) as client:
@@ -110,9 +117,7 @@ def test_a_hard_bounce_releases_the_sms_fallback_and_retires_the_address(
 
 def test_a_soft_bounce_marks_the_message_bounced_but_keeps_the_address(
         store: Store, settings: Settings, smtp: SmtpStandin, tmp_path: Path) -> None:  # fmt: skip
-    planned_campaign(store, settings, tmp_path, [customer(1)], channels=frozenset({Channel.EMAIL}))
-    _launch(store, settings)
-    mail = _mail_to(smtp, "c1@example.com")
+    mail = _one_email_sent(store, settings, smtp, tmp_path)
     raw = dsn(mail, status="5.2.2", diagnostic="552 5.2.2 <c1@example.com>: Mailbox full, quota exceeded")
     with BounceReceiver(store, DOMAIN, port=free_port()) as receiver:
         _deliver(receiver.port, raw, mail.envelope_from)
@@ -124,9 +129,7 @@ def test_a_soft_bounce_marks_the_message_bounced_but_keeps_the_address(
 
 def test_a_bounce_in_a_plain_mailbox_is_matched_by_the_quoted_message_id(
         store: Store, settings: Settings, smtp: SmtpStandin, tmp_path: Path) -> None:  # fmt: skip
-    planned_campaign(store, settings, tmp_path, [customer(1)], channels=frozenset({Channel.EMAIL}))
-    _launch(store, settings)
-    mail = _mail_to(smtp, "c1@example.com")
+    mail = _one_email_sent(store, settings, smtp, tmp_path)
     raw = dsn(mail, status="5.1.1", diagnostic="550 5.1.1 user unknown")
     outcome = apply_bounce(store, raw, bounce_domain=DOMAIN)  # no envelope: read from a mailbox
     signed = mail.envelope_from.split("+")[1].split("@")[0]  # token-signature
@@ -138,9 +141,7 @@ def test_a_bounce_in_a_plain_mailbox_is_matched_by_the_quoted_message_id(
 
 def test_forged_bounces_and_bounces_that_name_no_message_of_ours_change_nothing(
         store: Store, settings: Settings, smtp: SmtpStandin, tmp_path: Path) -> None:  # fmt: skip
-    planned_campaign(store, settings, tmp_path, [customer(1)], channels=frozenset({Channel.EMAIL}))
-    _launch(store, settings)
-    mail = _mail_to(smtp, "c1@example.com")
+    mail = _one_email_sent(store, settings, smtp, tmp_path)
     signed = mail.envelope_from.split("+")[1].split("@")[0]
     token = signed.rsplit("-", 1)[0]  # guessable (c<campaign>m<row>e); the signature is not
     real = dsn(mail, status="5.1.1", diagnostic="550 user unknown")
@@ -161,9 +162,7 @@ def test_forged_bounces_and_bounces_that_name_no_message_of_ours_change_nothing(
 
 def test_a_spam_complaint_opts_the_customer_out_of_email(
         store: Store, settings: Settings, smtp: SmtpStandin, tmp_path: Path) -> None:  # fmt: skip
-    planned_campaign(store, settings, tmp_path, [customer(1)], channels=frozenset({Channel.EMAIL}))
-    _launch(store, settings)
-    mail = _mail_to(smtp, "c1@example.com")
+    mail = _one_email_sent(store, settings, smtp, tmp_path)
     headers = mail.data.split(b"\r\n\r\n", 1)[0].decode()
     arf = (
         "From: feedback@isp.example\r\nTo: " + mail.envelope_from + "\r\nSubject: complaint\r\nMIME-Version: 1.0\r\n"
