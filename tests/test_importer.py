@@ -81,3 +81,13 @@ def test_missing_required_columns_stop_before_reading_rows(store: Store, tmp_pat
     empty.write_text("", encoding="utf-8")
     with pytest.raises(InputError, match="empty"):
         import_customers(store, empty)
+
+
+def test_a_reimport_never_takes_back_an_opt_out(store: Store, tmp_path: Path) -> None:
+    import_customers(store, write_csv(tmp_path / "a.csv", [customer(1, sms_opt_out="yes", email_opt_out="yes")]))
+    # The next export from the customer system says "no": a STOP the customer sent still stands.
+    import_customers(store, write_csv(tmp_path / "b.csv", [customer(1, sms_opt_out="no", email_opt_out="no",
+                                                                    name="Renamed")]))  # fmt: skip
+    with store.connect() as conn:
+        row = conn.execute(select(customers.c.name, customers.c.sms_opt_out, customers.c.email_opt_out)).one()
+    assert tuple(row) == ("Renamed", True, True)  # other fields do update
