@@ -6,7 +6,6 @@ nothing measurable, and a window keeps its provider connections and its pacing s
 from __future__ import annotations
 
 from dataclasses import asdict
-
 from uuid import UUID
 
 from prefect import task
@@ -30,9 +29,10 @@ def send_through_task(campaign: str) -> engine.Sender:
 
 class ProgressArtifact:
     """``drain``'s progress as a Prefect progress artifact: the share of the campaign's rows no longer
-    due, with the counts by state in its description, updated after every window."""
+    due, with the counts by state in its description, updated after every window. ``key=None`` (each
+    shard's own artifact) keeps it out of the campaign's keyed history."""
 
-    def __init__(self, campaign: str, key: str) -> None:
+    def __init__(self, campaign: str, key: str | None) -> None:
         self.campaign = campaign
         self.key = key
         self.artifact: UUID | None = None

@@ -20,7 +20,8 @@ if TYPE_CHECKING:
     from notifier.campaigns import CampaignStatus
     from notifier.importer import ImportReport
 
-__all__ = ["DeliveryProgress", "delivery_progress", "import_report_table", "manifest_tables", "outbox_table", "progress_bar"]
+__all__ = ["DeliveryProgress", "delivery_progress", "import_report_table", "manifest_tables", "outbox_table",
+           "progress_bar"]
 
 
 @contextmanager
@@ -43,6 +44,7 @@ class DeliveryProgress:
         self.totals = BatchResult()  # this run, as of the last window
         self.live = BatchResult()  # answers written since
         self.states = states
+        self._show()
 
     def __call__(self, totals: BatchResult, states: dict[str, int]) -> None:
         self.totals, self.live, self.states = replace(totals), BatchResult(), states
@@ -71,9 +73,7 @@ def delivery_progress(console: Console, states: dict[str, int]) -> Iterator[Deli
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TextColumn("{task.fields[rate]:.0f} msg/s")]  # fmt: skip
     with Progress(*columns, console=console) as progress:
-        bar = DeliveryProgress(progress, progress.add_task("sending", total=None, rate=0.0), states)
-        bar._show()
-        yield bar
+        yield DeliveryProgress(progress, progress.add_task("sending", total=None, rate=0.0), states)
 
 
 def import_report_table(report: "ImportReport", limit: int = 20) -> Table:

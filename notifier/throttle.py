@@ -6,7 +6,7 @@ short transaction and sends at those times, so the configured rate holds for the
 (Prefect's ``rate_limit`` was measured to undershoot by 30-45 % and to stall on SQLite, see
 shared/reference/prefect-notes.md; it is not used per message). On top, each sender slows itself
 down when a provider pushes back (SMTP 421, HTTP 429, Retry-After) and recovers gradually after.
-``LocalBucket`` is the in-process version (tests, single sender). Clock and sleep are injectable."""
+Clock and sleep are injectable."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from notifier.store import Store
 from notifier.store import queries as q
 
-__all__ = ["Bucket", "LocalBucket", "SharedBucket", "Unlimited"]
+__all__ = ["Bucket", "SharedBucket", "Unlimited"]
 
 Sleep = Callable[[float], Awaitable[Any]]
 
@@ -70,40 +70,6 @@ class Unlimited:
 
     def penalize(self, retry_after: float | None = None) -> None:
         return None
-
-
-class LocalBucket:
-    """``rate`` per second with bursts up to ``burst``, for one process."""
-
-    def __init__(self, rate: float, burst: int = 1, *, clock: Callable[[], float] = time.monotonic,
-                 sleep: Sleep = asyncio.sleep) -> None:  # fmt: skip
-        self.rate = rate
-        self.capacity = float(max(burst, 1))
-        self.tokens = self.capacity
-        self.clock = clock
-        self.sleep = sleep
-        self.updated = clock()
-        self.backoff = _Backoff(clock)
-        self._lock = asyncio.Lock()
-
-    async def acquire(self) -> None:
-        async with self._lock:
-            pause = self.backoff.pause()
-            if pause > 0:
-                await self.sleep(pause)
-                self.updated = self.clock()  # no tokens accrue while the provider asked us to wait
-            while True:
-                now = self.clock()
-                rate = self.rate * self.backoff.current()
-                self.tokens = min(self.capacity, self.tokens + (now - self.updated) * rate)
-                self.updated = now
-                if self.tokens >= 1 - 1e-9:  # float dust must not keep us waiting for ever
-                    self.tokens = max(0.0, self.tokens - 1)
-                    return
-                await self.sleep(max((1 - self.tokens) / rate, 1e-6))
-
-    def penalize(self, retry_after: float | None = None) -> None:
-        self.backoff.penalize(retry_after)
 
 
 class SharedBucket:

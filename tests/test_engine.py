@@ -25,7 +25,7 @@ from notifier.standins.twilio import TwilioStandin
 from notifier.store import Store, utcnow
 from notifier.store import queries as q
 from notifier.store.schema import audit_log, customers, outbox
-from notifier.throttle import LocalBucket, SharedBucket
+from notifier.throttle import SharedBucket
 
 
 def _launch(store: Store, settings: Settings, name: str = "test-campaign") -> None:
@@ -108,27 +108,7 @@ def test_concurrent_reservations_never_share_a_slot(store: Store) -> None:
     assert all(b - a == pytest.approx(interval) for a, b in zip(slots, slots[1:]))  # one gap-free schedule
 
 
-def test_pushback_slows_a_sender_down_and_it_recovers() -> None:
-    clock = FakeTime()
-    bucket = LocalBucket(10, burst=1, clock=clock, sleep=clock.sleep)
-
-    async def pace(n: int) -> float:
-        start = clock.now
-        for _ in range(n):
-            await bucket.acquire()
-        return clock.now - start
-
-    normal = asyncio.run(pace(20))
-    bucket.penalize(retry_after=3)
-    slowed = asyncio.run(pace(20))
-    later = asyncio.run(pace(400))  # seconds without complaints: the pace recovers
-    recovered = asyncio.run(pace(20))
-    assert normal == pytest.approx(2.0, abs=0.15)
-    assert slowed >= 3 + 2 * normal * 0.9  # waited out Retry-After, then at half speed
-    assert recovered == pytest.approx(normal, rel=0.1) and later > 0
-
-
-def test_pushback_slows_a_shared_sender_without_taking_more_than_its_slots(store: Store) -> None:
+def test_pushback_slows_a_sender_down_and_it_recovers(store: Store) -> None:
     clock = FakeTime()
     bucket = SharedBucket(store, "sms:pushed", rate=10, burst=1, chunk=5, clock=clock, sleep=clock.sleep)
 
@@ -143,9 +123,12 @@ def test_pushback_slows_a_shared_sender_without_taking_more_than_its_slots(store
     bucket.penalize(retry_after=3)
     penalized_at = clock.now
     slowed = asyncio.run(pace(10))
+    later = asyncio.run(pace(400))  # seconds without complaints: the pace recovers
+    recovered = asyncio.run(pace(20))
     assert normal[-1] - normal[0] == pytest.approx(1.8)  # 10/s; the first two together (burst 1)
     assert slowed[0] >= penalized_at + 3  # Retry-After honoured
     assert slowed[-1] - slowed[0] == pytest.approx(9 * 0.2)  # then at half the pace
+    assert recovered[-1] - recovered[0] == pytest.approx(1.9, rel=0.1) and later  # back to 10/s
 
 
 @pytest.mark.parametrize(("utc", "zone", "expected"), [

@@ -18,6 +18,7 @@ What a bounce does (forward only, like every status):
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from dataclasses import dataclass
@@ -35,7 +36,8 @@ from notifier.redact import mask_email
 from notifier.store import Store, utcnow
 from notifier.store import queries as q
 
-__all__ = ["BounceOutcome", "BounceReceiver", "apply_bounce", "token_from_address", "tokens_from_message_ids"]
+__all__ = ["BounceOutcome", "BounceReceiver", "apply_bounce", "apply_report", "token_from_address",
+           "tokens_from_message_ids"]
 
 log = logging.getLogger(__name__)
 _TOKEN = r"[A-Za-z0-9_-]{1,64}"
@@ -51,7 +53,7 @@ class BounceOutcome:
 
 
 def token_from_address(address: str, bounce_domain: str | None = None) -> str | None:
-    """``bounce+TOKEN@domain`` → TOKEN (the VERP address our mail is sent from)."""
+    """``bounce+TOKEN@domain`` → TOKEN, as signed (the VERP address our mail is sent from)."""
     match = re.fullmatch(rf"bounce\+({_TOKEN})@([^@\s>]+)", address.strip().strip("<>"), flags=re.IGNORECASE)
     if match is None or (bounce_domain and match.group(2).lower() != bounce_domain.lower()):
         return None
@@ -59,7 +61,7 @@ def token_from_address(address: str, bounce_domain: str | None = None) -> str | 
 
 
 def tokens_from_message_ids(message_ids: tuple[str, ...], bounce_domain: str | None = None) -> list[str]:
-    """``<TOKEN@domain>`` Message-IDs of our own mail, quoted in a bounce → TOKENs."""
+    """``<TOKEN@domain>`` Message-IDs of our own mail, quoted in a bounce → TOKENs, as signed."""
     tokens = []
     for message_id in message_ids:
         match = re.fullmatch(rf"<?({_TOKEN})@([^@\s>]+)>?", message_id.strip())
@@ -71,7 +73,12 @@ def tokens_from_message_ids(message_ids: tuple[str, ...], bounce_domain: str | N
 def apply_bounce(store: Store, raw: bytes, *, envelope_to: str | None = None, bounce_domain: str | None = None,
                  now: datetime | None = None) -> BounceOutcome:  # fmt: skip
     """Classify one inbound message and apply it to the row it names (see the module docstring)."""
-    report = classify(raw)
+    return apply_report(store, classify(raw), envelope_to=envelope_to, bounce_domain=bounce_domain, now=now)
+
+
+def apply_report(store: Store, report: BounceReport, *, envelope_to: str | None = None,
+                 bounce_domain: str | None = None, now: datetime | None = None) -> BounceOutcome:  # fmt: skip
+    """Apply an already classified message to the row it names (one message may go to several rows)."""
     signed = token_from_address(envelope_to, bounce_domain) if envelope_to else None
     if signed is None:
         signed = next(iter(tokens_from_message_ids(report.original_message_ids, bounce_domain)), None)
@@ -134,8 +141,12 @@ class _Handler:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
         raw = bytes(envelope.original_content or envelope.content or b"")
+        # Parsed once, however many of our addresses it was sent to; the store is written off the SMTP
+        # server's event loop, so other connections are not held up meanwhile.
+        report = await asyncio.to_thread(classify, raw)
         for rcpt in envelope.rcpt_tos:
-            outcome = apply_bounce(self.receiver.store, raw, envelope_to=rcpt, bounce_domain=self.receiver.bounce_domain)
+            outcome = await asyncio.to_thread(apply_report, self.receiver.store, report, envelope_to=rcpt,
+                                              bounce_domain=self.receiver.bounce_domain)  # fmt: skip
             self.receiver.outcomes.append(outcome)
         return "250 Bounce received"
 
