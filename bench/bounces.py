@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from notifier.bounces.classify import BounceReport, Failure, classify
+from notifier.tracking.bounces.classify import BounceReport, Failure, classify
 from notifier.config import PROJECT_ROOT
 
 CLASSES = ("hard", "soft", "null")

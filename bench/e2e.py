@@ -14,13 +14,14 @@ from pathlib import Path
 
 import psycopg
 
-from notifier.approval import approve, pieces, submit
-from notifier.campaigns import campaign_status, control, create_incident, plan_campaign
+from notifier.notices.approval import approve, pieces, submit
+from notifier.sending.campaigns import campaign_status, control, create_incident, plan_campaign
 from notifier.config import PROJECT_ROOT, Settings
-from notifier.engine import start
+from notifier.sending.runner import start
 from notifier.models import Channel, ChannelPolicy, CustomerRecord, DeliveryPolicy
-from notifier.selection import Selection
-from notifier.store import Store, utcnow
+from notifier.audience.selection import Selection
+from notifier.store import Store
+from notifier.clock import utcnow
 from notifier.store import queries as q
 
 INCIDENT = PROJECT_ROOT / "notifier" / "demo" / "incident.json"

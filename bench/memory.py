@@ -10,7 +10,7 @@ from pathlib import Path
 
 from bench.e2e import database, prepare
 from notifier.config import Settings
-from notifier.engine import send_window, start
+from notifier.sending.runner import send_window, start
 from notifier.models import Channel
 from notifier.store import Store
 

@@ -70,7 +70,7 @@ def email_latency(work: Path, results: dict[str, float | int | str | None]) -> N
 
 def twilio_standin(record: Path | None = None) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    cmd = [sys.executable, "-m", "notifier.standins.twilio", "--port", str(port)]
+    cmd = [sys.executable, "-m", "notifier.testing.twilio", "--port", str(port)]
     if record is not None:
         cmd += ["--record", str(record)]
     proc = subprocess.Popen(cmd, cwd=PROJECT_ROOT, stdout=subprocess.PIPE)

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import sys
 
-from notifier.campaigns import get_campaign
+from notifier.sending.campaigns import get_campaign
 from notifier.config import Settings
-from notifier.engine import drain, send_window
+from notifier.sending.runner import drain, send_window
 from notifier.store import Store
 
 

@@ -13,11 +13,11 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from notifier import campaigns, engine
+from notifier.sending import campaigns, runner
 from notifier.config import Settings
 from notifier.models import Channel, ChannelPolicy, DeliveryPolicy
-from notifier.reports import summary_markdown, summary_rows
-from notifier.selection import Selection
+from notifier.reports.delivery import summary_markdown, summary_rows
+from notifier.audience.selection import Selection
 from notifier.store import Store
 
 from flows.tasks import ProgressArtifact, send_through_task
@@ -33,7 +33,7 @@ def plan_campaign_task(campaign: str, incident: str, affected_ids: str | None, q
             store, name=campaign, incident_key=incident,
             selection=Selection(ids_file=Path(affected_ids) if affected_ids else None, query=query),
             channels=frozenset(Channel(c) for c in channels), policy=ChannelPolicy(policy),
-            locales=engine.renderer_for(settings.templates_dir, settings.locales_dir, notice).locales,
+            locales=runner.renderer_for(settings.templates_dir, settings.locales_dir, notice).locales,
             actor=actor, notice=notice, delivery=DeliveryPolicy.from_json(delivery),
         )  # fmt: skip
     finally:
@@ -72,7 +72,7 @@ def notify_customers(campaign: str, incident: str | None = None, affected_ids: s
                                       uncertain_email=uncertain_email).as_json()  # fmt: skip
             plan_campaign_task(campaign, incident, affected_ids, query, channels or ["email", "sms"], policy, notice,
                                delivery, actor)  # fmt: skip
-        totals = engine.launch(store, settings, campaign, send_through_task(campaign), actor=actor,
+        totals = runner.launch(store, settings, campaign, send_through_task(campaign), actor=actor,
                                progress=ProgressArtifact(campaign, key=f"{_artifact_key(campaign)}-progress"))
         status = campaigns.campaign_status(store, campaign)
     finally:

@@ -14,8 +14,8 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.deployments import run_deployment
 
-from notifier import engine
-from notifier.campaigns import get_campaign
+from notifier.sending import runner
+from notifier.sending.campaigns import get_campaign
 from notifier.config import Settings
 from notifier.store import Store
 
@@ -29,7 +29,7 @@ def send_shard(campaign: str, actor: str = "prefect-shard") -> dict[str, int]:
     store = Store(settings.database_url)
     try:
         ref = get_campaign(store, campaign)
-        totals = engine.drain(store, ref, send_through_task(campaign), progress=ProgressArtifact(campaign, key=None))
+        totals = runner.drain(store, ref, send_through_task(campaign), progress=ProgressArtifact(campaign, key=None))
     finally:
         store.dispose()
     del actor
@@ -45,7 +45,7 @@ def start_campaign(campaign: str, shards: int = 2, actor: str = "prefect") -> di
     settings = Settings.from_env()
     store = Store(settings.database_url)
     try:
-        engine.start(store, settings, campaign, actor=actor)
+        runner.start(store, settings, campaign, actor=actor)
     finally:
         store.dispose()
     runs = [run_deployment("send-shard/send-shard", parameters={"campaign": campaign}, timeout=0)

@@ -11,18 +11,18 @@ from uuid import UUID
 from prefect import task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
-from notifier import engine
+from notifier.sending import runner
 from notifier.config import Settings
-from notifier.delivery import BatchResult
+from notifier.sending.pipeline import BatchResult
 from notifier.models import Channel
 
 
 @task(name="send-window")
 def send_window_task(campaign: str, channels: list[str]) -> dict[str, int]:
-    return asdict(engine.send_window(Settings.from_env(), campaign, [Channel(c) for c in channels]))
+    return asdict(runner.send_window(Settings.from_env(), campaign, [Channel(c) for c in channels]))
 
 
-def send_through_task(campaign: str) -> engine.Sender:
+def send_through_task(campaign: str) -> runner.Sender:
     """``drain``'s sender: each window is one task run, its result counted in the flow."""
     return lambda channels: BatchResult(**send_window_task(campaign, sorted(c.value for c in channels)))
 
@@ -38,7 +38,7 @@ class ProgressArtifact:
         self.artifact: UUID | None = None
 
     def __call__(self, totals: BatchResult, states: dict[str, int]) -> None:
-        due = sum(states.get(s, 0) for s in engine.DUE_STATES)
+        due = sum(states.get(s, 0) for s in runner.DUE_STATES)
         total = sum(n for s, n in states.items() if s != "skipped")
         percent = 100.0 * (total - due) / total if total else 100.0
         description = f"{self.campaign}: " + ", ".join(f"{s} {n}" for s, n in sorted(states.items()))

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from notifier.config import PROJECT_ROOT, Settings
-from notifier.prefect_env import apply_prefect_defaults
-from notifier.standins.smtp import SmtpStandin
-from notifier.standins.twilio import TwilioStandin
+from notifier.orchestration import apply_prefect_defaults
+from notifier.testing.smtp import SmtpStandin
+from notifier.testing.twilio import TwilioStandin
 from notifier.store import Store
 
 PG_ADMIN_URL = os.environ.get("NOTIFIER_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")

@@ -7,12 +7,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-from notifier.approval import approve, pieces, submit
-from notifier.campaigns import create_incident, plan_campaign
+from notifier.notices.approval import approve, pieces, submit
+from notifier.sending.campaigns import create_incident, plan_campaign
 from notifier.config import PROJECT_ROOT, Settings
-from notifier.importer import COLUMNS, ImportReport, import_customers
+from notifier.audience.importer import COLUMNS, ImportReport, import_customers
 from notifier.models import Channel, ChannelPolicy, DeliveryPolicy
-from notifier.selection import FreezeResult, Selection
+from notifier.audience.selection import FreezeResult, Selection
 from notifier.store import Store
 
 INCIDENT_FILE = PROJECT_ROOT / "notifier" / "demo" / "incident.json"

@@ -11,7 +11,7 @@ from babel.messages.pofile import read_po, write_po
 from helpers import approve_all
 from sqlalchemy import select
 
-from notifier.approval import Piece, approve, content_hash, pieces, statuses, submit
+from notifier.notices.approval import Piece, approve, content_hash, pieces, statuses, submit
 from notifier.config import PROJECT_ROOT, Settings
 from notifier.store import Store
 from notifier.store.schema import audit_log

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from notifier.bounces.classify import BounceReport, classify
+from notifier.tracking.bounces.classify import BounceReport, classify
 from notifier.config import PROJECT_ROOT
 
 # `python -m pytest` puts the repository root on sys.path, a bare `pytest` does not; the scoring lives

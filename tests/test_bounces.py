@@ -13,14 +13,14 @@ import pytest
 from helpers import LOCALES, customer, import_rows, incident_facts, planned_campaign
 from sqlalchemy import select
 
-from notifier.bounces.intake import BounceReceiver, apply_bounce
-from notifier.campaigns import campaign_status, plan_campaign
+from notifier.tracking.bounces.intake import BounceReceiver, apply_bounce
+from notifier.sending.campaigns import campaign_status, plan_campaign
 from notifier.config import Settings
-from notifier.engine import launch, send_window
+from notifier.sending.runner import launch, send_window
 from notifier.models import Channel, ChannelPolicy
-from notifier.selection import Selection
-from notifier.standins.smtp import ReceivedMail, SmtpStandin, free_port
-from notifier.standins.twilio import TwilioStandin
+from notifier.audience.selection import Selection
+from notifier.testing.smtp import ReceivedMail, SmtpStandin, free_port
+from notifier.testing.twilio import TwilioStandin
 from notifier.store import Store
 from notifier.store.schema import campaigns, customers, manifest, outbox
 
@@ -186,7 +186,7 @@ def test_bounces_saved_from_a_mailbox_are_applied_from_the_cli(
         store: Store, settings: Settings, smtp: SmtpStandin, tmp_path: Path) -> None:  # fmt: skip
     from typer.testing import CliRunner
 
-    from notifier.cli import app
+    from notifier.cli.app import app
 
     planned_campaign(store, settings, tmp_path, [customer(1), customer(2)], channels=frozenset({Channel.EMAIL}))
     _launch(store, settings)

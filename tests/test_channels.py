@@ -10,8 +10,8 @@ from helpers import tls_files
 from notifier.channels import channel_from_url
 from notifier.errors import ConfigurationError, PermanentDeliveryError, TransientDeliveryError
 from notifier.models import Channel, RenderedMessage
-from notifier.standins.smtp import SmtpStandin
-from notifier.standins.twilio import TwilioStandin
+from notifier.testing.smtp import SmtpStandin
+from notifier.testing.twilio import TwilioStandin
 
 EMAIL = RenderedMessage(channel=Channel.EMAIL, to="ivan@example.com", subject="Важно: инцидент", body_text="Текст",
                         body_html="<p>Текст</p>", locale="ru", headers={"display_name": "Ivan\r\nBcc: evil@example.net"})  # fmt: skip

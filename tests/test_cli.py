@@ -9,9 +9,9 @@ import pytest
 from helpers import INCIDENT_FILE, customer, write_csv
 from typer.testing import CliRunner
 
-from notifier.cli import app
-from notifier.standins.smtp import SmtpStandin
-from notifier.standins.twilio import TwilioStandin
+from notifier.cli.app import app
+from notifier.testing.smtp import SmtpStandin
+from notifier.testing.twilio import TwilioStandin
 
 runner = CliRunner()
 

@@ -19,9 +19,9 @@ from helpers import customer, planned_campaign
 from sqlalchemy import select
 
 from notifier.config import PROJECT_ROOT, Settings
-from notifier.engine import launch, send_window
+from notifier.sending.runner import launch, send_window
 from notifier.models import Channel
-from notifier.standins.smtp import SmtpStandin
+from notifier.testing.smtp import SmtpStandin
 from notifier.store import Store
 from notifier.store.schema import manifest, outbox
 
@@ -38,7 +38,7 @@ def test_kill_9_mid_campaign_then_resume(store: Store, settings: Settings, smtp:
     env = {**os.environ, "NOTIFIER_DATABASE_URL": settings.database_url, "NOTIFIER_EMAIL_URL": smtp.url,
            "NOTIFIER_BATCH_SIZE": str(BATCH), "NOTIFIER_LEASE_SECONDS": str(LEASE)}  # fmt: skip
     worker = subprocess.Popen(
-        [sys.executable, "-m", "notifier.cli", "campaign", "launch", "test-campaign", "--direct", "--actor", "w1"],
+        [sys.executable, "-m", "notifier.cli.app", "campaign", "launch", "test-campaign", "--direct", "--actor", "w1"],
         cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
     deadline = time.monotonic() + 60

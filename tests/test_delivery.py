@@ -13,15 +13,16 @@ import pytest
 from helpers import customer, planned_campaign, tls_files
 from sqlalchemy import select, update
 
-from notifier.campaigns import campaign_status, get_campaign
-from notifier.delivery import BatchResult
-from notifier.engine import launch, send_window
+from notifier.sending.campaigns import campaign_status, get_campaign
+from notifier.sending.pipeline import BatchResult
+from notifier.sending.runner import launch, send_window
 from notifier.config import RetryPolicy, Settings
 from notifier.errors import CampaignStateError, ConfigurationError
 from notifier.models import Channel, OutboxState
-from notifier.standins.smtp import SmtpStandin
-from notifier.standins.twilio import TwilioStandin
-from notifier.store import Store, utcnow
+from notifier.testing.smtp import SmtpStandin
+from notifier.testing.twilio import TwilioStandin
+from notifier.store import Store
+from notifier.clock import utcnow
 from notifier.store import queries as q
 from notifier.store.schema import audit_log, campaigns, delivery_events, manifest, outbox
 
@@ -167,7 +168,7 @@ def test_rows_a_dead_sender_left_in_flight_become_uncertain_not_resent(store: St
 def test_a_paused_campaign_sends_nothing(store: Store, settings: Settings, smtp: SmtpStandin, tmp_path: Path) -> None:
     planned_campaign(store, settings, tmp_path, [customer(1)], channels=frozenset({Channel.EMAIL}))
     campaign = get_campaign(store, "test-campaign")
-    from notifier.engine import drain
+    from notifier.sending.runner import drain
 
     with store.begin() as conn:
         conn.execute(update(campaigns).values(state="paused"))

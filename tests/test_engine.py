@@ -12,20 +12,21 @@ import pytest
 from helpers import customer, planned_campaign
 from sqlalchemy import select
 
-from notifier.campaigns import campaign_status, control, get_campaign
+from notifier.sending.campaigns import campaign_status, control, get_campaign
 from notifier.config import Settings
-from notifier.delivery import QuietHours, deliver_batch
-from notifier import verp
-from notifier.engine import launch, renderer_for, send_window
+from notifier.sending.pipeline import QuietHours, deliver_batch
+from notifier.sending import tokens
+from notifier.sending.runner import launch, renderer_for, send_window
 from notifier.errors import CampaignStateError
 from notifier.models import Channel, ChannelPolicy, DeliveryPolicy
 from notifier.channels import channel_from_url
-from notifier.standins.smtp import SmtpStandin
-from notifier.standins.twilio import TwilioStandin
-from notifier.store import Store, utcnow
+from notifier.testing.smtp import SmtpStandin
+from notifier.testing.twilio import TwilioStandin
+from notifier.store import Store
+from notifier.clock import utcnow
 from notifier.store import queries as q
 from notifier.store.schema import audit_log, customers, outbox
-from notifier.throttle import SharedBucket
+from notifier.sending.pacing import SharedBucket
 
 
 def _launch(store: Store, settings: Settings, name: str = "test-campaign") -> None:
@@ -232,7 +233,7 @@ def test_uncertain_email_is_resent_with_the_same_message_id_when_the_campaign_sa
     _launch(store, settings)
     # The Message-ID any earlier attempt had too: the row's token, signed with the campaign's key.
     assert campaign.bounce_key is not None
-    same = f"<{verp.sign(f'c{campaign.id}m1e', campaign.bounce_key)}@bounces.example.com>"
+    same = f"<{tokens.sign(f'c{campaign.id}m1e', campaign.bounce_key)}@bounces.example.com>"
     assert len(smtp.received) == 1 and smtp.received[0].message["Message-ID"] == same
 
 

@@ -11,11 +11,11 @@ import pytest
 from helpers import approve_all, customer, import_rows, incident_facts
 from sqlalchemy import select
 
-from notifier.campaigns import create_incident
+from notifier.sending.campaigns import create_incident
 from notifier.config import Settings
 from notifier.models import Channel
-from notifier.standins.smtp import SmtpStandin
-from notifier.standins.twilio import TwilioStandin
+from notifier.testing.smtp import SmtpStandin
+from notifier.testing.twilio import TwilioStandin
 from notifier.store import Store
 from notifier.store.schema import manifest
 
@@ -99,7 +99,7 @@ def test_two_send_shards_send_one_campaign_exactly_once(
     import threading
 
     from flows.send_shard import send_shard
-    from notifier.engine import start
+    from notifier.sending.runner import start
 
     url = f"sqlite:///{tmp_path / 'shards.db'}"
     store = Store(url)

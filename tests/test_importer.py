@@ -9,7 +9,7 @@ from helpers import customer, write_csv
 from sqlalchemy import func, select
 
 from notifier.errors import InputError
-from notifier.importer import import_customers
+from notifier.audience.importer import import_customers
 from notifier.store import Store
 from notifier.store.schema import customers
 

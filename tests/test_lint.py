@@ -10,9 +10,9 @@ import pytest
 from babel.messages.pofile import read_po, write_po
 from typer.testing import CliRunner
 
-from notifier.cli import app
+from notifier.cli.app import app
 from notifier.config import PROJECT_ROOT
-from notifier.lint import Finding, Linter
+from notifier.notices.lint import Finding, Linter
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from notifier.cli import app
+from notifier.cli.app import app
 
 
 def test_proof_pages_and_eml_files(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]

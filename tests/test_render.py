@@ -13,8 +13,8 @@ from helpers import LOCALES, incident_facts
 
 from notifier.config import PROJECT_ROOT
 from notifier.errors import RenderError
-from notifier.i18n import fallback_chain
-from notifier.render import Renderer
+from notifier.notices.i18n import fallback_chain
+from notifier.notices.render import Renderer
 
 TEMPLATES = PROJECT_ROOT / "templates"
 LOCALES_DIR = PROJECT_ROOT / "locales"
@@ -127,7 +127,7 @@ def test_catalogs_match_the_sources_and_are_fully_translated() -> None:
 @pytest.mark.parametrize("jurisdiction", [None, "US-CA"])
 def test_rendering_once_per_group_gives_exactly_what_rendering_per_reader_gives(renderer: Renderer,
                                                                                  jurisdiction: str | None) -> None:  # fmt: skip
-    from notifier.render import NoticeCache
+    from notifier.notices.render import NoticeCache
 
     cache = NoticeCache(renderer, incident_facts())
     names = ["Anna", "", HOSTILE, "O'Brien & <Sons>", "Nguyễn Thị Lan", "Иван\nПетров", "  spaced   out  "]

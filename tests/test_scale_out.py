@@ -17,10 +17,10 @@ import httpx
 import pytest
 from helpers import customer, planned_campaign
 
-from notifier.campaigns import campaign_status
+from notifier.sending.campaigns import campaign_status
 from notifier.config import PROJECT_ROOT, Settings
 from notifier.models import Channel
-from notifier.standins.smtp import SmtpStandin, free_port
+from notifier.testing.smtp import SmtpStandin, free_port
 from notifier.store import Store
 
 pytestmark = [pytest.mark.prefect, pytest.mark.postgres]

@@ -8,11 +8,11 @@ import pytest
 from helpers import LOCALES, customer, import_rows, incident_facts, planned_campaign, write_csv
 from sqlalchemy import create_engine, select, text
 
-from notifier.campaigns import campaign_status, create_incident, plan_campaign
+from notifier.sending.campaigns import campaign_status, create_incident, plan_campaign
 from notifier.config import Settings
 from notifier.errors import CampaignStateError, SelectionError
 from notifier.models import Channel, ChannelPolicy
-from notifier.selection import Planning, Selection, freeze_manifest
+from notifier.audience.selection import Planning, Selection, freeze_manifest
 from notifier.store import Store
 from notifier.store.schema import manifest, outbox
 
@@ -87,7 +87,7 @@ def test_query_selection_pages_by_key_and_unions_with_the_ids_file(store: Store,
 
 def _new_campaign(store: Store, name: str) -> int:
     from notifier.store import queries as q
-    from notifier.store import utcnow
+    from notifier.clock import utcnow
 
     with store.begin() as conn:
         incident = conn.execute(text("SELECT id FROM incidents")).scalar_one()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from notifier.sms_segments import segment_info
+from notifier.notices.segments import segment_info
 
 
 def test_segment_counts_match_twilio_vectors(shared_dir: Path) -> None:

@@ -16,7 +16,8 @@ from sqlalchemy.exc import IntegrityError
 
 from notifier.config import Settings
 from notifier.models import Channel, OutboxState
-from notifier.store import Store, utcnow
+from notifier.store import Store
+from notifier.clock import utcnow
 from notifier.store import queries as q
 from notifier.store.schema import delivery_events, metadata, outbox
 

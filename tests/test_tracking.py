@@ -16,13 +16,13 @@ from sqlalchemy import select
 from starlette.applications import Starlette
 
 from notifier.config import Settings
-from notifier.engine import launch, send_window
+from notifier.sending.runner import launch, send_window
 from notifier.models import Channel
-from notifier.standins.smtp import free_port
-from notifier.standins.twilio import TwilioStandin
+from notifier.testing.smtp import free_port
+from notifier.testing.twilio import TwilioStandin
 from notifier.store import Store
 from notifier.store.schema import delivery_events, outbox
-from notifier.tracking import tracking_app
+from notifier.tracking.twilio_status import tracking_app
 
 
 def _wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> None:

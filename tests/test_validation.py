@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from notifier.errors import InputError
-from notifier.validation import RowProblems, normalize_locale, validate_customer, validate_email_address, validate_phone
+from notifier.audience.validation import RowProblems, normalize_locale, validate_customer, validate_email_address, validate_phone
 
 
 @pytest.mark.parametrize(

@@ -29,7 +29,7 @@ import aiosmtplib
 from notifier.errors import ConfigurationError, PermanentDeliveryError, TransientDeliveryError
 from notifier.models import Channel, Receipt, RenderedMessage
 from notifier.redact import mask_email, mask_url
-from notifier.store import utcnow
+from notifier.clock import utcnow
 
 __all__ = ["SmtpChannel", "build_message"]
 

@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from notifier.errors import ConfigurationError, PermanentDeliveryError
 from notifier.models import Channel, Receipt, RenderedMessage
-from notifier.store import utcnow
+from notifier.clock import utcnow
 
 __all__ = ["MemoryChannel"]
 

@@ -28,7 +28,7 @@ from twilio.rest import Client
 from notifier.errors import ConfigurationError, PermanentDeliveryError, TransientDeliveryError
 from notifier.models import Channel, Receipt, RenderedMessage
 from notifier.redact import mask_phone, mask_url
-from notifier.store import utcnow
+from notifier.clock import utcnow
 
 __all__ = ["TwilioChannel", "map_twilio_error"]
 

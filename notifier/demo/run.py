@@ -16,15 +16,16 @@ from typing import Any
 
 from rich.console import Console
 
-from notifier import approval, campaigns
-from notifier.cli_output import import_report_table, manifest_tables, outbox_table, progress_bar
+from notifier.notices import approval
+from notifier.sending import campaigns
+from notifier.cli.output import import_report_table, manifest_tables, outbox_table, progress_bar
 from notifier.config import Settings
 from notifier.demo.seed import write_demo_csv
-from notifier.importer import import_customers
-from notifier.lint import Linter
-from notifier.proof import write_proofs
-from notifier.standins.smtp import SmtpStandin
-from notifier.standins.twilio import TwilioStandin
+from notifier.audience.importer import import_customers
+from notifier.notices.lint import Linter
+from notifier.notices.proof import write_proofs
+from notifier.testing.smtp import SmtpStandin
+from notifier.testing.twilio import TwilioStandin
 from notifier.store import Store
 
 __all__ = ["run_demo"]
@@ -96,7 +97,7 @@ def run_demo(var_dir: Path, *, customers: int = 3000, console: Console | None = 
     status = campaigns.campaign_status(store, CAMPAIGN)
     eml_files = len(list((var_dir / "outbox").glob("*.eml")))
     with store.connect() as conn:
-        from notifier.reports import write_delivery_report
+        from notifier.reports.delivery import write_delivery_report
         from notifier.store import queries as q
 
         csv_path, html_path = write_delivery_report(q.delivery_report_rows(conn, campaigns.get_campaign(

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from faker import Faker
 
-from notifier.importer import COLUMNS
+from notifier.audience.importer import COLUMNS
 
 __all__ = ["DemoPopulation", "write_demo_csv"]
 

@@ -3,7 +3,7 @@
 Our mail carries the outbox row's token twice: in the VERP envelope sender ``bounce+TOKEN@domain``
 (where the bounce is delivered) and in ``Message-ID: <TOKEN@domain>`` (which most bounces quote). A
 bounce delivered to a VERP address names its row exactly; one that reached a plain mailbox is matched
-through the quoted Message-ID. Both carry the token signed with the campaign's key (``notifier.verp``):
+through the quoted Message-ID. Both carry the token signed with the campaign's key (``notifier.sending.tokens``):
 a bounce whose signature does not match is refused, and one that names no row of ours is unmatched;
 neither changes anything.
 
@@ -29,11 +29,12 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy import Connection, Row
 
-from notifier import verp
-from notifier.bounces.classify import BounceReport, Failure, classify
+from notifier.sending import tokens
+from notifier.tracking.bounces.classify import BounceReport, Failure, classify
 from notifier.models import OutboxState
 from notifier.redact import mask_email
-from notifier.store import Store, utcnow
+from notifier.store import Store
+from notifier.clock import utcnow
 from notifier.store import queries as q
 
 __all__ = ["BounceOutcome", "BounceReceiver", "apply_bounce", "apply_report", "token_from_address",
@@ -84,14 +85,14 @@ def apply_report(store: Store, report: BounceReport, *, envelope_to: str | None 
         signed = next(iter(tokens_from_message_ids(report.original_message_ids, bounce_domain)), None)
     if signed is None:
         return BounceOutcome(report.category, None, "unmatched: names no message of ours")
-    token, signature = verp.split(signed)
+    token, signature = tokens.split(signed)
     now = now or utcnow()
     with store.begin() as conn:
         row = q.email_row_by_token(conn, token)
         if row is None:
             return BounceOutcome(report.category, token, "unmatched: no email row has this token")
         key = (row.settings or {}).get("bounce_key")
-        if key is not None and not verp.verify(token, signature, key):
+        if key is not None and not tokens.verify(token, signature, key):
             log.warning("refused a bounce for outbox %s: its signature does not match", row.id)
             return BounceOutcome(report.category, token, "refused: the signature does not match (forged?)")
         action = _apply(conn, report, row, now)

@@ -17,12 +17,13 @@ from sqlalchemy import Connection, Row, create_engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from notifier.errors import InputError, SelectionError
-from notifier.i18n import resolve_locale
+from notifier.notices.i18n import resolve_locale
 from notifier.models import Channel, ChannelPlan, ChannelPolicy, UnreachableReason
 from notifier.redact import mask_url
-from notifier.store import Store, utcnow
+from notifier.store import Store
+from notifier.clock import utcnow
 from notifier.store import queries as q
-from notifier.validation import RowProblems, validate_customer
+from notifier.audience.validation import RowProblems, validate_customer
 
 __all__ = ["FreezeResult", "Planning", "Selection", "freeze_manifest", "iter_id_file", "plan_channels"]
 

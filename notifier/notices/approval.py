@@ -25,14 +25,15 @@ from jinja2 import Environment, meta
 
 from notifier.config import PROJECT_ROOT, Settings
 from notifier.errors import CampaignStateError, InputError
-from notifier.lint import Finding, Linter
-from notifier.render import CHANNEL_PARTS, NOTICES, PARTS
-from notifier.store import Store, utcnow
+from notifier.notices.lint import Finding, Linter
+from notifier.notices.render import CHANNEL_PARTS, NOTICES, PARTS
+from notifier.store import Store
+from notifier.clock import utcnow
 from notifier.store import queries as q
 
 __all__ = ["Piece", "PieceStatus", "approve", "content_hash", "pieces", "require_approved", "statuses", "submit"]
 
-CONTENT_MODEL = PROJECT_ROOT / "notifier" / "content.py"
+CONTENT_MODEL = PROJECT_ROOT / "notifier" / "notices" / "content.py"
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -109,7 +110,7 @@ def _file_digest_of(path: Path, mtime_ns: int, size: int) -> str:
 def content_hash(templates_dir: Path, locales_dir: Path, piece: Piece) -> str:
     names = [f"{piece.notice}/{PARTS[part]}" for part in CHANNEL_PARTS[piece.channel]]
     files = {str(p.relative_to(templates_dir)): _file_digest(p) for p in _template_files(templates_dir, names)}
-    files["notifier/content.py"] = _file_digest(CONTENT_MODEL)
+    files["notifier/notices/content.py"] = _file_digest(CONTENT_MODEL)
     material = {"piece": [piece.notice, piece.locale, piece.channel], "files": files,
                 "catalog": _catalog_digest(locales_dir, piece.locale)}  # fmt: skip
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()

@@ -21,7 +21,8 @@ from starlette.routing import Route
 from twilio.request_validator import RequestValidator
 
 from notifier.models import OutboxState
-from notifier.store import Store, utcnow
+from notifier.store import Store
+from notifier.clock import utcnow
 from notifier.store import queries as q
 
 __all__ = ["STATE_RANK", "TWILIO_STATUS", "apply_status", "tracking_app"]

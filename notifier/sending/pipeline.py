@@ -20,14 +20,15 @@ from typing import Any
 from sqlalchemy import Row
 
 from notifier.channels import DeliveryChannel
-from notifier.throttle import Bucket, Unlimited
+from notifier.sending.pacing import Bucket, Unlimited
 from notifier.config import RetryPolicy
 from notifier.errors import (ConfigurationError, DeliveryError, PermanentDeliveryError, RenderError,
                              TransientDeliveryError)
 from notifier.models import Channel, OutboxState, RenderedMessage
 from notifier.redact import mask_email, mask_phone
-from notifier.render import CHANNEL_PARTS, NoticeCache, NoticeParts, Renderer
-from notifier.store import Store, utcnow
+from notifier.notices.render import CHANNEL_PARTS, NoticeCache, NoticeParts, Renderer
+from notifier.store import Store
+from notifier.clock import utcnow
 from notifier.store import queries as q
 
 __all__ = ["BatchResult", "QuietHours", "RetryPolicy", "deliver", "deliver_batch", "message_for"]
@@ -111,7 +112,7 @@ async def deliver(store: Store, *, campaign_id: int, channel_kind: Channel, chan
     provider never waits for the store, yet no more than ``batch_size`` rows are ever claimed and
     unanswered: a crash leaves at most one batch ``uncertain``.
 
-    ``token_for`` turns a row's token into what the provider sees (email: signed, ``notifier.verp``).
+    ``token_for`` turns a row's token into what the provider sees (email: signed, ``notifier.sending.tokens``).
     ``quiet_hours`` (SMS) defers rows whose recipient's local time is outside the window, without
     counting an attempt. An email that fails for good releases the customer's SMS fallback row. When
     the provider refuses our own setup (``ConfigurationError``: login, TLS trust, credentials), no more

@@ -11,9 +11,10 @@ from pathlib import Path
 
 from notifier.errors import InputError
 from notifier.models import CustomerRecord
-from notifier.store import Store, utcnow
+from notifier.store import Store
+from notifier.clock import utcnow
 from notifier.store import queries as q
-from notifier.validation import RowProblems, validate_customer
+from notifier.audience.validation import RowProblems, validate_customer
 
 __all__ = ["COLUMNS", "ImportReport", "RowIssue", "import_customers"]
 

@@ -34,10 +34,10 @@ from urllib.parse import urlsplit
 
 from babel.messages.pofile import read_po
 
-from notifier.content import PROFILES
+from notifier.notices.content import PROFILES
 from notifier.errors import RenderError
-from notifier.render import NOTICES, PARTS, NoticeParts, Renderer
-from notifier.sms_segments import segment_info
+from notifier.notices.render import NOTICES, PARTS, NoticeParts, Renderer
+from notifier.notices.segments import segment_info
 
 __all__ = ["Finding", "LintPolicy", "Linter", "PROFILE_JURISDICTIONS", "sample_facts"]
 

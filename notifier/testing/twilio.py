@@ -31,9 +31,9 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from twilio.request_validator import RequestValidator
 
-from notifier.sms_segments import segment_info
-from notifier.standins.smtp import free_port
-from notifier.store import utcnow
+from notifier.notices.segments import segment_info
+from notifier.testing.smtp import free_port
+from notifier.clock import utcnow
 
 __all__ = ["TwilioStandin"]
 
@@ -251,7 +251,7 @@ class TwilioStandin:
 
 
 def main() -> None:
-    """``python -m notifier.standins.twilio --port 8089 [--record FILE]``: a stand-in in its own process."""
+    """``python -m notifier.testing.twilio --port 8089 [--record FILE]``: a stand-in in its own process."""
     import argparse
     import signal
 

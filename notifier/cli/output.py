@@ -12,13 +12,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from notifier.delivery import BatchResult
-from notifier.engine import DUE_STATES
-from notifier.reports import STATE_ORDER, summary_rows
+from notifier.sending.pipeline import BatchResult
+from notifier.sending.runner import DUE_STATES
+from notifier.reports.delivery import STATE_ORDER, summary_rows
 
 if TYPE_CHECKING:
-    from notifier.campaigns import CampaignStatus
-    from notifier.importer import ImportReport
+    from notifier.sending.campaigns import CampaignStatus
+    from notifier.audience.importer import ImportReport
 
 __all__ = ["DeliveryProgress", "delivery_progress", "import_report_table", "manifest_tables", "outbox_table",
            "progress_bar"]

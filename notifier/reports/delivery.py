@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 from notifier.redact import mask_email, mask_phone
 
 if TYPE_CHECKING:
-    from notifier.campaigns import CampaignStatus
-    from notifier.delivery import BatchResult
+    from notifier.sending.campaigns import CampaignStatus
+    from notifier.sending.pipeline import BatchResult
 
 __all__ = ["summary_markdown", "summary_rows", "write_delivery_report"]
 

@@ -17,18 +17,19 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from notifier import verp
-from notifier.approval import require_approved
-from notifier.campaigns import CampaignRef, get_campaign, mark_running
+from notifier.sending import tokens
+from notifier.notices.approval import require_approved
+from notifier.sending.campaigns import CampaignRef, get_campaign, mark_running
 from notifier.channels import DeliveryChannel, channel_from_url
 from notifier.config import Settings
-from notifier.delivery import BatchResult, QuietHours, deliver
+from notifier.sending.pipeline import BatchResult, QuietHours, deliver
 from notifier.errors import ConfigurationError
 from notifier.models import CampaignState, Channel
-from notifier.render import Renderer
-from notifier.store import Store, as_utc, utcnow
+from notifier.notices.render import Renderer
+from notifier.store import Store
+from notifier.clock import as_utc, utcnow
 from notifier.store import queries as q
-from notifier.throttle import Bucket, SharedBucket, Unlimited
+from notifier.sending.pacing import Bucket, SharedBucket, Unlimited
 
 __all__ = ["DUE_STATES", "Progress", "Sender", "drain", "launch", "renderer_for", "resolve_uncertain", "rows_by_state",
            "send_window", "start"]
@@ -136,7 +137,7 @@ def _token_signer(campaign: CampaignRef, channel: Channel) -> Callable[[str], st
     key = campaign.bounce_key
     if channel is not Channel.EMAIL or key is None:
         return str
-    return lambda token: verp.sign(token, key)
+    return lambda token: tokens.sign(token, key)
 
 
 def drain(store: Store, campaign: CampaignRef, send: Sender, *,

@@ -91,7 +91,7 @@ def demo(
     var_dir: Annotated[Path, typer.Option(help="Working directory for the demo's store and files.")] = Path("var"),
 ) -> None:
     """Run everything end to end on the embedded default: SQLite, local SMTP and Twilio stand-ins, demo data."""
-    from notifier.prefect_env import apply_prefect_defaults
+    from notifier.orchestration import apply_prefect_defaults
 
     var_dir = var_dir.resolve()
     apply_prefect_defaults(var_dir)
@@ -123,8 +123,8 @@ def customers_import(
     show: Annotated[int, typer.Option(help="How many row problems to list.")] = 50,
 ) -> None:
     """Import or update customers (by external_id). Bad rows are reported with line numbers and skipped."""
-    from notifier.cli_output import import_report_table, progress_bar
-    from notifier.importer import import_customers
+    from notifier.cli.output import import_report_table, progress_bar
+    from notifier.audience.importer import import_customers
 
     store = _store(_settings(database_url))
     with progress_bar(console, f"importing {file.name}", total=file.stat().st_size) as advance:
@@ -140,7 +140,7 @@ def incident_create(
     actor: ActorOption = "",
 ) -> None:
     """Record an incident, after checking its facts render a complete notice in every language."""
-    from notifier.campaigns import create_incident, load_incident_file
+    from notifier.sending.campaigns import create_incident, load_incident_file
 
     settings = _settings(database_url)
     facts = load_incident_file(file)
@@ -173,11 +173,11 @@ def campaign_plan(
     actor: ActorOption = "",
 ) -> None:
     """Select the affected customers and freeze the manifest; prints the counts to check before launch."""
-    from notifier.campaigns import campaign_status, plan_campaign
-    from notifier.engine import renderer_for
-    from notifier.cli_output import manifest_tables, progress_bar
+    from notifier.sending.campaigns import campaign_status, plan_campaign
+    from notifier.sending.runner import renderer_for
+    from notifier.cli.output import manifest_tables, progress_bar
     from notifier.models import Channel, ChannelPolicy, DeliveryPolicy
-    from notifier.selection import Selection
+    from notifier.audience.selection import Selection
 
     settings = _settings(database_url)
     try:
@@ -222,13 +222,13 @@ def campaign_launch(
     actor: ActorOption = "",
 ) -> None:
     """Send everything due (through the notify-customers Prefect flow). Safe to repeat: nothing is sent twice."""
-    from notifier.campaigns import campaign_status, get_campaign
-    from notifier.engine import launch, rows_by_state, send_window
-    from notifier.cli_output import outbox_table
+    from notifier.sending.campaigns import campaign_status, get_campaign
+    from notifier.sending.runner import launch, rows_by_state, send_window
+    from notifier.cli.output import outbox_table
 
     settings = _settings(database_url)
     if direct:
-        from notifier.cli_output import delivery_progress
+        from notifier.cli.output import delivery_progress
 
         store = _store(settings)
         with delivery_progress(console, rows_by_state(store, get_campaign(store, name).id)) as progress:
@@ -236,7 +236,7 @@ def campaign_launch(
                             actor=actor or _actor(), progress=progress)  # fmt: skip
         console.print(f"this run: {totals}")
     else:
-        from notifier.prefect_env import apply_prefect_defaults
+        from notifier.orchestration import apply_prefect_defaults
 
         apply_prefect_defaults(settings.var_dir)
         import os
@@ -251,7 +251,7 @@ def campaign_launch(
 
 
 def _control(name: str, action: str, reason: str, database_url: str | None, actor: str) -> None:
-    from notifier.campaigns import control
+    from notifier.sending.campaigns import control
 
     state = control(_store(_settings(database_url)), name, action, actor=actor or _actor(), reason=reason)
     console.print(f"campaign {name!r} is now {state}")
@@ -292,8 +292,8 @@ def campaign_status_cmd(
     database_url: DatabaseOption = None,
 ) -> None:
     """Manifest counts and outbox states of a campaign."""
-    from notifier.campaigns import campaign_status
-    from notifier.cli_output import manifest_tables, outbox_table
+    from notifier.sending.campaigns import campaign_status
+    from notifier.cli.output import manifest_tables, outbox_table
 
     status = campaign_status(_store(_settings(database_url)), name)
     if as_json:
@@ -312,8 +312,8 @@ def campaign_report(
     database_url: DatabaseOption = None,
 ) -> None:
     """Write the delivery report (CSV + HTML): every customer, every channel, state, and who was not reached."""
-    from notifier.campaigns import get_campaign
-    from notifier.reports import write_delivery_report
+    from notifier.sending.campaigns import get_campaign
+    from notifier.reports.delivery import write_delivery_report
     from notifier.store import queries as q
 
     store = _store(_settings(database_url))
@@ -341,7 +341,7 @@ def track_serve(
 
     import uvicorn
 
-    from notifier.tracking import tracking_app
+    from notifier.tracking.twilio_status import tracking_app
 
     token = os.environ.get("NOTIFIER_TWILIO_AUTH_TOKEN", "")
     if not token:
@@ -364,7 +364,7 @@ def track_bounces(
     """Receive bounces over SMTP for the bounce domain (its MX) and apply each one at once."""
     import time
 
-    from notifier.bounces.intake import BounceReceiver
+    from notifier.tracking.bounces.intake import BounceReceiver
 
     with BounceReceiver(_store(_settings(database_url)), domain, host=host, port=port) as receiver:
         console.print(f"taking bounces for @{domain} on {host}:{port}; Ctrl-C stops")
@@ -389,7 +389,7 @@ def track_bounce_files(
     """Apply bounces saved from a mailbox: matched to our messages by the Message-ID they quote."""
     from rich.table import Table
 
-    from notifier.bounces.intake import apply_bounce
+    from notifier.tracking.bounces.intake import apply_bounce
 
     store = _store(_settings(database_url))
     table = Table(title="Bounces", title_justify="left")
@@ -410,7 +410,7 @@ ChannelOption = Annotated[str | None, typer.Option(help="Only this channel (emai
 @friendly_errors
 def templates_lint(notice: NoticeOption = None, locale: LocaleOption = None) -> None:
     """Check every notice × locale × channel × jurisdiction profile; exit 1 on any error."""
-    from notifier.lint import Linter
+    from notifier.notices.lint import Linter
 
     settings = _settings(None)
     findings = Linter(settings.templates_dir, settings.locales_dir).run(notice=notice, locale=locale)
@@ -431,9 +431,9 @@ def templates_proof(
     database_url: DatabaseOption = None,
 ) -> None:
     """Write proof sheets (one HTML page per notice, every locale × channel × profile) and .eml files."""
-    from notifier.approval import statuses
-    from notifier.lint import Linter
-    from notifier.proof import write_proofs
+    from notifier.notices.approval import statuses
+    from notifier.notices.lint import Linter
+    from notifier.notices.proof import write_proofs
 
     settings = _settings(database_url)
     store = _store(settings)
@@ -459,7 +459,7 @@ def templates_submit(
     database_url: DatabaseOption = None,
 ) -> None:
     """Record who edited the current version of each selected piece, so that someone else can approve it."""
-    from notifier.approval import pieces, submit
+    from notifier.notices.approval import pieces, submit
 
     settings = _settings(database_url)
     for line in submit(_store(settings), settings, pieces(settings, notice=notice, locale=locale, channel=channel),
@@ -469,7 +469,7 @@ def templates_submit(
 
 def _decide(decision: str, approver: str, role: str, comment: str, notice: str | None, locale: str | None,
             channel: str | None, database_url: str | None) -> None:  # fmt: skip
-    from notifier.approval import approve, pieces
+    from notifier.notices.approval import approve, pieces
 
     settings = _settings(database_url)
     selected = pieces(settings, notice=notice, locale=locale, channel=channel)
@@ -517,7 +517,7 @@ def templates_status(database_url: DatabaseOption = None) -> None:
     """The approval matrix: approved / changed since approval / rejected / never approved / failing lint."""
     from rich.table import Table
 
-    from notifier.approval import statuses
+    from notifier.notices.approval import statuses
 
     settings = _settings(database_url)
     rows = statuses(_store(settings), settings)

@@ -10,14 +10,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from notifier import verp
+from notifier.sending import tokens
 from notifier.config import Settings
 from notifier.errors import CampaignStateError, InputError, RenderError
 from notifier.models import CampaignState, Channel, ChannelPolicy, DeliveryPolicy
-from notifier.content import validate_facts
-from notifier.render import NOTICES, Renderer
-from notifier.selection import FreezeResult, Planning, Selection, freeze_manifest
-from notifier.store import Store, as_utc, utcnow
+from notifier.notices.content import validate_facts
+from notifier.notices.render import NOTICES, Renderer
+from notifier.audience.selection import FreezeResult, Planning, Selection, freeze_manifest
+from notifier.store import Store
+from notifier.clock import as_utc, utcnow
 from notifier.store import queries as q
 
 __all__ = [
@@ -44,7 +45,7 @@ class CampaignRef:
     notice: str
     policy: DeliveryPolicy
     planned_at: datetime | None
-    bounce_key: str | None = None  # signs the email tokens (notifier.verp); None for campaigns planned before it
+    bounce_key: str | None = None  # signs the email tokens (notifier.sending.tokens); None for campaigns planned before it
 
 
 def load_incident_file(path: Path) -> dict[str, Any]:
@@ -120,7 +121,7 @@ def plan_campaign(store: Store, *, name: str, incident_key: str, selection: Sele
         campaign_id = q.insert_campaign(
             conn, name=name, incident_id=incident.id, notice=notice, state=CampaignState.DRAFT.value,
             channels=",".join(sorted(c.value for c in channels)), policy=policy.value,
-            selection=selection.describe(), settings={**delivery.as_json(), "bounce_key": verp.new_key()},
+            selection=selection.describe(), settings={**delivery.as_json(), "bounce_key": tokens.new_key()},
             created_at=now, created_by=actor,
         )  # fmt: skip
         if delivery.urgent_reason:

@@ -20,9 +20,9 @@ from jinja2 import FileSystemLoader, StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import escape
 
-from notifier.content import notice_context, profile_for
+from notifier.notices.content import notice_context, profile_for
 from notifier.errors import RenderError
-from notifier.i18n import available_locales, load_translations, resolve_locale
+from notifier.notices.i18n import available_locales, load_translations, resolve_locale
 
 __all__ = ["CHANNEL_PARTS", "NOTICES", "NoticeCache", "NoticeParts", "PARTS", "Renderer", "clean_name"]
 

@@ -13,14 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from notifier.approval import Piece, PieceStatus
+from notifier.notices.approval import Piece, PieceStatus
 from notifier.channels.email import build_message
-from notifier.content import PROFILES
-from notifier.delivery import message_for
-from notifier.lint import PROFILE_JURISDICTIONS, Finding, Linter, sample_facts
+from notifier.notices.content import PROFILES
+from notifier.sending.pipeline import message_for
+from notifier.notices.lint import PROFILE_JURISDICTIONS, Finding, Linter, sample_facts
 from notifier.models import Channel
-from notifier.render import NOTICES, NoticeParts
-from notifier.sms_segments import segment_info
+from notifier.notices.render import NOTICES, NoticeParts
+from notifier.notices.segments import segment_info
 
 __all__ = ["write_proofs"]
 
