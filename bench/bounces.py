@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from notifier.tracking.bounces.classify import BounceReport, Failure, classify
 from notifier.config import PROJECT_ROOT
+from notifier.tracking.bounces.classify import BounceReport, Failure, classify
 
 CLASSES = ("hard", "soft", "null")
 

@@ -14,19 +14,22 @@ from pathlib import Path
 
 import psycopg
 
+from notifier.audience.selection import Selection
+from notifier.clock import utcnow
+from notifier.config import PROJECT_ROOT, Settings
+from notifier.models import Channel, ChannelPolicy, CustomerRecord, DeliveryPolicy
 from notifier.notices.approval import approve, pieces, submit
 from notifier.sending.campaigns import campaign_status, control, create_incident, plan_campaign
-from notifier.config import PROJECT_ROOT, Settings
 from notifier.sending.runner import start
-from notifier.models import Channel, ChannelPolicy, CustomerRecord, DeliveryPolicy
-from notifier.audience.selection import Selection
 from notifier.store import Store
-from notifier.clock import utcnow
 from notifier.store import queries as q
 
 INCIDENT = PROJECT_ROOT / "notifier" / "demo" / "incident.json"
-LOCALES = (("en_US", "America/New_York", "US", "CA"), ("ru_RU", "Europe/Moscow", "RU", None),
-           ("vi_VN", "Asia/Ho_Chi_Minh", "VN", None))  # fmt: skip
+LOCALES = (
+    ("en_US", "America/New_York", "US", "CA"),
+    ("ru_RU", "Europe/Moscow", "RU", None),
+    ("vi_VN", "Asia/Ho_Chi_Minh", "VN", None),
+)
 
 
 @contextmanager
@@ -55,12 +58,25 @@ def _customers(n: int) -> Iterator[list[CustomerRecord]]:
     chunk = []
     for i in range(n):
         locale, zone, country, region = LOCALES[i % 3]
-        phone = {"US": f"+1415{200 + i % 700:03d}{i % 10000:04d}", "RU": f"+7916{i % 10_000_000:07d}",
-                 "VN": f"+8491{i % 10_000_000:07d}"}[country]  # fmt: skip
-        chunk.append(CustomerRecord(
-            external_id=f"B{i:08d}", name=f"Customer {i}", email=f"c{i}@example.com", phone=phone, locale=locale,
-            time_zone=zone, country=country, region=region, jurisdiction=f"{country}-{region}" if region else country,
-            phone_is_mobile=True))  # fmt: skip
+        phone = {
+            "US": f"+1415{200 + i % 700:03d}{i % 10000:04d}",
+            "RU": f"+7916{i % 10_000_000:07d}",
+            "VN": f"+8491{i % 10_000_000:07d}",
+        }[country]
+        chunk.append(
+            CustomerRecord(
+                external_id=f"B{i:08d}",
+                name=f"Customer {i}",
+                email=f"c{i}@example.com",
+                phone=phone,
+                locale=locale,
+                time_zone=zone,
+                country=country,
+                region=region,
+                jurisdiction=f"{country}-{region}" if region else country,
+                phone_is_mobile=True,
+            )
+        )
         if len(chunk) == 2000:
             yield chunk
             chunk = []
@@ -87,25 +103,46 @@ def prepare(url: str, customers: int, channel: Channel, workdir: Path) -> str:
         for i in range(customers):
             handle.write(f"B{i:08d}\n")
     name = f"bench-{channel.value}-{uuid.uuid4().hex[:6]}"
-    plan_campaign(store, name=name, incident_key=facts["key"], selection=Selection(ids_file=ids),
-                  channels=frozenset({channel}), policy=ChannelPolicy.ALL, locales=("en", "ru", "vi"), actor="bench",
-                  delivery=DeliveryPolicy(quiet_start=0, quiet_end=24))  # fmt: skip
+    plan_campaign(
+        store,
+        name=name,
+        incident_key=facts["key"],
+        selection=Selection(ids_file=ids),
+        channels=frozenset({channel}),
+        policy=ChannelPolicy.ALL,
+        locales=("en", "ru", "vi"),
+        actor="bench",
+        delivery=DeliveryPolicy(quiet_start=0, quiet_end=24),
+    )
     store.dispose()
     return name
 
 
-def run_shards(url: str, campaign: str, *, channel: Channel, channel_url: str, shards: int,
-               stop_after: float | None = None) -> tuple[float, int]:  # fmt: skip
+def run_shards(
+    url: str,
+    campaign: str,
+    *,
+    channel: Channel,
+    channel_url: str,
+    shards: int,
+    stop_after: float | None = None,
+) -> tuple[float, int]:
     """Start the campaign, run ``shards`` sender processes until done (or ``stop_after`` seconds, then
     cancel); returns (seconds from start to the last shard finishing, rows accepted)."""
     store = Store(url)
     settings = Settings(database_url=url)
     start(store, settings, campaign, actor="bench")
-    env = {**os.environ, "NOTIFIER_DATABASE_URL": url, "NOTIFIER_BATCH_SIZE": "500",
-           "NOTIFIER_EMAIL_URL" if channel is Channel.EMAIL else "NOTIFIER_SMS_URL": channel_url}  # fmt: skip
+    env = {
+        **os.environ,
+        "NOTIFIER_DATABASE_URL": url,
+        "NOTIFIER_BATCH_SIZE": "500",
+        "NOTIFIER_EMAIL_URL" if channel is Channel.EMAIL else "NOTIFIER_SMS_URL": channel_url,
+    }
     began = time.perf_counter()
-    procs = [subprocess.Popen([sys.executable, "-m", "bench.shard", campaign], cwd=PROJECT_ROOT, env=env)
-             for _ in range(shards)]  # fmt: skip
+    procs = [
+        subprocess.Popen([sys.executable, "-m", "bench.shard", campaign], cwd=PROJECT_ROOT, env=env)
+        for _ in range(shards)
+    ]
     if stop_after is not None:
         time.sleep(stop_after)
         control(store, campaign, "cancel", actor="bench", reason="benchmark window over")

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from bench.e2e import database, prepare
 from notifier.config import Settings
-from notifier.sending.runner import send_window, start
 from notifier.models import Channel
+from notifier.sending.runner import send_window, start
 from notifier.store import Store
 
 

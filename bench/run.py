@@ -65,7 +65,9 @@ def email_latency(work: Path, results: dict[str, float | int | str | None]) -> N
         campaign = prepare(db, n(6000), Channel.EMAIL, work)
         seconds, accepted = run_shards(db, campaign, channel=Channel.EMAIL, channel_url=url, shards=2)
     results["email_latency50_msgs_per_s"] = round(accepted / seconds, 1)
-    log(f"(c) 50 ms per SMTP reply: {accepted} in {seconds:.1f} s = {results['email_latency50_msgs_per_s']} msgs/s")
+    log(
+        f"(c) 50 ms per SMTP reply: {accepted} in {seconds:.1f} s = {results['email_latency50_msgs_per_s']} msgs/s"
+    )
 
 
 def twilio_standin(record: Path | None = None) -> tuple[subprocess.Popen[bytes], str]:
@@ -84,12 +86,15 @@ def sms_e2e(work: Path, results: dict[str, float | int | str | None]) -> None:
     try:
         with database("sqlite", work) as db:
             campaign = prepare(db, n(6000), Channel.SMS, work)
-            seconds, accepted = run_shards(db, campaign, channel=Channel.SMS, channel_url=url + "&concurrency=32",
-                                           shards=2)  # fmt: skip
+            seconds, accepted = run_shards(
+                db, campaign, channel=Channel.SMS, channel_url=url + "&concurrency=32", shards=2
+            )
     finally:
         stop_process(proc)
     results["sms_e2e_msgs_per_s"] = round(accepted / seconds, 1)
-    log(f"(d) SMS into the Twilio stand-in: {accepted} in {seconds:.1f} s = {results['sms_e2e_msgs_per_s']} msgs/s")
+    log(
+        f"(d) SMS into the Twilio stand-in: {accepted} in {seconds:.1f} s = {results['sms_e2e_msgs_per_s']} msgs/s"
+    )
 
 
 def windows(stamps: list[float], seconds: float) -> tuple[float, int]:
@@ -115,26 +120,37 @@ def throttle(work: Path, results: dict[str, float | int | str | None]) -> None:
         try:
             with database("postgresql", work) as db:
                 campaign = prepare(db, int(rate * seconds * 1.3), Channel.SMS, work)
-                run_shards(db, campaign, channel=Channel.SMS, channel_url=f"{url}&rate={rate}&concurrency=16",
-                           shards=workers, stop_after=seconds + 3)  # fmt: skip
+                run_shards(
+                    db,
+                    campaign,
+                    channel=Channel.SMS,
+                    channel_url=f"{url}&rate={rate}&concurrency=16",
+                    shards=workers,
+                    stop_after=seconds + 3,
+                )
         finally:
             stop_process(proc)
         achieved, max_window = windows([float(x) for x in record.read_text().split()], seconds)
         results[f"throttle_achieved_{workers}w"] = round(achieved, 2)
         worst = max(worst, max_window)
-        log(f"(e) throttle {rate}/s, {workers} worker(s), {seconds:.0f} s: {achieved:.2f}/s, max 1 s window {max_window}")
+        log(
+            f"(e) throttle {rate}/s, {workers} worker(s), {seconds:.0f} s: {achieved:.2f}/s, max 1 s window {max_window}"
+        )
     results["throttle_max_1s_window"] = worst
 
 
 def memory(results: dict[str, float | int | str | None]) -> None:
     for customers, key in ((n(100_000), "peak_rss_mb_100k"), (n(1_000_000), "peak_rss_mb_1m")):
         began = time.perf_counter()
-        peak, code, tail = peak_rss_mb_of([sys.executable, "-m", "bench.memory", "--customers", str(customers)],
-                                          cwd=str(PROJECT_ROOT))  # fmt: skip
+        peak, code, tail = peak_rss_mb_of(
+            [sys.executable, "-m", "bench.memory", "--customers", str(customers)], cwd=str(PROJECT_ROOT)
+        )
         if code != 0:
             raise RuntimeError(f"bench.memory failed ({code}): {tail}")
         results[key] = round(peak, 1)
-        log(f"(f) {customers} customers end to end: peak RSS {peak:.0f} MB ({time.perf_counter() - began:.0f} s)")
+        log(
+            f"(f) {customers} customers end to end: peak RSS {peak:.0f} MB ({time.perf_counter() - began:.0f} s)"
+        )
 
 
 def main() -> None:

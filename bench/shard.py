@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import sys
 
-from notifier.sending.campaigns import get_campaign
 from notifier.config import Settings
+from notifier.sending.campaigns import get_campaign
 from notifier.sending.runner import drain, send_window
 from notifier.store import Store
 
@@ -15,7 +15,12 @@ def main() -> None:
     campaign = sys.argv[1]
     settings = Settings.from_env()
     store = Store(settings.database_url)
-    drain(store, get_campaign(store, campaign), lambda chs: send_window(settings, campaign, chs), max_wait_seconds=120)
+    drain(
+        store,
+        get_campaign(store, campaign),
+        lambda chs: send_window(settings, campaign, chs),
+        max_wait_seconds=120,
+    )
     store.dispose()
 
 

@@ -14,12 +14,11 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.deployments import run_deployment
 
+from flows.tasks import ProgressArtifact, send_through_task
+from notifier.config import Settings
 from notifier.sending import runner
 from notifier.sending.campaigns import get_campaign
-from notifier.config import Settings
 from notifier.store import Store
-
-from flows.tasks import ProgressArtifact, send_through_task
 
 
 @flow(name="send-shard")
@@ -29,13 +28,21 @@ def send_shard(campaign: str, actor: str = "prefect-shard") -> dict[str, int]:
     store = Store(settings.database_url)
     try:
         ref = get_campaign(store, campaign)
-        totals = runner.drain(store, ref, send_through_task(campaign), progress=ProgressArtifact(campaign, key=None))
+        totals = runner.drain(
+            store, ref, send_through_task(campaign), progress=ProgressArtifact(campaign, key=None)
+        )
     finally:
         store.dispose()
     del actor
     # What this shard did, in its run's log: shards of one campaign split the work between them.
-    get_run_logger().info("shard totals: accepted=%d failed=%d deferred=%d suppressed=%d claimed=%d",
-                          totals.accepted, totals.failed, totals.deferred, totals.suppressed, totals.claimed)  # fmt: skip
+    get_run_logger().info(
+        "shard totals: accepted=%d failed=%d deferred=%d suppressed=%d claimed=%d",
+        totals.accepted,
+        totals.failed,
+        totals.deferred,
+        totals.suppressed,
+        totals.claimed,
+    )
     return asdict(totals)
 
 
@@ -48,6 +55,8 @@ def start_campaign(campaign: str, shards: int = 2, actor: str = "prefect") -> di
         runner.start(store, settings, campaign, actor=actor)
     finally:
         store.dispose()
-    runs = [run_deployment("send-shard/send-shard", parameters={"campaign": campaign}, timeout=0)
-            for _ in range(shards)]  # fmt: skip
+    runs = [
+        run_deployment("send-shard/send-shard", parameters={"campaign": campaign}, timeout=0)
+        for _ in range(shards)
+    ]
     return {"campaign": campaign, "shard_runs": [str(r.id) for r in runs]}

@@ -11,10 +11,10 @@ from uuid import UUID
 from prefect import task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
-from notifier.sending import runner
 from notifier.config import Settings
-from notifier.sending.pipeline import BatchResult
 from notifier.models import Channel
+from notifier.sending import runner
+from notifier.sending.pipeline import BatchResult
 
 
 @task(name="send-window")

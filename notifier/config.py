@@ -59,7 +59,7 @@ class Settings:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
     @classmethod
-    def from_env(cls, **overrides: object) -> "Settings":
+    def from_env(cls, **overrides: object) -> Settings:
         """Read NOTIFIER_DATABASE_URL, NOTIFIER_EMAIL_URL, NOTIFIER_SMS_URL, NOTIFIER_VAR_DIR,
         NOTIFIER_TEMPLATES_DIR, NOTIFIER_LOCALES_DIR, NOTIFIER_BATCH_SIZE and NOTIFIER_LEASE_SECONDS."""
         env = os.environ

@@ -1,16 +1,16 @@
 """One exception tree for notifier.
 
-    NotifierError
-    ├── InputError (ValueError)            bad data from a user: CSV rows, ids files, incident files
-    ├── SelectionError                     a selection query or source that cannot be used
-    ├── CampaignStateError                 an action the campaign's state does not allow
-    ├── RenderError                        a notice that cannot be rendered completely (never sent)
-    └── DeliveryError                      a provider refused or failed one message
-        ├── TransientDeliveryError         try again later (SMTP 4xx, disconnects, timeouts, Twilio 429/5xx)
-        └── PermanentDeliveryError         never retry this message on this channel (SMTP 5xx, invalid number)
+NotifierError
+├── InputError (ValueError)            bad data from a user: CSV rows, ids files, incident files
+├── SelectionError                     a selection query or source that cannot be used
+├── CampaignStateError                 an action the campaign's state does not allow
+├── RenderError                        a notice that cannot be rendered completely (never sent)
+└── DeliveryError                      a provider refused or failed one message
+    ├── TransientDeliveryError         try again later (SMTP 4xx, disconnects, timeouts, Twilio 429/5xx)
+    └── PermanentDeliveryError         never retry this message on this channel (SMTP 5xx, invalid number)
 
-    ConfigurationError (ValueError)        deliberately *not* a NotifierError: a broken channel URL or
-                                           setting must stop the run, and no delivery handler may swallow it.
+ConfigurationError (ValueError)        deliberately *not* a NotifierError: a broken channel URL or
+                                       setting must stop the run, and no delivery handler may swallow it.
 """
 
 from __future__ import annotations

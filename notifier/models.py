@@ -8,16 +8,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 __all__ = [
+    "TERMINAL_STATES",
     "CampaignState",
-    "DeliveryPolicy",
     "Channel",
     "ChannelPlan",
     "ChannelPolicy",
     "CustomerRecord",
+    "DeliveryPolicy",
     "OutboxState",
     "Receipt",
     "RenderedMessage",
-    "TERMINAL_STATES",
     "UnreachableReason",
 ]
 
@@ -36,7 +36,7 @@ class ChannelPlan(enum.StrEnum):
     NONE = "none"
 
     @classmethod
-    def of(cls, email: bool, sms: bool) -> "ChannelPlan":
+    def of(cls, email: bool, sms: bool) -> ChannelPlan:
         if email and sms:
             return cls.BOTH
         if email:
@@ -175,17 +175,26 @@ class DeliveryPolicy:
 
     def __post_init__(self) -> None:
         if not (0 <= self.quiet_start < self.quiet_end <= 24):
-            raise ValueError(f"quiet hours must be 0 <= start < end <= 24, got {self.quiet_start}-{self.quiet_end}")
+            raise ValueError(
+                f"quiet hours must be 0 <= start < end <= 24, got {self.quiet_start}-{self.quiet_end}"
+            )
         if self.uncertain_email not in ("hold", "resend"):
             raise ValueError("uncertain_email is hold or resend")
 
     def as_json(self) -> dict[str, object]:
-        return {"quiet_start": self.quiet_start, "quiet_end": self.quiet_end, "urgent_reason": self.urgent_reason,
-                "uncertain_email": self.uncertain_email}  # fmt: skip
+        return {
+            "quiet_start": self.quiet_start,
+            "quiet_end": self.quiet_end,
+            "urgent_reason": self.urgent_reason,
+            "uncertain_email": self.uncertain_email,
+        }
 
     @classmethod
-    def from_json(cls, data: dict[str, object] | None) -> "DeliveryPolicy":
+    def from_json(cls, data: dict[str, object] | None) -> DeliveryPolicy:
         data = data or {}
-        return cls(quiet_start=int(data.get("quiet_start", 9)), quiet_end=int(data.get("quiet_end", 20)),  # type: ignore[arg-type]
-                   urgent_reason=data.get("urgent_reason") or None,  # type: ignore[arg-type]
-                   uncertain_email=str(data.get("uncertain_email", "hold")))  # fmt: skip
+        return cls(
+            quiet_start=int(data.get("quiet_start", 9)),
+            quiet_end=int(data.get("quiet_end", 20)),  # type: ignore[arg-type]
+            urgent_reason=data.get("urgent_reason") or None,  # type: ignore[arg-type]
+            uncertain_email=str(data.get("uncertain_email", "hold")),
+        )

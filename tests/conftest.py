@@ -12,9 +12,9 @@ import pytest
 
 from notifier.config import PROJECT_ROOT, Settings
 from notifier.orchestration import apply_prefect_defaults
+from notifier.store import Store
 from notifier.testing.smtp import SmtpStandin
 from notifier.testing.twilio import TwilioStandin
-from notifier.store import Store
 
 PG_ADMIN_URL = os.environ.get("NOTIFIER_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 SHARED_DIR = Path(os.environ.get("NOTIFIER_SHARED_DIR", PROJECT_ROOT.parent / "shared"))

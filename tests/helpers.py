@@ -7,12 +7,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+from notifier.audience.importer import COLUMNS, ImportReport, import_customers
+from notifier.audience.selection import FreezeResult, Selection
+from notifier.config import PROJECT_ROOT, Settings
+from notifier.models import Channel, ChannelPolicy, DeliveryPolicy
 from notifier.notices.approval import approve, pieces, submit
 from notifier.sending.campaigns import create_incident, plan_campaign
-from notifier.config import PROJECT_ROOT, Settings
-from notifier.audience.importer import COLUMNS, ImportReport, import_customers
-from notifier.models import Channel, ChannelPolicy, DeliveryPolicy
-from notifier.audience.selection import FreezeResult, Selection
 from notifier.store import Store
 
 INCIDENT_FILE = PROJECT_ROOT / "notifier" / "demo" / "incident.json"
@@ -38,10 +38,20 @@ def write_csv(path: Path, rows: list[dict[str, str]], columns: tuple[str, ...] =
 
 def customer(n: int, **fields: str) -> dict[str, str]:
     """A valid Russian, Vietnamese or US customer (by n % 3) with mobile phone and email."""
-    market = [("ru_RU", "Europe/Moscow", "RU", f"+7916{n:07d}"), ("vi_VN", "Asia/Ho_Chi_Minh", "VN",
-              f"+8491{n:07d}"), ("en_US", "America/New_York", "US", f"+1415{200 + n % 700:03d}{n % 10000:04d}")][n % 3]  # fmt: skip
-    row = {"external_id": f"C{n:05d}", "name": f"Customer {n}", "email": f"c{n}@example.com", "phone": market[3],
-           "locale": market[0], "time_zone": market[1], "country": market[2]}  # fmt: skip
+    market = [
+        ("ru_RU", "Europe/Moscow", "RU", f"+7916{n:07d}"),
+        ("vi_VN", "Asia/Ho_Chi_Minh", "VN", f"+8491{n:07d}"),
+        ("en_US", "America/New_York", "US", f"+1415{200 + n % 700:03d}{n % 10000:04d}"),
+    ][n % 3]
+    row = {
+        "external_id": f"C{n:05d}",
+        "name": f"Customer {n}",
+        "email": f"c{n}@example.com",
+        "phone": market[3],
+        "locale": market[0],
+        "time_zone": market[1],
+        "country": market[2],
+    }
     row.update(fields)
     return row
 
@@ -54,16 +64,26 @@ def approve_all(store: Store, settings: Settings) -> None:
     """What editors and legal do before a launch: submit every piece, then approve it (four eyes)."""
     selected = pieces(settings)
     submit(store, settings, selected, author="editor@example.com")
-    recorded, refused = approve(store, settings, selected, approver="legal@example.com", role="legal",
-                                comment="tests")  # fmt: skip
+    recorded, refused = approve(
+        store, settings, selected, approver="legal@example.com", role="legal", comment="tests"
+    )
     assert refused == [], refused
 
 
-def planned_campaign(store: Store, settings: Settings, tmp_path: Path, rows: list[dict[str, str]], *,
-                     name: str = "test-campaign", channels: frozenset[Channel] = frozenset(Channel),
-                     policy: ChannelPolicy = ChannelPolicy.ALL, facts: dict[str, Any] | None = None,
-                     extra_ids: tuple[str, ...] = (), approved: bool = True,
-                     delivery: DeliveryPolicy = ALL_DAY) -> FreezeResult:  # fmt: skip
+def planned_campaign(
+    store: Store,
+    settings: Settings,
+    tmp_path: Path,
+    rows: list[dict[str, str]],
+    *,
+    name: str = "test-campaign",
+    channels: frozenset[Channel] = frozenset(Channel),
+    policy: ChannelPolicy = ChannelPolicy.ALL,
+    facts: dict[str, Any] | None = None,
+    extra_ids: tuple[str, ...] = (),
+    approved: bool = True,
+    delivery: DeliveryPolicy = ALL_DAY,
+) -> FreezeResult:
     """Import ``rows``, record the demo incident, approve the notices, and plan a campaign for all of them."""
     if approved:
         approve_all(store, settings)
@@ -72,9 +92,17 @@ def planned_campaign(store: Store, settings: Settings, tmp_path: Path, rows: lis
     create_incident(store, settings, facts, actor="tester")
     ids = tmp_path / "affected.txt"
     ids.write_text("\n".join([r["external_id"] for r in rows] + list(extra_ids)) + "\n", encoding="utf-8")
-    return plan_campaign(store, name=name, incident_key=facts["key"], selection=Selection(ids_file=ids),
-                         channels=channels, policy=policy, locales=LOCALES, actor="tester",
-                         delivery=delivery)  # fmt: skip
+    return plan_campaign(
+        store,
+        name=name,
+        incident_key=facts["key"],
+        selection=Selection(ids_file=ids),
+        channels=channels,
+        policy=policy,
+        locales=LOCALES,
+        actor="tester",
+        delivery=delivery,
+    )
 
 
 def tls_files(directory: Path) -> tuple[Path, Path, Path]:
@@ -89,8 +117,13 @@ def tls_files(directory: Path) -> tuple[Path, Path, Path]:
 
     now = datetime.datetime.now(datetime.UTC)
 
-    def certificate(subject: str, key: ec.EllipticCurvePrivateKey, issuer: str, signer: ec.EllipticCurvePrivateKey,
-                    ca: bool) -> x509.Certificate:  # fmt: skip
+    def certificate(
+        subject: str,
+        key: ec.EllipticCurvePrivateKey,
+        issuer: str,
+        signer: ec.EllipticCurvePrivateKey,
+        ca: bool,
+    ) -> x509.Certificate:
         builder = (
             x509.CertificateBuilder()
             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
@@ -102,13 +135,27 @@ def tls_files(directory: Path) -> tuple[Path, Path, Path]:
             .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
         )
         if ca:
-            builder = builder.add_extension(x509.KeyUsage(
-                digital_signature=True, content_commitment=False, key_encipherment=False, data_encipherment=False,
-                key_agreement=False, key_cert_sign=True, crl_sign=True, encipher_only=False, decipher_only=False),
-                critical=True)  # fmt: skip
+            builder = builder.add_extension(
+                x509.KeyUsage(
+                    digital_signature=True,
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    key_cert_sign=True,
+                    crl_sign=True,
+                    encipher_only=False,
+                    decipher_only=False,
+                ),
+                critical=True,
+            )
         else:
-            builder = builder.add_extension(x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            builder = builder.add_extension(
+                x509.SubjectAlternativeName(
+                    [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+                ),
+                critical=False,
+            )
         return builder.sign(signer, hashes.SHA256())
 
     ca_key, server_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
@@ -117,6 +164,9 @@ def tls_files(directory: Path) -> tuple[Path, Path, Path]:
     ca, cert, key = directory / "ca.pem", directory / "server.pem", directory / "server.key"
     ca.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
     cert.write_bytes(server_cert.public_bytes(serialization.Encoding.PEM))
-    key.write_bytes(server_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                             serialization.NoEncryption()))  # fmt: skip
+    key.write_bytes(
+        server_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
     return ca, cert, key

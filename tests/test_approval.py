@@ -11,8 +11,8 @@ from babel.messages.pofile import read_po, write_po
 from helpers import approve_all
 from sqlalchemy import select
 
-from notifier.notices.approval import Piece, approve, content_hash, pieces, statuses, submit
 from notifier.config import PROJECT_ROOT, Settings
+from notifier.notices.approval import Piece, approve, content_hash, pieces, statuses, submit
 from notifier.store import Store
 from notifier.store.schema import audit_log
 
@@ -38,22 +38,34 @@ def _edit_ru_word(locales: Path) -> None:
         write_po(handle, catalog)
 
 
-def test_editing_one_russian_word_voids_exactly_the_russian_approvals(store: Store, own_settings: Settings) -> None:
+def test_editing_one_russian_word_voids_exactly_the_russian_approvals(
+    store: Store, own_settings: Settings
+) -> None:
     approve_all(store, own_settings)
     assert set(_states(store, own_settings).values()) == {"approved"}
     _edit_ru_word(own_settings.locales_dir)
     states = _states(store, own_settings)
     changed = sorted(k for k, v in states.items() if v != "approved")
-    assert changed == ["breach_notice/ru/email", "breach_notice/ru/sms", "breach_update/ru/email",
-                       "breach_update/ru/sms"]  # fmt: skip
+    assert changed == [
+        "breach_notice/ru/email",
+        "breach_notice/ru/sms",
+        "breach_update/ru/email",
+        "breach_update/ru/sms",
+    ]
     assert {states[k] for k in changed} == {"changed since approval"}
 
 
 def test_a_shared_template_voids_every_locale_of_its_channel_only(own_settings: Settings) -> None:
-    before = {p: content_hash(own_settings.templates_dir, own_settings.locales_dir, p) for p in pieces(own_settings)}
+    before = {
+        p: content_hash(own_settings.templates_dir, own_settings.locales_dir, p) for p in pieces(own_settings)
+    }
     html = own_settings.templates_dir / "common" / "sections.html.j2"
-    html.write_text(html.read_text(encoding="utf-8").replace("line-height:1.5", "line-height:1.6"), encoding="utf-8")
-    after = {p: content_hash(own_settings.templates_dir, own_settings.locales_dir, p) for p in pieces(own_settings)}
+    html.write_text(
+        html.read_text(encoding="utf-8").replace("line-height:1.5", "line-height:1.6"), encoding="utf-8"
+    )
+    after = {
+        p: content_hash(own_settings.templates_dir, own_settings.locales_dir, p) for p in pieces(own_settings)
+    }
     changed = {p for p in before if before[p] != after[p]}
     assert changed == {p for p in before if p.channel == "email"}
 
@@ -69,7 +81,12 @@ def test_four_eyes_and_a_recorded_editor(store: Store, settings: Settings) -> No
     assert refused == [] and "approved by bob" in recorded[0]
     with store.connect() as conn:
         actions = conn.execute(select(audit_log.c.action).order_by(audit_log.c.id)).scalars().all()
-    assert actions == ["template.approve_refused", "template.submit", "template.approve_refused", "template.approve"]
+    assert actions == [
+        "template.approve_refused",
+        "template.submit",
+        "template.approve_refused",
+        "template.approve",
+    ]
 
 
 def test_a_locale_that_fails_lint_cannot_be_approved(store: Store, own_settings: Settings) -> None:
@@ -91,6 +108,7 @@ def test_a_locale_that_fails_lint_cannot_be_approved(store: Store, own_settings:
 def test_rejections_are_recorded_and_shown(store: Store, settings: Settings) -> None:
     piece = [Piece("breach_update", "en", "email")]
     submit(store, settings, piece, author="alice")
-    recorded, _ = approve(store, settings, piece, approver="bob", role="legal", comment="dates unclear",
-                          decision="rejected")  # fmt: skip
+    recorded, _ = approve(
+        store, settings, piece, approver="bob", role="legal", comment="dates unclear", decision="rejected"
+    )
     assert recorded and _states(store, settings)["breach_update/en/email"] == "rejected"

@@ -8,15 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from notifier.tracking.bounces.classify import BounceReport, classify
 from notifier.config import PROJECT_ROOT
+from notifier.tracking.bounces.classify import BounceReport, classify
 
 # `python -m pytest` puts the repository root on sys.path, a bare `pytest` does not; the scoring lives
 # in bench/ (one function for the benchmark and this test), so make the root importable either way.
 if str(PROJECT_ROOT) not in sys.path:
     sys.path.insert(0, str(PROJECT_ROOT))
 
-from bench.bounces import corpus_dir, load_corpus, score  # noqa: E402
+from bench.bounces import corpus_dir, load_corpus, score
 
 OUR_ID = "<TOKEN@bounces.example.com>"
 
@@ -147,7 +147,7 @@ I am on vacation until Monday and will read your message when I am back.
     [
         b"",
         b"\x00\xff\xfe garbage \x80\x81",
-        b"Content-Type: multipart/report; report-type=delivery-status; boundary=\"X\"\n\n--X\n--X--",
+        b'Content-Type: multipart/report; report-type=delivery-status; boundary="X"\n\n--X\n--X--',
         b"Subject: =?bogus-charset?B?!!!?=\nContent-Type: text/plain; charset=x-nonsense\n\n\xff\xfe",
         b"Content-Type: message/delivery-status\n\nAction: failed\nFinal-Recipient: ;;;\nStatus: 9.9",
     ],

@@ -13,22 +13,29 @@ import pytest
 from helpers import LOCALES, customer, import_rows, incident_facts, planned_campaign
 from sqlalchemy import select
 
-from notifier.tracking.bounces.intake import BounceReceiver, apply_bounce
-from notifier.sending.campaigns import campaign_status, plan_campaign
-from notifier.config import Settings
-from notifier.sending.runner import launch, send_window
-from notifier.models import Channel, ChannelPolicy
 from notifier.audience.selection import Selection
-from notifier.testing.smtp import ReceivedMail, SmtpStandin, free_port
-from notifier.testing.twilio import TwilioStandin
+from notifier.config import Settings
+from notifier.models import Channel, ChannelPolicy
+from notifier.sending.campaigns import campaign_status, plan_campaign
+from notifier.sending.runner import launch, send_window
 from notifier.store import Store
 from notifier.store.schema import campaigns, customers, manifest, outbox
+from notifier.testing.smtp import ReceivedMail, SmtpStandin, free_port
+from notifier.testing.twilio import TwilioStandin
+from notifier.tracking.bounces.intake import BounceReceiver, apply_bounce
 
 DOMAIN = "bounces.example.com"
 
 
 def _launch(store: Store, settings: Settings, name: str = "test-campaign") -> None:
-    launch(store, settings, name, lambda chs: send_window(settings, name, chs), actor="tester", max_wait_seconds=30)
+    launch(
+        store,
+        settings,
+        name,
+        lambda chs: send_window(settings, name, chs),
+        actor="tester",
+        max_wait_seconds=30,
+    )
 
 
 def dsn(mail: ReceivedMail, *, status: str, diagnostic: str, action: str = "failed") -> bytes:
@@ -76,19 +83,27 @@ def _deliver(port: int, raw: bytes, to: str) -> None:
 
 def _states(store: Store) -> dict[tuple[str, str], str]:
     with store.connect() as conn:
-        return {(r.email or r.phone, r.channel): r.state for r in conn.execute(
-            select(manifest.c.email, manifest.c.phone, outbox.c.channel, outbox.c.state).join(manifest))}  # fmt: skip
+        return {
+            (r.email or r.phone, r.channel): r.state
+            for r in conn.execute(
+                select(manifest.c.email, manifest.c.phone, outbox.c.channel, outbox.c.state).join(manifest)
+            )
+        }
 
 
 def test_a_hard_bounce_releases_the_sms_fallback_and_retires_the_address(
-        store: Store, settings: Settings, smtp: SmtpStandin, twilio: TwilioStandin, tmp_path: Path) -> None:  # fmt: skip
+    store: Store, settings: Settings, smtp: SmtpStandin, twilio: TwilioStandin, tmp_path: Path
+) -> None:
     rows = [customer(1), customer(2)]
     planned_campaign(store, settings, tmp_path, rows, policy=ChannelPolicy.EMAIL_FIRST)
     _launch(store, settings)
     assert twilio.messages == []  # email went out; SMS waits as the fallback
     bounced = _mail_to(smtp, "c2@example.com")
-    raw = dsn(bounced, status="5.1.1",
-              diagnostic="550 5.1.1 <c2@example.com>: Recipient address rejected: User unknown in virtual mailbox table")
+    raw = dsn(
+        bounced,
+        status="5.1.1",
+        diagnostic="550 5.1.1 <c2@example.com>: Recipient address rejected: User unknown in virtual mailbox table",
+    )
     with BounceReceiver(store, DOMAIN, port=free_port()) as receiver:
         _deliver(receiver.port, raw, bounced.envelope_from)
     [outcome] = receiver.outcomes
@@ -99,24 +114,39 @@ def test_a_hard_bounce_releases_the_sms_fallback_and_retires_the_address(
     _launch(store, settings)  # the released SMS goes out; nobody else gets anything twice
     assert [m["to"] for m in twilio.messages] == [customer(2)["phone"]]
     assert campaign_status(store, "test-campaign").outbox == {
-        "email": {"accepted": 1, "bounced": 1}, "sms": {"accepted": 1, "skipped": 1}}
+        "email": {"accepted": 1, "bounced": 1},
+        "sms": {"accepted": 1, "skipped": 1},
+    }
 
     import_rows(store, tmp_path, rows)  # a re-import with the same address does not revive it
     with store.connect() as conn:
-        problem = conn.execute(select(customers.c.email_problem).where(customers.c.email == "c2@example.com")).scalar()
+        problem = conn.execute(
+            select(customers.c.email_problem).where(customers.c.email == "c2@example.com")
+        ).scalar()
     assert problem is not None and problem.startswith("hard bounce: 5.1.1")
-    plan_campaign(store, name="follow-up", incident_key=incident_facts()["key"], locales=LOCALES, actor="t",
-                  selection=Selection(ids_file=tmp_path / "affected.txt"), channels=frozenset(Channel),
-                  policy=ChannelPolicy.EMAIL_FIRST)  # fmt: skip
+    plan_campaign(
+        store,
+        name="follow-up",
+        incident_key=incident_facts()["key"],
+        locales=LOCALES,
+        actor="t",
+        selection=Selection(ids_file=tmp_path / "affected.txt"),
+        channels=frozenset(Channel),
+        policy=ChannelPolicy.EMAIL_FIRST,
+    )
     with store.connect() as conn:
         follow_up = conn.execute(select(campaigns.c.id).where(campaigns.c.name == "follow-up")).scalar()
-        reasons = dict(conn.execute(select(manifest.c.email, manifest.c.email_reason)
-                                    .where(manifest.c.campaign_id == follow_up)).all())  # fmt: skip
+        reasons = dict(
+            conn.execute(
+                select(manifest.c.email, manifest.c.email_reason).where(manifest.c.campaign_id == follow_up)
+            ).all()
+        )
     assert reasons["c2@example.com"] == "email_bounced" and reasons["c1@example.com"] is None
 
 
 def test_a_soft_bounce_marks_the_message_bounced_but_keeps_the_address(
-        store: Store, settings: Settings, smtp: SmtpStandin, tmp_path: Path) -> None:  # fmt: skip
+    store: Store, settings: Settings, smtp: SmtpStandin, tmp_path: Path
+) -> None:
     mail = _one_email_sent(store, settings, smtp, tmp_path)
     raw = dsn(mail, status="5.2.2", diagnostic="552 5.2.2 <c1@example.com>: Mailbox full, quota exceeded")
     with BounceReceiver(store, DOMAIN, port=free_port()) as receiver:
@@ -128,7 +158,8 @@ def test_a_soft_bounce_marks_the_message_bounced_but_keeps_the_address(
 
 
 def test_a_bounce_in_a_plain_mailbox_is_matched_by_the_quoted_message_id(
-        store: Store, settings: Settings, smtp: SmtpStandin, tmp_path: Path) -> None:  # fmt: skip
+    store: Store, settings: Settings, smtp: SmtpStandin, tmp_path: Path
+) -> None:
     mail = _one_email_sent(store, settings, smtp, tmp_path)
     raw = dsn(mail, status="5.1.1", diagnostic="550 5.1.1 user unknown")
     outcome = apply_bounce(store, raw, bounce_domain=DOMAIN)  # no envelope: read from a mailbox
@@ -140,14 +171,17 @@ def test_a_bounce_in_a_plain_mailbox_is_matched_by_the_quoted_message_id(
 
 
 def test_forged_bounces_and_bounces_that_name_no_message_of_ours_change_nothing(
-        store: Store, settings: Settings, smtp: SmtpStandin, tmp_path: Path) -> None:  # fmt: skip
+    store: Store, settings: Settings, smtp: SmtpStandin, tmp_path: Path
+) -> None:
     mail = _one_email_sent(store, settings, smtp, tmp_path)
     signed = mail.envelope_from.split("+")[1].split("@")[0]
     token = signed.rsplit("-", 1)[0]  # guessable (c<campaign>m<row>e); the signature is not
     real = dsn(mail, status="5.1.1", diagnostic="550 user unknown")
     with BounceReceiver(store, DOMAIN, port=free_port()) as receiver:
         for claimed in ("NoSuchToken123", token, f"{token}-aaaaaaaaaa"):  # unknown, unsigned, badly signed
-            _deliver(receiver.port, real.replace(signed.encode(), claimed.encode()), f"bounce+{claimed}@{DOMAIN}")
+            _deliver(
+                receiver.port, real.replace(signed.encode(), claimed.encode()), f"bounce+{claimed}@{DOMAIN}"
+            )
         with pytest.raises(aiosmtplib.SMTPRecipientsRefused):  # not an open relay
             _deliver(receiver.port, real, "someone@elsewhere.example")
     assert [o.action for o in receiver.outcomes] == [
@@ -161,11 +195,14 @@ def test_forged_bounces_and_bounces_that_name_no_message_of_ours_change_nothing(
 
 
 def test_a_spam_complaint_opts_the_customer_out_of_email(
-        store: Store, settings: Settings, smtp: SmtpStandin, tmp_path: Path) -> None:  # fmt: skip
+    store: Store, settings: Settings, smtp: SmtpStandin, tmp_path: Path
+) -> None:
     mail = _one_email_sent(store, settings, smtp, tmp_path)
     headers = mail.data.split(b"\r\n\r\n", 1)[0].decode()
     arf = (
-        "From: feedback@isp.example\r\nTo: " + mail.envelope_from + "\r\nSubject: complaint\r\nMIME-Version: 1.0\r\n"
+        "From: feedback@isp.example\r\nTo: "
+        + mail.envelope_from
+        + "\r\nSubject: complaint\r\nMIME-Version: 1.0\r\n"
         'Content-Type: multipart/report; report-type=feedback-report; boundary="F"\r\n\r\n'
         "--F\r\nContent-Type: text/plain\r\n\r\nThis is an email abuse report.\r\n"
         "--F\r\nContent-Type: message/feedback-report\r\n\r\nFeedback-Type: abuse\r\nUser-Agent: isp/1.0\r\n"
@@ -183,19 +220,36 @@ def test_a_spam_complaint_opts_the_customer_out_of_email(
 
 
 def test_bounces_saved_from_a_mailbox_are_applied_from_the_cli(
-        store: Store, settings: Settings, smtp: SmtpStandin, tmp_path: Path) -> None:  # fmt: skip
+    store: Store, settings: Settings, smtp: SmtpStandin, tmp_path: Path
+) -> None:
     from typer.testing import CliRunner
 
     from notifier.cli.app import app
 
-    planned_campaign(store, settings, tmp_path, [customer(1), customer(2)], channels=frozenset({Channel.EMAIL}))
+    planned_campaign(
+        store, settings, tmp_path, [customer(1), customer(2)], channels=frozenset({Channel.EMAIL})
+    )
     _launch(store, settings)
     saved = tmp_path / "bounce.eml"
-    saved.write_bytes(dsn(_mail_to(smtp, "c2@example.com"), status="5.1.1", diagnostic="550 5.1.1 no such user"))
+    saved.write_bytes(
+        dsn(_mail_to(smtp, "c2@example.com"), status="5.1.1", diagnostic="550 5.1.1 no such user")
+    )
     noise = tmp_path / "hello.eml"
     noise.write_bytes(b"From: a@b.example\r\nSubject: hi\r\n\r\nnot a bounce\r\n")
-    result = CliRunner().invoke(app, ["track", "bounce-files", str(saved), str(noise), "--domain", DOMAIN,
-                                      "--database-url", settings.database_url], env={"COLUMNS": "200"})  # fmt: skip
+    result = CliRunner().invoke(
+        app,
+        [
+            "track",
+            "bounce-files",
+            str(saved),
+            str(noise),
+            "--domain",
+            DOMAIN,
+            "--database-url",
+            settings.database_url,
+        ],
+        env={"COLUMNS": "200"},
+    )
     assert result.exit_code == 0, result.output
     assert "bounced (hard bounce: 5.1.1" in result.output and "unmatched" in result.output
     assert _states(store) == {("c1@example.com", "email"): "accepted", ("c2@example.com", "email"): "bounced"}

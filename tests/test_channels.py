@@ -13,8 +13,15 @@ from notifier.models import Channel, RenderedMessage
 from notifier.testing.smtp import SmtpStandin
 from notifier.testing.twilio import TwilioStandin
 
-EMAIL = RenderedMessage(channel=Channel.EMAIL, to="ivan@example.com", subject="Важно: инцидент", body_text="Текст",
-                        body_html="<p>Текст</p>", locale="ru", headers={"display_name": "Ivan\r\nBcc: evil@example.net"})  # fmt: skip
+EMAIL = RenderedMessage(
+    channel=Channel.EMAIL,
+    to="ivan@example.com",
+    subject="Важно: инцидент",
+    body_text="Текст",
+    body_html="<p>Текст</p>",
+    locale="ru",
+    headers={"display_name": "Ivan\r\nBcc: evil@example.net"},
+)
 SMS = RenderedMessage(channel=Channel.SMS, to="+79161234567", body_text="Example Shop: инцидент", locale="ru")
 
 
@@ -38,8 +45,15 @@ async def test_email_arrives_complete_with_stable_ids_and_no_injected_headers(sm
     assert msg["Content-Language"] == "ru"
 
 
-@pytest.mark.parametrize(("code", "error"), [(421, TransientDeliveryError), (451, TransientDeliveryError),
-                                             (452, TransientDeliveryError), (550, PermanentDeliveryError)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("code", "error"),
+    [
+        (421, TransientDeliveryError),
+        (451, TransientDeliveryError),
+        (452, TransientDeliveryError),
+        (550, PermanentDeliveryError),
+    ],
+)
 async def test_smtp_replies_map_to_transient_or_permanent(smtp: SmtpStandin, code: int, error: type) -> None:
     channel = channel_from_url(smtp.url)
     smtp.fail_next(code)
@@ -83,15 +97,22 @@ async def test_email_over_tls_with_login(tmp_path: Path, implicit_tls: bool) -> 
         assert mail.encrypted and mail.login == "notifier" and mail.recipients == ("ivan@example.com",)
 
 
-@pytest.mark.parametrize(("password", "cafile", "expected"), [
-    ("wrong", True, "refused our login: 535"),
-    ("s3cr3t", False, "certificate is not trusted"),  # a private CA the URL does not name
-], ids=["bad-password", "untrusted-certificate"])  # fmt: skip
+@pytest.mark.parametrize(
+    ("password", "cafile", "expected"),
+    [
+        ("wrong", True, "refused our login: 535"),
+        ("s3cr3t", False, "certificate is not trusted"),  # a private CA the URL does not name
+    ],
+    ids=["bad-password", "untrusted-certificate"],
+)
 async def test_our_own_smtp_setup_faults_stop_the_run_instead_of_failing_recipients(
-        tmp_path: Path, password: str, cafile: bool, expected: str) -> None:  # fmt: skip
+    tmp_path: Path, password: str, cafile: bool, expected: str
+) -> None:
     ca, cert, key = tls_files(tmp_path)
     with SmtpStandin(tls=(cert, key), logins={"notifier": "s3cr3t"}) as server:
-        url = f"smtp://notifier:{password}@localhost:{server.port}?starttls=1" + (f"&cafile={ca}" if cafile else "")
+        url = f"smtp://notifier:{password}@localhost:{server.port}?starttls=1" + (
+            f"&cafile={ca}" if cafile else ""
+        )
         channel = channel_from_url(url)
         try:
             with pytest.raises(ConfigurationError, match=expected) as caught:
@@ -115,13 +136,17 @@ async def test_sms_goes_through_the_real_twilio_client(twilio: TwilioStandin) ->
     assert sent["status_callback"] == "https://hooks.example.com/twilio?x=1&t=c1m7s"
 
 
-@pytest.mark.parametrize(("cue", "to", "error", "code"), [
-    (429, SMS.to, TransientDeliveryError, 20429),
-    (500, SMS.to, TransientDeliveryError, 20500),
-    (None, "+1234", PermanentDeliveryError, 21211),
-])  # fmt: skip
-async def test_twilio_errors_map_by_status_and_code(twilio: TwilioStandin, cue: int | None, to: str, error: type,
-                                                    code: int) -> None:  # fmt: skip
+@pytest.mark.parametrize(
+    ("cue", "to", "error", "code"),
+    [
+        (429, SMS.to, TransientDeliveryError, 20429),
+        (500, SMS.to, TransientDeliveryError, 20500),
+        (None, "+1234", PermanentDeliveryError, 21211),
+    ],
+)
+async def test_twilio_errors_map_by_status_and_code(
+    twilio: TwilioStandin, cue: int | None, to: str, error: type, code: int
+) -> None:
     if cue:
         twilio.fail_next(cue)
     channel = channel_from_url(twilio.url)
@@ -155,8 +180,16 @@ async def test_wrong_twilio_credentials_stop_the_run(twilio: TwilioStandin) -> N
         await channel.aclose()
 
 
-@pytest.mark.parametrize("url", ["twilio://AC1:tok@api", "twilio://api?from=+1500", "memory://fax",
-                                 "smtp://:25", "twilio://AC1:tok@api?from=+1500&validity=99999"])  # fmt: skip
+@pytest.mark.parametrize(
+    "url",
+    [
+        "twilio://AC1:tok@api",
+        "twilio://api?from=+1500",
+        "memory://fax",
+        "smtp://:25",
+        "twilio://AC1:tok@api?from=+1500&validity=99999",
+    ],
+)
 def test_unusable_channel_urls_are_configuration_errors(url: str) -> None:
     with pytest.raises(ConfigurationError):
         channel_from_url(url)

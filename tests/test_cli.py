@@ -24,8 +24,9 @@ def test_help_explains_the_workflow() -> None:
     assert "campaign plan" in result.output.replace("`", "")
 
 
-def test_the_whole_workflow_from_the_command_line(db_url: str, tmp_path: Path, smtp: SmtpStandin,
-                                                  twilio: TwilioStandin, monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+def test_the_whole_workflow_from_the_command_line(
+    db_url: str, tmp_path: Path, smtp: SmtpStandin, twilio: TwilioStandin, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("NOTIFIER_DATABASE_URL", db_url)
     monkeypatch.setenv("NOTIFIER_EMAIL_URL", smtp.url)
     monkeypatch.setenv("NOTIFIER_SMS_URL", twilio.url)
@@ -41,20 +42,45 @@ def test_the_whole_workflow_from_the_command_line(db_url: str, tmp_path: Path, s
     assert "invalid email" in imported.output and "rejected" in imported.output
     assert "expected 10 fields, found 3" in " ".join(imported.output.split())
     assert runner.invoke(app, ["incident", "create", str(INCIDENT_FILE), "--actor", "alice"]).exit_code == 0
-    planned = runner.invoke(app, ["campaign", "plan", "cli-test", "--incident", "2026-11-credential-leak",
-                                  "--affected-ids", str(ids), "--actor", "alice", "--quiet-hours", "0-24"])  # fmt: skip
+    planned = runner.invoke(
+        app,
+        [
+            "campaign",
+            "plan",
+            "cli-test",
+            "--incident",
+            "2026-11-credential-leak",
+            "--affected-ids",
+            str(ids),
+            "--actor",
+            "alice",
+            "--quiet-hours",
+            "0-24",
+        ],
+    )
     assert planned.exit_code == 0, planned.output
     assert "unknown_customer" in planned.output and "email + SMS" in planned.output
     refused = runner.invoke(app, ["campaign", "launch", "cli-test", "--direct", "--actor", "bob"])
-    assert refused.exit_code == 1 and "breach_notice/ru/email is never approved" in " ".join(refused.output.split())
-    assert runner.invoke(app, ["templates", "submit", "--author", "alice", "--notice", "breach_notice"]).exit_code == 0
+    assert refused.exit_code == 1 and "breach_notice/ru/email is never approved" in " ".join(
+        refused.output.split()
+    )
+    assert (
+        runner.invoke(
+            app, ["templates", "submit", "--author", "alice", "--notice", "breach_notice"]
+        ).exit_code
+        == 0
+    )
     same = runner.invoke(app, ["templates", "approve", "--approver", "alice", "--notice", "breach_notice"])
     assert same.exit_code == 1 and "four eyes" in same.output
-    approved = runner.invoke(app, ["templates", "approve", "--approver", "carol", "--notice", "breach_notice"])
+    approved = runner.invoke(
+        app, ["templates", "approve", "--approver", "carol", "--notice", "breach_notice"]
+    )
     assert approved.exit_code == 0, approved.output
     launched = runner.invoke(app, ["campaign", "launch", "cli-test", "--direct", "--actor", "bob"])
     assert launched.exit_code == 0, launched.output
-    assert "sent 5 · delivered 0 · failed 0 · deferred 0 · remaining 0" in launched.output  # the live bar's end
+    assert (
+        "sent 5 · delivered 0 · failed 0 · deferred 0 · remaining 0" in launched.output
+    )  # the live bar's end
     status = runner.invoke(app, ["campaign", "status", "cli-test", "--json"])
     assert json.loads(status.output)["outbox"] == {"email": {"accepted": 2}, "sms": {"accepted": 3}}
     report = runner.invoke(app, ["campaign", "report", "cli-test", "--out", str(tmp_path / "reports")])
@@ -66,16 +92,18 @@ def test_the_whole_workflow_from_the_command_line(db_url: str, tmp_path: Path, s
     assert "<table>" in html and "C404" in html
 
 
-def test_errors_are_one_clear_line_not_a_traceback(db_url: str, tmp_path: Path,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+def test_errors_are_one_clear_line_not_a_traceback(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("NOTIFIER_DATABASE_URL", db_url)
     bad = tmp_path / "incident.json"
     bad.write_text('{"key": "x",\n "title": }', encoding="utf-8")
     result = runner.invoke(app, ["incident", "create", str(bad)])
     assert result.exit_code == 1
     assert "line 2" in result.output and "Traceback" not in result.output
-    result = runner.invoke(app, ["campaign", "plan", "x", "--incident", "nope", "--query", "SELECT 1",
-                                 "--channels", "fax"])  # fmt: skip
+    result = runner.invoke(
+        app, ["campaign", "plan", "x", "--incident", "nope", "--query", "SELECT 1", "--channels", "fax"]
+    )
     assert result.exit_code == 1 and "fax" in result.output
     result = runner.invoke(app, ["campaign", "status", "missing"])
     assert result.exit_code == 1 and "no campaign named 'missing'" in result.output

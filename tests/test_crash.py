@@ -19,11 +19,11 @@ from helpers import customer, planned_campaign
 from sqlalchemy import select
 
 from notifier.config import PROJECT_ROOT, Settings
-from notifier.sending.runner import launch, send_window
 from notifier.models import Channel
-from notifier.testing.smtp import SmtpStandin
+from notifier.sending.runner import launch, send_window
 from notifier.store import Store
 from notifier.store.schema import manifest, outbox
+from notifier.testing.smtp import SmtpStandin
 
 CUSTOMERS = 400
 BATCH = 60
@@ -31,16 +31,40 @@ LEASE = 2
 
 
 @pytest.mark.parametrize("kill_after", [1, 130, 333])
-def test_kill_9_mid_campaign_then_resume(store: Store, settings: Settings, smtp: SmtpStandin, tmp_path: Path,
-                                         kill_after: int) -> None:  # fmt: skip
-    planned_campaign(store, settings, tmp_path, [customer(n) for n in range(1, CUSTOMERS + 1)],
-                     channels=frozenset({Channel.EMAIL}))  # fmt: skip
-    env = {**os.environ, "NOTIFIER_DATABASE_URL": settings.database_url, "NOTIFIER_EMAIL_URL": smtp.url,
-           "NOTIFIER_BATCH_SIZE": str(BATCH), "NOTIFIER_LEASE_SECONDS": str(LEASE)}  # fmt: skip
+def test_kill_9_mid_campaign_then_resume(
+    store: Store, settings: Settings, smtp: SmtpStandin, tmp_path: Path, kill_after: int
+) -> None:
+    planned_campaign(
+        store,
+        settings,
+        tmp_path,
+        [customer(n) for n in range(1, CUSTOMERS + 1)],
+        channels=frozenset({Channel.EMAIL}),
+    )
+    env = {
+        **os.environ,
+        "NOTIFIER_DATABASE_URL": settings.database_url,
+        "NOTIFIER_EMAIL_URL": smtp.url,
+        "NOTIFIER_BATCH_SIZE": str(BATCH),
+        "NOTIFIER_LEASE_SECONDS": str(LEASE),
+    }
     worker = subprocess.Popen(
-        [sys.executable, "-m", "notifier.cli.app", "campaign", "launch", "test-campaign", "--direct", "--actor", "w1"],
-        cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "notifier.cli.app",
+            "campaign",
+            "launch",
+            "test-campaign",
+            "--direct",
+            "--actor",
+            "w1",
+        ],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + 60
     while len(smtp.received) < kill_after:
         assert worker.poll() is None, worker.stderr.read().decode() if worker.stderr else "worker died"
@@ -52,7 +76,9 @@ def test_kill_9_mid_campaign_then_resume(store: Store, settings: Settings, smtp:
     assert received_before < CUSTOMERS, "killed too late to test anything"
 
     time.sleep(LEASE + 0.5)  # the dead worker's leases expire
-    launch(store, settings, "test-campaign", lambda chs: send_window(settings, "test-campaign", chs), actor="w2")
+    launch(
+        store, settings, "test-campaign", lambda chs: send_window(settings, "test-campaign", chs), actor="w2"
+    )
 
     per_recipient = Counter(r for mail in smtp.received for r in mail.recipients)
     assert [r for r, n in per_recipient.items() if n > 1] == []  # zero duplicates

@@ -13,30 +13,40 @@ import pytest
 from helpers import customer, planned_campaign, tls_files
 from sqlalchemy import select, update
 
-from notifier.sending.campaigns import campaign_status, get_campaign
-from notifier.sending.pipeline import BatchResult
-from notifier.sending.runner import launch, send_window
+from notifier.clock import utcnow
 from notifier.config import RetryPolicy, Settings
 from notifier.errors import CampaignStateError, ConfigurationError
 from notifier.models import Channel, OutboxState
-from notifier.testing.smtp import SmtpStandin
-from notifier.testing.twilio import TwilioStandin
+from notifier.sending.campaigns import campaign_status, get_campaign
+from notifier.sending.pipeline import BatchResult
+from notifier.sending.runner import launch, send_window
 from notifier.store import Store
-from notifier.clock import utcnow
 from notifier.store import queries as q
 from notifier.store.schema import audit_log, campaigns, delivery_events, manifest, outbox
+from notifier.testing.smtp import SmtpStandin
+from notifier.testing.twilio import TwilioStandin
 
 FAST_RETRY = RetryPolicy(max_attempts=4, base_seconds=0.05, max_seconds=0.2)
 
 
 def _launch(store: Store, settings: Settings, name: str = "test-campaign") -> BatchResult:
-    return launch(store, settings, name, lambda chs: send_window(settings, name, chs), actor="tester",
-                  max_wait_seconds=30)
+    return launch(
+        store,
+        settings,
+        name,
+        lambda chs: send_window(settings, name, chs),
+        actor="tester",
+        max_wait_seconds=30,
+    )
 
 
-def test_every_customer_is_notified_once_in_their_language(store: Store, settings: Settings, smtp: SmtpStandin,
-                                                           twilio: TwilioStandin, tmp_path: Path) -> None:  # fmt: skip
-    rows = [customer(n) for n in range(1, 31)] + [customer(31, email="bad@"), customer(32, phone="+74951234567")]
+def test_every_customer_is_notified_once_in_their_language(
+    store: Store, settings: Settings, smtp: SmtpStandin, twilio: TwilioStandin, tmp_path: Path
+) -> None:
+    rows = [customer(n) for n in range(1, 31)] + [
+        customer(31, email="bad@"),
+        customer(32, phone="+74951234567"),
+    ]
     planned_campaign(store, settings, tmp_path, rows)
     settings = replace(settings, batch_size=7)  # several batches
     first = _launch(store, settings)
@@ -44,8 +54,12 @@ def test_every_customer_is_notified_once_in_their_language(store: Store, setting
     eml = sorted((tmp_path / "outbox").glob("*.eml"))
     assert len(eml) == len(smtp.received) == 31 and len(twilio.messages) == 31
     with store.connect() as conn:
-        langs = {r.email: r.notice_locale for r in conn.execute(
-            select(manifest.c.email, manifest.c.notice_locale).where(manifest.c.email_reason.is_(None)))}  # fmt: skip
+        langs = {
+            r.email: r.notice_locale
+            for r in conn.execute(
+                select(manifest.c.email, manifest.c.notice_locale).where(manifest.c.email_reason.is_(None))
+            )
+        }
     for path in eml:
         msg = email.message_from_bytes(path.read_bytes(), policy=policy.default)
         to = msg["To"].addresses[0].addr_spec
@@ -62,9 +76,12 @@ def test_every_customer_is_notified_once_in_their_language(store: Store, setting
     assert status.outbox == {"email": {"accepted": 31}, "sms": {"accepted": 31}}
 
 
-def test_transient_smtp_failures_are_retried_and_550_is_failed_once(store: Store, settings: Settings,
-                                                                    smtp: SmtpStandin, tmp_path: Path) -> None:  # fmt: skip
-    planned_campaign(store, settings, tmp_path, [customer(n) for n in range(1, 11)], channels=frozenset({Channel.EMAIL}))
+def test_transient_smtp_failures_are_retried_and_550_is_failed_once(
+    store: Store, settings: Settings, smtp: SmtpStandin, tmp_path: Path
+) -> None:
+    planned_campaign(
+        store, settings, tmp_path, [customer(n) for n in range(1, 11)], channels=frozenset({Channel.EMAIL})
+    )
     smtp.refuse("c3@example.com", 550)
     smtp.fail_next(451, count=4)
     smtp.fail_next(421, count=2)
@@ -73,35 +90,50 @@ def test_transient_smtp_failures_are_retried_and_550_is_failed_once(store: Store
     assert campaign_status(store, "test-campaign").outbox == {"email": {"accepted": 9, "failed": 1}}
     with store.connect() as conn:
         failed = conn.execute(select(outbox).where(outbox.c.state == "failed")).one()
-        states = conn.execute(select(delivery_events.c.to_state).where(delivery_events.c.outbox_id == failed.id)
-                              .order_by(delivery_events.c.id)).scalars().all()  # fmt: skip
+        states = (
+            conn.execute(
+                select(delivery_events.c.to_state)
+                .where(delivery_events.c.outbox_id == failed.id)
+                .order_by(delivery_events.c.id)
+            )
+            .scalars()
+            .all()
+        )
     assert "550" in failed.last_error and "c3@example.com" not in failed.last_error
     # The 550 ended it at once: no attempt after it (a queued 451 may have hit this row first).
     assert states == ["sending", "deferred"] * (failed.attempts - 1) + ["sending", "failed"]
     assert result.deferred == 6
 
 
-def test_a_provider_that_never_recovers_ends_failed_after_max_attempts(store: Store, settings: Settings,
-                                                                       twilio: TwilioStandin, tmp_path: Path) -> None:  # fmt: skip
+def test_a_provider_that_never_recovers_ends_failed_after_max_attempts(
+    store: Store, settings: Settings, twilio: TwilioStandin, tmp_path: Path
+) -> None:
     planned_campaign(store, settings, tmp_path, [customer(1)], channels=frozenset({Channel.SMS}))
     twilio.fail_next(500, count=100)
     _launch(store, replace(settings, retry=FAST_RETRY))
     with store.connect() as conn:
         row = conn.execute(select(outbox)).one()
-        states = conn.execute(select(delivery_events.c.to_state).order_by(delivery_events.c.id)).scalars().all()
+        states = (
+            conn.execute(select(delivery_events.c.to_state).order_by(delivery_events.c.id)).scalars().all()
+        )
     assert (row.state, row.attempts) == ("failed", 4)
     assert "gave up after 4 attempts" in row.last_error
     assert states == ["sending", "deferred"] * 3 + ["sending", "failed"]
 
 
 def test_wrong_smtp_credentials_stop_the_run_and_leave_every_row_to_send_later(
-        store: Store, settings: Settings, tmp_path: Path) -> None:  # fmt: skip
-    planned_campaign(store, settings, tmp_path, [customer(n) for n in range(1, 41)],
-                     channels=frozenset({Channel.EMAIL}))  # fmt: skip
+    store: Store, settings: Settings, tmp_path: Path
+) -> None:
+    planned_campaign(
+        store, settings, tmp_path, [customer(n) for n in range(1, 41)], channels=frozenset({Channel.EMAIL})
+    )
     ca, cert, key = tls_files(tmp_path)
     with SmtpStandin(tls=(cert, key), logins={"notifier": "right"}) as server:
-        wrong = replace(settings, batch_size=10,
-                        email_url=f"smtp://notifier:wrong@localhost:{server.port}?starttls=1&cafile={ca}")
+        wrong = replace(
+            settings,
+            batch_size=10,
+            email_url=f"smtp://notifier:wrong@localhost:{server.port}?starttls=1&cafile={ca}",
+        )
         with pytest.raises(ConfigurationError, match="refused our login"):
             _launch(store, wrong)
         with store.connect() as conn:
@@ -114,19 +146,23 @@ def test_wrong_smtp_credentials_stop_the_run_and_leave_every_row_to_send_later(
     assert campaign_status(store, "test-campaign").outbox == {"email": {"accepted": 40}}
 
 
-def test_opted_out_numbers_are_suppressed(store: Store, settings: Settings, twilio: TwilioStandin,
-                                          tmp_path: Path) -> None:  # fmt: skip
+def test_opted_out_numbers_are_suppressed(
+    store: Store, settings: Settings, twilio: TwilioStandin, tmp_path: Path
+) -> None:
     planned_campaign(store, settings, tmp_path, [customer(1), customer(2)], channels=frozenset({Channel.SMS}))
     twilio.opted_out.add(customer(1)["phone"])
     _launch(store, settings)
     assert campaign_status(store, "test-campaign").outbox == {"sms": {"accepted": 1, "suppressed": 1}}
 
 
-def test_a_notice_that_cannot_be_rendered_is_never_sent(store: Store, settings: Settings, twilio: TwilioStandin,
-                                                        tmp_path: Path) -> None:  # fmt: skip
+def test_a_notice_that_cannot_be_rendered_is_never_sent(
+    store: Store, settings: Settings, twilio: TwilioStandin, tmp_path: Path
+) -> None:
     planned_campaign(store, settings, tmp_path, [customer(1), customer(2)], channels=frozenset({Channel.SMS}))
     with store.begin() as conn:  # data the notice cannot be built from (imports never let this in)
-        conn.execute(update(manifest).where(manifest.c.external_id == "C00001").values(time_zone="Mars/Olympus"))
+        conn.execute(
+            update(manifest).where(manifest.c.external_id == "C00001").values(time_zone="Mars/Olympus")
+        )
     _launch(store, settings)
     assert [m["to"] for m in twilio.messages] == [customer(2)["phone"]]
     with store.connect() as conn:
@@ -134,8 +170,9 @@ def test_a_notice_that_cannot_be_rendered_is_never_sent(store: Store, settings: 
     assert "render error" in failed.last_error and "Mars/Olympus" in failed.last_error
 
 
-def test_a_template_edited_after_approval_stops_the_launch(store: Store, settings: Settings, twilio: TwilioStandin,
-                                                           tmp_path: Path) -> None:  # fmt: skip
+def test_a_template_edited_after_approval_stops_the_launch(
+    store: Store, settings: Settings, twilio: TwilioStandin, tmp_path: Path
+) -> None:
     import shutil
 
     templates = tmp_path / "templates"
@@ -152,20 +189,32 @@ def test_a_template_edited_after_approval_stops_the_launch(store: Store, setting
     assert "breach_notice/vi/sms" in str(refused.detail)
 
 
-def test_rows_a_dead_sender_left_in_flight_become_uncertain_not_resent(store: Store, settings: Settings,
-                                                                       smtp: SmtpStandin, tmp_path: Path) -> None:  # fmt: skip
-    planned_campaign(store, settings, tmp_path, [customer(n) for n in range(1, 6)], channels=frozenset({Channel.EMAIL}))
+def test_rows_a_dead_sender_left_in_flight_become_uncertain_not_resent(
+    store: Store, settings: Settings, smtp: SmtpStandin, tmp_path: Path
+) -> None:
+    planned_campaign(
+        store, settings, tmp_path, [customer(n) for n in range(1, 6)], channels=frozenset({Channel.EMAIL})
+    )
     campaign = get_campaign(store, "test-campaign")
     past = utcnow() - timedelta(hours=1)
     with store.begin() as conn:  # a sender claimed two rows, maybe sent them, and died
-        q.claim_batch(conn, campaign_id=campaign.id, channel=Channel.EMAIL, limit=2, lease_token="dead",
-                      now=past, lease_until=past + timedelta(minutes=5))  # fmt: skip
+        q.claim_batch(
+            conn,
+            campaign_id=campaign.id,
+            channel=Channel.EMAIL,
+            limit=2,
+            lease_token="dead",
+            now=past,
+            lease_until=past + timedelta(minutes=5),
+        )
     _launch(store, settings)
     assert len(smtp.received) == 3
     assert campaign_status(store, "test-campaign").outbox == {"email": {"accepted": 3, "uncertain": 2}}
 
 
-def test_a_paused_campaign_sends_nothing(store: Store, settings: Settings, smtp: SmtpStandin, tmp_path: Path) -> None:
+def test_a_paused_campaign_sends_nothing(
+    store: Store, settings: Settings, smtp: SmtpStandin, tmp_path: Path
+) -> None:
     planned_campaign(store, settings, tmp_path, [customer(1)], channels=frozenset({Channel.EMAIL}))
     campaign = get_campaign(store, "test-campaign")
     from notifier.sending.runner import drain
@@ -177,8 +226,9 @@ def test_a_paused_campaign_sends_nothing(store: Store, settings: Settings, smtp:
     assert campaign_status(store, "test-campaign").outbox == {"email": {"pending": 1}}
 
 
-def test_two_senders_at_once_send_each_message_exactly_once(store: Store, settings: Settings, smtp: SmtpStandin,
-                                                            twilio: TwilioStandin, tmp_path: Path) -> None:  # fmt: skip
+def test_two_senders_at_once_send_each_message_exactly_once(
+    store: Store, settings: Settings, smtp: SmtpStandin, twilio: TwilioStandin, tmp_path: Path
+) -> None:
     planned_campaign(store, settings, tmp_path, [customer(n) for n in range(1, 61)])
     settings = replace(settings, batch_size=5)
     errors: list[BaseException] = []
@@ -199,14 +249,20 @@ def test_two_senders_at_once_send_each_message_exactly_once(store: Store, settin
     assert len(recipients) == len(set(recipients)) == 60
     phones = [m["to"] for m in twilio.messages]
     assert len(phones) == len(set(phones)) == 60
-    assert campaign_status(store, "test-campaign").outbox == {"email": {"accepted": 60}, "sms": {"accepted": 60}}
+    assert campaign_status(store, "test-campaign").outbox == {
+        "email": {"accepted": 60},
+        "sms": {"accepted": 60},
+    }
     with store.connect() as conn:
         assert conn.execute(select(outbox).where(outbox.c.state == OutboxState.SENDING.value)).first() is None
 
 
-def test_twilio_429_and_500_are_honoured_and_recovered(store: Store, settings: Settings, twilio: TwilioStandin,
-                                                       tmp_path: Path) -> None:  # fmt: skip
-    planned_campaign(store, settings, tmp_path, [customer(n) for n in range(1, 9)], channels=frozenset({Channel.SMS}))
+def test_twilio_429_and_500_are_honoured_and_recovered(
+    store: Store, settings: Settings, twilio: TwilioStandin, tmp_path: Path
+) -> None:
+    planned_campaign(
+        store, settings, tmp_path, [customer(n) for n in range(1, 9)], channels=frozenset({Channel.SMS})
+    )
     twilio.fail_next(429, count=3)
     twilio.fail_next(500, count=2)
     result = _launch(store, replace(settings, retry=FAST_RETRY))

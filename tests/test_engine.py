@@ -12,25 +12,32 @@ import pytest
 from helpers import customer, planned_campaign
 from sqlalchemy import select
 
-from notifier.sending.campaigns import campaign_status, control, get_campaign
+from notifier.channels import channel_from_url
+from notifier.clock import utcnow
 from notifier.config import Settings
-from notifier.sending.pipeline import QuietHours, deliver_batch
-from notifier.sending import tokens
-from notifier.sending.runner import launch, renderer_for, send_window
 from notifier.errors import CampaignStateError
 from notifier.models import Channel, ChannelPolicy, DeliveryPolicy
-from notifier.channels import channel_from_url
-from notifier.testing.smtp import SmtpStandin
-from notifier.testing.twilio import TwilioStandin
+from notifier.sending import tokens
+from notifier.sending.campaigns import campaign_status, control, get_campaign
+from notifier.sending.pacing import SharedBucket
+from notifier.sending.pipeline import QuietHours, deliver_batch
+from notifier.sending.runner import launch, renderer_for, send_window
 from notifier.store import Store
-from notifier.clock import utcnow
 from notifier.store import queries as q
 from notifier.store.schema import audit_log, customers, outbox
-from notifier.sending.pacing import SharedBucket
+from notifier.testing.smtp import SmtpStandin
+from notifier.testing.twilio import TwilioStandin
 
 
 def _launch(store: Store, settings: Settings, name: str = "test-campaign") -> None:
-    launch(store, settings, name, lambda chs: send_window(settings, name, chs), actor="tester", max_wait_seconds=30)
+    launch(
+        store,
+        settings,
+        name,
+        lambda chs: send_window(settings, name, chs),
+        actor="tester",
+        max_wait_seconds=30,
+    )
 
 
 class FakeTime:
@@ -48,8 +55,10 @@ class FakeTime:
 
 def test_shared_bucket_holds_the_rate_for_all_senders_together(store: Store) -> None:
     clock = FakeTime()
-    senders = [SharedBucket(store, "sms:acct", rate=20, burst=2, chunk=1, clock=clock, sleep=clock.sleep)
-               for _ in range(3)]  # fmt: skip
+    senders = [
+        SharedBucket(store, "sms:acct", rate=20, burst=2, chunk=1, clock=clock, sleep=clock.sleep)
+        for _ in range(3)
+    ]
     grants: list[float] = []
 
     async def run() -> None:
@@ -96,7 +105,9 @@ def test_concurrent_reservations_never_share_a_slot(store: Store) -> None:
     def reserver() -> None:
         for _ in range(10):
             with store.begin() as conn:
-                starts.append(q.reserve_slots(conn, name="email:x", interval=interval, count=3, tolerance=0.05, now=now))
+                starts.append(
+                    q.reserve_slots(conn, name="email:x", interval=interval, count=3, tolerance=0.05, now=now)
+                )
 
     threads = [threading.Thread(target=reserver) for _ in range(4)]
     for t in threads:
@@ -132,13 +143,16 @@ def test_pushback_slows_a_sender_down_and_it_recovers(store: Store) -> None:
     assert recovered[-1] - recovered[0] == pytest.approx(1.9, rel=0.1) and later  # back to 10/s
 
 
-@pytest.mark.parametrize(("utc", "zone", "expected"), [
-    ("2026-11-22T12:00:00", "UTC", None),
-    ("2026-11-22T23:30:00", "UTC", "2026-11-23T09:00:00"),
-    ("2026-11-22T05:00:00", "UTC", "2026-11-22T09:00:00"),
-    ("2026-11-22T14:00:00", "Asia/Ho_Chi_Minh", "2026-11-23T02:00:00"),  # 21:00 there → 09:00 next day
-    ("2026-11-22T14:00:00", "America/New_York", None),  # 09:00 there
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("utc", "zone", "expected"),
+    [
+        ("2026-11-22T12:00:00", "UTC", None),
+        ("2026-11-22T23:30:00", "UTC", "2026-11-23T09:00:00"),
+        ("2026-11-22T05:00:00", "UTC", "2026-11-22T09:00:00"),
+        ("2026-11-22T14:00:00", "Asia/Ho_Chi_Minh", "2026-11-23T02:00:00"),  # 21:00 there → 09:00 next day
+        ("2026-11-22T14:00:00", "America/New_York", None),  # 09:00 there
+    ],
+)
 def test_quiet_hours_in_the_recipients_time_zone(utc: str, zone: str, expected: str | None) -> None:
     opens = QuietHours(9, 20).next_allowed(datetime.fromisoformat(utc).replace(tzinfo=UTC), zone)
     assert opens == (datetime.fromisoformat(expected).replace(tzinfo=UTC) if expected else None)
@@ -147,15 +161,24 @@ def test_quiet_hours_in_the_recipients_time_zone(utc: str, zone: str, expected: 
 def test_sms_at_night_is_deferred_to_morning_without_counting_an_attempt(
     store: Store, settings: Settings, twilio: TwilioStandin, tmp_path: Path
 ) -> None:
-    planned_campaign(store, settings, tmp_path, [customer(3, time_zone="UTC")], channels=frozenset({Channel.SMS}))
+    planned_campaign(
+        store, settings, tmp_path, [customer(3, time_zone="UTC")], channels=frozenset({Channel.SMS})
+    )
     campaign = get_campaign(store, "test-campaign")
 
     async def run(at: datetime) -> None:
         channel = channel_from_url(settings.sms_url or "", Channel.SMS)
         try:
-            await deliver_batch(store, campaign_id=campaign.id, channel_kind=Channel.SMS, channel=channel,
-                                renderer=renderer_for(settings.templates_dir, settings.locales_dir, "breach_notice"),
-                                facts=campaign.facts, quiet_hours=QuietHours(9, 20), clock=lambda: at)  # fmt: skip
+            await deliver_batch(
+                store,
+                campaign_id=campaign.id,
+                channel_kind=Channel.SMS,
+                channel=channel,
+                renderer=renderer_for(settings.templates_dir, settings.locales_dir, "breach_notice"),
+                facts=campaign.facts,
+                quiet_hours=QuietHours(9, 20),
+                clock=lambda: at,
+            )
         finally:
             await channel.aclose()
 
@@ -167,10 +190,13 @@ def test_sms_at_night_is_deferred_to_morning_without_counting_an_attempt(
     assert "quiet hours in UTC" in row.last_error
 
 
-def test_an_urgent_override_is_stated_and_audited(store: Store, settings: Settings, twilio: TwilioStandin,
-                                                  tmp_path: Path) -> None:  # fmt: skip
+def test_an_urgent_override_is_stated_and_audited(
+    store: Store, settings: Settings, twilio: TwilioStandin, tmp_path: Path
+) -> None:
     urgent = DeliveryPolicy(quiet_start=3, quiet_end=4, urgent_reason="active account takeovers")
-    planned_campaign(store, settings, tmp_path, [customer(3)], channels=frozenset({Channel.SMS}), delivery=urgent)
+    planned_campaign(
+        store, settings, tmp_path, [customer(3)], channels=frozenset({Channel.SMS}), delivery=urgent
+    )
     _launch(store, settings)
     assert len(twilio.messages) == 1  # sent whatever the hour
     with store.connect() as conn:
@@ -178,8 +204,9 @@ def test_an_urgent_override_is_stated_and_audited(store: Store, settings: Settin
     assert entry.detail["reason"] == "active account takeovers"
 
 
-def test_email_first_falls_back_to_sms_only_when_email_fails(store: Store, settings: Settings, smtp: SmtpStandin,
-                                                             twilio: TwilioStandin, tmp_path: Path) -> None:  # fmt: skip
+def test_email_first_falls_back_to_sms_only_when_email_fails(
+    store: Store, settings: Settings, smtp: SmtpStandin, twilio: TwilioStandin, tmp_path: Path
+) -> None:
     rows = [customer(1), customer(2), customer(3, phone="")]
     planned_campaign(store, settings, tmp_path, rows, policy=ChannelPolicy.EMAIL_FIRST)
     smtp.refuse("c2@example.com", 550)
@@ -188,8 +215,13 @@ def test_email_first_falls_back_to_sms_only_when_email_fails(store: Store, setti
     assert [m["to"] for m in twilio.messages] == [customer(2)["phone"]]
     with store.connect() as conn:
         states = {(r.manifest_id, r.channel): r.state for r in conn.execute(select(outbox))}
-    assert states == {(1, "email"): "accepted", (1, "sms"): "skipped", (2, "email"): "failed", (2, "sms"): "accepted",
-                      (3, "email"): "failed"}  # fmt: skip
+    assert states == {
+        (1, "email"): "accepted",
+        (1, "sms"): "skipped",
+        (2, "email"): "failed",
+        (2, "sms"): "accepted",
+        (3, "email"): "failed",
+    }
 
 
 def test_uncertain_sms_is_settled_by_asking_twilio_never_by_resending(
@@ -199,15 +231,24 @@ def test_uncertain_sms_is_settled_by_asking_twilio_never_by_resending(
     campaign = get_campaign(store, "test-campaign")
     past = utcnow() - timedelta(minutes=30)
     with store.begin() as conn:  # a sender claimed both, sent the first, and died before recording anything
-        rows = q.claim_batch(conn, campaign_id=campaign.id, channel=Channel.SMS, limit=10, lease_token="dead",
-                             now=past, lease_until=past + timedelta(minutes=5))  # fmt: skip
+        rows = q.claim_batch(
+            conn,
+            campaign_id=campaign.id,
+            channel=Channel.SMS,
+            limit=10,
+            lease_token="dead",
+            now=past,
+            lease_until=past + timedelta(minutes=5),
+        )
 
     async def sent_before_the_crash() -> None:
         from notifier.models import RenderedMessage
 
         channel = channel_from_url(settings.sms_url or "", Channel.SMS)
         try:
-            await channel.send(RenderedMessage(channel=Channel.SMS, to=rows[0].phone, body_text="notice"), token="x")
+            await channel.send(
+                RenderedMessage(channel=Channel.SMS, to=rows[0].phone, body_text="notice"), token="x"
+            )
         finally:
             await channel.aclose()
 
@@ -223,13 +264,26 @@ def test_uncertain_sms_is_settled_by_asking_twilio_never_by_resending(
 def test_uncertain_email_is_resent_with_the_same_message_id_when_the_campaign_says_so(
     store: Store, settings: Settings, smtp: SmtpStandin, tmp_path: Path
 ) -> None:
-    planned_campaign(store, settings, tmp_path, [customer(1)], channels=frozenset({Channel.EMAIL}),
-                     delivery=DeliveryPolicy(quiet_start=0, quiet_end=24, uncertain_email="resend"))  # fmt: skip
+    planned_campaign(
+        store,
+        settings,
+        tmp_path,
+        [customer(1)],
+        channels=frozenset({Channel.EMAIL}),
+        delivery=DeliveryPolicy(quiet_start=0, quiet_end=24, uncertain_email="resend"),
+    )
     campaign = get_campaign(store, "test-campaign")
     past = utcnow() - timedelta(minutes=30)
     with store.begin() as conn:
-        q.claim_batch(conn, campaign_id=campaign.id, channel=Channel.EMAIL, limit=10, lease_token="dead", now=past,
-                      lease_until=past + timedelta(minutes=5))  # fmt: skip
+        q.claim_batch(
+            conn,
+            campaign_id=campaign.id,
+            channel=Channel.EMAIL,
+            limit=10,
+            lease_token="dead",
+            now=past,
+            lease_until=past + timedelta(minutes=5),
+        )
     _launch(store, settings)
     # The Message-ID any earlier attempt had too: the row's token, signed with the campaign's key.
     assert campaign.bounce_key is not None
@@ -237,8 +291,9 @@ def test_uncertain_email_is_resent_with_the_same_message_id_when_the_campaign_sa
     assert len(smtp.received) == 1 and smtp.received[0].message["Message-ID"] == same
 
 
-def test_opted_out_customers_stay_opted_out(store: Store, settings: Settings, twilio: TwilioStandin,
-                                            tmp_path: Path) -> None:  # fmt: skip
+def test_opted_out_customers_stay_opted_out(
+    store: Store, settings: Settings, twilio: TwilioStandin, tmp_path: Path
+) -> None:
     planned_campaign(store, settings, tmp_path, [customer(1)], channels=frozenset({Channel.SMS}))
     twilio.opted_out.add(customer(1)["phone"])
     _launch(store, settings)
@@ -247,7 +302,9 @@ def test_opted_out_customers_stay_opted_out(store: Store, settings: Settings, tw
 
 
 def test_pause_resume_cancel(store: Store, settings: Settings, smtp: SmtpStandin, tmp_path: Path) -> None:
-    planned_campaign(store, settings, tmp_path, [customer(n) for n in range(1, 11)], channels=frozenset({Channel.EMAIL}))
+    planned_campaign(
+        store, settings, tmp_path, [customer(n) for n in range(1, 11)], channels=frozenset({Channel.EMAIL})
+    )
     assert control(store, "test-campaign", "pause", actor="ops") == "paused"
     _launch_refused = pytest.raises(CampaignStateError, match="paused")
     with _launch_refused:
@@ -255,13 +312,22 @@ def test_pause_resume_cancel(store: Store, settings: Settings, smtp: SmtpStandin
     assert smtp.received == []
     assert control(store, "test-campaign", "resume", actor="ops") == "planned"
     small = replace(settings, batch_size=3)
-    assert send_window(small, "test-campaign", Channel.EMAIL).accepted == 0  # planned, not launched: nothing due
+    assert (
+        send_window(small, "test-campaign", Channel.EMAIL).accepted == 0
+    )  # planned, not launched: nothing due
     control(store, "test-campaign", "cancel", actor="ops", reason="wrong incident")
     with pytest.raises(CampaignStateError, match="cancelled"):
         _launch(store, settings)
     status = campaign_status(store, "test-campaign")
     assert status.outbox == {"email": {"skipped": 10}} and smtp.received == []
     with store.connect() as conn:
-        actions = conn.execute(select(audit_log.c.action).where(audit_log.c.action.like("campaign.%"))
-                               .order_by(audit_log.c.id)).scalars().all()  # fmt: skip
+        actions = (
+            conn.execute(
+                select(audit_log.c.action)
+                .where(audit_log.c.action.like("campaign.%"))
+                .order_by(audit_log.c.id)
+            )
+            .scalars()
+            .all()
+        )
     assert actions[-3:] == ["campaign.pause", "campaign.resume", "campaign.cancel"]

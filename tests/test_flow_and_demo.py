@@ -11,19 +11,23 @@ import pytest
 from helpers import approve_all, customer, import_rows, incident_facts
 from sqlalchemy import select
 
-from notifier.sending.campaigns import create_incident
 from notifier.config import Settings
 from notifier.models import Channel
-from notifier.testing.smtp import SmtpStandin
-from notifier.testing.twilio import TwilioStandin
+from notifier.sending.campaigns import create_incident
 from notifier.store import Store
 from notifier.store.schema import manifest
+from notifier.testing.smtp import SmtpStandin
+from notifier.testing.twilio import TwilioStandin
 
 pytestmark = pytest.mark.prefect
 
 
 def test_flow_plans_sends_and_publishes_summary_and_progress_artifacts(
-    prefect_harness: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, smtp: SmtpStandin, twilio: TwilioStandin
+    prefect_harness: None,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    smtp: SmtpStandin,
+    twilio: TwilioStandin,
 ) -> None:
     url = f"sqlite:///{tmp_path / 'flow.db'}"
     store = Store(url)
@@ -39,8 +43,9 @@ def test_flow_plans_sends_and_publishes_summary_and_progress_artifacts(
     monkeypatch.setenv("NOTIFIER_SMS_URL", twilio.url)
     from flows.notify_customers import notify_customers
 
-    first = notify_customers(campaign="flow-test", incident="2026-11-credential-leak", affected_ids=str(ids),
-                             quiet_hours="0-24")
+    first = notify_customers(
+        campaign="flow-test", incident="2026-11-credential-leak", affected_ids=str(ids), quiet_hours="0-24"
+    )
     assert first["this_run"]["accepted"] == 24
     assert first["status"]["manifest"]["unreachable"] == {"no_email / no_phone": 1}
     second = notify_customers(campaign="flow-test")
@@ -51,11 +56,16 @@ def test_flow_plans_sends_and_publishes_summary_and_progress_artifacts(
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
     with get_client(sync_client=True) as client:
-        artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["campaign-flow-test"])))
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["campaign-flow-test"]))
+        )
         progress = client.read_artifacts(
-            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["campaign-flow-test-progress"])))
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["campaign-flow-test-progress"]))
+        )
     assert artifacts and "flow-test" in str(artifacts[0].data) and "accepted" in str(artifacts[0].data)
-    assert progress and progress[0].type == "progress" and float(progress[0].data) == 100.0  # nothing left due
+    assert (
+        progress and progress[0].type == "progress" and float(progress[0].data) == 100.0
+    )  # nothing left due
     assert "accepted 24" in (progress[0].description or "")
     store.dispose()
 
@@ -80,8 +90,12 @@ def test_the_demo_end_to_end(prefect_harness: None, tmp_path: Path, monkeypatch:
     store = Store(f"sqlite:///{var / 'notifier.db'}")
     with store.connect() as conn:
         # Only the rows whose email is used: a family mailbox shared by two customers is written to once.
-        language = {r.email: r.notice_locale for r in conn.execute(
-            select(manifest.c.email, manifest.c.notice_locale).where(manifest.c.email_reason.is_(None)))}  # fmt: skip
+        language = {
+            r.email: r.notice_locale
+            for r in conn.execute(
+                select(manifest.c.email, manifest.c.notice_locale).where(manifest.c.email_reason.is_(None))
+            )
+        }
     store.dispose()
     for path in eml:
         msg = email.message_from_bytes(path.read_bytes(), policy=policy.default)
@@ -107,7 +121,9 @@ def test_two_send_shards_send_one_campaign_exactly_once(
     settings = Settings(database_url=url)
     from helpers import planned_campaign
 
-    planned_campaign(store, settings, tmp_path, [customer(n) for n in range(1, 41)], channels=frozenset({Channel.EMAIL}))
+    planned_campaign(
+        store, settings, tmp_path, [customer(n) for n in range(1, 41)], channels=frozenset({Channel.EMAIL})
+    )
     monkeypatch.setenv("NOTIFIER_DATABASE_URL", url)
     monkeypatch.setenv("NOTIFIER_EMAIL_URL", smtp.url)
     monkeypatch.setenv("NOTIFIER_BATCH_SIZE", "7")

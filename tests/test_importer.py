@@ -8,8 +8,8 @@ import pytest
 from helpers import customer, write_csv
 from sqlalchemy import func, select
 
-from notifier.errors import InputError
 from notifier.audience.importer import import_customers
+from notifier.errors import InputError
 from notifier.store import Store
 from notifier.store.schema import customers
 
@@ -50,7 +50,9 @@ def test_reimport_is_idempotent_and_updates_changed_fields(store: Store, tmp_pat
     rows[0]["email"] = "changed@example.com"
     import_customers(store, write_csv(tmp_path / "b.csv", rows))
     with store.connect() as conn:
-        email = conn.scalar(select(customers.c.email).where(customers.c.external_id == rows[0]["external_id"]))
+        email = conn.scalar(
+            select(customers.c.email).where(customers.c.external_id == rows[0]["external_id"])
+        )
     assert email == "changed@example.com"
     assert _count(store) == 20
 
@@ -66,7 +68,9 @@ def test_a_large_file_streams_in_batches(store: Store, tmp_path: Path) -> None:
 
 def test_an_unclosed_quote_is_reported_not_crashed_on(store: Store, tmp_path: Path) -> None:
     path = tmp_path / "q.csv"
-    path.write_text("external_id,name,email\nC1,Ok,ok@example.com\nC2,\"Unclosed,x@example.com\n", encoding="utf-8")
+    path.write_text(
+        'external_id,name,email\nC1,Ok,ok@example.com\nC2,"Unclosed,x@example.com\n', encoding="utf-8"
+    )
     report = import_customers(store, path)
     assert report.inserted == 1
     assert [i.line for i in report.issues if i.rejected] == [3]
@@ -84,10 +88,14 @@ def test_missing_required_columns_stop_before_reading_rows(store: Store, tmp_pat
 
 
 def test_a_reimport_never_takes_back_an_opt_out(store: Store, tmp_path: Path) -> None:
-    import_customers(store, write_csv(tmp_path / "a.csv", [customer(1, sms_opt_out="yes", email_opt_out="yes")]))
+    import_customers(
+        store, write_csv(tmp_path / "a.csv", [customer(1, sms_opt_out="yes", email_opt_out="yes")])
+    )
     # The next export from the customer system says "no": a STOP the customer sent still stands.
-    import_customers(store, write_csv(tmp_path / "b.csv", [customer(1, sms_opt_out="no", email_opt_out="no",
-                                                                    name="Renamed")]))  # fmt: skip
+    import_customers(
+        store,
+        write_csv(tmp_path / "b.csv", [customer(1, sms_opt_out="no", email_opt_out="no", name="Renamed")]),
+    )
     with store.connect() as conn:
         row = conn.execute(select(customers.c.name, customers.c.sms_opt_out, customers.c.email_opt_out)).one()
     assert tuple(row) == ("Renamed", True, True)  # other fields do update

@@ -43,7 +43,9 @@ def test_the_shipped_notices_pass_every_rule() -> None:
     assert [str(f) for f in findings] == []
 
 
-def _catalog_edit(locales: Path, locale: str, msgid: str, *, fuzzy: bool = False, blank: bool = False) -> None:
+def _catalog_edit(
+    locales: Path, locale: str, msgid: str, *, fuzzy: bool = False, blank: bool = False
+) -> None:
     path = locales / locale / "LC_MESSAGES" / "messages.po"
     with path.open("rb") as handle:
         catalog = read_po(handle)
@@ -62,7 +64,9 @@ def test_catalog_untranslated_and_fuzzy_messages_are_listed_by_message(workspace
     _catalog_edit(workspace[1], "vi", "What we are doing", blank=True)
     catalog = [f for f in _lint(workspace) if f.rule == "catalog"]
     assert {(f.locale, f.message) for f in catalog} == {
-        ("ru", "fuzzy translation: 'What happened'"), ("vi", "untranslated: 'What we are doing'")}  # fmt: skip
+        ("ru", "fuzzy translation: 'What happened'"),
+        ("vi", "untranslated: 'What we are doing'"),
+    }
     assert all(f.file.endswith("messages.po") for f in catalog)
 
 
@@ -75,41 +79,57 @@ def test_render_an_undefined_variable_names_file_and_locale(workspace: tuple[Pat
 
 
 def test_sandbox_templates_cannot_reach_python_internals(workspace: tuple[Path, Path]) -> None:
-    _edit(workspace[0] / "breach_notice" / "subject.txt.j2",
-          lambda s: s + "{{ company.__class__.__mro__ }}")  # fmt: skip
+    _edit(workspace[0] / "breach_notice" / "subject.txt.j2", lambda s: s + "{{ company.__class__.__mro__ }}")
     findings = _lint(workspace)
     assert {"sandbox", "render"} <= _rules(findings)
     assert any(f.rule == "sandbox" and f.file.endswith("subject.txt.j2:2") for f in findings)
 
 
 def test_sections_an_empty_section_is_an_error(workspace: tuple[Path, Path]) -> None:
-    _edit(workspace[0] / "common" / "sections.txt.j2",
-          lambda s: s.replace("{% for label in categories %}- {{ label }}\n{% endfor %}", ""))  # fmt: skip
+    _edit(
+        workspace[0] / "common" / "sections.txt.j2",
+        lambda s: s.replace("{% for label in categories %}- {{ label }}\n{% endfor %}", ""),
+    )
     sections = [f for f in _lint(workspace) if f.rule == "sections"]
     assert sections and all("empty" in f.message for f in sections)
     assert {f.profile for f in sections} == {"standard", "california"}
 
 
 def test_sections_california_needs_the_title_and_verbatim_headings(workspace: tuple[Path, Path]) -> None:
-    _edit(workspace[0] / "breach_notice" / "body.txt.j2", lambda s: s.replace("{% if title %}{{ title }}\n{% endif %}", ""))
+    _edit(
+        workspace[0] / "breach_notice" / "body.txt.j2",
+        lambda s: s.replace("{% if title %}{{ title }}\n{% endif %}", ""),
+    )
     sections = [f for f in _lint(workspace, notice="breach_notice") if f.rule == "sections"]
     assert sections and {f.profile for f in sections} == {"california"}
     assert "Notice of Data Breach" in sections[0].message
 
 
 def test_sections_out_of_order_headings(workspace: tuple[Path, Path]) -> None:
-    _edit(workspace[0] / "breach_notice" / "body.txt.j2",
-          lambda s: s.replace("{% for sid in sections %}", "{% for sid in sections|reverse %}"))  # fmt: skip
-    assert any("out of order" in f.message for f in _lint(workspace, notice="breach_notice") if f.rule == "sections")
+    _edit(
+        workspace[0] / "breach_notice" / "body.txt.j2",
+        lambda s: s.replace("{% for sid in sections %}", "{% for sid in sections|reverse %}"),
+    )
+    assert any(
+        "out of order" in f.message for f in _lint(workspace, notice="breach_notice") if f.rule == "sections"
+    )
 
 
-@pytest.mark.parametrize(("link", "expected"), [
-    ("http://example.com/notice", "not https"),
-    ("https://bit.ly/3xYz", "shortener"),
-    ("https://example-security.net/login", "not on the allow-list"),
-])  # fmt: skip
-def test_links_must_be_https_on_the_allow_list(workspace: tuple[Path, Path], link: str, expected: str) -> None:
-    _edit(workspace[0] / "breach_notice" / "body.html.j2", lambda s: s.replace("{{ page(intro) }}", f"{{{{ page(intro) }}}} {link}"))
+@pytest.mark.parametrize(
+    ("link", "expected"),
+    [
+        ("http://example.com/notice", "not https"),
+        ("https://bit.ly/3xYz", "shortener"),
+        ("https://example-security.net/login", "not on the allow-list"),
+    ],
+)
+def test_links_must_be_https_on_the_allow_list(
+    workspace: tuple[Path, Path], link: str, expected: str
+) -> None:
+    _edit(
+        workspace[0] / "breach_notice" / "body.html.j2",
+        lambda s: s.replace("{{ page(intro) }}", f"{{{{ page(intro) }}}} {link}"),
+    )
     links = [f for f in _lint(workspace, notice="breach_notice") if f.rule == "links"]
     assert links and all(expected in f.message and f.channel == "email" for f in links)
 
@@ -121,7 +141,10 @@ def test_subject_length(workspace: tuple[Path, Path]) -> None:
 
 
 def test_sms_segments_over_the_locale_budget(workspace: tuple[Path, Path]) -> None:
-    _edit(workspace[0] / "breach_notice" / "sms.txt.j2", lambda s: s + " {{ _('What happened') }} {{ _('What you can do') }}")
+    _edit(
+        workspace[0] / "breach_notice" / "sms.txt.j2",
+        lambda s: s + " {{ _('What happened') }} {{ _('What you can do') }}",
+    )
     segments = [f for f in _lint(workspace, notice="breach_notice") if f.rule == "sms-segments"]
     locales = {f.locale for f in segments}
     assert {"ru", "vi"} <= locales  # Cyrillic and Vietnamese force UCS-2: 67 characters a segment
@@ -129,17 +152,28 @@ def test_sms_segments_over_the_locale_budget(workspace: tuple[Path, Path]) -> No
 
 
 def test_sms_content_needs_the_link_and_us_opt_out(workspace: tuple[Path, Path]) -> None:
-    _edit(workspace[0] / "breach_notice" / "sms.txt.j2",
-          lambda s: s.replace('{% if us_recipient %} {{ _("Reply STOP to opt out.") }}{% endif %}', ""))  # fmt: skip
+    _edit(
+        workspace[0] / "breach_notice" / "sms.txt.j2",
+        lambda s: s.replace('{% if us_recipient %} {{ _("Reply STOP to opt out.") }}{% endif %}', ""),
+    )
     content = [f for f in _lint(workspace, notice="breach_notice") if f.rule == "sms-content"]
     assert content and {f.profile for f in content} == {"california"} and "STOP" in content[0].message
 
 
 def test_html_no_images_and_no_small_print(workspace: tuple[Path, Path]) -> None:
-    _edit(workspace[0] / "common" / "sections.html.j2", lambda s: s.replace("font-size:16px", "font-size:9pt").replace(
-        "</body>", '<img src="https://example.com/pixel.gif" width="1" height="1"></body>'))
-    messages = {f.message.split(" (")[0] for f in _lint(workspace, notice="breach_notice") if f.rule == "html"}
-    assert messages == {"images, scripts, external resources or frames are not allowed", "font-size 9pt is below 10 pt"}
+    _edit(
+        workspace[0] / "common" / "sections.html.j2",
+        lambda s: s.replace("font-size:16px", "font-size:9pt").replace(
+            "</body>", '<img src="https://example.com/pixel.gif" width="1" height="1"></body>'
+        ),
+    )
+    messages = {
+        f.message.split(" (")[0] for f in _lint(workspace, notice="breach_notice") if f.rule == "html"
+    }
+    assert messages == {
+        "images, scripts, external resources or frames are not allowed",
+        "font-size 9pt is below 10 pt",
+    }
 
 
 def test_promotional_wording_is_a_warning(workspace: tuple[Path, Path]) -> None:
@@ -150,7 +184,9 @@ def test_promotional_wording_is_a_warning(workspace: tuple[Path, Path]) -> None:
     assert "promotional" not in _rules(findings)
 
 
-def test_the_cli_exits_non_zero_on_errors(workspace: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_cli_exits_non_zero_on_errors(
+    workspace: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("NOTIFIER_TEMPLATES_DIR", str(workspace[0]))
     monkeypatch.setenv("NOTIFIER_LOCALES_DIR", str(workspace[1]))
     clean = CliRunner().invoke(app, ["templates", "lint"])
@@ -165,6 +201,9 @@ def test_escaping_a_template_outside_autoescape_is_caught(workspace: tuple[Path,
     templates = workspace[0]
     (templates / "common" / "sections.html.j2").rename(templates / "common" / "sections.j2")
     for notice in ("breach_notice", "breach_update"):
-        _edit(templates / notice / "body.html.j2", lambda s: s.replace("common/sections.html.j2", "common/sections.j2"))
+        _edit(
+            templates / notice / "body.html.j2",
+            lambda s: s.replace("common/sections.html.j2", "common/sections.j2"),
+        )
     escaping = [f for f in _lint(workspace) if f.rule == "escaping"]
     assert escaping and all(f.channel == "email" and "unescaped" in f.message for f in escaping)

@@ -23,7 +23,10 @@ def test_phones_keep_country_digit_and_last_four() -> None:
 @pytest.mark.parametrize(
     ("url", "masked"),
     [
-        ("smtp://user:s3cret@mail.example.com:587?starttls=1", "smtp://user:***@mail.example.com:587?starttls=1"),
+        (
+            "smtp://user:s3cret@mail.example.com:587?starttls=1",
+            "smtp://user:***@mail.example.com:587?starttls=1",
+        ),
         ("postgresql+psycopg://app:pw@db/notifier", "postgresql+psycopg://app:***@db/notifier"),
         ("sqlite:///var/notifier.db", "sqlite:///var/notifier.db"),
     ],

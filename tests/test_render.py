@@ -22,7 +22,12 @@ HOSTILE = "<script>alert(1)</script> Ivan\r\nBcc: attacker@example.net {{ 7*7 }}
 HEADINGS = {
     "en": ("What happened", "What information was involved", "What we are doing", "What you can do"),
     "ru": ("Что произошло", "Какие данные затронуты", "Что мы делаем", "Что можете сделать вы"),
-    "vi": ("Chuyện gì đã xảy ra", "Những thông tin nào bị ảnh hưởng", "Chúng tôi đang làm gì", "Bạn có thể làm gì"),
+    "vi": (
+        "Chuyện gì đã xảy ra",
+        "Những thông tin nào bị ảnh hưởng",
+        "Chúng tôi đang làm gì",
+        "Bạn có thể làm gì",
+    ),
 }
 
 
@@ -69,7 +74,9 @@ def test_missing_facts_and_unknown_categories_refuse_to_render(renderer: Rendere
     with pytest.raises(RenderError, match="missing 'contact'"):
         renderer.render(facts, name="A", locale="en", time_zone="UTC")
     with pytest.raises(RenderError, match="unknown data categories"):
-        renderer.render(incident_facts(data_categories=["email", "soul"]), name="A", locale="en", time_zone="UTC")
+        renderer.render(
+            incident_facts(data_categories=["email", "soul"]), name="A", locale="en", time_zone="UTC"
+        )
 
 
 def _template_copy(tmp_path: Path, sms_source: str) -> Path:
@@ -102,18 +109,25 @@ def test_catalogs_match_the_sources_and_are_fully_translated() -> None:
 
     config = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["tool"]["babel"]["mappings"]
     method_map = [(m["pattern"], m["method"]) for m in config]
-    options_map = {m["pattern"]: {k: v for k, v in m.items() if k not in ("pattern", "method")} for m in config}
+    options_map = {
+        m["pattern"]: {k: v for k, v in m.items() if k not in ("pattern", "method")} for m in config
+    }
     keywords = {"_": None, "gettext": None, "ngettext": (1, 2), "N_": None}
-    extracted = {msg[2] if isinstance(msg[2], str) else msg[2][0]
-                 for msg in extract_from_dir(PROJECT_ROOT, method_map, options_map, keywords=keywords)
-                 if "/.venv/" not in str(msg[0])}  # fmt: skip
+    extracted = {
+        msg[2] if isinstance(msg[2], str) else msg[2][0]
+        for msg in extract_from_dir(PROJECT_ROOT, method_map, options_map, keywords=keywords)
+        if "/.venv/" not in str(msg[0])
+    }
     for locale in LOCALES:
         with (LOCALES_DIR / locale / "LC_MESSAGES" / "messages.po").open("rb") as handle:
             catalog = read_po(handle)
         ids = {m.id if isinstance(m.id, str) else m.id[0] for m in catalog if m.id}
         assert ids == extracted, f"{locale}: catalog out of date; run the extraction in docs/localization.md"
-        untranslated = [m.id for m in catalog if m.id and (not all(m.string if isinstance(m.string, tuple)
-                                                                     else [m.string]) or m.fuzzy)]  # fmt: skip
+        untranslated = [
+            m.id
+            for m in catalog
+            if m.id and (not all(m.string if isinstance(m.string, tuple) else [m.string]) or m.fuzzy)
+        ]
         assert untranslated == [], f"{locale}: untranslated or fuzzy"
         if locale == "ru":
             assert all(re.search("[а-яА-Я]", str(m.string)) for m in catalog if m.id)
@@ -125,16 +139,24 @@ def test_catalogs_match_the_sources_and_are_fully_translated() -> None:
 
 
 @pytest.mark.parametrize("jurisdiction", [None, "US-CA"])
-def test_rendering_once_per_group_gives_exactly_what_rendering_per_reader_gives(renderer: Renderer,
-                                                                                 jurisdiction: str | None) -> None:  # fmt: skip
+def test_rendering_once_per_group_gives_exactly_what_rendering_per_reader_gives(
+    renderer: Renderer, jurisdiction: str | None
+) -> None:
     from notifier.notices.render import NoticeCache
 
     cache = NoticeCache(renderer, incident_facts())
     names = ["Anna", "", HOSTILE, "O'Brien & <Sons>", "Nguyễn Thị Lan", "Иван\nПетров", "  spaced   out  "]
     for locale in ("en", "ru_RU", "vi", "de_DE"):
         for name in names:
-            direct = renderer.render(incident_facts(), name=name, locale=locale, time_zone="Asia/Ho_Chi_Minh",
-                                     jurisdiction=jurisdiction)  # fmt: skip
-            cached = cache.render(name=name, locale=locale, time_zone="Asia/Ho_Chi_Minh", jurisdiction=jurisdiction)
+            direct = renderer.render(
+                incident_facts(),
+                name=name,
+                locale=locale,
+                time_zone="Asia/Ho_Chi_Minh",
+                jurisdiction=jurisdiction,
+            )
+            cached = cache.render(
+                name=name, locale=locale, time_zone="Asia/Ho_Chi_Minh", jurisdiction=jurisdiction
+            )
             assert cached == direct, (locale, name)
-    assert len(cache._groups) == 4  # noqa: SLF001 - one rendering per group, not per reader
+    assert len(cache._groups) == 4

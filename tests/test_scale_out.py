@@ -17,11 +17,11 @@ import httpx
 import pytest
 from helpers import customer, planned_campaign
 
-from notifier.sending.campaigns import campaign_status
 from notifier.config import PROJECT_ROOT, Settings
 from notifier.models import Channel
-from notifier.testing.smtp import SmtpStandin, free_port
+from notifier.sending.campaigns import campaign_status
 from notifier.store import Store
+from notifier.testing.smtp import SmtpStandin, free_port
 
 pytestmark = [pytest.mark.prefect, pytest.mark.postgres]
 PREFECT = str(Path(sys.executable).with_name("prefect"))
@@ -32,23 +32,39 @@ class PrefectServer:
     def __init__(self, home: Path) -> None:
         self.port = free_port()
         self.api = f"http://127.0.0.1:{self.port}/api"
-        self.env = {**{k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "NOTIFIER_"))},
-                    "PREFECT_HOME": str(home), "PREFECT_API_URL": self.api, "NOTIFIER_PROJECT_DIR": str(PROJECT_ROOT),
-                    "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1",
-                    "PREFECT_WORKER_QUERY_SECONDS": "1", "PREFECT_WORKER_PREFETCH_SECONDS": "1"}  # fmt: skip
+        self.env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "NOTIFIER_"))},
+            "PREFECT_HOME": str(home),
+            "PREFECT_API_URL": self.api,
+            "NOTIFIER_PROJECT_DIR": str(PROJECT_ROOT),
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "DO_NOT_TRACK": "1",
+            "PREFECT_WORKER_QUERY_SECONDS": "1",
+            "PREFECT_WORKER_PREFETCH_SECONDS": "1",
+        }
         self.logs = home / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
         self.processes: list[subprocess.Popen[bytes]] = []
 
     def spawn(self, name: str, *args: str, env: dict[str, str] | None = None) -> None:
         with (self.logs / f"{name}.log").open("wb") as log:
-            self.processes.append(subprocess.Popen([PREFECT, *args], cwd=PROJECT_ROOT, env={**self.env, **(env or {})},
-                                                   stdout=log, stderr=subprocess.STDOUT))  # fmt: skip
+            self.processes.append(
+                subprocess.Popen(
+                    [PREFECT, *args],
+                    cwd=PROJECT_ROOT,
+                    env={**self.env, **(env or {})},
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            )
 
     def run(self, *args: str) -> str:
-        done = subprocess.run([PREFECT, *args], cwd=PROJECT_ROOT, env=self.env, capture_output=True, text=True,
-                              timeout=300)  # fmt: skip
-        assert done.returncode == 0, f"prefect {' '.join(args)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+        done = subprocess.run(
+            [PREFECT, *args], cwd=PROJECT_ROOT, env=self.env, capture_output=True, text=True, timeout=300
+        )
+        assert done.returncode == 0, (
+            f"prefect {' '.join(args)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+        )
         return done.stdout
 
     def wait_until_up(self) -> None:
@@ -65,8 +81,10 @@ class PrefectServer:
 
     def _runs(self) -> list[tuple[str, str, str]]:
         flows = {f["id"]: f["name"] for f in httpx.post(f"{self.api}/flows/filter", json={}).json()}
-        return [(flows[r["flow_id"]], r["state_type"], r["id"])
-                for r in httpx.post(f"{self.api}/flow_runs/filter", json={}).json()]  # fmt: skip
+        return [
+            (flows[r["flow_id"]], r["state_type"], r["id"])
+            for r in httpx.post(f"{self.api}/flow_runs/filter", json={}).json()
+        ]
 
     def flow_runs(self) -> Counter[tuple[str, str]]:
         return Counter((flow, state) for flow, state, _ in self._runs())
@@ -77,9 +95,15 @@ class PrefectServer:
         for flow, _, run_id in self._runs():
             if flow != "send-shard":
                 continue
-            logs = httpx.post(f"{self.api}/logs/filter", json={
-                "logs": {"flow_run_id": {"any_": [run_id]}}, "sort": "TIMESTAMP_DESC", "limit": 20}).json()
-            accepted += [int(m.group(1)) for log in logs if (m := re.search(r"shard totals: accepted=(\d+)", log["message"]))]
+            logs = httpx.post(
+                f"{self.api}/logs/filter",
+                json={"logs": {"flow_run_id": {"any_": [run_id]}}, "sort": "TIMESTAMP_DESC", "limit": 20},
+            ).json()
+            accepted += [
+                int(m.group(1))
+                for log in logs
+                if (m := re.search(r"shard totals: accepted=(\d+)", log["message"]))
+            ]
         return sorted(accepted)
 
     def stop(self) -> None:
@@ -105,9 +129,15 @@ def prefect_server(tmp_path: Path) -> Iterator[PrefectServer]:
 
 @pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
 def test_two_workers_send_one_campaign_through_the_deployments_exactly_once(
-        prefect_server: PrefectServer, store: Store, settings: Settings, smtp: SmtpStandin, tmp_path: Path) -> None:  # fmt: skip
-    planned_campaign(store, settings, tmp_path, [customer(n) for n in range(1, CUSTOMERS + 1)],
-                     channels=frozenset({Channel.EMAIL}))  # fmt: skip
+    prefect_server: PrefectServer, store: Store, settings: Settings, smtp: SmtpStandin, tmp_path: Path
+) -> None:
+    planned_campaign(
+        store,
+        settings,
+        tmp_path,
+        [customer(n) for n in range(1, CUSTOMERS + 1)],
+        channels=frozenset({Channel.EMAIL}),
+    )
     prefect_server.run("work-pool", "create", "local-process", "--type", "process")
     prefect_server.run("--no-prompt", "deploy", "--all")
     # Secrets reach the flows only through each worker's environment. At 50/s the campaign lasts ~12 s, so
@@ -115,8 +145,9 @@ def test_two_workers_send_one_campaign_through_the_deployments_exactly_once(
     worker_env = {"NOTIFIER_DATABASE_URL": settings.database_url, "NOTIFIER_EMAIL_URL": f"{smtp.url}&rate=50"}
     for n in (1, 2):
         prefect_server.spawn(f"worker{n}", "worker", "start", "--pool", "local-process", env=worker_env)
-    prefect_server.run("deployment", "run", "start-campaign/start-campaign", "-p", "campaign=test-campaign",
-                       "-p", "shards=2")  # fmt: skip
+    prefect_server.run(
+        "deployment", "run", "start-campaign/start-campaign", "-p", "campaign=test-campaign", "-p", "shards=2"
+    )
 
     deadline = time.monotonic() + 300
     while campaign_status(store, "test-campaign").state != "completed" and time.monotonic() < deadline:

@@ -9,8 +9,11 @@ from notifier.notices.segments import segment_info
 
 
 def test_segment_counts_match_twilio_vectors(shared_dir: Path) -> None:
-    vectors = [json.loads(line) for line in (shared_dir / "testdata/sms/segment-vectors.jsonl").read_text().splitlines()
-               if line.strip()]  # fmt: skip
+    vectors = [
+        json.loads(line)
+        for line in (shared_dir / "testdata/sms/segment-vectors.jsonl").read_text().splitlines()
+        if line.strip()
+    ]
     assert len(vectors) >= 10
     mismatches = [
         (v["text"][:30], v["encoding"], v["segments"], info.encoding, info.segments)

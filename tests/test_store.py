@@ -14,10 +14,10 @@ from helpers import customer, planned_campaign
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
+from notifier.clock import utcnow
 from notifier.config import Settings
 from notifier.models import Channel, OutboxState
 from notifier.store import Store
-from notifier.clock import utcnow
 from notifier.store import queries as q
 from notifier.store.schema import delivery_events, metadata, outbox
 
@@ -28,23 +28,30 @@ def test_migrations_produce_exactly_the_declared_schema(store: Store) -> None:
     assert diff == []
 
 
-def test_one_outbox_row_per_campaign_customer_and_channel(store: Store, settings: Settings, tmp_path: Path) -> None:
+def test_one_outbox_row_per_campaign_customer_and_channel(
+    store: Store, settings: Settings, tmp_path: Path
+) -> None:
     planned_campaign(store, settings, tmp_path, [customer(1)])
     with store.connect() as conn:
         row = conn.execute(select(outbox)).first()
     assert row is not None
     duplicate = {k: v for k, v in row._mapping.items() if k != "id"} | {"message_token": "another"}
-    with pytest.raises(IntegrityError):
-        with store.begin() as conn:
-            conn.execute(insert(outbox).values(**duplicate))
+    with pytest.raises(IntegrityError), store.begin() as conn:
+        conn.execute(insert(outbox).values(**duplicate))
 
 
 def _claim(store: Store, campaign_id: int, limit: int, lease_seconds: int = 60) -> list[int]:
     now = utcnow()
     with store.begin() as conn:
-        rows = q.claim_batch(conn, campaign_id=campaign_id, channel=Channel.EMAIL, limit=limit,
-                             lease_token=str(uuid.uuid4()), now=now,
-                             lease_until=now + timedelta(seconds=lease_seconds))  # fmt: skip
+        rows = q.claim_batch(
+            conn,
+            campaign_id=campaign_id,
+            channel=Channel.EMAIL,
+            limit=limit,
+            lease_token=str(uuid.uuid4()),
+            now=now,
+            lease_until=now + timedelta(seconds=lease_seconds),
+        )
     return [r.id for r in rows]
 
 
@@ -82,17 +89,27 @@ def test_a_claim_takes_exactly_the_limit(store: Store, settings: Settings, tmp_p
         assert q.outbox_counts(conn, 1)["email"] == {"sending": 2, "pending": 3}
 
 
-def test_expired_leases_become_uncertain_and_late_answers_are_ignored(store: Store, settings: Settings,
-                                                                       tmp_path: Path) -> None:  # fmt: skip
+def test_expired_leases_become_uncertain_and_late_answers_are_ignored(
+    store: Store, settings: Settings, tmp_path: Path
+) -> None:
     planned_campaign(store, settings, tmp_path, [customer(n) for n in range(3)])
     now = utcnow()
     lease = "dead-worker"
     with store.begin() as conn:
-        rows = q.claim_batch(conn, campaign_id=1, channel=Channel.EMAIL, limit=10, lease_token=lease,
-                             now=now - timedelta(minutes=10), lease_until=now - timedelta(minutes=5))  # fmt: skip
+        rows = q.claim_batch(
+            conn,
+            campaign_id=1,
+            channel=Channel.EMAIL,
+            limit=10,
+            lease_token=lease,
+            now=now - timedelta(minutes=10),
+            lease_until=now - timedelta(minutes=5),
+        )
         assert len(rows) == 3
         assert q.mark_expired_leases_uncertain(conn, 1, now) == 3
         # The dead worker's late answer must not overwrite the uncertain state.
-        written = q.record_outcomes(conn, [{"id": rows[0].id, "state": "accepted"}], lease_token=lease, now=now)
+        written = q.record_outcomes(
+            conn, [{"id": rows[0].id, "state": "accepted"}], lease_token=lease, now=now
+        )
         assert written == 0
         assert q.outbox_counts(conn, 1)["email"] == {"uncertain": 3}

@@ -16,12 +16,12 @@ from sqlalchemy import select
 from starlette.applications import Starlette
 
 from notifier.config import Settings
-from notifier.sending.runner import launch, send_window
 from notifier.models import Channel
-from notifier.testing.smtp import free_port
-from notifier.testing.twilio import TwilioStandin
+from notifier.sending.runner import launch, send_window
 from notifier.store import Store
 from notifier.store.schema import delivery_events, outbox
+from notifier.testing.smtp import free_port
+from notifier.testing.twilio import TwilioStandin
 from notifier.tracking.twilio_status import tracking_app
 
 
@@ -32,8 +32,9 @@ def _wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
         time.sleep(0.05)
 
 
-def test_signed_callbacks_move_rows_forward_only(store: Store, settings: Settings, twilio: TwilioStandin,
-                                                 tmp_path: Path) -> None:  # fmt: skip
+def test_signed_callbacks_move_rows_forward_only(
+    store: Store, settings: Settings, twilio: TwilioStandin, tmp_path: Path
+) -> None:
     twilio.callback_outcomes = {"delivered": 0.5, "undelivered": 0.3, "failed": 0.2}
     twilio.callback_duplicates = True  # a stale "sent" arrives after the final status
     rows = [customer(n) for n in range(1, 21)]
@@ -47,16 +48,21 @@ def test_signed_callbacks_move_rows_forward_only(store: Store, settings: Setting
     finals = [c["status"] for c in twilio.callbacks_posted if c["status"] != "sent"]
     with store.connect() as conn:
         states = sorted(conn.execute(select(outbox.c.state)).scalars())
-        stale = conn.execute(select(delivery_events).where(delivery_events.c.detail.like("twilio sent%"))).all()
+        stale = conn.execute(
+            select(delivery_events).where(delivery_events.c.detail.like("twilio sent%"))
+        ).all()
     assert states == sorted(finals)  # every row ends in the final status its callback reported
     assert set(states) == {"delivered", "undelivered", "failed"}
     assert stale == []  # "sent" never moved anything: accepted already, and never backwards
 
 
-def test_forged_or_missing_signatures_change_nothing(store: Store, settings: Settings, twilio: TwilioStandin,
-                                                     tmp_path: Path) -> None:  # fmt: skip
+def test_forged_or_missing_signatures_change_nothing(
+    store: Store, settings: Settings, twilio: TwilioStandin, tmp_path: Path
+) -> None:
     planned_campaign(store, settings, tmp_path, [customer(1)], channels=frozenset({Channel.SMS}))
-    launch(store, settings, "test-campaign", lambda chs: send_window(settings, "test-campaign", chs), actor="t")
+    launch(
+        store, settings, "test-campaign", lambda chs: send_window(settings, "test-campaign", chs), actor="t"
+    )
     with store.connect() as conn:
         token = conn.execute(select(outbox.c.message_token)).scalar_one()
     port = free_port()
@@ -64,14 +70,21 @@ def test_forged_or_missing_signatures_change_nothing(store: Store, settings: Set
     app = tracking_app(store, auth_token=twilio.auth_token, public_base_url=base)
     with serving_at(app, port):
         form = {"MessageSid": "SM1", "MessageStatus": "failed", "ErrorCode": "30008"}
-        forged = httpx.post(f"{base}/twilio/status?t={token}", data=form, headers={"X-Twilio-Signature": "AAAA"})
+        forged = httpx.post(
+            f"{base}/twilio/status?t={token}", data=form, headers={"X-Twilio-Signature": "AAAA"}
+        )
         missing = httpx.post(f"{base}/twilio/status?t={token}", data=form)
         from twilio.request_validator import RequestValidator
 
         good = RequestValidator(twilio.auth_token).compute_signature(f"{base}/twilio/status?t={token}", form)
-        tampered = httpx.post(f"{base}/twilio/status?t={token}", data={**form, "MessageStatus": "delivered"},
-                              headers={"X-Twilio-Signature": good})  # fmt: skip
-        genuine = httpx.post(f"{base}/twilio/status?t={token}", data=form, headers={"X-Twilio-Signature": good})
+        tampered = httpx.post(
+            f"{base}/twilio/status?t={token}",
+            data={**form, "MessageStatus": "delivered"},
+            headers={"X-Twilio-Signature": good},
+        )
+        genuine = httpx.post(
+            f"{base}/twilio/status?t={token}", data=form, headers={"X-Twilio-Signature": good}
+        )
     assert (forged.status_code, missing.status_code, tampered.status_code) == (403, 403, 403)
     assert genuine.status_code == 200 and genuine.text == "applied: failed"
     with store.connect() as conn:
@@ -80,7 +93,9 @@ def test_forged_or_missing_signatures_change_nothing(store: Store, settings: Set
 
 @contextmanager
 def serving_at(app: Starlette, port: int) -> Iterator[None]:
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import pytest
 
+from notifier.audience.validation import (
+    RowProblems,
+    normalize_locale,
+    validate_customer,
+    validate_email_address,
+    validate_phone,
+)
 from notifier.errors import InputError
-from notifier.audience.validation import RowProblems, normalize_locale, validate_customer, validate_email_address, validate_phone
 
 
 @pytest.mark.parametrize(
@@ -20,8 +26,9 @@ def test_valid_emails_are_normalized(raw: str, expected: str | None) -> None:
     assert validate_email_address(raw) == (expected, None)
 
 
-@pytest.mark.parametrize("raw", ["bad@", "no-at-sign.example.com", "two@@example.com", "a b@example.com",
-                                 "x@example..com"])  # fmt: skip
+@pytest.mark.parametrize(
+    "raw", ["bad@", "no-at-sign.example.com", "two@@example.com", "a b@example.com", "x@example..com"]
+)
 def test_invalid_emails_give_a_reason_without_quoting_the_address(raw: str) -> None:
     address, problem = validate_email_address(raw)
     assert address is None
@@ -39,7 +46,9 @@ def test_invalid_emails_give_a_reason_without_quoting_the_address(raw: str) -> N
         ("+1 800 555 0100", None, "+18005550100", False),  # toll free
     ],
 )
-def test_phones_become_e164_and_know_if_they_take_sms(raw: str, region: str | None, e164: str, mobile: bool) -> None:
+def test_phones_become_e164_and_know_if_they_take_sms(
+    raw: str, region: str | None, e164: str, mobile: bool
+) -> None:
     number, is_mobile, problem = validate_phone(raw, region)
     assert (number, is_mobile) == (e164, mobile)
     assert (problem is None) == mobile
@@ -61,10 +70,18 @@ def test_locales_are_normalized_by_cldr_and_unknown_ones_refused() -> None:
 def test_a_row_with_bad_fields_is_kept_with_the_channel_cleared_and_reasons_recorded() -> None:
     problems = RowProblems()
     record = validate_customer(
-        {"external_id": "C1", "name": "Bob\r\nBcc: attacker@example.net", "email": "bob@", "phone": "+74951234567",
-         "locale": "xx", "time_zone": "Mars/Olympus", "country": "RU", "sms_opt_out": "maybe"},
+        {
+            "external_id": "C1",
+            "name": "Bob\r\nBcc: attacker@example.net",
+            "email": "bob@",
+            "phone": "+74951234567",
+            "locale": "xx",
+            "time_zone": "Mars/Olympus",
+            "country": "RU",
+            "sms_opt_out": "maybe",
+        },
         problems,
-    )  # fmt: skip
+    )
     assert record.name == "Bob Bcc: attacker@example.net"
     assert "\r" not in record.name and "\n" not in record.name
     assert record.email is None and record.email_problem is not None
@@ -72,8 +89,14 @@ def test_a_row_with_bad_fields_is_kept_with_the_channel_cleared_and_reasons_reco
     assert (record.locale, record.time_zone) == ("en", "UTC")
     assert record.sms_opt_out is True  # an unreadable consent flag is read as "no consent"
     text = "\n".join(problems.warnings)
-    for expected in ("line breaks", "invalid email", "not a mobile", "unknown locale", "unknown time zone",
-                     "sms_opt_out"):  # fmt: skip
+    for expected in (
+        "line breaks",
+        "invalid email",
+        "not a mobile",
+        "unknown locale",
+        "unknown time zone",
+        "sms_opt_out",
+    ):
         assert expected in text
 
 
@@ -85,7 +108,9 @@ def test_markup_in_names_is_kept_as_data_with_a_warning() -> None:
 
 
 def test_region_makes_a_sub_national_jurisdiction() -> None:
-    record = validate_customer({"external_id": "C3", "name": "A", "country": "us", "region": "ca"}, RowProblems())
+    record = validate_customer(
+        {"external_id": "C3", "name": "A", "country": "us", "region": "ca"}, RowProblems()
+    )
     assert (record.country, record.jurisdiction) == ("US", "US-CA")
 
 

@@ -9,19 +9,27 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from notifier.audience.validation import RowProblems, validate_customer
+from notifier.clock import utcnow
 from notifier.errors import InputError
 from notifier.models import CustomerRecord
 from notifier.store import Store
-from notifier.clock import utcnow
 from notifier.store import queries as q
-from notifier.audience.validation import RowProblems, validate_customer
 
 __all__ = ["COLUMNS", "ImportReport", "RowIssue", "import_customers"]
 
 COLUMNS = (
-    "external_id", "name", "email", "phone", "locale", "time_zone", "country", "region",
-    "email_opt_out", "sms_opt_out",
-)  # fmt: skip
+    "external_id",
+    "name",
+    "email",
+    "phone",
+    "locale",
+    "time_zone",
+    "country",
+    "region",
+    "email_opt_out",
+    "sms_opt_out",
+)
 REQUIRED_COLUMNS = {"external_id", "name"}
 BATCH = 1000
 csv.field_size_limit(1 << 20)
@@ -65,11 +73,15 @@ def _rows(handle: io.TextIOBase, report: ImportReport) -> Iterator[tuple[int, di
     columns = [c.strip().lower() for c in header]
     missing = REQUIRED_COLUMNS - set(columns)
     if missing:
-        raise InputError(f"{report.path}: line 1: missing column(s) {', '.join(sorted(missing))}; "
-                         f"expected {', '.join(COLUMNS)}")  # fmt: skip
+        raise InputError(
+            f"{report.path}: line 1: missing column(s) {', '.join(sorted(missing))}; "
+            f"expected {', '.join(COLUMNS)}"
+        )
     unknown = set(columns) - set(COLUMNS)
     if unknown:
-        report.issues.append(RowIssue(1, None, f"unknown column(s) ignored: {', '.join(sorted(unknown))}", False))
+        report.issues.append(
+            RowIssue(1, None, f"unknown column(s) ignored: {', '.join(sorted(unknown))}", False)
+        )
     last_line = reader.line_num
     while True:
         start = last_line + 1
@@ -88,8 +100,12 @@ def _rows(handle: io.TextIOBase, report: ImportReport) -> Iterator[tuple[int, di
         report.rows += 1
         if len(values) != len(columns):
             report.issues.append(
-                RowIssue(start, values[0] if values else None,
-                         f"expected {len(columns)} fields, found {len(values)}", True)  # fmt: skip
+                RowIssue(
+                    start,
+                    values[0] if values else None,
+                    f"expected {len(columns)} fields, found {len(values)}",
+                    True,
+                )
             )
             continue
         if any("\udc80" <= ch <= "\udcff" for v in values for ch in v):
@@ -98,7 +114,9 @@ def _rows(handle: io.TextIOBase, report: ImportReport) -> Iterator[tuple[int, di
         yield start, dict(zip(columns, values, strict=True))
 
 
-def import_customers(store: Store, path: Path, *, progress: Callable[[int], None] | None = None) -> ImportReport:
+def import_customers(
+    store: Store, path: Path, *, progress: Callable[[int], None] | None = None
+) -> ImportReport:
     """Import customers from ``path`` (UTF-8 CSV with a header row; see COLUMNS).
 
     Re-importing the same file changes nothing (upsert by external id). ``progress`` is called with
@@ -116,8 +134,9 @@ def import_customers(store: Store, path: Path, *, progress: Callable[[int], None
                 continue
             report.issues.extend(RowIssue(line, record.external_id, w, False) for w in problems.warnings)
             if record.external_id in batch:
-                report.issues.append(RowIssue(line, record.external_id, "same external_id again; the later row wins",
-                                              False))  # fmt: skip
+                report.issues.append(
+                    RowIssue(line, record.external_id, "same external_id again; the later row wins", False)
+                )
             batch[record.external_id] = record
             if len(batch) >= BATCH:
                 _flush(store, batch, report)

@@ -16,14 +16,14 @@ from typing import Any
 from sqlalchemy import Connection, Row, create_engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from notifier.audience.validation import RowProblems, validate_customer
+from notifier.clock import utcnow
 from notifier.errors import InputError, SelectionError
-from notifier.notices.i18n import resolve_locale
 from notifier.models import Channel, ChannelPlan, ChannelPolicy, UnreachableReason
+from notifier.notices.i18n import resolve_locale
 from notifier.redact import mask_url
 from notifier.store import Store
-from notifier.clock import utcnow
 from notifier.store import queries as q
-from notifier.audience.validation import RowProblems, validate_customer
 
 __all__ = ["FreezeResult", "Planning", "Selection", "freeze_manifest", "iter_id_file", "plan_channels"]
 
@@ -67,8 +67,9 @@ def iter_id_file(path: Path) -> Iterator[str]:
             yield value
 
 
-def plan_channels(customer: Row[Any] | Any, channels: frozenset[Channel],
-                  policy: ChannelPolicy) -> tuple[ChannelPlan, str | None, str | None]:  # fmt: skip
+def plan_channels(
+    customer: Row[Any] | Any, channels: frozenset[Channel], policy: ChannelPolicy
+) -> tuple[ChannelPlan, str | None, str | None]:
     """Decide which channels reach this customer; returns (plan, why-not-email, why-not-sms)."""
     email_reason = _email_reason(customer, channels)
     sms_reason = _sms_reason(customer, channels)
@@ -83,7 +84,9 @@ def _email_reason(customer: Any, channels: frozenset[Channel]) -> str | None:
     if customer.email_opt_out:
         return UnreachableReason.EMAIL_OPTED_OUT.value
     if customer.email is None:
-        return (UnreachableReason.INVALID_EMAIL if customer.email_problem else UnreachableReason.NO_EMAIL).value
+        return (
+            UnreachableReason.INVALID_EMAIL if customer.email_problem else UnreachableReason.NO_EMAIL
+        ).value
     if customer.email_problem:  # a valid address that bounced for good (queries.mark_email_bounced)
         return UnreachableReason.EMAIL_BOUNCED.value
     return None
@@ -95,13 +98,15 @@ def _sms_reason(customer: Any, channels: frozenset[Channel]) -> str | None:
     if customer.sms_opt_out:
         return UnreachableReason.SMS_OPTED_OUT.value
     if customer.phone is None:
-        return (UnreachableReason.INVALID_PHONE if customer.phone_problem else UnreachableReason.NO_PHONE).value
+        return (
+            UnreachableReason.INVALID_PHONE if customer.phone_problem else UnreachableReason.NO_PHONE
+        ).value
     if not customer.phone_is_mobile:
         return UnreachableReason.NOT_MOBILE.value
     return None
 
 
-def _manifest_row(campaign_id: int, customer: Any, plan: "Planning", now: datetime) -> dict[str, Any]:
+def _manifest_row(campaign_id: int, customer: Any, plan: Planning, now: datetime) -> dict[str, Any]:
     channel_plan, email_reason, sms_reason = plan_channels(customer, plan.channels, plan.policy)
     return {
         "campaign_id": campaign_id,
@@ -124,10 +129,21 @@ def _manifest_row(campaign_id: int, customer: Any, plan: "Planning", now: dateti
 def _unknown_row(campaign_id: int, external_id: str, now: datetime) -> dict[str, Any]:
     reason = UnreachableReason.UNKNOWN_CUSTOMER.value
     return {
-        "campaign_id": campaign_id, "external_id": external_id, "customer_id": None, "name": "",
-        "email": None, "phone": None, "locale": "en", "notice_locale": "en", "time_zone": "UTC", "jurisdiction": None,
-        "channel_plan": ChannelPlan.NONE.value, "email_reason": reason, "sms_reason": reason, "created_at": now,
-    }  # fmt: skip
+        "campaign_id": campaign_id,
+        "external_id": external_id,
+        "customer_id": None,
+        "name": "",
+        "email": None,
+        "phone": None,
+        "locale": "en",
+        "notice_locale": "en",
+        "time_zone": "UTC",
+        "jurisdiction": None,
+        "channel_plan": ChannelPlan.NONE.value,
+        "email_reason": reason,
+        "sms_reason": reason,
+        "created_at": now,
+    }
 
 
 def _chunks(values: Iterable[str], size: int) -> Iterator[list[str]]:
@@ -156,8 +172,9 @@ def _selection_pages(conn: Connection, query: str, page_size: int) -> Iterator[l
         after = str(page[-1]["external_id"])
 
 
-def _customers_for_ids(conn: Connection, campaign_id: int, ids: list[str], plan: "Planning",
-                       now: datetime) -> list[dict[str, Any]]:  # fmt: skip
+def _customers_for_ids(
+    conn: Connection, campaign_id: int, ids: list[str], plan: Planning, now: datetime
+) -> list[dict[str, Any]]:
     found = {row.external_id: row for row in q.customers_by_external_ids(conn, ids)}
     return [
         _manifest_row(campaign_id, found[i], plan, now) if i in found else _unknown_row(campaign_id, i, now)
@@ -173,7 +190,9 @@ class FreezeResult:
     problems: list[str] = field(default_factory=list)
 
 
-def _id_pages(store: Store, selection: Selection, result: FreezeResult, page_size: int) -> Iterator[list[str]]:
+def _id_pages(
+    store: Store, selection: Selection, result: FreezeResult, page_size: int
+) -> Iterator[list[str]]:
     """Affected external ids, page by page, from every part of the selection."""
     if selection.ids_file is not None:
         yield from _chunks(iter_id_file(selection.ids_file), page_size)
@@ -187,8 +206,9 @@ def _id_pages(store: Store, selection: Selection, result: FreezeResult, page_siz
     yield from _import_from_source(store, selection.source_url, selection.query, result, page_size)
 
 
-def _import_from_source(store: Store, source_url: str, query: str, result: FreezeResult,
-                        page_size: int) -> Iterator[list[str]]:  # fmt: skip
+def _import_from_source(
+    store: Store, source_url: str, query: str, result: FreezeResult, page_size: int
+) -> Iterator[list[str]]:
     """Customers read from the company's own database are validated like an import and upserted into the
     store (so support can look them up later); their ids then go through the same path as a file."""
     engine = create_engine(source_url)
@@ -203,7 +223,9 @@ def _import_from_source(store: Store, source_url: str, query: str, result: Freez
                     except InputError as exc:
                         result.problems.append(f"source row {row.get('external_id')!r}: {exc}")
                         continue
-                    result.problems.extend(f"source row {row['external_id']!r}: {w}" for w in problems.warnings)
+                    result.problems.extend(
+                        f"source row {row['external_id']!r}: {w}" for w in problems.warnings
+                    )
                 with store.begin() as conn:
                     q.upsert_customers(conn, records, utcnow())
                 yield [r.external_id for r in records]
@@ -231,8 +253,9 @@ class Planning:
     page_size: int = PAGE_SIZE
 
 
-def freeze_manifest(store: Store, campaign_id: int, selection: Selection, plan: Planning, *,
-                    progress: Progress | None = None) -> FreezeResult:  # fmt: skip
+def freeze_manifest(
+    store: Store, campaign_id: int, selection: Selection, plan: Planning, *, progress: Progress | None = None
+) -> FreezeResult:
     """Select the affected customers into the campaign's manifest, dedupe contacts, fill the outbox.
 
     Streams page by page (memory stays flat in the number of customers) and commits per page."""

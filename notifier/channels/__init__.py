@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 from notifier.errors import ConfigurationError
 from notifier.models import Channel, Receipt, RenderedMessage
 
-__all__ = ["DeliveryChannel", "SCHEMES", "channel_from_url"]
+__all__ = ["SCHEMES", "DeliveryChannel", "channel_from_url"]
 
 SCHEMES: dict[str, str] = {
     "smtp": "notifier.channels.email:SmtpChannel",

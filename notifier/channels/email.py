@@ -26,10 +26,10 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import aiosmtplib
 
+from notifier.clock import utcnow
 from notifier.errors import ConfigurationError, PermanentDeliveryError, TransientDeliveryError
 from notifier.models import Channel, Receipt, RenderedMessage
 from notifier.redact import mask_email, mask_url
-from notifier.clock import utcnow
 
 __all__ = ["SmtpChannel", "build_message"]
 
@@ -55,8 +55,15 @@ def _base64_lines(text: str) -> bytes:
     return base64.encodebytes(text.encode("utf-8")).replace(b"\n", b"\r\n")
 
 
-def build_message(message: RenderedMessage, *, sender: str, reply_to: str | None, message_id: str,
-                  display_name: str = "", date: str | None = None) -> bytes:  # fmt: skip
+def build_message(
+    message: RenderedMessage,
+    *,
+    sender: str,
+    reply_to: str | None,
+    message_id: str,
+    display_name: str = "",
+    date: str | None = None,
+) -> bytes:
     """The MIME bytes: multipart/alternative (text, then HTML), UTF-8, base64 bodies, no tracking.
 
     Written out directly rather than through ``email.message.EmailMessage``: that was measured at several
@@ -81,11 +88,15 @@ def build_message(message: RenderedMessage, *, sender: str, reply_to: str | None
         "MIME-Version: 1.0",
     ]
     parts = [("plain", message.body_text)] + ([("html", message.body_html)] if message.body_html else [])
-    chunks = ["\r\n".join(headers).encode(), f'\r\nContent-Type: multipart/alternative; boundary="{boundary}"'
-              "\r\n\r\n".encode()]  # fmt: skip
+    chunks = [
+        "\r\n".join(headers).encode(),
+        f'\r\nContent-Type: multipart/alternative; boundary="{boundary}"\r\n\r\n'.encode(),
+    ]
     for subtype, body in parts:
-        chunks.append(f"--{boundary}\r\nContent-Type: text/{subtype}; charset=utf-8\r\n"
-                      "Content-Transfer-Encoding: base64\r\n\r\n".encode())  # fmt: skip
+        chunks.append(
+            f"--{boundary}\r\nContent-Type: text/{subtype}; charset=utf-8\r\n"
+            "Content-Transfer-Encoding: base64\r\n\r\n".encode()
+        )
         chunks.append(_base64_lines(body))
     chunks.append(f"--{boundary}--\r\n".encode())
     return b"".join(chunks)
@@ -94,10 +105,22 @@ def build_message(message: RenderedMessage, *, sender: str, reply_to: str | None
 class SmtpChannel:
     kind = Channel.EMAIL
 
-    def __init__(self, *, hostname: str, port: int, username: str | None = None, password: str | None = None,
-                 use_tls: bool = False, start_tls: bool = False, sender: str = "notices@localhost",
-                 reply_to: str | None = None, bounce_domain: str = "localhost", pool_size: int = 4,
-                 timeout: float = 30.0, tls_context: ssl.SSLContext | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        *,
+        hostname: str,
+        port: int,
+        username: str | None = None,
+        password: str | None = None,
+        use_tls: bool = False,
+        start_tls: bool = False,
+        sender: str = "notices@localhost",
+        reply_to: str | None = None,
+        bounce_domain: str = "localhost",
+        pool_size: int = 4,
+        timeout: float = 30.0,
+        tls_context: ssl.SSLContext | None = None,
+    ) -> None:
         self.hostname = hostname
         self.port = port
         self.username = username
@@ -114,7 +137,7 @@ class SmtpChannel:
         self._url = f"smtp{'s' if use_tls else ''}://{hostname}:{port}"
 
     @classmethod
-    def from_url(cls, url: str) -> "SmtpChannel":
+    def from_url(cls, url: str) -> SmtpChannel:
         parts = urlsplit(url)
         # A literal "+" in these URLs is a phone prefix, never an encoded space.
         query = {k: v[-1] for k, v in parse_qs(parts.query.replace("+", "%2B")).items()}
@@ -134,7 +157,9 @@ class SmtpChannel:
                 bounce_domain=query.get("bounce_domain", "localhost"),
                 pool_size=int(query.get("pool", "4")),
                 timeout=float(query.get("timeout", "30")),
-                tls_context=_tls_context(query.get("cafile")) if implicit_tls or "starttls" in query else None,
+                tls_context=_tls_context(query.get("cafile"))
+                if implicit_tls or "starttls" in query
+                else None,
             )
         except ValueError as exc:
             raise ConfigurationError(f"{mask_url(url)}: {exc}") from exc
@@ -145,16 +170,27 @@ class SmtpChannel:
 
     async def _connect(self) -> aiosmtplib.SMTP:
         client = aiosmtplib.SMTP(
-            hostname=self.hostname, port=self.port, use_tls=self.use_tls, start_tls=self.start_tls,
-            username=self.username, password=self._password, timeout=self.timeout, tls_context=self.tls_context,
-        )  # fmt: skip
+            hostname=self.hostname,
+            port=self.port,
+            use_tls=self.use_tls,
+            start_tls=self.start_tls,
+            username=self.username,
+            password=self._password,
+            timeout=self.timeout,
+            tls_context=self.tls_context,
+        )
         await client.connect()
         return client
 
     async def send(self, message: RenderedMessage, *, token: str) -> Receipt:
         message_id = f"<{token}@{self.bounce_domain}>"
-        mime = build_message(message, sender=self.sender, reply_to=self.reply_to, message_id=message_id,
-                             display_name=message.headers.get("display_name", ""))  # fmt: skip
+        mime = build_message(
+            message,
+            sender=self.sender,
+            reply_to=self.reply_to,
+            message_id=message_id,
+            display_name=message.headers.get("display_name", ""),
+        )
         envelope_from = f"bounce+{token}@{self.bounce_domain}"
         async with self._slots:
             client: aiosmtplib.SMTP | None = None
@@ -182,7 +218,7 @@ class SmtpChannel:
     async def _quit(client: aiosmtplib.SMTP) -> None:
         try:
             await asyncio.wait_for(client.quit(), timeout=5)
-        except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError):
+        except (TimeoutError, aiosmtplib.SMTPException, OSError):
             client.close()
 
 
@@ -202,11 +238,14 @@ def _map_error(exc: Exception, recipient: str) -> Exception:
     if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
         return ConfigurationError(f"the SMTP server refused our login: {exc.code} {exc.message}")
     if isinstance(exc, ssl.SSLCertVerificationError):
-        return ConfigurationError(f"the SMTP server's TLS certificate is not trusted: {exc.verify_message} "
-                                  "(for a private CA, add cafile=/path/to/ca.pem to the URL)")  # fmt: skip
+        return ConfigurationError(
+            f"the SMTP server's TLS certificate is not trusted: {exc.verify_message} "
+            "(for a private CA, add cafile=/path/to/ca.pem to the URL)"
+        )
     # aiosmtplib says "not supported" (STARTTLS, AUTH) with SMTPNotSupported or, for AUTH, a bare SMTPException.
     if isinstance(exc, aiosmtplib.SMTPNotSupported) or (
-            type(exc) is aiosmtplib.SMTPException and "not supported" in str(exc)):  # fmt: skip
+        type(exc) is aiosmtplib.SMTPException and "not supported" in str(exc)
+    ):
         return ConfigurationError(f"the SMTP server does not support what the URL asks for: {exc}")
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
         refused = exc.recipients[0] if exc.recipients else None
@@ -215,9 +254,17 @@ def _map_error(exc: Exception, recipient: str) -> Exception:
         return _by_code(code, f"{who}: {code} {text}")
     if isinstance(exc, aiosmtplib.SMTPResponseException):
         return _by_code(exc.code, f"{who}: {exc.code} {exc.message}")
-    if isinstance(exc, (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPConnectError,
-                        aiosmtplib.SMTPTimeoutError, aiosmtplib.SMTPException, OSError,
-                        asyncio.TimeoutError)):  # fmt: skip
+    if isinstance(
+        exc,
+        (
+            aiosmtplib.SMTPServerDisconnected,
+            aiosmtplib.SMTPConnectError,
+            aiosmtplib.SMTPTimeoutError,
+            aiosmtplib.SMTPException,
+            OSError,
+            asyncio.TimeoutError,
+        ),
+    ):
         return TransientDeliveryError(f"{who}: {type(exc).__name__}: {exc}")
     return exc
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections import deque
 from urllib.parse import parse_qs, urlsplit
 
+from notifier.clock import utcnow
 from notifier.errors import ConfigurationError, PermanentDeliveryError
 from notifier.models import Channel, Receipt, RenderedMessage
-from notifier.clock import utcnow
 
 __all__ = ["MemoryChannel"]
 
@@ -24,12 +24,14 @@ class MemoryChannel:
         self.count = 0
 
     @classmethod
-    def from_url(cls, url: str) -> "MemoryChannel":
+    def from_url(cls, url: str) -> MemoryChannel:
         parts = urlsplit(url)
         try:
             channel_kind = Channel(parts.netloc)
         except ValueError:
-            raise ConfigurationError(f"memory:// needs 'email' or 'sms' as host, got {parts.netloc!r}") from None
+            raise ConfigurationError(
+                f"memory:// needs 'email' or 'sms' as host, got {parts.netloc!r}"
+            ) from None
         query = parse_qs(parts.query)
         fail = frozenset(v for item in query.get("fail", []) for v in item.split(","))
         try:

@@ -25,10 +25,10 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
 
+from notifier.clock import utcnow
 from notifier.errors import ConfigurationError, PermanentDeliveryError, TransientDeliveryError
 from notifier.models import Channel, Receipt, RenderedMessage
 from notifier.redact import mask_phone, mask_url
-from notifier.clock import utcnow
 
 __all__ = ["TwilioChannel", "map_twilio_error"]
 
@@ -48,17 +48,25 @@ class _BaseUrlHttpClient(AsyncTwilioHttpClient):
 
     async def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
         if url.startswith(TWILIO_API):
-            url = self.base_url + url[len(TWILIO_API):]
+            url = self.base_url + url[len(TWILIO_API) :]
         return await super().request(method, url, *args, **kwargs)
 
 
 class TwilioChannel:
     kind = Channel.SMS
 
-    def __init__(self, *, account_sid: str, auth_token: str, from_number: str | None = None,
-                 messaging_service_sid: str | None = None, status_callback: str | None = None,
-                 validity_period: int | None = None, base_url: str = TWILIO_API,
-                 timeout: float = 30.0) -> None:  # fmt: skip
+    def __init__(
+        self,
+        *,
+        account_sid: str,
+        auth_token: str,
+        from_number: str | None = None,
+        messaging_service_sid: str | None = None,
+        status_callback: str | None = None,
+        validity_period: int | None = None,
+        base_url: str = TWILIO_API,
+        timeout: float = 30.0,
+    ) -> None:
         if not (from_number or messaging_service_sid):
             raise ConfigurationError("twilio:// needs from=+E164 or messaging_service=MG...")
         if validity_period is not None and not 1 <= validity_period <= 36000:
@@ -74,7 +82,7 @@ class TwilioChannel:
         self._client: Client | None = None
 
     @classmethod
-    def from_url(cls, url: str) -> "TwilioChannel":
+    def from_url(cls, url: str) -> TwilioChannel:
         parts = urlsplit(url)
         # A literal "+" in these URLs is a phone prefix, never an encoded space.
         query = {k: v[-1] for k, v in parse_qs(parts.query.replace("+", "%2B")).items()}

@@ -32,8 +32,9 @@ db_app = typer.Typer(help="The store's schema.", no_args_is_help=True)
 customers_app = typer.Typer(help="Load and validate customers.", no_args_is_help=True)
 incident_app = typer.Typer(help="Record the facts of an incident.", no_args_is_help=True)
 campaign_app = typer.Typer(help="Plan, launch and watch a notification campaign.", no_args_is_help=True)
-templates_app = typer.Typer(help="Check, proof and approve notice templates (legal's four-eyes review).",
-                            no_args_is_help=True)  # fmt: skip
+templates_app = typer.Typer(
+    help="Check, proof and approve notice templates (legal's four-eyes review).", no_args_is_help=True
+)
 app.add_typer(db_app, name="db")
 app.add_typer(customers_app, name="customers")
 app.add_typer(incident_app, name="incident")
@@ -45,9 +46,13 @@ err_console = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
 DatabaseOption = Annotated[
     str | None,
-    typer.Option("--database-url", envvar="NOTIFIER_DATABASE_URL", show_envvar=True,
-                 help="SQLAlchemy URL of the store (default: sqlite:///var/notifier.db)."),
-]  # fmt: skip
+    typer.Option(
+        "--database-url",
+        envvar="NOTIFIER_DATABASE_URL",
+        show_envvar=True,
+        help="SQLAlchemy URL of the store (default: sqlite:///var/notifier.db).",
+    ),
+]
 ActorOption = Annotated[str, typer.Option("--actor", help="Who does this, for the audit log.")]
 
 
@@ -88,7 +93,9 @@ def friendly_errors(func: F) -> F:
 @friendly_errors
 def demo(
     customers: Annotated[int, typer.Option(help="How many demo customers to seed.")] = 3000,
-    var_dir: Annotated[Path, typer.Option(help="Working directory for the demo's store and files.")] = Path("var"),
+    var_dir: Annotated[Path, typer.Option(help="Working directory for the demo's store and files.")] = Path(
+        "var"
+    ),
 ) -> None:
     """Run everything end to end on the embedded default: SQLite, local SMTP and Twilio stand-ins, demo data."""
     from notifier.orchestration import apply_prefect_defaults
@@ -116,15 +123,21 @@ def db_upgrade(database_url: DatabaseOption = None) -> None:
 @customers_app.command("import")
 @friendly_errors
 def customers_import(
-    file: Annotated[Path, typer.Argument(help="UTF-8 CSV with a header: external_id,name,email,phone,locale,"
-                                              "time_zone,country,region,email_opt_out,sms_opt_out", exists=True,
-                                         dir_okay=False)],  # fmt: skip
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="UTF-8 CSV with a header: external_id,name,email,phone,locale,"
+            "time_zone,country,region,email_opt_out,sms_opt_out",
+            exists=True,
+            dir_okay=False,
+        ),
+    ],
     database_url: DatabaseOption = None,
     show: Annotated[int, typer.Option(help="How many row problems to list.")] = 50,
 ) -> None:
     """Import or update customers (by external_id). Bad rows are reported with line numbers and skipped."""
-    from notifier.cli.output import import_report_table, progress_bar
     from notifier.audience.importer import import_customers
+    from notifier.cli.output import import_report_table, progress_bar
 
     store = _store(_settings(database_url))
     with progress_bar(console, f"importing {file.name}", total=file.stat().st_size) as advance:
@@ -135,7 +148,9 @@ def customers_import(
 @incident_app.command("create")
 @friendly_errors
 def incident_create(
-    file: Annotated[Path, typer.Argument(help="JSON file of incident facts (see docs/incidents.md).", exists=True)],
+    file: Annotated[
+        Path, typer.Argument(help="JSON file of incident facts (see docs/incidents.md).", exists=True)
+    ],
     database_url: DatabaseOption = None,
     actor: ActorOption = "",
 ) -> None:
@@ -153,31 +168,48 @@ def incident_create(
 def campaign_plan(
     name: Annotated[str, typer.Argument(help="A name for the campaign, e.g. 2026-11-leak-first-notice.")],
     incident: Annotated[str, typer.Option(help="The incident key (from `incident create`).")],
-    affected_ids: Annotated[Path | None, typer.Option(help="File of affected external ids, one per line.",
-                                                      exists=True, dir_okay=False)] = None,  # fmt: skip
-    query: Annotated[str | None, typer.Option(help="SQL returning a column external_id (and, with "
-                                                   "--source-url, the customer columns).")] = None,  # fmt: skip
-    source_url: Annotated[str | None, typer.Option(envvar="NOTIFIER_SOURCE_URL", help="Read-only database "
-                                                   "to run --query on instead of the store.")] = None,  # fmt: skip
+    affected_ids: Annotated[
+        Path | None,
+        typer.Option(help="File of affected external ids, one per line.", exists=True, dir_okay=False),
+    ] = None,
+    query: Annotated[
+        str | None,
+        typer.Option(
+            help="SQL returning a column external_id (and, with --source-url, the customer columns)."
+        ),
+    ] = None,
+    source_url: Annotated[
+        str | None,
+        typer.Option(
+            envvar="NOTIFIER_SOURCE_URL", help="Read-only database to run --query on instead of the store."
+        ),
+    ] = None,
     channels: Annotated[str, typer.Option(help="Channels this campaign may use.")] = "email,sms",
-    policy: Annotated[str, typer.Option(help="all: every usable channel; email-first: SMS only without "
-                                             "email.")] = "all",  # fmt: skip
-    notice: Annotated[str, typer.Option(help="breach_notice (first notice) or breach_update (follow-up).")]
-    = "breach_notice",
-    quiet_hours: Annotated[str, typer.Option(help="SMS only between these local hours of the recipient.")]
-    = "09-20",
+    policy: Annotated[
+        str, typer.Option(help="all: every usable channel; email-first: SMS only without email.")
+    ] = "all",
+    notice: Annotated[
+        str, typer.Option(help="breach_notice (first notice) or breach_update (follow-up).")
+    ] = "breach_notice",
+    quiet_hours: Annotated[
+        str, typer.Option(help="SMS only between these local hours of the recipient.")
+    ] = "09-20",
     urgent: Annotated[str | None, typer.Option(help="Override SMS quiet hours; state why (audited).")] = None,
-    uncertain_email: Annotated[str, typer.Option(help="After a crash, emails whose fate is unknown: hold (for "
-                                                      "review) or resend (same Message-ID).")] = "hold",  # fmt: skip
+    uncertain_email: Annotated[
+        str,
+        typer.Option(
+            help="After a crash, emails whose fate is unknown: hold (for review) or resend (same Message-ID)."
+        ),
+    ] = "hold",
     database_url: DatabaseOption = None,
     actor: ActorOption = "",
 ) -> None:
     """Select the affected customers and freeze the manifest; prints the counts to check before launch."""
-    from notifier.sending.campaigns import campaign_status, plan_campaign
-    from notifier.sending.runner import renderer_for
+    from notifier.audience.selection import Selection
     from notifier.cli.output import manifest_tables, progress_bar
     from notifier.models import Channel, ChannelPolicy, DeliveryPolicy
-    from notifier.audience.selection import Selection
+    from notifier.sending.campaigns import campaign_status, plan_campaign
+    from notifier.sending.runner import renderer_for
 
     settings = _settings(database_url)
     try:
@@ -187,8 +219,12 @@ def campaign_plan(
         raise ConfigurationError(f"{exc}; channels are email,sms and policy is all or email-first") from exc
     try:
         start, _, end = quiet_hours.partition("-")
-        delivery = DeliveryPolicy(quiet_start=int(start.split(":")[0]), quiet_end=int(end.split(":")[0]),
-                                  urgent_reason=urgent, uncertain_email=uncertain_email)  # fmt: skip
+        delivery = DeliveryPolicy(
+            quiet_start=int(start.split(":")[0]),
+            quiet_end=int(end.split(":")[0]),
+            urgent_reason=urgent,
+            uncertain_email=uncertain_email,
+        )
     except ValueError as exc:
         raise ConfigurationError(f"--quiet-hours 09-20, --uncertain-email hold|resend: {exc}") from exc
     store = _store(settings)
@@ -201,12 +237,18 @@ def campaign_plan(
 
     with progress_bar(console, "selecting affected customers", total=None) as advance:
         result = plan_campaign(
-            store, name=name, incident_key=incident,
+            store,
+            name=name,
+            incident_key=incident,
             selection=Selection(ids_file=affected_ids, query=query, source_url=source_url),
-            channels=channel_set, policy=channel_policy,
+            channels=channel_set,
+            policy=channel_policy,
             locales=renderer_for(settings.templates_dir, settings.locales_dir, notice).locales,
-            actor=actor or _actor(), progress=advance_by, notice=notice, delivery=delivery,
-        )  # fmt: skip
+            actor=actor or _actor(),
+            progress=advance_by,
+            notice=notice,
+            delivery=delivery,
+        )
     for problem in result.problems[:50]:
         console.print(f"[yellow]{problem}", highlight=False)
     for table in manifest_tables(campaign_status(store, name).manifest):
@@ -222,9 +264,9 @@ def campaign_launch(
     actor: ActorOption = "",
 ) -> None:
     """Send everything due (through the notify-customers Prefect flow). Safe to repeat: nothing is sent twice."""
+    from notifier.cli.output import outbox_table
     from notifier.sending.campaigns import campaign_status, get_campaign
     from notifier.sending.runner import launch, rows_by_state, send_window
-    from notifier.cli.output import outbox_table
 
     settings = _settings(database_url)
     if direct:
@@ -232,8 +274,14 @@ def campaign_launch(
 
         store = _store(settings)
         with delivery_progress(console, rows_by_state(store, get_campaign(store, name).id)) as progress:
-            totals = launch(store, settings, name, lambda chs: send_window(settings, name, chs, on_record=progress.add),
-                            actor=actor or _actor(), progress=progress)  # fmt: skip
+            totals = launch(
+                store,
+                settings,
+                name,
+                lambda chs: send_window(settings, name, chs, on_record=progress.add),
+                actor=actor or _actor(),
+                progress=progress,
+            )
         console.print(f"this run: {totals}")
     else:
         from notifier.orchestration import apply_prefect_defaults
@@ -262,24 +310,27 @@ ReasonOption = Annotated[str, typer.Option(help="Why (recorded in the audit log)
 
 @campaign_app.command("pause")
 @friendly_errors
-def campaign_pause(name: str, reason: ReasonOption = "", database_url: DatabaseOption = None,
-                   actor: ActorOption = "") -> None:  # fmt: skip
+def campaign_pause(
+    name: str, reason: ReasonOption = "", database_url: DatabaseOption = None, actor: ActorOption = ""
+) -> None:
     """Stop sending after the current batch; `campaign resume` continues where it stopped."""
     _control(name, "pause", reason, database_url, actor)
 
 
 @campaign_app.command("resume")
 @friendly_errors
-def campaign_resume(name: str, reason: ReasonOption = "", database_url: DatabaseOption = None,
-                    actor: ActorOption = "") -> None:  # fmt: skip
+def campaign_resume(
+    name: str, reason: ReasonOption = "", database_url: DatabaseOption = None, actor: ActorOption = ""
+) -> None:
     """Make a paused campaign launchable again (then run `campaign launch`)."""
     _control(name, "resume", reason, database_url, actor)
 
 
 @campaign_app.command("cancel")
 @friendly_errors
-def campaign_cancel(name: str, reason: ReasonOption = "", database_url: DatabaseOption = None,
-                    actor: ActorOption = "") -> None:  # fmt: skip
+def campaign_cancel(
+    name: str, reason: ReasonOption = "", database_url: DatabaseOption = None, actor: ActorOption = ""
+) -> None:
     """Stop for good: every row not yet handed to a provider becomes skipped."""
     _control(name, "cancel", reason, database_url, actor)
 
@@ -292,8 +343,8 @@ def campaign_status_cmd(
     database_url: DatabaseOption = None,
 ) -> None:
     """Manifest counts and outbox states of a campaign."""
-    from notifier.sending.campaigns import campaign_status
     from notifier.cli.output import manifest_tables, outbox_table
+    from notifier.sending.campaigns import campaign_status
 
     status = campaign_status(_store(_settings(database_url)), name)
     if as_json:
@@ -312,8 +363,8 @@ def campaign_report(
     database_url: DatabaseOption = None,
 ) -> None:
     """Write the delivery report (CSV + HTML): every customer, every channel, state, and who was not reached."""
-    from notifier.sending.campaigns import get_campaign
     from notifier.reports.delivery import write_delivery_report
+    from notifier.sending.campaigns import get_campaign
     from notifier.store import queries as q
 
     store = _store(_settings(database_url))
@@ -323,15 +374,21 @@ def campaign_report(
     console.print(f"wrote {csv_path} and {html_path}")
 
 
-track_app = typer.Typer(help="Receive delivery status from providers: Twilio callbacks, bounces.", no_args_is_help=True)
+track_app = typer.Typer(
+    help="Receive delivery status from providers: Twilio callbacks, bounces.", no_args_is_help=True
+)
 app.add_typer(track_app, name="track")
 
 
 @track_app.command("serve")
 @friendly_errors
 def track_serve(
-    public_url: Annotated[str, typer.Option(help="How Twilio reaches this server, e.g. https://hooks.example.com "
-                                                 "(signatures cover it).")],  # fmt: skip
+    public_url: Annotated[
+        str,
+        typer.Option(
+            help="How Twilio reaches this server, e.g. https://hooks.example.com (signatures cover it)."
+        ),
+    ],
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8089,
     database_url: DatabaseOption = None,
@@ -426,7 +483,9 @@ def templates_lint(notice: NoticeOption = None, locale: LocaleOption = None) -> 
 @templates_app.command("proof")
 @friendly_errors
 def templates_proof(
-    out: Annotated[Path, typer.Option(help="Directory for the proof pages and .eml files.")] = Path("var/proof"),
+    out: Annotated[Path, typer.Option(help="Directory for the proof pages and .eml files.")] = Path(
+        "var/proof"
+    ),
     facts: Annotated[str, typer.Option(help="Sample incident: complete or minimal.")] = "complete",
     database_url: DatabaseOption = None,
 ) -> None:
@@ -454,7 +513,9 @@ def _has_store(store: Any) -> bool:
 @friendly_errors
 def templates_submit(
     author: Annotated[str, typer.Option(help="Who edited the templates or catalogs (the last editor).")],
-    notice: NoticeOption = None, locale: LocaleOption = None, channel: ChannelOption = None,
+    notice: NoticeOption = None,
+    locale: LocaleOption = None,
+    channel: ChannelOption = None,
     comment: Annotated[str, typer.Option(help="What changed.")] = "",
     database_url: DatabaseOption = None,
 ) -> None:
@@ -462,19 +523,33 @@ def templates_submit(
     from notifier.notices.approval import pieces, submit
 
     settings = _settings(database_url)
-    for line in submit(_store(settings), settings, pieces(settings, notice=notice, locale=locale, channel=channel),
-                       author=author, comment=comment):  # fmt: skip
+    for line in submit(
+        _store(settings),
+        settings,
+        pieces(settings, notice=notice, locale=locale, channel=channel),
+        author=author,
+        comment=comment,
+    ):
         console.print(line)
 
 
-def _decide(decision: str, approver: str, role: str, comment: str, notice: str | None, locale: str | None,
-            channel: str | None, database_url: str | None) -> None:  # fmt: skip
+def _decide(
+    decision: str,
+    approver: str,
+    role: str,
+    comment: str,
+    notice: str | None,
+    locale: str | None,
+    channel: str | None,
+    database_url: str | None,
+) -> None:
     from notifier.notices.approval import approve, pieces
 
     settings = _settings(database_url)
     selected = pieces(settings, notice=notice, locale=locale, channel=channel)
-    recorded, refused = approve(_store(settings), settings, selected, approver=approver, role=role,
-                                comment=comment, decision=decision)  # fmt: skip
+    recorded, refused = approve(
+        _store(settings), settings, selected, approver=approver, role=role, comment=comment, decision=decision
+    )
     for line in recorded:
         console.print(f"[green]{line}", highlight=False)
     for line in refused:
@@ -490,9 +565,12 @@ RoleOption = Annotated[str, typer.Option(help="The approver's role, e.g. legal."
 @templates_app.command("approve")
 @friendly_errors
 def templates_approve(
-    approver: ApproverOption, role: RoleOption = "legal",
+    approver: ApproverOption,
+    role: RoleOption = "legal",
     comment: Annotated[str, typer.Option(help="Recorded with the approval.")] = "",
-    notice: NoticeOption = None, locale: LocaleOption = None, channel: ChannelOption = None,
+    notice: NoticeOption = None,
+    locale: LocaleOption = None,
+    channel: ChannelOption = None,
     database_url: DatabaseOption = None,
 ) -> None:
     """Approve the current version (content hash) of each selected piece. Refused if it fails lint."""
@@ -502,9 +580,12 @@ def templates_approve(
 @templates_app.command("reject")
 @friendly_errors
 def templates_reject(
-    approver: ApproverOption, role: RoleOption = "legal",
+    approver: ApproverOption,
+    role: RoleOption = "legal",
     comment: Annotated[str, typer.Option(help="Why it is rejected.")] = "",
-    notice: NoticeOption = None, locale: LocaleOption = None, channel: ChannelOption = None,
+    notice: NoticeOption = None,
+    locale: LocaleOption = None,
+    channel: ChannelOption = None,
     database_url: DatabaseOption = None,
 ) -> None:
     """Reject the current version of each selected piece (recorded and audited)."""
@@ -521,15 +602,26 @@ def templates_status(database_url: DatabaseOption = None) -> None:
 
     settings = _settings(database_url)
     rows = statuses(_store(settings), settings)
-    colours = {"approved": "green", "changed since approval": "yellow", "rejected": "red", "never approved": "white",
-               "failing lint": "red"}  # fmt: skip
+    colours = {
+        "approved": "green",
+        "changed since approval": "yellow",
+        "rejected": "red",
+        "never approved": "white",
+        "failing lint": "red",
+    }
     table = Table(title="Notice approvals (by content hash)", title_justify="left")
     for column in ("notice", "locale", "channel", "state", "hash"):
         table.add_column(column, no_wrap=True)
     table.add_column("detail")
     for s in rows:
-        table.add_row(s.piece.notice, s.piece.locale, s.piece.channel, f"[{colours[s.state]}]{s.state}",
-                      s.content_hash[:12], s.detail)  # fmt: skip
+        table.add_row(
+            s.piece.notice,
+            s.piece.locale,
+            s.piece.channel,
+            f"[{colours[s.state]}]{s.state}",
+            s.content_hash[:12],
+            s.detail,
+        )
     console.print(table)
 
 

@@ -12,16 +12,22 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from notifier.reports.delivery import STATE_ORDER, summary_rows
 from notifier.sending.pipeline import BatchResult
 from notifier.sending.runner import DUE_STATES
-from notifier.reports.delivery import STATE_ORDER, summary_rows
 
 if TYPE_CHECKING:
-    from notifier.sending.campaigns import CampaignStatus
     from notifier.audience.importer import ImportReport
+    from notifier.sending.campaigns import CampaignStatus
 
-__all__ = ["DeliveryProgress", "delivery_progress", "import_report_table", "manifest_tables", "outbox_table",
-           "progress_bar"]
+__all__ = [
+    "DeliveryProgress",
+    "delivery_progress",
+    "import_report_table",
+    "manifest_tables",
+    "outbox_table",
+    "progress_bar",
+]
 
 
 @contextmanager
@@ -60,41 +66,56 @@ class DeliveryProgress:
         answered_since = self.live.accepted + self.live.failed + self.live.suppressed
         remaining = max(0, sum(self.states.get(s, 0) for s in DUE_STATES) - answered_since)
         done = run.accepted + run.failed + run.suppressed
-        self.progress.update(self.task, completed=done, total=done + remaining,
-                             rate=done / max(time.monotonic() - self.started, 1e-6),
-                             description=f"sent {run.accepted} · delivered {self.states.get('delivered', 0)} · "
-                                         f"failed {run.failed} · deferred {run.deferred} · remaining {remaining}")  # fmt: skip
+        self.progress.update(
+            self.task,
+            completed=done,
+            total=done + remaining,
+            rate=done / max(time.monotonic() - self.started, 1e-6),
+            description=f"sent {run.accepted} · delivered {self.states.get('delivered', 0)} · "
+            f"failed {run.failed} · deferred {run.deferred} · remaining {remaining}",
+        )
 
 
 @contextmanager
 def delivery_progress(console: Console, states: dict[str, int]) -> Iterator[DeliveryProgress]:
     """A live bar for sending: sent / delivered / failed / deferred / remaining, and the rate; ``states``
     are the campaign's rows by state before the run."""
-    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-               TextColumn("{task.fields[rate]:.0f} msg/s")]  # fmt: skip
+    columns = [
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[rate]:.0f} msg/s"),
+    ]
     with Progress(*columns, console=console) as progress:
         yield DeliveryProgress(progress, progress.add_task("sending", total=None, rate=0.0), states)
 
 
-def import_report_table(report: "ImportReport", limit: int = 20) -> Table:
+def import_report_table(report: ImportReport, limit: int = 20) -> Table:
     table = Table(title=f"Import of {report.path}", title_justify="left")
     table.add_column("line", justify="right")
     table.add_column("customer")
     table.add_column("result")
     table.add_column("problem")
     for issue in report.issues[:limit]:
-        table.add_row(str(issue.line), issue.external_id or "", "[red]rejected" if issue.rejected else
-                      "[yellow]imported", issue.message)  # fmt: skip
+        table.add_row(
+            str(issue.line),
+            issue.external_id or "",
+            "[red]rejected" if issue.rejected else "[yellow]imported",
+            issue.message,
+        )
     if len(report.issues) > limit:
         table.add_row("…", "", "", f"{len(report.issues) - limit} more problems")
-    table.caption = (f"{report.rows} rows: {report.inserted} new, {report.updated} updated, "
-                     f"{report.rejected} rejected, {len(report.issues)} problems reported")  # fmt: skip
+    table.caption = (
+        f"{report.rows} rows: {report.inserted} new, {report.updated} updated, "
+        f"{report.rejected} rejected, {len(report.issues)} problems reported"
+    )
     return table
 
 
 def _counts_table(title: str, counts: dict[str, int], total: int) -> Table:
     table = Table(title=title, title_justify="left")
-    table.add_column(title.split(" by ")[-1])
+    table.add_column(title.rsplit(" by ", maxsplit=1)[-1])
     table.add_column("customers", justify="right")
     table.add_column("%", justify="right")
     for key, value in counts.items():
@@ -117,7 +138,7 @@ def manifest_tables(manifest: dict[str, Any]) -> list[Table]:
     ]
 
 
-def outbox_table(status: "CampaignStatus") -> Table:
+def outbox_table(status: CampaignStatus) -> Table:
     rows = summary_rows(status)
     states = [s for s in STATE_ORDER if any(r[s] for r in rows)]
     table = Table(title=f"Outbox of {status.name} ({status.state})", title_justify="left")

@@ -16,17 +16,17 @@ from typing import Any
 
 from rich.console import Console
 
-from notifier.notices import approval
-from notifier.sending import campaigns
+from notifier.audience.importer import import_customers
 from notifier.cli.output import import_report_table, manifest_tables, outbox_table, progress_bar
 from notifier.config import Settings
 from notifier.demo.seed import write_demo_csv
-from notifier.audience.importer import import_customers
+from notifier.notices import approval
 from notifier.notices.lint import Linter
 from notifier.notices.proof import write_proofs
+from notifier.sending import campaigns
+from notifier.store import Store
 from notifier.testing.smtp import SmtpStandin
 from notifier.testing.twilio import TwilioStandin
-from notifier.store import Store
 
 __all__ = ["run_demo"]
 
@@ -36,8 +36,13 @@ UNKNOWN_IDS = ("CUST-9999991", "CUST-9999992", "CUST-9999993")
 
 
 def _fresh_var(var_dir: Path) -> None:
-    for name in ("notifier.db", "notifier.db-wal", "notifier.db-shm", "demo-summary.json",
-                 "demo-import-report.txt"):  # fmt: skip
+    for name in (
+        "notifier.db",
+        "notifier.db-wal",
+        "notifier.db-shm",
+        "demo-summary.json",
+        "demo-import-report.txt",
+    ):
         (var_dir / name).unlink(missing_ok=True)
     shutil.rmtree(var_dir / "outbox", ignore_errors=True)
     shutil.rmtree(var_dir / "reports", ignore_errors=True)
@@ -56,7 +61,9 @@ def run_demo(var_dir: Path, *, customers: int = 3000, console: Console | None = 
     population = write_demo_csv(var_dir / "demo-customers.csv", customers)
     with progress_bar(console, "importing customers", total=population.path.stat().st_size) as advance:
         report = import_customers(store, population.path, progress=advance)
-    (var_dir / "demo-import-report.txt").write_text("\n".join(map(str, report.issues)) + "\n", encoding="utf-8")
+    (var_dir / "demo-import-report.txt").write_text(
+        "\n".join(map(str, report.issues)) + "\n", encoding="utf-8"
+    )
     console.print(import_report_table(report, limit=12))
     console.print(f"full list of row problems: {var_dir / 'demo-import-report.txt'}")
 
@@ -66,30 +73,47 @@ def run_demo(var_dir: Path, *, customers: int = 3000, console: Console | None = 
     ids_file = var_dir / "demo-affected-ids.txt"
     affected = [i for n, i in enumerate(population.external_ids) if n % 20 != 19] + list(UNKNOWN_IDS)
     ids_file.write_text("external_id\n" + "\n".join(affected) + "\n", encoding="utf-8")
-    console.print(f"incident {facts['key']!r}; {len(affected)} affected ids from forensics ({ids_file.name}), "
-                  f"{len(UNKNOWN_IDS)} of them unknown to the store")  # fmt: skip
+    console.print(
+        f"incident {facts['key']!r}; {len(affected)} affected ids from forensics ({ids_file.name}), "
+        f"{len(UNKNOWN_IDS)} of them unknown to the store"
+    )
 
     console.rule("[bold]3. Legal review: lint, submit, approve (four eyes, by content hash)")
     findings = Linter(settings.templates_dir, settings.locales_dir).run()
-    console.print(f"templates lint: {sum(f.severity == 'error' for f in findings)} errors, "
-                  f"{sum(f.severity == 'warning' for f in findings)} warnings")  # fmt: skip
+    console.print(
+        f"templates lint: {sum(f.severity == 'error' for f in findings)} errors, "
+        f"{sum(f.severity == 'warning' for f in findings)} warnings"
+    )
     selected = approval.pieces(settings)
     approval.submit(store, settings, selected, author="comms@example.com (demo)")
-    recorded, refused = approval.approve(store, settings, selected, approver="legal@example.com (demo)",
-                                         role="legal", comment="demo approval")  # fmt: skip
+    recorded, refused = approval.approve(
+        store, settings, selected, approver="legal@example.com (demo)", role="legal", comment="demo approval"
+    )
     console.print(f"{len(recorded)} notice pieces approved, {len(refused)} refused")
-    pages = write_proofs(Linter(settings.templates_dir, settings.locales_dir), var_dir / "proof",
-                         approval.statuses(store, settings, with_lint=False))  # fmt: skip
+    pages = write_proofs(
+        Linter(settings.templates_dir, settings.locales_dir),
+        var_dir / "proof",
+        approval.statuses(store, settings, with_lint=False),
+    )
     console.print(f"proof sheets for legal: {', '.join(str(p) for p in pages)}")
 
     console.rule("[bold]4. Notify (Prefect flow notify-customers)")
     with SmtpStandin(save_dir=var_dir / "outbox") as smtp, TwilioStandin() as twilio:
-        os.environ.update(NOTIFIER_DATABASE_URL=settings.database_url, NOTIFIER_EMAIL_URL=smtp.url,
-                          NOTIFIER_SMS_URL=twilio.url, NOTIFIER_VAR_DIR=str(var_dir))  # fmt: skip
+        os.environ.update(
+            NOTIFIER_DATABASE_URL=settings.database_url,
+            NOTIFIER_EMAIL_URL=smtp.url,
+            NOTIFIER_SMS_URL=twilio.url,
+            NOTIFIER_VAR_DIR=str(var_dir),
+        )
         from flows.notify_customers import notify_customers  # imports Prefect: after the env is set
 
-        first = notify_customers(campaign=CAMPAIGN, incident=facts["key"], affected_ids=str(ids_file),
-                                 urgent="demo: local stand-ins, runs at any hour", actor="demo")  # fmt: skip
+        first = notify_customers(
+            campaign=CAMPAIGN,
+            incident=facts["key"],
+            affected_ids=str(ids_file),
+            urgent="demo: local stand-ins, runs at any hour",
+            actor="demo",
+        )
         console.rule("[bold]5. The same campaign again: nothing may be sent twice")
         second = notify_customers(campaign=CAMPAIGN, actor="demo")
         emails_received, sms_received = len(smtp.received), len(twilio.messages)
@@ -100,13 +124,20 @@ def run_demo(var_dir: Path, *, customers: int = 3000, console: Console | None = 
         from notifier.reports.delivery import write_delivery_report
         from notifier.store import queries as q
 
-        csv_path, html_path = write_delivery_report(q.delivery_report_rows(conn, campaigns.get_campaign(
-            store, CAMPAIGN).id), var_dir / "reports", CAMPAIGN)  # fmt: skip
+        csv_path, html_path = write_delivery_report(
+            q.delivery_report_rows(conn, campaigns.get_campaign(store, CAMPAIGN).id),
+            var_dir / "reports",
+            CAMPAIGN,
+        )
     summary = {
         "campaign": CAMPAIGN,
         "customers_in_file": customers,
-        "import": {"rows": report.rows, "imported": report.imported, "rejected": report.rejected,
-                   "rows_with_warnings": len({i.line for i in report.issues if not i.rejected})},  # fmt: skip
+        "import": {
+            "rows": report.rows,
+            "imported": report.imported,
+            "rejected": report.rejected,
+            "rows_with_warnings": len({i.line for i in report.issues if not i.rejected}),
+        },
         "manifest": status.manifest,
         "outbox": status.outbox,
         "emails_accepted": status.outbox.get("email", {}).get("accepted", 0),
@@ -119,16 +150,21 @@ def run_demo(var_dir: Path, *, customers: int = 3000, console: Console | None = 
         "reports": {"csv": str(csv_path), "html": str(html_path)},
         "seconds": round(time.monotonic() - started, 1),
     }
-    (var_dir / "demo-summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False), encoding="utf-8")
+    (var_dir / "demo-summary.json").write_text(
+        json.dumps(summary, indent=2, ensure_ascii=False), encoding="utf-8"
+    )
     console.rule("[bold]Summary")
     for table in manifest_tables(status.manifest):
         console.print(table)
     console.print(outbox_table(status))
-    console.print(f"email: {summary['emails_accepted']} accepted, {eml_files} .eml files in {var_dir / 'outbox'}; "
-                  f"SMS: {summary['sms_accepted']} accepted, {sms_received} received by the Twilio stand-in")  # fmt: skip
+    console.print(
+        f"email: {summary['emails_accepted']} accepted, {eml_files} .eml files in {var_dir / 'outbox'}; "
+        f"SMS: {summary['sms_accepted']} accepted, {sms_received} received by the Twilio stand-in"
+    )
     console.print(f"second run sent {second['this_run']['accepted']} messages (must be 0)")
-    console.print(f"delivery report: {html_path} and {csv_path.name}; summary: {var_dir / 'demo-summary.json'}")
+    console.print(
+        f"delivery report: {html_path} and {csv_path.name}; summary: {var_dir / 'demo-summary.json'}"
+    )
     console.print(f"done in {summary['seconds']} s")
     store.dispose()
     return summary
-

@@ -27,11 +27,17 @@ class _Market:
 
 
 MARKETS = (
-    _Market("en_US", "en_US", "US", ("America/New_York", "America/Chicago", "America/Los_Angeles"),
-            ("CA", "NY", "TX", "WA"), 0.45),
+    _Market(
+        "en_US",
+        "en_US",
+        "US",
+        ("America/New_York", "America/Chicago", "America/Los_Angeles"),
+        ("CA", "NY", "TX", "WA"),
+        0.45,
+    ),
     _Market("ru_RU", "ru_RU", "RU", ("Europe/Moscow", "Asia/Yekaterinburg", "Asia/Novosibirsk"), ("",), 0.30),
     _Market("vi_VN", "vi_VN", "VN", ("Asia/Ho_Chi_Minh",), ("",), 0.25),
-)  # fmt: skip
+)
 DOMAINS = ("example.com", "example.net", "example.org")
 
 
@@ -103,7 +109,19 @@ def write_demo_csv(path: Path, count: int, *, seed: int = 20261122) -> DemoPopul
             family_email = email if "@" in email else family_email
             external_id = f"CUST-{n:07d}"
             ids.append(external_id)
-            writer.writerow([external_id, name, email, phone, locale, rng.choice(market.time_zones),
-                             market.country, region, email_opt_out, sms_opt_out])  # fmt: skip
+            writer.writerow(
+                [
+                    external_id,
+                    name,
+                    email,
+                    phone,
+                    locale,
+                    rng.choice(market.time_zones),
+                    market.country,
+                    region,
+                    email_opt_out,
+                    sms_opt_out,
+                ]
+            )
         handle.write('CUST-BROKEN,"Unclosed quote,broken@example.com\n')  # a broken row, at the end
     return DemoPopulation(path=path, external_ids=tuple(ids), planted_problems=planted + 1)

@@ -23,15 +23,24 @@ from typing import Any
 from babel.messages.pofile import read_po
 from jinja2 import Environment, meta
 
+from notifier.clock import utcnow
 from notifier.config import PROJECT_ROOT, Settings
 from notifier.errors import CampaignStateError, InputError
 from notifier.notices.lint import Finding, Linter
 from notifier.notices.render import CHANNEL_PARTS, NOTICES, PARTS
 from notifier.store import Store
-from notifier.clock import utcnow
 from notifier.store import queries as q
 
-__all__ = ["Piece", "PieceStatus", "approve", "content_hash", "pieces", "require_approved", "statuses", "submit"]
+__all__ = [
+    "Piece",
+    "PieceStatus",
+    "approve",
+    "content_hash",
+    "pieces",
+    "require_approved",
+    "statuses",
+    "submit",
+]
 
 CONTENT_MODEL = PROJECT_ROOT / "notifier" / "notices" / "content.py"
 
@@ -72,7 +81,9 @@ def _template_files_of(templates_dir: Path, names: tuple[str, ...], stamps: tupl
             continue
         path = templates_dir / name
         seen[name] = path
-        todo += [ref for ref in meta.find_referenced_templates(env.parse(path.read_text(encoding="utf-8"))) if ref]
+        todo += [
+            ref for ref in meta.find_referenced_templates(env.parse(path.read_text(encoding="utf-8"))) if ref
+        ]
     return [seen[k] for k in sorted(seen)]
 
 
@@ -91,8 +102,9 @@ def _catalog_digest_of(path: Path, mtime_ns: int, size: int) -> str:
     # Only what a reader can see: ids, translations and fuzziness; not headers, dates or comments.
     entries = sorted(
         (json.dumps(m.id, ensure_ascii=False), json.dumps(m.string, ensure_ascii=False), m.fuzzy)
-        for m in catalog if m.id
-    )  # fmt: skip
+        for m in catalog
+        if m.id
+    )
     return hashlib.sha256(json.dumps(entries, ensure_ascii=False).encode()).hexdigest()
 
 
@@ -109,22 +121,36 @@ def _file_digest_of(path: Path, mtime_ns: int, size: int) -> str:
 
 def content_hash(templates_dir: Path, locales_dir: Path, piece: Piece) -> str:
     names = [f"{piece.notice}/{PARTS[part]}" for part in CHANNEL_PARTS[piece.channel]]
-    files = {str(p.relative_to(templates_dir)): _file_digest(p) for p in _template_files(templates_dir, names)}
+    files = {
+        str(p.relative_to(templates_dir)): _file_digest(p) for p in _template_files(templates_dir, names)
+    }
     files["notifier/notices/content.py"] = _file_digest(CONTENT_MODEL)
-    material = {"piece": [piece.notice, piece.locale, piece.channel], "files": files,
-                "catalog": _catalog_digest(locales_dir, piece.locale)}  # fmt: skip
+    material = {
+        "piece": [piece.notice, piece.locale, piece.channel],
+        "files": files,
+        "catalog": _catalog_digest(locales_dir, piece.locale),
+    }
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
 
 
-def pieces(settings: Settings, *, notice: str | None = None, locale: str | None = None,
-           channel: str | None = None) -> list[Piece]:  # fmt: skip
+def pieces(
+    settings: Settings, *, notice: str | None = None, locale: str | None = None, channel: str | None = None
+) -> list[Piece]:
     linter = Linter(settings.templates_dir, settings.locales_dir)
-    for value, allowed, what in ((notice, NOTICES, "notice"), (locale, linter.locales, "locale"),
-                                 (channel, tuple(CHANNEL_PARTS), "channel")):  # fmt: skip
+    for value, allowed, what in (
+        (notice, NOTICES, "notice"),
+        (locale, linter.locales, "locale"),
+        (channel, tuple(CHANNEL_PARTS), "channel"),
+    ):
         if value is not None and value not in allowed:
             raise InputError(f"unknown {what} {value!r}; known: {', '.join(allowed)}")
-    return [Piece(n, loc, c) for n in NOTICES for loc in linter.locales for c in CHANNEL_PARTS
-            if (notice in (None, n)) and (locale in (None, loc)) and (channel in (None, c))]  # fmt: skip
+    return [
+        Piece(n, loc, c)
+        for n in NOTICES
+        for loc in linter.locales
+        for c in CHANNEL_PARTS
+        if (notice in (None, n)) and (locale in (None, loc)) and (channel in (None, c))
+    ]
 
 
 def _lint_errors(settings: Settings, selected: list[Piece]) -> dict[Piece, list[Finding]]:
@@ -132,30 +158,57 @@ def _lint_errors(settings: Settings, selected: list[Piece]) -> dict[Piece, list[
     errors: dict[Piece, list[Finding]] = {}
     for piece in selected:
         errors[piece] = [
-            f for f in findings
-            if f.severity == "error" and f.locale in (piece.locale, "*") and f.notice in (piece.notice, "*")
+            f
+            for f in findings
+            if f.severity == "error"
+            and f.locale in (piece.locale, "*")
+            and f.notice in (piece.notice, "*")
             and f.channel in (piece.channel, None)
-        ]  # fmt: skip
+        ]
     return errors
 
 
-def submit(store: Store, settings: Settings, selected: list[Piece], *, author: str, comment: str = "") -> list[str]:
+def submit(
+    store: Store, settings: Settings, selected: list[Piece], *, author: str, comment: str = ""
+) -> list[str]:
     """Record ``author`` as the last editor of each piece at its current hash."""
     now = utcnow()
     lines = []
     with store.begin() as conn:
         for piece in selected:
             digest = content_hash(settings.templates_dir, settings.locales_dir, piece)
-            q.insert_submission(conn, notice=piece.notice, locale=piece.locale, channel=piece.channel,
-                                content_hash=digest, author=author, at=now, comment=comment)  # fmt: skip
-            q.audit(conn, actor=author, action="template.submit", subject=f"template:{piece}",
-                    detail={"hash": digest, "comment": comment}, now=now)  # fmt: skip
+            q.insert_submission(
+                conn,
+                notice=piece.notice,
+                locale=piece.locale,
+                channel=piece.channel,
+                content_hash=digest,
+                author=author,
+                at=now,
+                comment=comment,
+            )
+            q.audit(
+                conn,
+                actor=author,
+                action="template.submit",
+                subject=f"template:{piece}",
+                detail={"hash": digest, "comment": comment},
+                now=now,
+            )
             lines.append(f"{piece}: submitted by {author} at {digest[:12]}")
     return lines
 
 
-def approve(store: Store, settings: Settings, selected: list[Piece], *, approver: str, role: str, comment: str,
-            decision: str = "approved") -> tuple[list[str], list[str]]:  # fmt: skip
+def approve(
+    store: Store,
+    settings: Settings,
+    selected: list[Piece],
+    *,
+    approver: str,
+    role: str,
+    comment: str,
+    decision: str = "approved",
+) -> tuple[list[str], list[str]]:
     """Record legal's decision for each piece; returns (recorded, refused) lines. Refusals are audited too."""
     if decision not in ("approved", "rejected"):
         raise InputError("decision is approved or rejected")
@@ -172,23 +225,47 @@ def approve(store: Store, settings: Settings, selected: list[Piece], *, approver
             elif author is None:
                 reason = "no editor recorded for this version; run `notifier templates submit` first"
             elif author == approver:
-                reason = f"{approver} is the last editor of this version; another person must decide (four eyes)"
+                reason = (
+                    f"{approver} is the last editor of this version; another person must decide (four eyes)"
+                )
             if reason:
                 refused.append(f"{piece}: refused: {reason}")
-                q.audit(conn, actor=approver, action=f"template.{decision[:-1]}_refused", subject=f"template:{piece}",
-                        detail={"hash": digest, "reason": reason}, now=now)  # fmt: skip
+                q.audit(
+                    conn,
+                    actor=approver,
+                    action=f"template.{decision[:-1]}_refused",
+                    subject=f"template:{piece}",
+                    detail={"hash": digest, "reason": reason},
+                    now=now,
+                )
                 continue
-            q.insert_approval(conn, notice=piece.notice, locale=piece.locale, channel=piece.channel,
-                              content_hash=digest, decision=decision, approver=approver, role=role, at=now,
-                              comment=comment)  # fmt: skip
-            q.audit(conn, actor=approver, action=f"template.{decision[:-1]}", subject=f"template:{piece}",
-                    detail={"hash": digest, "role": role, "comment": comment, "editor": author}, now=now)  # fmt: skip
+            q.insert_approval(
+                conn,
+                notice=piece.notice,
+                locale=piece.locale,
+                channel=piece.channel,
+                content_hash=digest,
+                decision=decision,
+                approver=approver,
+                role=role,
+                at=now,
+                comment=comment,
+            )
+            q.audit(
+                conn,
+                actor=approver,
+                action=f"template.{decision[:-1]}",
+                subject=f"template:{piece}",
+                detail={"hash": digest, "role": role, "comment": comment, "editor": author},
+                now=now,
+            )
             recorded.append(f"{piece}: {decision} by {approver} ({role}) at {digest[:12]}")
     return recorded, refused
 
 
-def statuses(store: Store, settings: Settings, selected: list[Piece] | None = None, *,
-             with_lint: bool = True) -> list[PieceStatus]:  # fmt: skip
+def statuses(
+    store: Store, settings: Settings, selected: list[Piece] | None = None, *, with_lint: bool = True
+) -> list[PieceStatus]:
     selected = selected if selected is not None else pieces(settings)
     lint = _lint_errors(settings, selected) if with_lint else {}
     with store.connect() as conn:
@@ -202,7 +279,10 @@ def statuses(store: Store, settings: Settings, selected: list[Piece] | None = No
         elif decision is None:
             state, detail = "never approved", ""
         elif decision.content_hash != digest:
-            state, detail = "changed since approval", f"approved {decision.content_hash[:12]} by {decision.approver}"
+            state, detail = (
+                "changed since approval",
+                f"approved {decision.content_hash[:12]} by {decision.approver}",
+            )
         elif decision.decision == "rejected":
             state, detail = "rejected", f"by {decision.approver}: {decision.comment or ''}"
         else:
@@ -211,8 +291,9 @@ def statuses(store: Store, settings: Settings, selected: list[Piece] | None = No
     return result
 
 
-def require_approved(store: Store, settings: Settings, *, campaign_id: int, campaign_name: str, notice: str,
-                     actor: str) -> None:  # fmt: skip
+def require_approved(
+    store: Store, settings: Settings, *, campaign_id: int, campaign_name: str, notice: str, actor: str
+) -> None:
     """Raise (and audit) unless every piece the campaign still has to send is approved at its current hash."""
     with store.connect() as conn:
         needed = [Piece(notice, locale, channel) for locale, channel in q.campaign_pieces(conn, campaign_id)]
@@ -221,6 +302,12 @@ def require_approved(store: Store, settings: Settings, *, campaign_id: int, camp
         return
     reasons = [f"{s.piece} is {s.state}" + (f" ({s.detail})" if s.detail else "") for s in blocked]
     with store.begin() as conn:
-        q.audit(conn, actor=actor, action="campaign.launch_refused", subject=f"campaign:{campaign_name}",
-                detail={"not_approved": reasons}, now=utcnow())  # fmt: skip
+        q.audit(
+            conn,
+            actor=actor,
+            action="campaign.launch_refused",
+            subject=f"campaign:{campaign_name}",
+            detail={"not_approved": reasons},
+            now=utcnow(),
+        )
     raise CampaignStateError(f"campaign {campaign_name!r} cannot be sent: " + "; ".join(reasons))

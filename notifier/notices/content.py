@@ -38,41 +38,58 @@ class Category:
 
 CATEGORIES: dict[str, Category] = {
     "name": Category(N_("Your name")),
-    "email": Category(N_("Your email address"),
-                      N_("You may receive more spam or phishing emails that use details about you.")),
+    "email": Category(
+        N_("Your email address"),
+        N_("You may receive more spam or phishing emails that use details about you."),
+    ),
     "password": Category(
         N_("Your account password (stored in scrambled, hashed form)"),
-        N_("Someone could try to sign in to your account, or to other accounts where you use the same password."),
-        (N_("Change your password now, and on any other site where you used the same password."),
-         N_("Turn on two-factor sign-in for your account.")),
+        N_(
+            "Someone could try to sign in to your account, or to other accounts where you use the same password."
+        ),
+        (
+            N_("Change your password now, and on any other site where you used the same password."),
+            N_("Turn on two-factor sign-in for your account."),
+        ),
     ),
     "phone": Category(N_("Your phone number"), N_("You may receive unwanted calls or text messages.")),
     "postal_address": Category(N_("Your postal address"), N_("You may receive unwanted or misleading post.")),
-    "date_of_birth": Category(N_("Your date of birth"),
-                              N_("Criminals could use it to try to impersonate you.")),
+    "date_of_birth": Category(
+        N_("Your date of birth"), N_("Criminals could use it to try to impersonate you.")
+    ),
     "payment_card": Category(
         N_("Payment card details (number and expiry date)"),
         N_("Someone could try to make payments with your card."),
-        (N_("Check your card statements and call your bank if you see a payment you do not recognise."),
-         N_("Ask your bank whether it should replace your card.")),
+        (
+            N_("Check your card statements and call your bank if you see a payment you do not recognise."),
+            N_("Ask your bank whether it should replace your card."),
+        ),
     ),
     "bank_account": Category(
-        N_("Bank account details"), N_("Someone could try to take money from your account."),
+        N_("Bank account details"),
+        N_("Someone could try to take money from your account."),
         (N_("Check your bank statements and tell your bank at once about anything unusual."),),
     ),
     "government_id": Category(
-        N_("Government identity document number"), N_("Criminals could try to open accounts or take loans in your name."),
-        (N_("Consider placing a fraud alert or a credit freeze with the credit bureaus."),), sensitive_id=True,
+        N_("Government identity document number"),
+        N_("Criminals could try to open accounts or take loans in your name."),
+        (N_("Consider placing a fraud alert or a credit freeze with the credit bureaus."),),
+        sensitive_id=True,
     ),
-    "health_data": Category(N_("Health information"),
-                            N_("Information about your health could become known to others.")),
-    "order_history": Category(N_("Your order history"),
-                              N_("Fraudsters could mention your real orders to make their messages look genuine.")),
-}  # fmt: skip
+    "health_data": Category(
+        N_("Health information"), N_("Information about your health could become known to others.")
+    ),
+    "order_history": Category(
+        N_("Your order history"),
+        N_("Fraudsters could mention your real orders to make their messages look genuine."),
+    ),
+}
 ALWAYS_STEPS = (
-    N_("Be careful with messages that claim to be from us: we will never ask for your password, card details or "
-       "codes by email, text message or phone."),
-)  # fmt: skip
+    N_(
+        "Be careful with messages that claim to be from us: we will never ask for your password, card details or "
+        "codes by email, text message or phone."
+    ),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,8 +128,16 @@ CALIFORNIA = Profile(
     verbatim_headings=True,
 )
 PROFILES = {p.name: p for p in (STANDARD, CALIFORNIA)}
-REQUIRED_FACTS = ("key", "title", "company", "what_happened", "discovered_at", "data_categories", "notice_url",
-                  "contact")  # fmt: skip
+REQUIRED_FACTS = (
+    "key",
+    "title",
+    "company",
+    "what_happened",
+    "discovered_at",
+    "data_categories",
+    "notice_url",
+    "contact",
+)
 
 
 def profile_for(jurisdiction: str | None) -> Profile:
@@ -132,8 +157,12 @@ def validate_facts(facts: Mapping[str, Any]) -> list[str]:
     kind = occurred.get("kind", "unknown")
     if kind not in ("exact", "estimate", "range", "unknown"):
         problems.append(f"occurred.kind must be exact, estimate, range or unknown, not {kind!r}")
-    needs = {"exact": ("start",), "estimate": ("start",), "range": ("start", "end"), "unknown": ()}.get(kind, ())
-    problems += [f"occurred.{k} is needed when occurred.kind is {kind!r}" for k in needs if not occurred.get(k)]
+    needs = {"exact": ("start",), "estimate": ("start",), "range": ("start", "end"), "unknown": ()}.get(
+        kind, ()
+    )
+    problems += [
+        f"occurred.{k} is needed when occurred.kind is {kind!r}" for k in needs if not occurred.get(k)
+    ]
     contact = facts.get("contact") or {}
     if not any(contact.get(k) for k in ("phone", "email", "url")):
         problems.append("contact needs at least one of phone, email, url")
@@ -152,7 +181,7 @@ def localized(value: Any, locale: str) -> str | None:
     if value is None:
         return None
     if isinstance(value, Mapping):
-        for candidate in (locale, locale.split("_")[0], "en"):
+        for candidate in (locale, locale.split("_", maxsplit=1)[0], "en"):
             if value.get(candidate):
                 return str(value[candidate])
         return None
@@ -164,13 +193,24 @@ def format_moment(moment: datetime, tz: ZoneInfo, locale: str) -> str:
     reader's time zone, with the zone shown so nobody has to guess."""
     local = moment.astimezone(tz)
     pattern = Locale.parse(locale).datetime_formats["long"].replace("'", "")
-    text = pattern.format(format_time(local, "short", locale=locale), format_date(local, "long", locale=locale))
+    text = pattern.format(
+        format_time(local, "short", locale=locale), format_date(local, "long", locale=locale)
+    )
     return f"{text} ({get_timezone_name(local, 'short', locale=locale)})"
 
 
-def notice_context(facts: Mapping[str, Any], *, notice_locale: str, format_locale: str, time_zone: str,
-                   jurisdiction: str | None, notice_date: date, gettext: Callable[[str], str],
-                   ngettext: Callable[[str, str, int], str], is_update: bool = False) -> dict[str, Any]:  # fmt: skip
+def notice_context(
+    facts: Mapping[str, Any],
+    *,
+    notice_locale: str,
+    format_locale: str,
+    time_zone: str,
+    jurisdiction: str | None,
+    notice_date: date,
+    gettext: Callable[[str], str],
+    ngettext: Callable[[str, str, int], str],
+    is_update: bool = False,
+) -> dict[str, Any]:
     """Template variables for one reader: every value localized, every unknown said in words."""
     _ = gettext
     tz = ZoneInfo(time_zone)
@@ -219,28 +259,38 @@ def notice_context(facts: Mapping[str, Any], *, notice_locale: str, format_local
         "profile": profile.name,
         "title": profile.title,
         "headings": {sid: (h if profile.verbatim_headings else _(h)) for sid, h in profile.sections},
-        "heading_translations": {sid: _(h) for sid, h in STANDARD.sections} if profile.verbatim_headings
-        and notice_locale != "en" else {},
+        "heading_translations": {sid: _(h) for sid, h in STANDARD.sections}
+        if profile.verbatim_headings and notice_locale != "en"
+        else {},
         "sections": [sid for sid, _h in profile.sections],
         "html_lang": notice_locale.replace("_", "-"),
         "us_recipient": (jurisdiction or "").upper().startswith("US"),
-    }  # fmt: skip
+    }
     update = facts.get("update") or {}
     if is_update:
         previous = update.get("previous_notice_date")
-        context["update_previous_date"] = (format_date(date.fromisoformat(previous), "long", locale=format_locale)
-                                           if previous else unknown)  # fmt: skip
+        context["update_previous_date"] = (
+            format_date(date.fromisoformat(previous), "long", locale=format_locale) if previous else unknown
+        )
         context["update_what_is_new"] = localized(update.get("what_is_new"), notice_locale) or unknown
     return context
 
 
-def _offer(offer: Mapping[str, Any], format_locale: str, gettext: Callable[[str], str],
-           ngettext: Callable[[str, str, int], str]) -> str:  # fmt: skip
+def _offer(
+    offer: Mapping[str, Any],
+    format_locale: str,
+    gettext: Callable[[str], str],
+    ngettext: Callable[[str, str, int], str],
+) -> str:
     """An offer (credit monitoring) in words, with CLDR numbers, plural forms and dates."""
     months = int(offer.get("months") or 12)
-    period = ngettext("%(num)s month", "%(num)s months", months) % {"num": format_decimal(months, locale=format_locale)}
+    period = ngettext("%(num)s month", "%(num)s months", months) % {
+        "num": format_decimal(months, locale=format_locale)
+    }
     text = gettext("%(provider)s credit monitoring, free of charge for %(period)s.") % {
-        "provider": offer.get("provider") or gettext("Independent"), "period": period}  # fmt: skip
+        "provider": offer.get("provider") or gettext("Independent"),
+        "period": period,
+    }
     if offer.get("code"):
         text += " " + gettext("Your enrolment code: %(code)s.") % {"code": offer["code"]}
     if offer.get("enrol_url"):

@@ -34,12 +34,12 @@ from urllib.parse import urlsplit
 
 from babel.messages.pofile import read_po
 
-from notifier.notices.content import PROFILES
 from notifier.errors import RenderError
+from notifier.notices.content import PROFILES
 from notifier.notices.render import NOTICES, PARTS, NoticeParts, Renderer
 from notifier.notices.segments import segment_info
 
-__all__ = ["Finding", "LintPolicy", "Linter", "PROFILE_JURISDICTIONS", "sample_facts"]
+__all__ = ["PROFILE_JURISDICTIONS", "Finding", "LintPolicy", "Linter", "sample_facts"]
 
 PROFILE_JURISDICTIONS = {"standard": "GB", "california": "US-CA"}
 HOSTILE_NAME = "<script>alert(1)</script>\r\nBcc: attacker@example.net"
@@ -77,7 +77,7 @@ class LintPolicy:
     samples: dict[str, dict[str, str]]
 
     @classmethod
-    def load(cls, path: Path) -> "LintPolicy":
+    def load(cls, path: Path) -> LintPolicy:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
         return cls(
             allowed_domains=tuple(data["links"]["allowed_domains"]),
@@ -91,7 +91,11 @@ class LintPolicy:
         )
 
     def sample(self, locale: str) -> dict[str, str]:
-        return self.samples.get(locale) or self.samples.get("en") or {"name": "Sample Customer", "time_zone": "UTC"}
+        return (
+            self.samples.get(locale)
+            or self.samples.get("en")
+            or {"name": "Sample Customer", "time_zone": "UTC"}
+        )
 
 
 def sample_facts(templates_dir: Path, which: str) -> dict[str, Any]:
@@ -139,19 +143,40 @@ class Linter:
             strings = message.string if isinstance(message.string, (list, tuple)) else [message.string]
             msgid = message.id if isinstance(message.id, str) else message.id[0]
             if message.fuzzy:
-                findings.append(Finding("error", "catalog", "*", locale, None, None, str(path),
-                                        f"fuzzy translation: {msgid!r}"))  # fmt: skip
+                findings.append(
+                    Finding(
+                        "error",
+                        "catalog",
+                        "*",
+                        locale,
+                        None,
+                        None,
+                        str(path),
+                        f"fuzzy translation: {msgid!r}",
+                    )
+                )
             elif not all(strings):
-                findings.append(Finding("error", "catalog", "*", locale, None, None, str(path),
-                                        f"untranslated: {msgid!r}"))  # fmt: skip
+                findings.append(
+                    Finding(
+                        "error", "catalog", "*", locale, None, None, str(path), f"untranslated: {msgid!r}"
+                    )
+                )
         return findings
 
     def _sandbox(self) -> Iterator[Finding]:
         for path in sorted(self.templates_dir.rglob("*.j2")):
             for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
                 if _DUNDER.search(line):
-                    yield Finding("error", "sandbox", "*", "*", None, None, f"{path}:{lineno}",
-                                  "refers to a Python internal (__…__ attribute); templates get data only")  # fmt: skip
+                    yield Finding(
+                        "error",
+                        "sandbox",
+                        "*",
+                        "*",
+                        None,
+                        None,
+                        f"{path}:{lineno}",
+                        "refers to a Python internal (__…__ attribute); templates get data only",
+                    )
 
     def _rendered(self, notice: str, locale: str, profile: str) -> list[Finding]:
         renderer = self.renderers[notice]
@@ -159,40 +184,88 @@ class Linter:
         findings: list[Finding] = []
         for which in ("complete", "minimal"):
             try:
-                parts = renderer.render(sample_facts(self.templates_dir, which), name=sample["name"], locale=locale,
-                                        time_zone=sample["time_zone"], jurisdiction=PROFILE_JURISDICTIONS[profile])  # fmt: skip
+                parts = renderer.render(
+                    sample_facts(self.templates_dir, which),
+                    name=sample["name"],
+                    locale=locale,
+                    time_zone=sample["time_zone"],
+                    jurisdiction=PROFILE_JURISDICTIONS[profile],
+                )
             except RenderError as exc:
                 file = str(exc).split(" ")[0]
                 channel = "sms" if "sms" in file else "email"
-                findings.append(Finding("error", "render", notice, locale, channel, profile,
-                                        str(self.templates_dir / file), f"with {which} facts: {exc}"))  # fmt: skip
+                findings.append(
+                    Finding(
+                        "error",
+                        "render",
+                        notice,
+                        locale,
+                        channel,
+                        profile,
+                        str(self.templates_dir / file),
+                        f"with {which} facts: {exc}",
+                    )
+                )
                 continue
             findings += self._check_parts(notice, locale, profile, which, parts)
         findings += self._escaping(renderer, notice, locale, profile, sample)
         return _dedupe(findings)
 
-    def _escaping(self, renderer: Renderer, notice: str, locale: str, profile: str,
-                  sample: dict[str, str]) -> list[Finding]:  # fmt: skip
+    def _escaping(
+        self, renderer: Renderer, notice: str, locale: str, profile: str, sample: dict[str, str]
+    ) -> list[Finding]:
         """A customer called ``<script>…`` with a line break must come out as text, everywhere."""
         try:
-            parts = renderer.render(sample_facts(self.templates_dir, "complete"), name=HOSTILE_NAME, locale=locale,
-                                    time_zone=sample["time_zone"], jurisdiction=PROFILE_JURISDICTIONS[profile])  # fmt: skip
+            parts = renderer.render(
+                sample_facts(self.templates_dir, "complete"),
+                name=HOSTILE_NAME,
+                locale=locale,
+                time_zone=sample["time_zone"],
+                jurisdiction=PROFILE_JURISDICTIONS[profile],
+            )
         except RenderError:
             return []  # reported by the render rule
         problems = []
         if "<script>" in parts.html:
-            problems.append(("html", "a customer's name reaches the HTML unescaped (is autoescape on for it?)"))
+            problems.append(
+                ("html", "a customer's name reaches the HTML unescaped (is autoescape on for it?)")
+            )
         if "<script>" in parts.subject or "\n" in parts.subject or "\n" in parts.sms:
-            problems.append(("subject", "customer data reaches the subject or SMS with markup or line breaks"))
-        return [Finding("error", "escaping", notice, locale, "email" if part != "sms" else "sms", profile,
-                        str(self.templates_dir / notice / PARTS[part]), message) for part, message in problems]  # fmt: skip
+            problems.append(
+                ("subject", "customer data reaches the subject or SMS with markup or line breaks")
+            )
+        return [
+            Finding(
+                "error",
+                "escaping",
+                notice,
+                locale,
+                "email" if part != "sms" else "sms",
+                profile,
+                str(self.templates_dir / notice / PARTS[part]),
+                message,
+            )
+            for part, message in problems
+        ]
 
-    def _check_parts(self, notice: str, locale: str, profile: str, which: str, parts: NoticeParts) -> list[Finding]:
+    def _check_parts(
+        self, notice: str, locale: str, profile: str, which: str, parts: NoticeParts
+    ) -> list[Finding]:
         out: list[Finding] = []
 
         def add(severity: str, rule: str, channel: str, part: str, message: str) -> None:
-            out.append(Finding(severity, rule, notice, locale, channel, profile,
-                               str(self.templates_dir / notice / PARTS[part]), f"{message} ({which} facts)"))  # fmt: skip
+            out.append(
+                Finding(
+                    severity,
+                    rule,
+                    notice,
+                    locale,
+                    channel,
+                    profile,
+                    str(self.templates_dir / notice / PARTS[part]),
+                    f"{message} ({which} facts)",
+                )
+            )
 
         self._sections(parts, profile, locale, lambda part, msg: add("error", "sections", "email", part, msg))
         for part in ("subject", "text", "html", "sms"):
@@ -201,25 +274,42 @@ class Linter:
             for problem in self._link_problems(text):
                 add("error", "links", channel, part, problem)
             lowered = text.lower()
-            for word in self.policy.promotional.get(locale.split("_")[0], ()):
+            for word in self.policy.promotional.get(locale.split("_", maxsplit=1)[0], ()):
                 if word.lower() in lowered:
                     add("warning", "promotional", channel, part, f"promotional wording {word!r}")
         if not parts.subject:
             add("error", "subject", "email", "subject", "empty subject")
         elif len(parts.subject) > self.policy.subject_max_chars:
-            add("error", "subject", "email", "subject",
-                f"{len(parts.subject)} characters > {self.policy.subject_max_chars}: {parts.subject!r}")  # fmt: skip
+            add(
+                "error",
+                "subject",
+                "email",
+                "subject",
+                f"{len(parts.subject)} characters > {self.policy.subject_max_chars}: {parts.subject!r}",
+            )
         info = segment_info(parts.sms)
-        budget = self.policy.sms_segments.get(locale.split("_")[0], self.policy.sms_default_segments)
+        budget = self.policy.sms_segments.get(locale.split("_", maxsplit=1)[0], self.policy.sms_default_segments)
         if info.segments > budget:
-            add("error", "sms-segments", "sms", "sms", f"{info.segments} segments ({info.encoding}, {info.units} "
-                f"units, non-GSM {''.join(info.non_gsm[:5])!r}) > budget {budget}")  # fmt: skip
+            add(
+                "error",
+                "sms-segments",
+                "sms",
+                "sms",
+                f"{info.segments} segments ({info.encoding}, {info.units} "
+                f"units, non-GSM {''.join(info.non_gsm[:5])!r}) > budget {budget}",
+            )
         if "https://" not in parts.sms:
             add("error", "sms-content", "sms", "sms", "the SMS must point to the full notice (an https link)")
         if profile == "california" and "STOP" not in parts.sms:
             add("error", "sms-content", "sms", "sms", "US readers need opt-out wording (STOP)")
         if _FORBIDDEN_HTML.search(parts.html):
-            add("error", "html", "email", "html", "images, scripts, external resources or frames are not allowed")
+            add(
+                "error",
+                "html",
+                "email",
+                "html",
+                "images, scripts, external resources or frames are not allowed",
+            )
         for size, unit in _FONT_PX.findall(parts.html):
             px = float(size) * (4 / 3 if unit.lower() == "pt" else 1)
             if px < self.policy.min_font_px:
@@ -230,7 +320,9 @@ class Linter:
         profile = PROFILES[profile_name]
         renderer = next(iter(self.renderers.values()))
         _env, translations = renderer.environment(renderer.notice_locale(locale))
-        headings = [h if profile.verbatim_headings else translations.gettext(h) for _sid, h in profile.sections]
+        headings = [
+            h if profile.verbatim_headings else translations.gettext(h) for _sid, h in profile.sections
+        ]
         if profile.title:
             if not parts.text.startswith(profile.title):
                 report("text", f"the title {profile.title!r} must open the notice")
@@ -251,7 +343,11 @@ class Linter:
             bounds = found + [len(body)]
             for start, end in zip(found, bounds[1:], strict=False):
                 chunk = body[start:end]
-                content = chunk.split("==", 2)[-1] if part == "text" else re.sub(r"<[^>]+>", "", chunk.split("</h2>", 1)[-1])
+                content = (
+                    chunk.split("==", 2)[-1]
+                    if part == "text"
+                    else re.sub(r"<[^>]+>", "", chunk.split("</h2>", 1)[-1])
+                )
                 if not content.strip():
                     report(part, f"a section is empty: {chunk[:60]!r}")
 

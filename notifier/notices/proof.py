@@ -13,19 +13,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from notifier.notices.approval import Piece, PieceStatus
 from notifier.channels.email import build_message
-from notifier.notices.content import PROFILES
-from notifier.sending.pipeline import message_for
-from notifier.notices.lint import PROFILE_JURISDICTIONS, Finding, Linter, sample_facts
 from notifier.models import Channel
+from notifier.notices.approval import Piece, PieceStatus
+from notifier.notices.content import PROFILES
+from notifier.notices.lint import PROFILE_JURISDICTIONS, Finding, Linter, sample_facts
 from notifier.notices.render import NOTICES, NoticeParts
 from notifier.notices.segments import segment_info
+from notifier.sending.pipeline import message_for
 
 __all__ = ["write_proofs"]
 
-SAMPLE_CONTACT = {"en": ("jordan.smith@example.com", "+14155550123"), "ru": ("anna.ivanova@example.com", "+79161234567"),
-                  "vi": ("lan.nguyen@example.com", "+84912345678")}  # fmt: skip
+SAMPLE_CONTACT = {
+    "en": ("jordan.smith@example.com", "+14155550123"),
+    "ru": ("anna.ivanova@example.com", "+79161234567"),
+    "vi": ("lan.nguyen@example.com", "+84912345678"),
+}
 CSS = """
 body{font:15px/1.45 Arial,Helvetica,sans-serif;margin:24px;color:#1a1a1a;background:#f4f4f4}
 h1{margin:0 0 4px 0}h2{margin:32px 0 12px 0;padding-top:12px;border-top:3px solid #333}
@@ -51,8 +54,11 @@ class _Proof:
 def _findings_html(findings: list[Finding]) -> str:
     if not findings:
         return '<p class="ok">lint: no findings</p>'
-    items = "".join(f'<li class="{"bad" if f.severity == "error" else "warn"}">{html.escape(f.severity)} '
-                    f'{html.escape(f.rule)}: {html.escape(f.message)}</li>' for f in findings)  # fmt: skip
+    items = "".join(
+        f'<li class="{"bad" if f.severity == "error" else "warn"}">{html.escape(f.severity)} '
+        f"{html.escape(f.rule)}: {html.escape(f.message)}</li>"
+        for f in findings
+    )
     return f"<ul>{items}</ul>"
 
 
@@ -61,8 +67,9 @@ def _card(proof: _Proof, statuses: dict[Piece, PieceStatus], notice: str, out_di
     approvals = "".join(
         f"<tr><td>{c}</td><td>{html.escape(s.state)}</td><td><code>{s.content_hash[:16]}</code></td>"
         f"<td>{html.escape(s.detail)}</td></tr>"
-        for c in ("email", "sms") if (s := statuses.get(Piece(notice, proof.locale, c)))
-    )  # fmt: skip
+        for c in ("email", "sms")
+        if (s := statuses.get(Piece(notice, proof.locale, c)))
+    )
     return f"""<div class="card">
 <h3>{html.escape(proof.locale)} · {html.escape(proof.profile)} profile</h3>
 <div class="label">email subject</div><div class="subject">{html.escape(proof.parts.subject)}</div>
@@ -76,7 +83,9 @@ def _card(proof: _Proof, statuses: dict[Piece, PieceStatus], notice: str, out_di
 </div>"""
 
 
-def write_proofs(linter: Linter, out_dir: Path, statuses: list[PieceStatus], *, which: str = "complete") -> list[Path]:
+def write_proofs(
+    linter: Linter, out_dir: Path, statuses: list[PieceStatus], *, which: str = "complete"
+) -> list[Path]:
     """Write ``<notice>.html`` proof pages and ``eml/*.eml`` files into ``out_dir``; returns the pages."""
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "eml").mkdir(exist_ok=True)
@@ -91,28 +100,44 @@ def write_proofs(linter: Linter, out_dir: Path, statuses: list[PieceStatus], *, 
             cards = []
             for locale in linter.locales:
                 sample = linter.policy.sample(locale)
-                parts = renderer.render(facts, name=sample["name"], locale=locale, time_zone=sample["time_zone"],
-                                        jurisdiction=PROFILE_JURISDICTIONS[profile])  # fmt: skip
+                parts = renderer.render(
+                    facts,
+                    name=sample["name"],
+                    locale=locale,
+                    time_zone=sample["time_zone"],
+                    jurisdiction=PROFILE_JURISDICTIONS[profile],
+                )
                 email, phone = SAMPLE_CONTACT.get(locale, SAMPLE_CONTACT["en"])
                 row: Any = _SampleRow(name=sample["name"], email=email, phone=phone)
                 message = message_for(Channel.EMAIL, row, parts)
-                mime = build_message(message, sender="Example Shop <notices@example.com>",
-                                     reply_to="support@example.com",
-                                     message_id=f"<proof-{notice}-{locale}-{profile}@example.com>",
-                                     display_name=sample["name"])  # fmt: skip
+                mime = build_message(
+                    message,
+                    sender="Example Shop <notices@example.com>",
+                    reply_to="support@example.com",
+                    message_id=f"<proof-{notice}-{locale}-{profile}@example.com>",
+                    display_name=sample["name"],
+                )
                 eml = out_dir / "eml" / f"{notice}-{locale}-{profile}.eml"
                 eml.write_bytes(mime)
-                mine = [f for f in findings if f.notice in (notice, "*") and f.locale in (locale, "*")
-                        and f.profile in (profile, None)]  # fmt: skip
+                mine = [
+                    f
+                    for f in findings
+                    if f.notice in (notice, "*")
+                    and f.locale in (locale, "*")
+                    and f.profile in (profile, None)
+                ]
                 cards.append(_card(_Proof(locale, profile, parts, eml, mine), by_piece, notice, out_dir))
-            sections.append(f'<h2>{html.escape(profile)} profile</h2><div class="grid">{"".join(cards)}</div>')
+            sections.append(
+                f'<h2>{html.escape(profile)} profile</h2><div class="grid">{"".join(cards)}</div>'
+            )
         page = out_dir / f"{notice}.html"
         page.write_text(
             f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Proof: {notice}</title><style>{CSS}</style>"
             f"</head><body><h1>Proof sheet: {html.escape(notice)}</h1><p class='meta'>Rendered with the "
             f"<b>{which}</b> sample incident (templates/samples/{which}.json) for a sample reader per language, "
             "through the same code as sending. Every locale × channel × jurisdiction profile.</p>"
-            + "".join(sections) + "</body></html>",
+            + "".join(sections)
+            + "</body></html>",
             encoding="utf-8",
         )
         pages.append(page)

@@ -20,11 +20,11 @@ from jinja2 import FileSystemLoader, StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import escape
 
-from notifier.notices.content import notice_context, profile_for
 from notifier.errors import RenderError
+from notifier.notices.content import notice_context, profile_for
 from notifier.notices.i18n import available_locales, load_translations, resolve_locale
 
-__all__ = ["CHANNEL_PARTS", "NOTICES", "NoticeCache", "NoticeParts", "PARTS", "Renderer", "clean_name"]
+__all__ = ["CHANNEL_PARTS", "NOTICES", "PARTS", "NoticeCache", "NoticeParts", "Renderer", "clean_name"]
 
 PARTS = {"subject": "subject.txt.j2", "text": "body.txt.j2", "html": "body.html.j2", "sms": "sms.txt.j2"}
 CHANNEL_PARTS = {"email": ("subject", "text", "html"), "sms": ("sms",)}
@@ -97,9 +97,17 @@ class Renderer:
             cached = self._envs[locale] = (env, translations)
         return cached
 
-    def render(self, facts: Mapping[str, Any], *, name: str, locale: str, time_zone: str,
-               jurisdiction: str | None = None, notice_date: date | None = None,
-               parts: tuple[str, ...] = ("subject", "text", "sms", "html")) -> NoticeParts:  # fmt: skip
+    def render(
+        self,
+        facts: Mapping[str, Any],
+        *,
+        name: str,
+        locale: str,
+        time_zone: str,
+        jurisdiction: str | None = None,
+        notice_date: date | None = None,
+        parts: tuple[str, ...] = ("subject", "text", "sms", "html"),
+    ) -> NoticeParts:
         """Render the notice for one reader, or raise RenderError naming the template and locale."""
         notice_locale = self.notice_locale(locale)
         try:
@@ -110,11 +118,16 @@ class Renderer:
         env, translations = self.environment(notice_locale)
         try:
             context = notice_context(
-                facts, notice_locale=notice_locale, format_locale=format_locale, time_zone=time_zone,
-                jurisdiction=jurisdiction, notice_date=notice_date or _notice_date(facts),
-                gettext=translations.gettext, ngettext=translations.ngettext,
+                facts,
+                notice_locale=notice_locale,
+                format_locale=format_locale,
+                time_zone=time_zone,
+                jurisdiction=jurisdiction,
+                notice_date=notice_date or _notice_date(facts),
+                gettext=translations.gettext,
+                ngettext=translations.ngettext,
                 is_update=self.notice == "breach_update",
-            )  # fmt: skip
+            )
         except (KeyError, ValueError, TypeError) as exc:  # includes an unknown time zone
             raise RenderError(f"{self.notice} [{notice_locale}]: cannot build the notice: {exc!r}") from exc
         context["customer_name"] = clean_name(name) or translations.gettext("Customer")
@@ -131,9 +144,14 @@ class Renderer:
             out[part] = _BLANK_RUNS.sub("\n\n", rendered) if part == "text" else rendered
             if part == "subject":
                 context["subject"] = " ".join(rendered.split())
-        return NoticeParts(locale=notice_locale, profile=profile_for(jurisdiction).name,
-                           subject=" ".join(out["subject"].split()), text=out["text"], html=out["html"],
-                           sms=" ".join(out["sms"].split()))  # fmt: skip
+        return NoticeParts(
+            locale=notice_locale,
+            profile=profile_for(jurisdiction).name,
+            subject=" ".join(out["subject"].split()),
+            text=out["text"],
+            html=out["html"],
+            sms=" ".join(out["sms"].split()),
+        )
 
 
 def _notice_date(facts: Mapping[str, Any]) -> date:
@@ -155,14 +173,27 @@ class NoticeCache:
         self.facts = facts
         self._groups: dict[tuple[Any, ...], NoticeParts | RenderError] = {}
 
-    def render(self, *, name: str, locale: str, time_zone: str, jurisdiction: str | None = None,
-               parts: tuple[str, ...] = ("subject", "text", "sms", "html")) -> NoticeParts:  # fmt: skip
+    def render(
+        self,
+        *,
+        name: str,
+        locale: str,
+        time_zone: str,
+        jurisdiction: str | None = None,
+        parts: tuple[str, ...] = ("subject", "text", "sms", "html"),
+    ) -> NoticeParts:
         key = (locale, time_zone, jurisdiction, parts)
         group = self._groups.get(key)
         if group is None:
             try:
-                group = self.renderer.render(self.facts, name=NAME_SLOT, locale=locale, time_zone=time_zone,
-                                             jurisdiction=jurisdiction, parts=parts)  # fmt: skip
+                group = self.renderer.render(
+                    self.facts,
+                    name=NAME_SLOT,
+                    locale=locale,
+                    time_zone=time_zone,
+                    jurisdiction=jurisdiction,
+                    parts=parts,
+                )
             except RenderError as exc:
                 group = exc
             self._groups[key] = group
@@ -170,6 +201,11 @@ class NoticeCache:
             raise group
         reader = clean_name(name) or self.renderer.environment(group.locale)[1].gettext("Customer")
         escaped = str(escape(reader))
-        return NoticeParts(locale=group.locale, profile=group.profile, subject=group.subject.replace(NAME_SLOT, reader),
-                           text=group.text.replace(NAME_SLOT, reader), html=group.html.replace(NAME_SLOT, escaped),
-                           sms=group.sms.replace(NAME_SLOT, reader))  # fmt: skip
+        return NoticeParts(
+            locale=group.locale,
+            profile=group.profile,
+            subject=group.subject.replace(NAME_SLOT, reader),
+            text=group.text.replace(NAME_SLOT, reader),
+            html=group.html.replace(NAME_SLOT, escaped),
+            sms=group.sms.replace(NAME_SLOT, reader),
+        )

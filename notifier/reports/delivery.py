@@ -18,17 +18,31 @@ if TYPE_CHECKING:
 
 __all__ = ["summary_markdown", "summary_rows", "write_delivery_report"]
 
-STATE_ORDER = ("pending", "sending", "deferred", "accepted", "delivered", "bounced", "undelivered", "failed",
-               "suppressed", "skipped", "uncertain")  # fmt: skip
+STATE_ORDER = (
+    "pending",
+    "sending",
+    "deferred",
+    "accepted",
+    "delivered",
+    "bounced",
+    "undelivered",
+    "failed",
+    "suppressed",
+    "skipped",
+    "uncertain",
+)
 
 
-def summary_rows(status: "CampaignStatus") -> list[dict[str, Any]]:
+def summary_rows(status: CampaignStatus) -> list[dict[str, Any]]:
     """One row per channel with a column per outbox state (zeros included, so tables line up)."""
     return [
-        {"channel": channel, **{state: counts.get(state, 0) for state in STATE_ORDER},
-         "total": sum(counts.values())}
+        {
+            "channel": channel,
+            **{state: counts.get(state, 0) for state in STATE_ORDER},
+            "total": sum(counts.values()),
+        }
         for channel, counts in sorted(status.outbox.items())
-    ]  # fmt: skip
+    ]
 
 
 def _table(title: str, counts: dict[str, int]) -> str:
@@ -39,7 +53,7 @@ def _table(title: str, counts: dict[str, int]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def summary_markdown(status: "CampaignStatus", this_run: "BatchResult | None" = None) -> str:
+def summary_markdown(status: CampaignStatus, this_run: BatchResult | None = None) -> str:
     manifest = status.manifest
     parts = [
         f"# Campaign `{status.name}`: {status.state}",
@@ -59,8 +73,19 @@ def summary_markdown(status: "CampaignStatus", this_run: "BatchResult | None" = 
     return "\n\n".join(parts) + "\n"
 
 
-REPORT_COLUMNS = ("external_id", "name", "channel_plan", "channel", "contact", "state", "attempts",
-                  "provider_message_id", "last_error", "updated_at", "not_used_reason")  # fmt: skip
+REPORT_COLUMNS = (
+    "external_id",
+    "name",
+    "channel_plan",
+    "channel",
+    "contact",
+    "state",
+    "attempts",
+    "provider_message_id",
+    "last_error",
+    "updated_at",
+    "not_used_reason",
+)
 
 
 def _masked(channel: str | None, row: Any) -> str:
@@ -82,18 +107,28 @@ def write_delivery_report(rows: Iterable[Any], out_dir: Path, campaign: str) -> 
     records = []
     for row in rows:
         reason = " / ".join(r for r in (row.email_reason, row.sms_reason) if r) if row.channel is None else ""
-        records.append({
-            "external_id": row.external_id, "name": row.name, "channel_plan": row.channel_plan,
-            "channel": row.channel or "", "contact": _masked(row.channel, row), "state": row.state or "not reached",
-            "attempts": row.attempts or 0, "provider_message_id": row.provider_message_id or "",
-            "last_error": row.last_error or "", "updated_at": row.updated_at or "", "not_used_reason": reason,
-        })  # fmt: skip
+        records.append(
+            {
+                "external_id": row.external_id,
+                "name": row.name,
+                "channel_plan": row.channel_plan,
+                "channel": row.channel or "",
+                "contact": _masked(row.channel, row),
+                "state": row.state or "not reached",
+                "attempts": row.attempts or 0,
+                "provider_message_id": row.provider_message_id or "",
+                "last_error": row.last_error or "",
+                "updated_at": row.updated_at or "",
+                "not_used_reason": reason,
+            }
+        )
     with csv_path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=REPORT_COLUMNS)
         writer.writeheader()
         writer.writerows(records)
     cells = "\n".join(
-        "<tr>" + "".join(f"<td>{html.escape(str(r[c]))}</td>" for c in REPORT_COLUMNS) + "</tr>" for r in records
+        "<tr>" + "".join(f"<td>{html.escape(str(r[c]))}</td>" for c in REPORT_COLUMNS) + "</tr>"
+        for r in records
     )
     head = "".join(f"<th>{html.escape(c.replace('_', ' '))}</th>" for c in REPORT_COLUMNS)
     html_path.write_text(

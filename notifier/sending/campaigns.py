@@ -10,29 +10,28 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from notifier.sending import tokens
+from notifier.audience.selection import FreezeResult, Planning, Selection, freeze_manifest
+from notifier.clock import as_utc, utcnow
 from notifier.config import Settings
 from notifier.errors import CampaignStateError, InputError, RenderError
 from notifier.models import CampaignState, Channel, ChannelPolicy, DeliveryPolicy
 from notifier.notices.content import validate_facts
 from notifier.notices.render import NOTICES, Renderer
-from notifier.audience.selection import FreezeResult, Planning, Selection, freeze_manifest
+from notifier.sending import tokens
 from notifier.store import Store
-from notifier.clock import as_utc, utcnow
 from notifier.store import queries as q
 
 __all__ = [
     "CampaignRef",
     "campaign_exists",
     "campaign_status",
-    "create_incident",
     "control",
+    "create_incident",
     "get_campaign",
-    "mark_running",
     "load_incident_file",
+    "mark_running",
     "plan_campaign",
 ]
-
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +44,9 @@ class CampaignRef:
     notice: str
     policy: DeliveryPolicy
     planned_at: datetime | None
-    bounce_key: str | None = None  # signs the email tokens (notifier.sending.tokens); None for campaigns planned before it
+    bounce_key: str | None = (
+        None  # signs the email tokens (notifier.sending.tokens); None for campaigns planned before it
+    )
 
 
 def load_incident_file(path: Path) -> dict[str, Any]:
@@ -70,18 +71,30 @@ def create_incident(store: Store, settings: Settings, facts: dict[str, Any], *, 
         for locale in renderer.locales:
             for jurisdiction in ("US-CA", None):
                 try:
-                    renderer.render(facts, name="Sample Customer", locale=locale, time_zone="UTC",
-                                    jurisdiction=jurisdiction)  # fmt: skip
+                    renderer.render(
+                        facts,
+                        name="Sample Customer",
+                        locale=locale,
+                        time_zone="UTC",
+                        jurisdiction=jurisdiction,
+                    )
                 except (RenderError, KeyError, ValueError, TypeError) as exc:
                     raise InputError(f"incident facts do not render ({notice}, {locale}): {exc}") from exc
     now = utcnow()
     with store.begin() as conn:
         if q.incident_by_key(conn, facts["key"]) is not None:
             raise InputError(f"incident {facts['key']!r} exists already; incidents are not edited in place")
-        incident_id = q.insert_incident(conn, key=facts["key"], title=facts["title"], facts=facts, actor=actor,
-                                        now=now)  # fmt: skip
-        q.audit(conn, actor=actor, action="incident.create", subject=f"incident:{facts['key']}",
-                detail={"id": incident_id}, now=now)  # fmt: skip
+        incident_id = q.insert_incident(
+            conn, key=facts["key"], title=facts["title"], facts=facts, actor=actor, now=now
+        )
+        q.audit(
+            conn,
+            actor=actor,
+            action="incident.create",
+            subject=f"incident:{facts['key']}",
+            detail={"id": incident_id},
+            now=now,
+        )
     return incident_id
 
 
@@ -96,16 +109,33 @@ def get_campaign(store: Store, name: str) -> CampaignRef:
         if row is None:
             raise CampaignStateError(f"no campaign named {name!r}")
         incident = q.incident_by_id(conn, row.incident_id)
-    return CampaignRef(id=row.id, name=row.name, state=row.state,
-                       channels=frozenset(Channel(c) for c in row.channels.split(",") if c),
-                       facts=dict(incident.facts), notice=row.notice, policy=DeliveryPolicy.from_json(row.settings),
-                       planned_at=as_utc(row.planned_at), bounce_key=(row.settings or {}).get("bounce_key"))  # fmt: skip
+    return CampaignRef(
+        id=row.id,
+        name=row.name,
+        state=row.state,
+        channels=frozenset(Channel(c) for c in row.channels.split(",") if c),
+        facts=dict(incident.facts),
+        notice=row.notice,
+        policy=DeliveryPolicy.from_json(row.settings),
+        planned_at=as_utc(row.planned_at),
+        bounce_key=(row.settings or {}).get("bounce_key"),
+    )
 
 
-def plan_campaign(store: Store, *, name: str, incident_key: str, selection: Selection,
-                  channels: frozenset[Channel], policy: ChannelPolicy, locales: tuple[str, ...], actor: str,
-                  notice: str = "breach_notice", delivery: DeliveryPolicy = DeliveryPolicy(),
-                  progress: Callable[[int], None] | None = None) -> FreezeResult:  # fmt: skip
+def plan_campaign(
+    store: Store,
+    *,
+    name: str,
+    incident_key: str,
+    selection: Selection,
+    channels: frozenset[Channel],
+    policy: ChannelPolicy,
+    locales: tuple[str, ...],
+    actor: str,
+    notice: str = "breach_notice",
+    delivery: DeliveryPolicy = DeliveryPolicy(),
+    progress: Callable[[int], None] | None = None,
+) -> FreezeResult:
     """Create the campaign and freeze its manifest. A planned campaign's manifest is never re-selected."""
     if selection.ids_file is None and selection.query is None:
         raise InputError("say who is affected: an affected-ids file and/or a selection query")
@@ -119,20 +149,39 @@ def plan_campaign(store: Store, *, name: str, incident_key: str, selection: Sele
         if q.campaign_by_name(conn, name) is not None:
             raise CampaignStateError(f"campaign {name!r} exists already; its manifest is frozen")
         campaign_id = q.insert_campaign(
-            conn, name=name, incident_id=incident.id, notice=notice, state=CampaignState.DRAFT.value,
-            channels=",".join(sorted(c.value for c in channels)), policy=policy.value,
-            selection=selection.describe(), settings={**delivery.as_json(), "bounce_key": tokens.new_key()},
-            created_at=now, created_by=actor,
-        )  # fmt: skip
+            conn,
+            name=name,
+            incident_id=incident.id,
+            notice=notice,
+            state=CampaignState.DRAFT.value,
+            channels=",".join(sorted(c.value for c in channels)),
+            policy=policy.value,
+            selection=selection.describe(),
+            settings={**delivery.as_json(), "bounce_key": tokens.new_key()},
+            created_at=now,
+            created_by=actor,
+        )
         if delivery.urgent_reason:
-            q.audit(conn, actor=actor, action="campaign.urgent_override", subject=f"campaign:{name}",
-                    detail={"reason": delivery.urgent_reason, "overrides": "SMS quiet hours"}, now=now)  # fmt: skip
+            q.audit(
+                conn,
+                actor=actor,
+                action="campaign.urgent_override",
+                subject=f"campaign:{name}",
+                detail={"reason": delivery.urgent_reason, "overrides": "SMS quiet hours"},
+                now=now,
+            )
     planning = Planning(channels=channels, policy=policy, locales=locales)
     result = freeze_manifest(store, campaign_id, selection, planning, progress=progress)
     with store.begin() as conn:
         q.set_campaign_state(conn, campaign_id, CampaignState.PLANNED.value, planned_at=utcnow())
-        q.audit(conn, actor=actor, action="campaign.plan", subject=f"campaign:{name}",
-                detail={"selected": result.selected, "selection": selection.describe()}, now=utcnow())  # fmt: skip
+        q.audit(
+            conn,
+            actor=actor,
+            action="campaign.plan",
+            subject=f"campaign:{name}",
+            detail={"selected": result.selected, "selection": selection.describe()},
+            now=utcnow(),
+        )
     return result
 
 
@@ -154,22 +203,40 @@ def control(store: Store, name: str, action: str, *, actor: str, reason: str = "
         if not q.set_campaign_state(conn, campaign.id, target.value, expected=[s.value for s in allowed]):
             raise CampaignStateError(f"campaign {name!r} is {campaign.state}; it cannot {action}")
         skipped = q.skip_unsent(conn, campaign.id, now) if action == "cancel" else 0
-        q.audit(conn, actor=actor, action=f"campaign.{action}", subject=f"campaign:{name}",
-                detail={"reason": reason, "skipped": skipped}, now=now)  # fmt: skip
+        q.audit(
+            conn,
+            actor=actor,
+            action=f"campaign.{action}",
+            subject=f"campaign:{name}",
+            detail={"reason": reason, "skipped": skipped},
+            now=now,
+        )
     return target.value
 
 
 def mark_running(store: Store, campaign: CampaignRef, *, actor: str) -> None:
     with store.begin() as conn:
         moved = q.set_campaign_state(
-            conn, campaign.id, CampaignState.RUNNING.value,
-            expected=[CampaignState.PLANNED.value, CampaignState.RUNNING.value, CampaignState.COMPLETED.value],
+            conn,
+            campaign.id,
+            CampaignState.RUNNING.value,
+            expected=[
+                CampaignState.PLANNED.value,
+                CampaignState.RUNNING.value,
+                CampaignState.COMPLETED.value,
+            ],
             launched_at=utcnow(),
-        )  # fmt: skip
+        )
         if not moved:
             raise CampaignStateError(f"campaign {campaign.name!r} is {campaign.state}; it cannot be launched")
-        q.audit(conn, actor=actor, action="campaign.launch", subject=f"campaign:{campaign.name}", detail={},
-                now=utcnow())  # fmt: skip
+        q.audit(
+            conn,
+            actor=actor,
+            action="campaign.launch",
+            subject=f"campaign:{campaign.name}",
+            detail={},
+            now=utcnow(),
+        )
 
 
 @dataclass
@@ -186,6 +253,9 @@ class CampaignStatus:
 def campaign_status(store: Store, name: str) -> CampaignStatus:
     campaign = get_campaign(store, name)
     with store.connect() as conn:
-        return CampaignStatus(name=name, state=q.campaign_state(conn, campaign.id),
-                              manifest=q.manifest_summary(conn, campaign.id),
-                              outbox=q.outbox_counts(conn, campaign.id))  # fmt: skip
+        return CampaignStatus(
+            name=name,
+            state=q.campaign_state(conn, campaign.id),
+            manifest=q.manifest_summary(conn, campaign.id),
+            outbox=q.outbox_counts(conn, campaign.id),
+        )

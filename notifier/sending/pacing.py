@@ -83,8 +83,17 @@ class SharedBucket:
     stalled event loop) is skipped rather than used late, so no one-second window exceeds the rate by
     more than the burst. Slots a sender reserved but had no message for go unused."""
 
-    def __init__(self, store: Store, name: str, *, rate: float, burst: int | None = None, chunk: int | None = None,
-                 clock: Callable[[], float] = time.time, sleep: Sleep = asyncio.sleep) -> None:  # fmt: skip
+    def __init__(
+        self,
+        store: Store,
+        name: str,
+        *,
+        rate: float,
+        burst: int | None = None,
+        chunk: int | None = None,
+        clock: Callable[[], float] = time.time,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
         if rate <= 0:
             raise ValueError("rate must be positive")
         self.store = store
@@ -102,8 +111,14 @@ class SharedBucket:
 
     def _reserve(self) -> float:
         with self.store.begin() as conn:
-            return q.reserve_slots(conn, name=self.name, interval=1 / self.rate, count=self.chunk,
-                                   tolerance=self.burst / self.rate, now=self.clock())  # fmt: skip
+            return q.reserve_slots(
+                conn,
+                name=self.name,
+                interval=1 / self.rate,
+                count=self.chunk,
+                tolerance=self.burst / self.rate,
+                now=self.clock(),
+            )
 
     async def acquire(self) -> None:
         async with self._lock:

@@ -14,21 +14,26 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Row
 
 from notifier.channels import DeliveryChannel
-from notifier.sending.pacing import Bucket, Unlimited
-from notifier.config import RetryPolicy
-from notifier.errors import (ConfigurationError, DeliveryError, PermanentDeliveryError, RenderError,
-                             TransientDeliveryError)
-from notifier.models import Channel, OutboxState, RenderedMessage
-from notifier.redact import mask_email, mask_phone
-from notifier.notices.render import CHANNEL_PARTS, NoticeCache, NoticeParts, Renderer
-from notifier.store import Store
 from notifier.clock import utcnow
+from notifier.config import RetryPolicy
+from notifier.errors import (
+    ConfigurationError,
+    DeliveryError,
+    PermanentDeliveryError,
+    RenderError,
+    TransientDeliveryError,
+)
+from notifier.models import Channel, OutboxState, RenderedMessage
+from notifier.notices.render import CHANNEL_PARTS, NoticeCache, NoticeParts, Renderer
+from notifier.redact import mask_email, mask_phone
+from notifier.sending.pacing import Bucket, Unlimited
+from notifier.store import Store
 from notifier.store import queries as q
 
 __all__ = ["BatchResult", "QuietHours", "RetryPolicy", "deliver", "deliver_batch", "message_for"]
@@ -67,7 +72,7 @@ class BatchResult:
     failed: int = 0
     suppressed: int = 0
 
-    def add(self, other: "BatchResult") -> None:
+    def add(self, other: BatchResult) -> None:
         for key, value in asdict(other).items():
             setattr(self, key, getattr(self, key) + value)
 
@@ -75,34 +80,58 @@ class BatchResult:
 def message_for(channel: Channel, row: Row[Any] | Any, parts: NoticeParts) -> RenderedMessage:
     """The channel-specific message for one outbox row from its completely rendered notice."""
     if channel is Channel.EMAIL:
-        return RenderedMessage(channel=channel, to=row.email, subject=parts.subject, body_text=parts.text,
-                               body_html=parts.html, locale=parts.locale,
-                               headers={"display_name": row.name})  # fmt: skip
+        return RenderedMessage(
+            channel=channel,
+            to=row.email,
+            subject=parts.subject,
+            body_text=parts.text,
+            body_html=parts.html,
+            locale=parts.locale,
+            headers={"display_name": row.name},
+        )
     return RenderedMessage(channel=channel, to=row.phone, body_text=parts.sms, locale=parts.locale)
 
 
-def _outcome(row: Any, exc: BaseException | None, receipt_id: str | None, retry: RetryPolicy,
-             now: datetime) -> dict[str, Any]:  # fmt: skip
+def _outcome(
+    row: Any, exc: BaseException | None, receipt_id: str | None, retry: RetryPolicy, now: datetime
+) -> dict[str, Any]:
     """The provider's answer as the row's next state: accepted, deferred (retry later), suppressed, failed."""
     if exc is None:
         return {"id": row.id, "state": OutboxState.ACCEPTED.value, "provider_message_id": receipt_id}
     if isinstance(exc, TransientDeliveryError) and row.attempts < retry.max_attempts:
         wait = retry.delay(row.attempts, exc.retry_after)
-        return {"id": row.id, "state": OutboxState.DEFERRED.value, "error": f"attempt {row.attempts}: {exc}",
-                "next_attempt_at": now + timedelta(seconds=wait)}  # fmt: skip
+        return {
+            "id": row.id,
+            "state": OutboxState.DEFERRED.value,
+            "error": f"attempt {row.attempts}: {exc}",
+            "next_attempt_at": now + timedelta(seconds=wait),
+        }
     if isinstance(exc, PermanentDeliveryError) and exc.opted_out:
         return {"id": row.id, "state": OutboxState.SUPPRESSED.value, "error": f"opted out: {exc}"}
     prefix = f"gave up after {row.attempts} attempts: " if isinstance(exc, TransientDeliveryError) else ""
     return {"id": row.id, "state": OutboxState.FAILED.value, "error": f"{prefix}{exc}"}
 
 
-async def deliver(store: Store, *, campaign_id: int, channel_kind: Channel, channel: DeliveryChannel,
-                  renderer: Renderer, facts: Mapping[str, Any], batch_size: int = 500, lease_seconds: int = 300,
-                  concurrency: int = 8, retry: RetryPolicy = DEFAULT_RETRY, bucket: Bucket | None = None,
-                  quiet_hours: QuietHours | None = None, clock: Callable[[], datetime] = utcnow,
-                  keep_going: Callable[[], bool] | None = None, max_claims: int | None = None,
-                  on_record: Callable[[BatchResult], None] | None = None,
-                  token_for: Callable[[str], str] = str) -> BatchResult:  # fmt: skip
+async def deliver(
+    store: Store,
+    *,
+    campaign_id: int,
+    channel_kind: Channel,
+    channel: DeliveryChannel,
+    renderer: Renderer,
+    facts: Mapping[str, Any],
+    batch_size: int = 500,
+    lease_seconds: int = 300,
+    concurrency: int = 8,
+    retry: RetryPolicy = DEFAULT_RETRY,
+    bucket: Bucket | None = None,
+    quiet_hours: QuietHours | None = None,
+    clock: Callable[[], datetime] = utcnow,
+    keep_going: Callable[[], bool] | None = None,
+    max_claims: int | None = None,
+    on_record: Callable[[BatchResult], None] | None = None,
+    token_for: Callable[[str], str] = str,
+) -> BatchResult:
     """Send due rows of one channel until none is due, ``keep_going()`` (asked before every claim: campaign
     state, approvals, time budget) says stop, or ``max_claims`` claims were made. Returns what happened.
 
@@ -134,14 +163,23 @@ async def deliver(store: Store, *, campaign_id: int, channel_kind: Channel, chan
     def claim(limit: int) -> tuple[list[Row[Any]], str]:
         lease, now = str(uuid.uuid4()), utcnow()
         with store.begin() as conn:
-            return q.claim_batch(conn, campaign_id=campaign_id, channel=channel_kind, limit=limit, lease_token=lease,
-                                 now=now, lease_until=now + timedelta(seconds=lease_seconds)), lease  # fmt: skip
+            return q.claim_batch(
+                conn,
+                campaign_id=campaign_id,
+                channel=channel_kind,
+                limit=limit,
+                lease_token=lease,
+                now=now,
+                lease_until=now + timedelta(seconds=lease_seconds),
+            ), lease
 
     def write(outcomes: list[dict[str, Any]]) -> BatchResult:
         now = utcnow()
         with store.begin() as conn:
             for lease in {o["lease"] for o in outcomes}:
-                q.record_outcomes(conn, [o for o in outcomes if o["lease"] == lease], lease_token=lease, now=now)
+                q.record_outcomes(
+                    conn, [o for o in outcomes if o["lease"] == lease], lease_token=lease, now=now
+                )
             failed = [o["id"] for o in outcomes if o["state"] == OutboxState.FAILED.value]
             if failed and channel_kind is Channel.EMAIL:
                 q.release_fallback(conn, failed, now)
@@ -176,8 +214,13 @@ async def deliver(store: Store, *, campaign_id: int, channel_kind: Channel, chan
 
     async def one(row: Any) -> dict[str, Any]:
         try:
-            parts = notices.render(name=row.name, locale=row.locale, time_zone=row.time_zone,
-                                   jurisdiction=row.jurisdiction, parts=CHANNEL_PARTS[channel_kind.value])
+            parts = notices.render(
+                name=row.name,
+                locale=row.locale,
+                time_zone=row.time_zone,
+                jurisdiction=row.jurisdiction,
+                parts=CHANNEL_PARTS[channel_kind.value],
+            )
         except RenderError as exc:
             log.error("outbox %s: notice not rendered, not sent: %s", row.id, exc)
             return {"id": row.id, "state": OutboxState.FAILED.value, "error": f"render error: {exc}"}
@@ -185,8 +228,13 @@ async def deliver(store: Store, *, campaign_id: int, channel_kind: Channel, chan
         if quiet_hours is not None:
             opens = quiet_hours.next_allowed(clock(), row.time_zone)
             if opens is not None:
-                return {"id": row.id, "state": OutboxState.DEFERRED.value, "next_attempt_at": opens, "undo_attempt": 1,
-                        "error": f"quiet hours in {row.time_zone}: waits until {opens:%Y-%m-%d %H:%M} UTC"}  # fmt: skip
+                return {
+                    "id": row.id,
+                    "state": OutboxState.DEFERRED.value,
+                    "next_attempt_at": opens,
+                    "undo_attempt": 1,
+                    "error": f"quiet hours in {row.time_zone}: waits until {opens:%Y-%m-%d %H:%M} UTC",
+                }
         message = message_for(channel_kind, row, parts)
         await pace.acquire()
         started.add(row.id)
@@ -198,8 +246,13 @@ async def deliver(store: Store, *, campaign_id: int, channel_kind: Channel, chan
             started.discard(row.id)
             stop.append(exc)
             answered.set()  # wakes the producer, which then stops claiming
-            return {"id": row.id, "state": OutboxState.DEFERRED.value, "next_attempt_at": utcnow(),
-                    "undo_attempt": 1, "error": f"not sent: {exc}"}  # fmt: skip
+            return {
+                "id": row.id,
+                "state": OutboxState.DEFERRED.value,
+                "next_attempt_at": utcnow(),
+                "undo_attempt": 1,
+                "error": f"not sent: {exc}",
+            }
         except DeliveryError as exc:
             who = mask_email(message.to) if channel_kind is Channel.EMAIL else mask_phone(message.to)
             log.warning("outbox %s (%s): %s", row.id, who, exc)
@@ -260,10 +313,18 @@ async def deliver(store: Store, *, campaign_id: int, channel_kind: Channel, chan
         # Whatever was answered is written even when something unexpected stops us; rows claimed but never
         # handed to the provider go back to be sent later; rows really in flight stay "sending" for their lease.
         now, answered_ids = utcnow(), {a["id"] for a in answers}
-        answers.extend({"id": row_id, "lease": lease, "state": OutboxState.DEFERRED.value, "next_attempt_at": now,
-                        "undo_attempt": 1, "error": "not sent: the sender stopped before its turn"}
-                       for row_id, lease in unanswered.items()
-                       if row_id not in started and row_id not in answered_ids)  # fmt: skip
+        answers.extend(
+            {
+                "id": row_id,
+                "lease": lease,
+                "state": OutboxState.DEFERRED.value,
+                "next_attempt_at": now,
+                "undo_attempt": 1,
+                "error": "not sent: the sender stopped before its turn",
+            }
+            for row_id, lease in unanswered.items()
+            if row_id not in started and row_id not in answered_ids
+        )
         await flush()
     if stop:
         raise stop[0]

@@ -17,27 +17,39 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from notifier.sending import tokens
-from notifier.notices.approval import require_approved
-from notifier.sending.campaigns import CampaignRef, get_campaign, mark_running
 from notifier.channels import DeliveryChannel, channel_from_url
+from notifier.clock import as_utc, utcnow
 from notifier.config import Settings
-from notifier.sending.pipeline import BatchResult, QuietHours, deliver
 from notifier.errors import ConfigurationError
 from notifier.models import CampaignState, Channel
+from notifier.notices.approval import require_approved
 from notifier.notices.render import Renderer
-from notifier.store import Store
-from notifier.clock import as_utc, utcnow
-from notifier.store import queries as q
+from notifier.sending import tokens
+from notifier.sending.campaigns import CampaignRef, get_campaign, mark_running
 from notifier.sending.pacing import Bucket, SharedBucket, Unlimited
+from notifier.sending.pipeline import BatchResult, QuietHours, deliver
+from notifier.store import Store
+from notifier.store import queries as q
 
-__all__ = ["DUE_STATES", "Progress", "Sender", "drain", "launch", "renderer_for", "resolve_uncertain", "rows_by_state",
-           "send_window", "start"]
+__all__ = [
+    "DUE_STATES",
+    "Progress",
+    "Sender",
+    "drain",
+    "launch",
+    "renderer_for",
+    "resolve_uncertain",
+    "rows_by_state",
+    "send_window",
+    "start",
+]
 
 log = logging.getLogger(__name__)
 Progress = Callable[[BatchResult, dict[str, int]], None]  # (this run's totals, the campaign's rows by state)
 DUE_STATES = ("pending", "deferred", "sending")
-Sender = Callable[[frozenset[Channel]], BatchResult]  # one window of sending (send_window, or a task running it)
+Sender = Callable[
+    [frozenset[Channel]], BatchResult
+]  # one window of sending (send_window, or a task running it)
 WINDOW_SECONDS = 30.0  # one Prefect task's worth of sending: long enough that task overhead does not count
 
 
@@ -66,15 +78,23 @@ def _pacing(store: Store, url: str, channel: Channel, settings: Settings) -> tup
         burst = int(query["burst"]) if "burst" in query else None
         concurrency = int(query.get("concurrency", default_cap))
     except ValueError as exc:
-        raise ConfigurationError(f"{channel} channel URL: rate, burst and concurrency must be numbers") from exc
+        raise ConfigurationError(
+            f"{channel} channel URL: rate, burst and concurrency must be numbers"
+        ) from exc
     # One bucket per provider account: the user (SMTP) or account SID (Twilio) at its host.
     account = f"{channel.value}:{parts.username or ''}@{parts.hostname}:{parts.port or ''}"
     bucket: Bucket = SharedBucket(store, account, rate=rate, burst=burst) if rate > 0 else Unlimited()
     return bucket, concurrency, rate
 
 
-def send_window(settings: Settings, campaign_name: str, channels: Channel | Iterable[Channel], *,
-                seconds: float = WINDOW_SECONDS, on_record: Callable[[BatchResult], None] | None = None) -> BatchResult:  # fmt: skip
+def send_window(
+    settings: Settings,
+    campaign_name: str,
+    channels: Channel | Iterable[Channel],
+    *,
+    seconds: float = WINDOW_SECONDS,
+    on_record: Callable[[BatchResult], None] | None = None,
+) -> BatchResult:
     """Send the campaign's due rows of ``channels`` for up to ``seconds`` (one Prefect task runs exactly this).
 
     Each channel runs its own pipeline, all at the same time: claims of ``batch_size`` rows, the next one
@@ -94,8 +114,14 @@ def send_window(settings: Settings, campaign_name: str, channels: Channel | Iter
         def keep_going() -> bool:
             if time.monotonic() >= deadline or _state(store, campaign.id) is not CampaignState.RUNNING:
                 return False
-            require_approved(store, settings, campaign_id=campaign.id, campaign_name=campaign.name,
-                             notice=campaign.notice, actor="sender")  # fmt: skip
+            require_approved(
+                store,
+                settings,
+                campaign_id=campaign.id,
+                campaign_name=campaign.name,
+                notice=campaign.notice,
+                actor="sender",
+            )
             return True
 
         keep_going()  # refuse at once, before anything is claimed
@@ -108,16 +134,30 @@ def send_window(settings: Settings, campaign_name: str, channels: Channel | Iter
             lease_seconds = settings.lease_seconds
             if rate:
                 lease_seconds = max(lease_seconds, int(3 * settings.batch_size / rate))
-            quiet = (QuietHours(policy.quiet_start, policy.quiet_end)
-                     if channel is Channel.SMS and not policy.urgent_reason else None)  # fmt: skip
+            quiet = (
+                QuietHours(policy.quiet_start, policy.quiet_end)
+                if channel is Channel.SMS and not policy.urgent_reason
+                else None
+            )
             provider = channel_from_url(urls[channel], channel)
             try:
                 return await deliver(
-                    store, campaign_id=campaign.id, channel_kind=channel, channel=provider, renderer=renderer,
-                    facts=campaign.facts, batch_size=settings.batch_size, lease_seconds=lease_seconds,
-                    concurrency=concurrency, retry=settings.retry, bucket=bucket, quiet_hours=quiet,
-                    keep_going=keep_going, on_record=on_record, token_for=_token_signer(campaign, channel),
-                )  # fmt: skip
+                    store,
+                    campaign_id=campaign.id,
+                    channel_kind=channel,
+                    channel=provider,
+                    renderer=renderer,
+                    facts=campaign.facts,
+                    batch_size=settings.batch_size,
+                    lease_seconds=lease_seconds,
+                    concurrency=concurrency,
+                    retry=settings.retry,
+                    bucket=bucket,
+                    quiet_hours=quiet,
+                    keep_going=keep_going,
+                    on_record=on_record,
+                    token_for=_token_signer(campaign, channel),
+                )
             finally:
                 await provider.aclose()
 
@@ -140,9 +180,15 @@ def _token_signer(campaign: CampaignRef, channel: Channel) -> Callable[[str], st
     return lambda token: tokens.sign(token, key)
 
 
-def drain(store: Store, campaign: CampaignRef, send: Sender, *,
-          max_wait_seconds: float = 900.0, sleep: Callable[[float], None] = time.sleep,
-          progress: Progress | None = None) -> BatchResult:  # fmt: skip
+def drain(
+    store: Store,
+    campaign: CampaignRef,
+    send: Sender,
+    *,
+    max_wait_seconds: float = 900.0,
+    sleep: Callable[[float], None] = time.sleep,
+    progress: Progress | None = None,
+) -> BatchResult:
     """Call ``send(channels)`` (one window of sending) until no row of the campaign is due, waiting for
     deferred retries up to ``max_wait_seconds``. Pause and cancel take effect at the next claim. The
     campaign is marked completed when nothing is left to send."""
@@ -169,8 +215,13 @@ def drain(store: Store, campaign: CampaignRef, send: Sender, *,
             return total  # deferred rows stay deferred; a later launch picks them up
         sleep(max(wait, 0.05))
     with store.begin() as conn:
-        q.set_campaign_state(conn, campaign.id, CampaignState.COMPLETED.value,
-                             expected=[CampaignState.RUNNING.value], completed_at=utcnow())  # fmt: skip
+        q.set_campaign_state(
+            conn,
+            campaign.id,
+            CampaignState.COMPLETED.value,
+            expected=[CampaignState.RUNNING.value],
+            completed_at=utcnow(),
+        )
     return total
 
 
@@ -203,8 +254,14 @@ def rows_by_state(store: Store, campaign_id: int) -> dict[str, int]:
 def start(store: Store, settings: Settings, campaign_name: str, *, actor: str) -> CampaignRef:
     """Everything a launch does before sending: the approval gate, running state, crash recovery."""
     campaign = get_campaign(store, campaign_name)
-    require_approved(store, settings, campaign_id=campaign.id, campaign_name=campaign.name,
-                     notice=campaign.notice, actor=actor)  # fmt: skip
+    require_approved(
+        store,
+        settings,
+        campaign_id=campaign.id,
+        campaign_name=campaign.name,
+        notice=campaign.notice,
+        actor=actor,
+    )
     mark_running(store, campaign, actor=actor)
     with store.begin() as conn:
         q.mark_expired_leases_uncertain(conn, campaign.id, utcnow())
@@ -212,8 +269,16 @@ def start(store: Store, settings: Settings, campaign_name: str, *, actor: str) -
     return get_campaign(store, campaign_name)
 
 
-def launch(store: Store, settings: Settings, campaign_name: str, send: Sender, *,
-           actor: str, max_wait_seconds: float = 900.0, progress: Progress | None = None) -> BatchResult:  # fmt: skip
+def launch(
+    store: Store,
+    settings: Settings,
+    campaign_name: str,
+    send: Sender,
+    *,
+    actor: str,
+    max_wait_seconds: float = 900.0,
+    progress: Progress | None = None,
+) -> BatchResult:
     """Check every needed notice piece is approved at its current content hash, mark the campaign
     running, turn rows a dead sender left ``sending`` into ``uncertain`` and resolve them, then send
     until nothing is due. Launching again is allowed and sends nothing that was already sent."""
@@ -221,7 +286,9 @@ def launch(store: Store, settings: Settings, campaign_name: str, send: Sender, *
     return drain(store, campaign, send, max_wait_seconds=max_wait_seconds, progress=progress)
 
 
-def resolve_uncertain(store: Store, settings: Settings, campaign: CampaignRef, *, actor: str) -> dict[str, int]:
+def resolve_uncertain(
+    store: Store, settings: Settings, campaign: CampaignRef, *, actor: str
+) -> dict[str, int]:
     """Settle rows whose fate a crash left unknown, never by blindly sending again.
 
     SMS: ask the provider whether a message to that number exists since the campaign was planned; if it
@@ -236,22 +303,36 @@ def resolve_uncertain(store: Store, settings: Settings, campaign: CampaignRef, *
     decisions: list[tuple[int, str, str | None, str]] = []  # (id, state, provider id, why)
     sms_rows = [r for r in rows if r.channel == Channel.SMS.value]
     if sms_rows and settings.sms_url:
-        decisions += asyncio.run(_ask_provider(channel_from_url(settings.sms_url, Channel.SMS), sms_rows, since))
+        decisions += asyncio.run(
+            _ask_provider(channel_from_url(settings.sms_url, Channel.SMS), sms_rows, since)
+        )
     for row in rows:
         if row.channel == Channel.EMAIL.value and campaign.policy.uncertain_email == "resend":
-            decisions.append((row.id, "pending", None, "uncertain email: resent with the same Message-ID (policy)"))
+            decisions.append(
+                (row.id, "pending", None, "uncertain email: resent with the same Message-ID (policy)")
+            )
     summary: dict[str, int] = {}
     now = utcnow()
     with store.begin() as conn:
         for row_id, state, provider_id, why in decisions:
-            q.settle_uncertain(conn, row_id, state=state, provider_message_id=provider_id, detail=why, now=now)
+            q.settle_uncertain(
+                conn, row_id, state=state, provider_message_id=provider_id, detail=why, now=now
+            )
             summary[state] = summary.get(state, 0) + 1
-        q.audit(conn, actor=actor, action="campaign.resolve_uncertain", subject=f"campaign:{campaign.name}",
-                detail={"uncertain": len(rows), "settled": summary}, now=now)  # fmt: skip
+        q.audit(
+            conn,
+            actor=actor,
+            action="campaign.resolve_uncertain",
+            subject=f"campaign:{campaign.name}",
+            detail={"uncertain": len(rows), "settled": summary},
+            now=now,
+        )
     return summary
 
 
-async def _ask_provider(channel: DeliveryChannel, rows: list, since: datetime) -> list[tuple[int, str, str | None, str]]:  # type: ignore[type-arg]
+async def _ask_provider(
+    channel: DeliveryChannel, rows: list, since: datetime
+) -> list[tuple[int, str, str | None, str]]:  # type: ignore[type-arg]
     lookup = getattr(channel, "lookup", None)
     decisions = []
     try:
@@ -262,7 +343,9 @@ async def _ask_provider(channel: DeliveryChannel, rows: list, since: datetime) -
             if found:
                 decisions.append((row.id, "accepted", found, "uncertain SMS: the provider has it"))
             else:
-                decisions.append((row.id, "pending", None, "uncertain SMS: the provider has none; safe to send"))
+                decisions.append(
+                    (row.id, "pending", None, "uncertain SMS: the provider has none; safe to send")
+                )
     finally:
         await channel.aclose()
     return decisions

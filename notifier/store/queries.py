@@ -45,38 +45,38 @@ from notifier.store.schema import (
 __all__ = [
     "advance_by_token",
     "audit",
-    "campaign_pieces",
-    "insert_approval",
-    "insert_submission",
-    "last_author",
-    "latest_decisions",
     "campaign_by_name",
+    "campaign_pieces",
     "campaign_state",
-    "incident_by_id",
-    "next_deferred_at",
     "claim_batch",
     "customers_by_external_ids",
     "delivery_report_rows",
-    "selection_page",
+    "email_row_by_token",
     "fill_outbox",
+    "incident_by_id",
     "incident_by_key",
+    "insert_approval",
     "insert_campaign",
     "insert_incident",
     "insert_manifest_rows",
+    "insert_submission",
+    "last_author",
+    "latest_decisions",
     "manifest_summary",
     "mark_duplicate_contacts",
-    "mark_expired_leases_uncertain",
-    "outbox_counts",
-    "release_fallback",
-    "email_row_by_token",
     "mark_email_bounced",
+    "mark_expired_leases_uncertain",
+    "next_deferred_at",
     "opt_out_email",
-    "reserve_slots",
-    "suppress_customers_sms",
+    "outbox_counts",
     "record_outcomes",
+    "release_fallback",
+    "reserve_slots",
+    "selection_page",
     "set_campaign_state",
     "settle_uncertain",
     "skip_unsent",
+    "suppress_customers_sms",
     "uncertain_rows",
     "upsert_customers",
 ]
@@ -84,9 +84,20 @@ __all__ = [
 FALLBACK_WAITING = "fallback: sent only if email fails"
 HARD_BOUNCE = "hard bounce"  # customers.email_problem of an address that bounced for good
 _CUSTOMER_FIELDS = (
-    "name", "email", "email_problem", "phone", "phone_is_mobile", "phone_problem", "locale", "time_zone",
-    "country", "region", "jurisdiction", "email_opt_out", "sms_opt_out",
-)  # fmt: skip
+    "name",
+    "email",
+    "email_problem",
+    "phone",
+    "phone_is_mobile",
+    "phone_problem",
+    "locale",
+    "time_zone",
+    "country",
+    "region",
+    "jurisdiction",
+    "email_opt_out",
+    "sms_opt_out",
+)
 
 
 def _dialect_insert(conn: Connection, table: Any) -> Any:
@@ -106,8 +117,13 @@ def _sticky(stmt: Any) -> dict[str, Any]:
         "email_opt_out": or_(customers.c.email_opt_out, stmt.excluded.email_opt_out),
         "sms_opt_out": or_(customers.c.sms_opt_out, stmt.excluded.sms_opt_out),
         "email_problem": case(
-            (and_(customers.c.email == stmt.excluded.email, customers.c.email_problem.like(f"{HARD_BOUNCE}%")),
-             customers.c.email_problem),
+            (
+                and_(
+                    customers.c.email == stmt.excluded.email,
+                    customers.c.email_problem.like(f"{HARD_BOUNCE}%"),
+                ),
+                customers.c.email_problem,
+            ),
             else_=stmt.excluded.email_problem,
         ),
     }
@@ -120,14 +136,22 @@ def upsert_customers(conn: Connection, records: Sequence[CustomerRecord], now: d
     ids = [r.external_id for r in records]
     existing = set(conn.scalars(select(customers.c.external_id).where(customers.c.external_id.in_(ids))))
     rows = [
-        {"external_id": r.external_id, **{f: getattr(r, f) for f in _CUSTOMER_FIELDS}, "created_at": now,
-         "updated_at": now}
+        {
+            "external_id": r.external_id,
+            **{f: getattr(r, f) for f in _CUSTOMER_FIELDS},
+            "created_at": now,
+            "updated_at": now,
+        }
         for r in records
-    ]  # fmt: skip
+    ]
     stmt = _dialect_insert(conn, customers)
     stmt = stmt.on_conflict_do_update(
         index_elements=[customers.c.external_id],
-        set_={**{f: stmt.excluded[f] for f in _CUSTOMER_FIELDS}, **_sticky(stmt), "updated_at": stmt.excluded.updated_at},
+        set_={
+            **{f: stmt.excluded[f] for f in _CUSTOMER_FIELDS},
+            **_sticky(stmt),
+            "updated_at": stmt.excluded.updated_at,
+        },
     )
     conn.execute(stmt, rows)
     updated = len(existing)
@@ -138,7 +162,9 @@ def customers_by_external_ids(conn: Connection, external_ids: Sequence[str]) -> 
     return list(conn.execute(select(customers).where(customers.c.external_id.in_(external_ids))))
 
 
-def selection_page(conn: Connection, selection_sql: str, after: str | None, limit: int) -> list[dict[str, Any]]:
+def selection_page(
+    conn: Connection, selection_sql: str, after: str | None, limit: int
+) -> list[dict[str, Any]]:
     """Keyset page of a user's selection query, ordered by its ``external_id`` column.
 
     The query is wrapped, not edited: ``SELECT * FROM (<query>) AS sel WHERE external_id > :after
@@ -155,8 +181,9 @@ def selection_page(conn: Connection, selection_sql: str, after: str | None, limi
 # --- incidents and campaigns --------------------------------------------------------------------
 
 
-def insert_incident(conn: Connection, *, key: str, title: str, facts: dict[str, Any], actor: str,
-                    now: datetime) -> int:  # fmt: skip
+def insert_incident(
+    conn: Connection, *, key: str, title: str, facts: dict[str, Any], actor: str, now: datetime
+) -> int:
     result = conn.execute(
         insert(incidents).values(key=key, title=title, facts=facts, created_by=actor, created_at=now)
     )
@@ -184,8 +211,14 @@ def incident_by_id(conn: Connection, incident_id: int) -> Row[Any]:
     return conn.execute(select(incidents).where(incidents.c.id == incident_id)).one()
 
 
-def set_campaign_state(conn: Connection, campaign_id: int, state: str, *, expected: Iterable[str] | None = None,
-                       **stamps: datetime) -> bool:  # fmt: skip
+def set_campaign_state(
+    conn: Connection,
+    campaign_id: int,
+    state: str,
+    *,
+    expected: Iterable[str] | None = None,
+    **stamps: datetime,
+) -> bool:
     """Move a campaign to ``state``; with ``expected``, only from one of those states. True if it moved."""
     stmt = update(campaigns).where(campaigns.c.id == campaign_id).values(state=state, **stamps)
     if expected is not None:
@@ -205,8 +238,9 @@ def insert_manifest_rows(conn: Connection, rows: Sequence[dict[str, Any]]) -> No
         conn.execute(stmt, list(rows))
 
 
-def _drop_duplicate_contact(conn: Connection, campaign_id: int, column: str, reason: UnreachableReason,
-                            other_channel: ChannelPlan) -> None:  # fmt: skip
+def _drop_duplicate_contact(
+    conn: Connection, campaign_id: int, column: str, reason: UnreachableReason, other_channel: ChannelPlan
+) -> None:
     """Remove ``column``'s channel from every row whose contact an earlier row of the campaign already has.
 
     A row planned for both channels keeps ``other_channel``; a single-channel row becomes ``none``.
@@ -227,8 +261,12 @@ def _drop_duplicate_contact(conn: Connection, campaign_id: int, column: str, rea
     )
     conn.execute(
         update(manifest)
-        .where(manifest.c.campaign_id == campaign_id, contact.is_not(None), manifest.c[reason_col].is_(None),
-               duplicate)  # fmt: skip
+        .where(
+            manifest.c.campaign_id == campaign_id,
+            contact.is_not(None),
+            manifest.c[reason_col].is_(None),
+            duplicate,
+        )
         .values(
             {
                 reason_col: reason.value,
@@ -256,7 +294,12 @@ def manifest_summary(conn: Connection, campaign_id: int) -> dict[str, Any]:
         return {str(key) if key is not None else "unknown": int(n) for key, n in conn.execute(query)}
 
     def grouped_where(condition: Any, column: Any) -> dict[str, int]:
-        query = select(column, func.count()).where(where, condition).group_by(column).order_by(func.count().desc())
+        query = (
+            select(column, func.count())
+            .where(where, condition)
+            .group_by(column)
+            .order_by(func.count().desc())
+        )
         return {str(key): int(n) for key, n in conn.execute(query)}
 
     return {
@@ -270,7 +313,9 @@ def manifest_summary(conn: Connection, campaign_id: int) -> dict[str, Any]:
             manifest.c.channel_plan == ChannelPlan.NONE.value,
             case(
                 (manifest.c.email_reason == manifest.c.sms_reason, manifest.c.email_reason),
-                else_=func.coalesce(manifest.c.email_reason, "-") + " / " + func.coalesce(manifest.c.sms_reason, "-"),
+                else_=func.coalesce(manifest.c.email_reason, "-")
+                + " / "
+                + func.coalesce(manifest.c.sms_reason, "-"),
             ),
         ),
     }
@@ -288,9 +333,7 @@ def fill_outbox(conn: Connection, campaign_id: int, now: datetime) -> dict[str, 
         (Channel.EMAIL, (ChannelPlan.EMAIL.value, ChannelPlan.BOTH.value)),
         (Channel.SMS, (ChannelPlan.SMS.value, ChannelPlan.BOTH.value)),
     ):
-        token = (
-            literal(f"c{campaign_id}m") + cast(manifest.c.id, String) + literal(f"{channel.value[0]}")
-        )
+        token = literal(f"c{campaign_id}m") + cast(manifest.c.id, String) + literal(f"{channel.value[0]}")
         source = select(
             manifest.c.campaign_id,
             manifest.c.id,
@@ -310,13 +353,34 @@ def fill_outbox(conn: Connection, campaign_id: int, now: datetime) -> dict[str, 
     # Email-first: customers who could take SMS get a waiting SMS row, released if their email fails.
     token = literal(f"c{campaign_id}m") + cast(manifest.c.id, String) + literal("s")
     fallback = select(
-        manifest.c.campaign_id, manifest.c.id, literal(Channel.SMS.value), literal(OutboxState.SKIPPED.value),
-        literal(0), token, literal(FALLBACK_WAITING), literal(now, type_=outbox.c.updated_at.type),
-    ).where(manifest.c.campaign_id == campaign_id, manifest.c.sms_reason == UnreachableReason.POLICY.value,
-            manifest.c.phone.is_not(None))  # fmt: skip
-    result = conn.execute(insert(outbox).from_select(
-        ["campaign_id", "manifest_id", "channel", "state", "attempts", "message_token", "last_error", "updated_at"],
-        fallback))  # fmt: skip
+        manifest.c.campaign_id,
+        manifest.c.id,
+        literal(Channel.SMS.value),
+        literal(OutboxState.SKIPPED.value),
+        literal(0),
+        token,
+        literal(FALLBACK_WAITING),
+        literal(now, type_=outbox.c.updated_at.type),
+    ).where(
+        manifest.c.campaign_id == campaign_id,
+        manifest.c.sms_reason == UnreachableReason.POLICY.value,
+        manifest.c.phone.is_not(None),
+    )
+    result = conn.execute(
+        insert(outbox).from_select(
+            [
+                "campaign_id",
+                "manifest_id",
+                "channel",
+                "state",
+                "attempts",
+                "message_token",
+                "last_error",
+                "updated_at",
+            ],
+            fallback,
+        )
+    )
     created["sms_fallback"] = int(result.rowcount or 0)
     return created
 
@@ -332,8 +396,16 @@ def _claimable(campaign_id: int, channel: Channel, now: datetime) -> Any:
     )
 
 
-def claim_batch(conn: Connection, *, campaign_id: int, channel: Channel, limit: int, lease_token: str,
-                now: datetime, lease_until: datetime) -> list[Row[Any]]:  # fmt: skip
+def claim_batch(
+    conn: Connection,
+    *,
+    campaign_id: int,
+    channel: Channel,
+    limit: int,
+    lease_token: str,
+    now: datetime,
+    lease_until: datetime,
+) -> list[Row[Any]]:
     """Claim up to ``limit`` due rows: set them ``sending`` under our lease *before* any provider call.
 
     On PostgreSQL the candidate rows are locked with FOR UPDATE SKIP LOCKED, so concurrent senders
@@ -370,10 +442,19 @@ def claim_batch(conn: Connection, *, campaign_id: int, channel: Channel, limit: 
     rows = list(
         conn.execute(
             select(
-                outbox.c.id, outbox.c.channel, outbox.c.attempts, outbox.c.message_token, outbox.c.state,
-                manifest.c.external_id, manifest.c.name, manifest.c.email, manifest.c.phone, manifest.c.locale,
-                manifest.c.time_zone, manifest.c.jurisdiction,
-            )  # fmt: skip
+                outbox.c.id,
+                outbox.c.channel,
+                outbox.c.attempts,
+                outbox.c.message_token,
+                outbox.c.state,
+                manifest.c.external_id,
+                manifest.c.name,
+                manifest.c.email,
+                manifest.c.phone,
+                manifest.c.locale,
+                manifest.c.time_zone,
+                manifest.c.jurisdiction,
+            )
             .join(manifest, manifest.c.id == outbox.c.manifest_id)
             .where(outbox.c.id.in_(claimed_ids))
             .order_by(outbox.c.id)
@@ -381,14 +462,23 @@ def claim_batch(conn: Connection, *, campaign_id: int, channel: Channel, limit: 
     )
     conn.execute(
         insert(delivery_events),
-        [{"outbox_id": i, "at": now, "from_state": None, "to_state": OutboxState.SENDING.value,
-          "detail": f"claimed by lease {lease_token}"} for i in claimed_ids],
-    )  # fmt: skip
+        [
+            {
+                "outbox_id": i,
+                "at": now,
+                "from_state": None,
+                "to_state": OutboxState.SENDING.value,
+                "detail": f"claimed by lease {lease_token}",
+            }
+            for i in claimed_ids
+        ],
+    )
     return rows
 
 
-def record_outcomes(conn: Connection, outcomes: Sequence[dict[str, Any]], *, lease_token: str,
-                    now: datetime) -> int:  # fmt: skip
+def record_outcomes(
+    conn: Connection, outcomes: Sequence[dict[str, Any]], *, lease_token: str, now: datetime
+) -> int:
     """Write the providers' answers for claimed rows; each dict has ``id``, ``state``, and optionally
     ``provider_message_id``, ``error`` and ``next_attempt_at``.
 
@@ -397,10 +487,16 @@ def record_outcomes(conn: Connection, outcomes: Sequence[dict[str, Any]], *, lea
     if not outcomes:
         return 0
     params = [
-        {"b_id": o["id"], "b_state": o["state"], "b_provider_id": o.get("provider_message_id"),
-         "b_error": o.get("error"), "b_next": o.get("next_attempt_at"), "b_undo": o.get("undo_attempt", 0)}
+        {
+            "b_id": o["id"],
+            "b_state": o["state"],
+            "b_provider_id": o.get("provider_message_id"),
+            "b_error": o.get("error"),
+            "b_next": o.get("next_attempt_at"),
+            "b_undo": o.get("undo_attempt", 0),
+        }
         for o in outcomes
-    ]  # fmt: skip
+    ]
     stmt = (
         update(outbox)
         .where(
@@ -411,7 +507,9 @@ def record_outcomes(conn: Connection, outcomes: Sequence[dict[str, Any]], *, lea
         .values(
             state=bindparam("b_state"),
             attempts=outbox.c.attempts - bindparam("b_undo", type_=Integer),
-            provider_message_id=func.coalesce(bindparam("b_provider_id", type_=String), outbox.c.provider_message_id),
+            provider_message_id=func.coalesce(
+                bindparam("b_provider_id", type_=String), outbox.c.provider_message_id
+            ),
             last_error=bindparam("b_error", type_=String),
             next_attempt_at=bindparam("b_next", type_=outbox.c.next_attempt_at.type),
             lease_token=None,
@@ -424,39 +522,71 @@ def record_outcomes(conn: Connection, outcomes: Sequence[dict[str, Any]], *, lea
     # provider's id anyway, it is what support and crash recovery look messages up by.
     late = [{"b_id": p["b_id"], "b_pid": p["b_provider_id"]} for p in params if p["b_provider_id"]]
     if late and (result.rowcount or 0) < len(params):
-        conn.execute(update(outbox).where(outbox.c.id == bindparam("b_id"), outbox.c.provider_message_id.is_(None))
-                     .values(provider_message_id=bindparam("b_pid")), late)  # fmt: skip
+        conn.execute(
+            update(outbox)
+            .where(outbox.c.id == bindparam("b_id"), outbox.c.provider_message_id.is_(None))
+            .values(provider_message_id=bindparam("b_pid")),
+            late,
+        )
     conn.execute(
         insert(delivery_events),
-        [{"outbox_id": o["id"], "at": now, "from_state": OutboxState.SENDING.value, "to_state": o["state"],
-          "detail": o.get("error") or o.get("provider_message_id")} for o in outcomes],
-    )  # fmt: skip
+        [
+            {
+                "outbox_id": o["id"],
+                "at": now,
+                "from_state": OutboxState.SENDING.value,
+                "to_state": o["state"],
+                "detail": o.get("error") or o.get("provider_message_id"),
+            }
+            for o in outcomes
+        ],
+    )
     return int(result.rowcount or 0)
 
 
 def release_fallback(conn: Connection, failed_email_ids: Sequence[int], now: datetime) -> int:
     """An email that failed for good releases the customer's waiting SMS row (email-first policy)."""
-    manifest_ids = select(outbox.c.manifest_id).where(outbox.c.id.in_(list(failed_email_ids))).scalar_subquery()
-    released = list(conn.scalars(
-        update(outbox)
-        .where(outbox.c.manifest_id.in_(manifest_ids), outbox.c.channel == Channel.SMS.value,
-               outbox.c.state == OutboxState.SKIPPED.value, outbox.c.last_error == FALLBACK_WAITING)
-        .values(state=OutboxState.PENDING.value, last_error="fallback: email failed", updated_at=now)
-        .returning(outbox.c.id)
-    ))  # fmt: skip
+    manifest_ids = (
+        select(outbox.c.manifest_id).where(outbox.c.id.in_(list(failed_email_ids))).scalar_subquery()
+    )
+    released = list(
+        conn.scalars(
+            update(outbox)
+            .where(
+                outbox.c.manifest_id.in_(manifest_ids),
+                outbox.c.channel == Channel.SMS.value,
+                outbox.c.state == OutboxState.SKIPPED.value,
+                outbox.c.last_error == FALLBACK_WAITING,
+            )
+            .values(state=OutboxState.PENDING.value, last_error="fallback: email failed", updated_at=now)
+            .returning(outbox.c.id)
+        )
+    )
     if released:
-        conn.execute(insert(delivery_events), [
-            {"outbox_id": i, "at": now, "from_state": OutboxState.SKIPPED.value, "to_state": OutboxState.PENDING.value,
-             "detail": "fallback: email failed"} for i in released])  # fmt: skip
+        conn.execute(
+            insert(delivery_events),
+            [
+                {
+                    "outbox_id": i,
+                    "at": now,
+                    "from_state": OutboxState.SKIPPED.value,
+                    "to_state": OutboxState.PENDING.value,
+                    "detail": "fallback: email failed",
+                }
+                for i in released
+            ],
+        )
     return len(released)
 
 
 def suppress_customers_sms(conn: Connection, outbox_ids: Sequence[int]) -> None:
     """Customers who told the provider STOP are opted out of SMS for every later campaign too."""
     customer_ids = (
-        select(manifest.c.customer_id).join(outbox, outbox.c.manifest_id == manifest.c.id)
-        .where(outbox.c.id.in_(list(outbox_ids)), manifest.c.customer_id.is_not(None)).scalar_subquery()
-    )  # fmt: skip
+        select(manifest.c.customer_id)
+        .join(outbox, outbox.c.manifest_id == manifest.c.id)
+        .where(outbox.c.id.in_(list(outbox_ids)), manifest.c.customer_id.is_not(None))
+        .scalar_subquery()
+    )
     conn.execute(update(customers).where(customers.c.id.in_(customer_ids)).values(sms_opt_out=True))
 
 
@@ -479,9 +609,17 @@ def mark_expired_leases_uncertain(conn: Connection, campaign_id: int, now: datet
     if expired:
         conn.execute(
             insert(delivery_events),
-            [{"outbox_id": i, "at": now, "from_state": OutboxState.SENDING.value,
-              "to_state": OutboxState.UNCERTAIN.value, "detail": "lease expired while sending"} for i in expired],
-        )  # fmt: skip
+            [
+                {
+                    "outbox_id": i,
+                    "at": now,
+                    "from_state": OutboxState.SENDING.value,
+                    "to_state": OutboxState.UNCERTAIN.value,
+                    "detail": "lease expired while sending",
+                }
+                for i in expired
+            ],
+        )
     return len(expired)
 
 
@@ -494,54 +632,91 @@ def next_deferred_at(conn: Connection, campaign_id: int) -> datetime | None:
     )
 
 
-def advance_by_token(conn: Connection, *, token: str, to_state: str, from_states: Sequence[str], detail: str,
-                     now: datetime) -> int | None:  # fmt: skip
+def advance_by_token(
+    conn: Connection, *, token: str, to_state: str, from_states: Sequence[str], detail: str, now: datetime
+) -> int | None:
     """Move the row with ``token`` to ``to_state`` only from an earlier state; returns its id if it moved."""
     row = conn.execute(
-        update(outbox).where(outbox.c.message_token == token, outbox.c.state.in_(list(from_states)))
-        .values(state=to_state, updated_at=now).returning(outbox.c.id, outbox.c.state)
-    ).first()  # fmt: skip
+        update(outbox)
+        .where(outbox.c.message_token == token, outbox.c.state.in_(list(from_states)))
+        .values(state=to_state, updated_at=now)
+        .returning(outbox.c.id, outbox.c.state)
+    ).first()
     if row is None:
         return None
-    conn.execute(insert(delivery_events).values(outbox_id=row.id, at=now, from_state=None, to_state=to_state,
-                                                detail=detail))  # fmt: skip
+    conn.execute(
+        insert(delivery_events).values(
+            outbox_id=row.id, at=now, from_state=None, to_state=to_state, detail=detail
+        )
+    )
     return int(row.id)
 
 
 def uncertain_rows(conn: Connection, campaign_id: int) -> list[Row[Any]]:
-    return list(conn.execute(
-        select(outbox.c.id, outbox.c.channel, outbox.c.message_token, manifest.c.phone, manifest.c.email)
-        .join(manifest, manifest.c.id == outbox.c.manifest_id)
-        .where(outbox.c.campaign_id == campaign_id, outbox.c.state == OutboxState.UNCERTAIN.value)
-        .order_by(outbox.c.id)
-    ))  # fmt: skip
+    return list(
+        conn.execute(
+            select(outbox.c.id, outbox.c.channel, outbox.c.message_token, manifest.c.phone, manifest.c.email)
+            .join(manifest, manifest.c.id == outbox.c.manifest_id)
+            .where(outbox.c.campaign_id == campaign_id, outbox.c.state == OutboxState.UNCERTAIN.value)
+            .order_by(outbox.c.id)
+        )
+    )
 
 
-def settle_uncertain(conn: Connection, row_id: int, *, state: str, provider_message_id: str | None, detail: str,
-                     now: datetime) -> None:  # fmt: skip
+def settle_uncertain(
+    conn: Connection, row_id: int, *, state: str, provider_message_id: str | None, detail: str, now: datetime
+) -> None:
     changed = conn.execute(
-        update(outbox).where(outbox.c.id == row_id, outbox.c.state == OutboxState.UNCERTAIN.value)
-        .values(state=state, provider_message_id=func.coalesce(provider_message_id, outbox.c.provider_message_id),
-                last_error=detail, updated_at=now)
-    ).rowcount  # fmt: skip
+        update(outbox)
+        .where(outbox.c.id == row_id, outbox.c.state == OutboxState.UNCERTAIN.value)
+        .values(
+            state=state,
+            provider_message_id=func.coalesce(provider_message_id, outbox.c.provider_message_id),
+            last_error=detail,
+            updated_at=now,
+        )
+    ).rowcount
     if changed:
-        conn.execute(insert(delivery_events).values(outbox_id=row_id, at=now, from_state=OutboxState.UNCERTAIN.value,
-                                                    to_state=state, detail=detail))  # fmt: skip
+        conn.execute(
+            insert(delivery_events).values(
+                outbox_id=row_id,
+                at=now,
+                from_state=OutboxState.UNCERTAIN.value,
+                to_state=state,
+                detail=detail,
+            )
+        )
 
 
 def skip_unsent(conn: Connection, campaign_id: int, now: datetime) -> int:
     """A cancelled campaign: every row not yet handed to a provider becomes ``skipped``."""
-    ids = list(conn.scalars(
-        update(outbox)
-        .where(outbox.c.campaign_id == campaign_id,
-               outbox.c.state.in_([OutboxState.PENDING.value, OutboxState.DEFERRED.value, OutboxState.SKIPPED.value]))
-        .values(state=OutboxState.SKIPPED.value, last_error="campaign cancelled", updated_at=now)
-        .returning(outbox.c.id)
-    ))  # fmt: skip
+    ids = list(
+        conn.scalars(
+            update(outbox)
+            .where(
+                outbox.c.campaign_id == campaign_id,
+                outbox.c.state.in_(
+                    [OutboxState.PENDING.value, OutboxState.DEFERRED.value, OutboxState.SKIPPED.value]
+                ),
+            )
+            .values(state=OutboxState.SKIPPED.value, last_error="campaign cancelled", updated_at=now)
+            .returning(outbox.c.id)
+        )
+    )
     if ids:
-        conn.execute(insert(delivery_events), [{"outbox_id": i, "at": now, "from_state": None,
-                                                "to_state": OutboxState.SKIPPED.value, "detail": "campaign cancelled"}
-                                               for i in ids])  # fmt: skip
+        conn.execute(
+            insert(delivery_events),
+            [
+                {
+                    "outbox_id": i,
+                    "at": now,
+                    "from_state": None,
+                    "to_state": OutboxState.SKIPPED.value,
+                    "detail": "campaign cancelled",
+                }
+                for i in ids
+            ],
+        )
     return len(ids)
 
 
@@ -561,8 +736,9 @@ def outbox_counts(conn: Connection, campaign_id: int) -> dict[str, dict[str, int
 # --- audit -----------------------------------------------------------------------------------------------
 
 
-def audit(conn: Connection, *, actor: str, action: str, subject: str, detail: dict[str, Any],
-          now: datetime) -> None:  # fmt: skip
+def audit(
+    conn: Connection, *, actor: str, action: str, subject: str, detail: dict[str, Any], now: datetime
+) -> None:
     """Append one entry to the audit log (who did what to which campaign/incident, when)."""
     conn.execute(insert(audit_log).values(at=now, actor=actor, action=action, subject=subject, detail=detail))
 
@@ -571,10 +747,20 @@ def delivery_report_rows(conn: Connection, campaign_id: int) -> Iterator[Row[Any
     """Every manifest row with its outbox rows (LEFT JOIN: the unreachable appear with NULL channel)."""
     query = (
         select(
-            manifest.c.external_id, manifest.c.name, manifest.c.email, manifest.c.phone, manifest.c.channel_plan,
-            manifest.c.email_reason, manifest.c.sms_reason, outbox.c.channel, outbox.c.state, outbox.c.attempts,
-            outbox.c.provider_message_id, outbox.c.last_error, outbox.c.updated_at,
-        )  # fmt: skip
+            manifest.c.external_id,
+            manifest.c.name,
+            manifest.c.email,
+            manifest.c.phone,
+            manifest.c.channel_plan,
+            manifest.c.email_reason,
+            manifest.c.sms_reason,
+            outbox.c.channel,
+            outbox.c.state,
+            outbox.c.attempts,
+            outbox.c.provider_message_id,
+            outbox.c.last_error,
+            outbox.c.updated_at,
+        )
         .select_from(manifest.outerjoin(outbox, outbox.c.manifest_id == manifest.c.id))
         .where(manifest.c.campaign_id == campaign_id)
         .order_by(manifest.c.id, outbox.c.channel)
@@ -598,8 +784,12 @@ def last_author(conn: Connection, notice: str, locale: str, channel: str, conten
     """Who last submitted (edited) this piece at exactly this content hash."""
     query = (
         select(template_submissions.c.author)
-        .where(template_submissions.c.notice == notice, template_submissions.c.locale == locale,
-               template_submissions.c.channel == channel, template_submissions.c.content_hash == content_hash)  # fmt: skip
+        .where(
+            template_submissions.c.notice == notice,
+            template_submissions.c.locale == locale,
+            template_submissions.c.channel == channel,
+            template_submissions.c.content_hash == content_hash,
+        )
         .order_by(template_submissions.c.id.desc())
         .limit(1)
     )
@@ -619,9 +809,13 @@ def campaign_pieces(conn: Connection, campaign_id: int) -> list[tuple[str, str]]
     query = (
         select(manifest.c.notice_locale, outbox.c.channel)
         .join(manifest, manifest.c.id == outbox.c.manifest_id)
-        .where(outbox.c.campaign_id == campaign_id,
-               or_(outbox.c.state.in_([OutboxState.PENDING.value, OutboxState.DEFERRED.value]),
-                   and_(outbox.c.state == OutboxState.SKIPPED.value, outbox.c.last_error == FALLBACK_WAITING)))  # fmt: skip
+        .where(
+            outbox.c.campaign_id == campaign_id,
+            or_(
+                outbox.c.state.in_([OutboxState.PENDING.value, OutboxState.DEFERRED.value]),
+                and_(outbox.c.state == OutboxState.SKIPPED.value, outbox.c.last_error == FALLBACK_WAITING),
+            ),
+        )
         .distinct()
     )
     return sorted((str(locale), str(channel)) for locale, channel in conn.execute(query))
@@ -630,8 +824,9 @@ def campaign_pieces(conn: Connection, campaign_id: int) -> list[tuple[str, str]]
 # --- shared rate limits ------------------------------------------------------------------------------------
 
 
-def reserve_slots(conn: Connection, *, name: str, interval: float, count: int, tolerance: float,
-                  now: float) -> float:  # fmt: skip
+def reserve_slots(
+    conn: Connection, *, name: str, interval: float, count: int, tolerance: float, now: float
+) -> float:
     """Reserve the next ``count`` send slots, ``interval`` seconds apart, of the named account; returns
     the first slot's time (epoch seconds). GCRA: slots never start earlier than ``now - tolerance``, so
     an idle account catches up at most ``tolerance`` seconds' worth at once.
@@ -648,8 +843,11 @@ def reserve_slots(conn: Connection, *, name: str, interval: float, count: int, t
     )
     end = conn.scalar(reserve)
     if end is None:
-        conn.execute(_dialect_insert(conn, rate_limits).values(name=name, next_slot_at=now - tolerance)
-                     .on_conflict_do_nothing(index_elements=[rate_limits.c.name]))  # fmt: skip
+        conn.execute(
+            _dialect_insert(conn, rate_limits)
+            .values(name=name, next_slot_at=now - tolerance)
+            .on_conflict_do_nothing(index_elements=[rate_limits.c.name])
+        )
         end = conn.scalar(reserve)
     return float(end) - count * interval
 
@@ -661,18 +859,27 @@ def email_row_by_token(conn: Connection, token: str) -> Row[Any] | None:
     """The email outbox row a bounce names (by the token in its VERP address or Message-ID), with its
     campaign's settings (the key its tokens were signed with)."""
     return conn.execute(
-        select(outbox.c.id, outbox.c.state, outbox.c.message_token, manifest.c.email, manifest.c.customer_id,
-               campaigns.c.settings)
+        select(
+            outbox.c.id,
+            outbox.c.state,
+            outbox.c.message_token,
+            manifest.c.email,
+            manifest.c.customer_id,
+            campaigns.c.settings,
+        )
         .join(manifest, manifest.c.id == outbox.c.manifest_id)
         .join(campaigns, campaigns.c.id == outbox.c.campaign_id)
         .where(outbox.c.message_token == token, outbox.c.channel == Channel.EMAIL.value)
-    ).first()  # fmt: skip
+    ).first()
 
 
 def mark_email_bounced(conn: Connection, customer_id: int, email: str, problem: str) -> None:
     """A hard bounce: later campaigns do not use this address (until an import brings another one)."""
-    conn.execute(update(customers).where(customers.c.id == customer_id, customers.c.email == email)
-                 .values(email_problem=f"{HARD_BOUNCE}: {problem}"[:500]))  # fmt: skip
+    conn.execute(
+        update(customers)
+        .where(customers.c.id == customer_id, customers.c.email == email)
+        .values(email_problem=f"{HARD_BOUNCE}: {problem}"[:500])
+    )
 
 
 def opt_out_email(conn: Connection, customer_id: int) -> None:

@@ -23,7 +23,15 @@ from sqlalchemy import (
 )
 
 __all__ = [
-    "approvals", "audit_log", "campaigns", "customers", "delivery_events", "incidents", "manifest", "metadata", "outbox",
+    "approvals",
+    "audit_log",
+    "campaigns",
+    "customers",
+    "delivery_events",
+    "incidents",
+    "manifest",
+    "metadata",
+    "outbox",
     "rate_limits",
     "template_submissions",
 ]

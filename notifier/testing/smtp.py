@@ -60,11 +60,12 @@ class _Faults:
 
 
 class _Handler:
-    def __init__(self, standin: "SmtpStandin") -> None:
+    def __init__(self, standin: SmtpStandin) -> None:
         self.standin = standin
 
-    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str,
-                          rcpt_options: list[str]) -> str:  # noqa: N802 - aiosmtpd's hook name
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+    ) -> str:
         faults = self.standin.faults
         with self.standin.lock:
             code = faults.queued.popleft() if faults.queued else faults.refused.get(address.lower())
@@ -72,8 +73,12 @@ class _Handler:
             server.transport.close()
             return "421 closing"  # never seen: the connection is gone
         if code:
-            text = {421: "Too many connections, slow down", 451: "Temporary local problem",
-                    452: "Insufficient storage", 550: "No such user here"}.get(code, "Refused")  # fmt: skip
+            text = {
+                421: "Too many connections, slow down",
+                451: "Temporary local problem",
+                452: "Insufficient storage",
+                550: "No such user here",
+            }.get(code, "Refused")
             return f"{code} {'4.7.0' if code < 500 else '5.1.1'} {text}"
         envelope.rcpt_tos.append(address)
         return "250 OK"
@@ -94,9 +99,16 @@ class _Handler:
 class SmtpStandin:
     """Start with ``with SmtpStandin(save_dir=...) as smtp:``; ``smtp.url`` is the channel URL to use."""
 
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, save_dir: Path | None = None,
-                 tls: tuple[Path, Path] | None = None, implicit_tls: bool = False,
-                 logins: dict[str, str] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        save_dir: Path | None = None,
+        tls: tuple[Path, Path] | None = None,
+        implicit_tls: bool = False,
+        logins: dict[str, str] | None = None,
+    ) -> None:
         self.host = host
         self.port = port or free_port(host)
         self.save_dir = save_dir
@@ -113,23 +125,37 @@ class SmtpStandin:
         if context is not None and not implicit_tls:
             server_kwargs |= {"tls_context": context, "require_starttls": True}
         if logins is not None:
-            server_kwargs |= {"authenticator": self._authenticate, "auth_required": True,
-                              # aiosmtpd only counts STARTTLS as TLS; an implicit-TLS session is encrypted anyway.
-                              "auth_require_tls": tls is not None and not implicit_tls}  # fmt: skip
-        self._controller = Controller(_Handler(self), hostname=host, port=self.port, server_kwargs=server_kwargs,
-                                      ssl_context=context if implicit_tls else None,
-                                      server_hostname="localhost" if implicit_tls else None)  # fmt: skip
+            server_kwargs |= {
+                "authenticator": self._authenticate,
+                "auth_required": True,
+                # aiosmtpd only counts STARTTLS as TLS; an implicit-TLS session is encrypted anyway.
+                "auth_require_tls": tls is not None and not implicit_tls,
+            }
+        self._controller = Controller(
+            _Handler(self),
+            hostname=host,
+            port=self.port,
+            server_kwargs=server_kwargs,
+            ssl_context=context if implicit_tls else None,
+            server_hostname="localhost" if implicit_tls else None,
+        )
 
-    def _authenticate(self, server: SMTP, session: Session, envelope: Envelope, mechanism: str,
-                      auth_data: Any) -> AuthResult:  # fmt: skip
-        ok = (isinstance(auth_data, LoginPassword) and self.logins is not None
-              and self.logins.get(auth_data.login.decode()) == auth_data.password.decode())  # fmt: skip
+    def _authenticate(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any
+    ) -> AuthResult:
+        ok = (
+            isinstance(auth_data, LoginPassword)
+            and self.logins is not None
+            and self.logins.get(auth_data.login.decode()) == auth_data.password.decode()
+        )
         return AuthResult(success=ok, handled=False, auth_data=auth_data if ok else None)
 
     @property
     def url(self) -> str:
-        return f"smtp://{self.host}:{self.port}?from=notices@example.com&reply_to=support@example.com" \
-               f"&bounce_domain=bounces.example.com"  # fmt: skip
+        return (
+            f"smtp://{self.host}:{self.port}?from=notices@example.com&reply_to=support@example.com"
+            f"&bounce_domain=bounces.example.com"
+        )
 
     def record(self, mail: ReceivedMail) -> None:
         with self.lock:
@@ -151,14 +177,14 @@ class SmtpStandin:
         with self.lock:
             self.faults.refused[address.lower()] = code
 
-    def start(self) -> "SmtpStandin":
+    def start(self) -> SmtpStandin:
         self._controller.start()
         return self
 
     def stop(self) -> None:
         self._controller.stop()
 
-    def __enter__(self) -> "SmtpStandin":
+    def __enter__(self) -> SmtpStandin:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:

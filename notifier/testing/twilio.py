@@ -31,9 +31,9 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from twilio.request_validator import RequestValidator
 
+from notifier.clock import utcnow
 from notifier.notices.segments import segment_info
 from notifier.testing.smtp import free_port
-from notifier.clock import utcnow
 
 __all__ = ["TwilioStandin"]
 
@@ -54,8 +54,12 @@ _ERRORS = {
 def _error(code: int, status: int | None = None) -> JSONResponse:
     http_status, message = _ERRORS.get(code, (status or 400, "Error"))
     http_status = status or http_status
-    body = {"code": code, "message": message, "more_info": f"https://www.twilio.com/docs/errors/{code}",
-            "status": http_status}  # fmt: skip
+    body = {
+        "code": code,
+        "message": message,
+        "more_info": f"https://www.twilio.com/docs/errors/{code}",
+        "status": http_status,
+    }
     return JSONResponse(body, status_code=http_status)
 
 
@@ -114,16 +118,30 @@ class TwilioStandin:
         body = form["Body"]
         service = form.get("MessagingServiceSid")
         return {
-            "account_sid": self.account_sid, "api_version": "2010-04-01", "body": body,
-            "date_created": now, "date_sent": None, "date_updated": now, "direction": "outbound-api",
-            "error_code": None, "error_message": None, "from": form.get("From"),
-            "messaging_service_sid": service, "num_media": "0",
-            "num_segments": str(segment_info(body).segments), "price": None, "price_unit": "USD",
-            "sid": sid, "status": "accepted" if service else "queued",
-            "subresource_uris": {"media": f"{API.format(account_sid=self.account_sid)}/Messages/{sid}/Media.json"},
-            "to": form["To"], "uri": f"{API.format(account_sid=self.account_sid)}/Messages/{sid}.json",
+            "account_sid": self.account_sid,
+            "api_version": "2010-04-01",
+            "body": body,
+            "date_created": now,
+            "date_sent": None,
+            "date_updated": now,
+            "direction": "outbound-api",
+            "error_code": None,
+            "error_message": None,
+            "from": form.get("From"),
+            "messaging_service_sid": service,
+            "num_media": "0",
+            "num_segments": str(segment_info(body).segments),
+            "price": None,
+            "price_unit": "USD",
+            "sid": sid,
+            "status": "accepted" if service else "queued",
+            "subresource_uris": {
+                "media": f"{API.format(account_sid=self.account_sid)}/Messages/{sid}/Media.json"
+            },
+            "to": form["To"],
+            "uri": f"{API.format(account_sid=self.account_sid)}/Messages/{sid}.json",
             "status_callback": form.get("StatusCallback"),
-        }  # fmt: skip
+        }
 
     async def _create(self, request: Request) -> JSONResponse:
         account_sid = request.path_params["account_sid"]
@@ -157,7 +175,9 @@ class TwilioStandin:
                 with open(self.record_path, "a", encoding="ascii") as record:
                     record.write(f"{time.time():.6f}\n")
         if form.get("StatusCallback"):
-            self._pending_callbacks.add(asyncio.get_running_loop().create_task(self._post_callbacks(resource)))
+            self._pending_callbacks.add(
+                asyncio.get_running_loop().create_task(self._post_callbacks(resource))
+            )
         public = {k: v for k, v in resource.items() if k != "status_callback"}
         return JSONResponse(public, status_code=201)
 
@@ -175,12 +195,25 @@ class TwilioStandin:
             return _error(20003)
         to = request.query_params.get("To")
         # DateSent> is accepted and ignored: every message here is from this run.
-        found = [{k: v for k, v in m.items() if k != "status_callback"} for m in self.messages
-                 if to is None or m["to"] == to]  # fmt: skip
+        found = [
+            {k: v for k, v in m.items() if k != "status_callback"}
+            for m in self.messages
+            if to is None or m["to"] == to
+        ]
         uri = f"{API.format(account_sid=self.account_sid)}/Messages.json"
-        return JSONResponse({"messages": found, "end": max(len(found) - 1, 0), "first_page_uri": uri,
-                             "next_page_uri": None, "page": 0, "page_size": len(found),
-                             "previous_page_uri": None, "start": 0, "uri": uri})  # fmt: skip
+        return JSONResponse(
+            {
+                "messages": found,
+                "end": max(len(found) - 1, 0),
+                "first_page_uri": uri,
+                "next_page_uri": None,
+                "page": 0,
+                "page_size": len(found),
+                "previous_page_uri": None,
+                "start": 0,
+                "uri": uri,
+            }
+        )
 
     def _final_status(self) -> str:
         with self._lock:
@@ -200,9 +233,15 @@ class TwilioStandin:
         async with httpx.AsyncClient(timeout=10) as client:
             for status in statuses:
                 await asyncio.sleep(self.callback_delay)
-                form = {"MessageSid": resource["sid"], "AccountSid": self.account_sid, "From": resource["from"] or "",
-                        "To": resource["to"], "MessageStatus": status, "ApiVersion": "2010-04-01",
-                        "MessagingServiceSid": resource["messaging_service_sid"] or ""}  # fmt: skip
+                form = {
+                    "MessageSid": resource["sid"],
+                    "AccountSid": self.account_sid,
+                    "From": resource["from"] or "",
+                    "To": resource["to"],
+                    "MessageStatus": status,
+                    "ApiVersion": "2010-04-01",
+                    "MessagingServiceSid": resource["messaging_service_sid"] or "",
+                }
                 if status in ("undelivered", "failed"):
                     form["ErrorCode"] = "30003" if status == "undelivered" else "30008"
                 url = resource["status_callback"]
@@ -223,11 +262,12 @@ class TwilioStandin:
             ]
         )
 
-    def start(self) -> "TwilioStandin":
+    def start(self) -> TwilioStandin:
         self._rng.seed(self.callback_seed)
         self.port = self.port or free_port(self.host)
-        config = uvicorn.Config(self.app(), host=self.host, port=self.port, log_level="warning",
-                                access_log=False, lifespan="off")  # fmt: skip
+        config = uvicorn.Config(
+            self.app(), host=self.host, port=self.port, log_level="warning", access_log=False, lifespan="off"
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="twilio-standin", daemon=True)
         self._thread.start()
@@ -243,7 +283,7 @@ class TwilioStandin:
             self._server.should_exit = True
             self._thread.join(timeout=10)
 
-    def __enter__(self) -> "TwilioStandin":
+    def __enter__(self) -> TwilioStandin:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:

@@ -20,9 +20,9 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from twilio.request_validator import RequestValidator
 
+from notifier.clock import utcnow
 from notifier.models import OutboxState
 from notifier.store import Store
-from notifier.clock import utcnow
 from notifier.store import queries as q
 
 __all__ = ["STATE_RANK", "TWILIO_STATUS", "apply_status", "tracking_app"]
@@ -31,31 +31,67 @@ log = logging.getLogger(__name__)
 
 # Twilio MessageStatus → our outbox state; None = still in flight, nothing to record beyond "accepted".
 TWILIO_STATUS: dict[str, OutboxState | None] = {
-    "accepted": None, "queued": None, "scheduled": None, "sending": None, "sent": None,
-    "delivered": OutboxState.DELIVERED, "read": OutboxState.DELIVERED,
-    "undelivered": OutboxState.UNDELIVERED, "failed": OutboxState.FAILED, "canceled": OutboxState.FAILED,
-}  # fmt: skip
+    "accepted": None,
+    "queued": None,
+    "scheduled": None,
+    "sending": None,
+    "sent": None,
+    "delivered": OutboxState.DELIVERED,
+    "read": OutboxState.DELIVERED,
+    "undelivered": OutboxState.UNDELIVERED,
+    "failed": OutboxState.FAILED,
+    "canceled": OutboxState.FAILED,
+}
 STATE_RANK = {
-    OutboxState.PENDING: 0, OutboxState.DEFERRED: 0, OutboxState.SKIPPED: 0, OutboxState.SENDING: 1,
-    OutboxState.UNCERTAIN: 1, OutboxState.ACCEPTED: 2, OutboxState.DELIVERED: 3, OutboxState.BOUNCED: 3,
-    OutboxState.UNDELIVERED: 3, OutboxState.FAILED: 3, OutboxState.SUPPRESSED: 3,
-}  # fmt: skip
+    OutboxState.PENDING: 0,
+    OutboxState.DEFERRED: 0,
+    OutboxState.SKIPPED: 0,
+    OutboxState.SENDING: 1,
+    OutboxState.UNCERTAIN: 1,
+    OutboxState.ACCEPTED: 2,
+    OutboxState.DELIVERED: 3,
+    OutboxState.BOUNCED: 3,
+    OutboxState.UNDELIVERED: 3,
+    OutboxState.FAILED: 3,
+    OutboxState.SUPPRESSED: 3,
+}
 OPTED_OUT = "21610"
 
 
-def apply_status(store: Store, *, token: str, status: str, error_code: str | None, message_sid: str | None,
-                 now: datetime | None = None) -> str:  # fmt: skip
+def apply_status(
+    store: Store,
+    *,
+    token: str,
+    status: str,
+    error_code: str | None,
+    message_sid: str | None,
+    now: datetime | None = None,
+) -> str:
     """Apply one provider status to the row with ``token``; returns what happened (for the response and logs)."""
     target = TWILIO_STATUS.get(status.lower())
     if target is None:
-        return "ignored: in-flight status" if status.lower() in TWILIO_STATUS else f"ignored: unknown status {status!r}"
+        return (
+            "ignored: in-flight status"
+            if status.lower() in TWILIO_STATUS
+            else f"ignored: unknown status {status!r}"
+        )
     if error_code == OPTED_OUT:
         target = OutboxState.SUPPRESSED
     later_than = [s.value for s, rank in STATE_RANK.items() if rank < STATE_RANK[target]]
-    detail = f"twilio {status}" + (f" (error {error_code})" if error_code else "") + (f" {message_sid}" if message_sid else "")
+    detail = (
+        f"twilio {status}"
+        + (f" (error {error_code})" if error_code else "")
+        + (f" {message_sid}" if message_sid else "")
+    )
     with store.begin() as conn:
-        moved = q.advance_by_token(conn, token=token, to_state=target.value, from_states=later_than, detail=detail,
-                                   now=now or utcnow())  # fmt: skip
+        moved = q.advance_by_token(
+            conn,
+            token=token,
+            to_state=target.value,
+            from_states=later_than,
+            detail=detail,
+            now=now or utcnow(),
+        )
         if moved and target is OutboxState.SUPPRESSED:
             q.suppress_customers_sms(conn, [moved])
     return f"{'applied' if moved else 'kept (not forward)'}: {target.value}"
@@ -68,15 +104,24 @@ def tracking_app(store: Store, *, auth_token: str, public_base_url: str) -> Star
     async def twilio_status(request: Request) -> Response:
         body = (await request.body()).decode("utf-8", errors="replace")
         fields = MultiDict(parse_qsl(body, keep_blank_values=True))
-        url = public_base_url.rstrip("/") + request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        url = (
+            public_base_url.rstrip("/")
+            + request.url.path
+            + (f"?{request.url.query}" if request.url.query else "")
+        )
         if not validator.validate(url, fields, request.headers.get("X-Twilio-Signature", "")):
             log.warning("rejected a Twilio callback with a bad signature for %s", request.url.path)
             return PlainTextResponse("invalid signature", status_code=403)
         token = request.query_params.get("t")
         if not token:
             return PlainTextResponse("missing message token", status_code=400)
-        outcome = apply_status(store, token=token, status=fields.get("MessageStatus", ""),
-                               error_code=fields.get("ErrorCode") or None, message_sid=fields.get("MessageSid"))  # fmt: skip
+        outcome = apply_status(
+            store,
+            token=token,
+            status=fields.get("MessageStatus", ""),
+            error_code=fields.get("ErrorCode") or None,
+            message_sid=fields.get("MessageSid"),
+        )
         return PlainTextResponse(outcome)
 
     return Starlette(routes=[Route("/twilio/status", twilio_status, methods=["POST"])])

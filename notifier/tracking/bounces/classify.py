@@ -130,13 +130,17 @@ _BARE_REJECT = re.compile(r"(?:recipient\s+)?address\s+rejected\s*(?:[.:]\s*)?(?
 
 # Words about the *sender* side: "Sender address rejected: Domain not found" is our problem, not
 # the recipient's, so it must not make the recipient hard.
-_SENDER_SIDE = re.compile(r"sender\s+(?:address\s+)?(?:rejected|domain|verify)|of\s+sender\s+address"
-                          r"|envelope\s+from|sender\s+address\s+does\s+not", re.I)
+_SENDER_SIDE = re.compile(
+    r"sender\s+(?:address\s+)?(?:rejected|domain|verify)|of\s+sender\s+address"
+    r"|envelope\s+from|sender\s+address\s+does\s+not",
+    re.I,
+)
 _SENDER_STATUSES = frozenset({"5.1.7", "5.1.8"})
 
 # DNS answers that failed for now (Postfix's "Host not found, try again" is the resolver's TRY_AGAIN).
-_TRANSIENT = re.compile(r"not\s+found,\s*try\s+again|name\s+service\s+error|malformed\s+or\s+unexpected",
-                        re.I)
+_TRANSIENT = re.compile(
+    r"not\s+found,\s*try\s+again|name\s+service\s+error|malformed\s+or\s+unexpected", re.I
+)
 
 # A rejection after the end of DATA cannot be about the mailbox existing (RCPT TO was accepted): some
 # carriers say "user unknown" there when a content or sender filter refused the message.
@@ -175,8 +179,10 @@ def failure_kind(status: str | None, diagnostic: str, context: str = "") -> Fail
 # Small parsing helpers
 # --------------------------------------------------------------------------------------------------
 
-_ADDRESS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-                      r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+")
+_ADDRESS = re.compile(
+    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+"
+)
 _STATUS = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d.])")
 _REPLY_CODE = re.compile(r"(?<![\d.\-:/#])([245][0-5]\d)(?=[\s\-])(?![\d.])")
 _MESSAGE_ID = re.compile(r"^[ \t]*Message-Id[ \t]*:[ \t]*(?:\r?\n[ \t]+)?(<[^<>\s]+>)", re.I | re.M)
@@ -270,6 +276,7 @@ def _walk(msg: email.message.Message) -> Iterator[email.message.Message]:
 # Original Message-IDs
 # --------------------------------------------------------------------------------------------------
 
+
 def _original_message_ids(msg: email.message.Message, own_id: str | None) -> tuple[str, ...]:
     """Message-IDs of the returned original, wherever the bounce quotes its headers."""
     found: list[str] = []
@@ -277,8 +284,9 @@ def _original_message_ids(msg: email.message.Message, own_id: str | None) -> tup
         if part is msg:
             continue
         ctype = part.get_content_type()
-        if ctype in ("message/rfc822", "message/global") or (part.get_content_maintype() == "message"
-                                                             and part.is_multipart()):
+        if ctype in ("message/rfc822", "message/global") or (
+            part.get_content_maintype() == "message" and part.is_multipart()
+        ):
             payload = part.get_payload()
             if isinstance(payload, list) and payload and isinstance(payload[0], email.message.Message):
                 value = payload[0].get("Message-ID")
@@ -301,6 +309,7 @@ def _original_message_ids(msg: email.message.Message, own_id: str | None) -> tup
 # RFC 3464 delivery-status and RFC 5965 feedback reports
 # --------------------------------------------------------------------------------------------------
 
+
 def _field_blocks(part: email.message.Message) -> list[email.message.Message]:
     """The header blocks of a message/delivery-status (or feedback-report) part.
 
@@ -314,8 +323,11 @@ def _field_blocks(part: email.message.Message) -> list[email.message.Message]:
             return blocks
     text = _part_text(part)
     parser = email.parser.HeaderParser()
-    return [parser.parsestr(chunk.strip() + "\n") for chunk in re.split(r"\r?\n[ \t]*\r?\n", text)
-            if chunk.strip()]
+    return [
+        parser.parsestr(chunk.strip() + "\n")
+        for chunk in re.split(r"\r?\n[ \t]*\r?\n", text)
+        if chunk.strip()
+    ]
 
 
 _DIAGNOSTIC_TYPES = frozenset({"smtp", "x-unix", "x-postfix", "x-local", "unix"})
@@ -369,7 +381,7 @@ def _human_near(human: str, address: str | None, lines_after: int = 4) -> str:
         lines = human.splitlines()
         for i, line in enumerate(lines):
             if address in line.lower():
-                return " ".join(lines[i:i + lines_after])
+                return " ".join(lines[i : i + lines_after])
     return human[:1500]
 
 
@@ -438,8 +450,11 @@ _ORIGINAL_START = re.compile(
     re.I | re.M,
 )
 # A quoted header block (two header lines in a row, starting with Received/Return-Path/From ...).
-_QUOTED_HEADERS = re.compile(r"^(?:Return-Path|Received|Delivered-To|X-[\w-]+|Message-Id|DKIM-Signature)"
-                             r":.*\n(?:[ \t].*\n)*[\w-]+:", re.I | re.M)
+_QUOTED_HEADERS = re.compile(
+    r"^(?:Return-Path|Received|Delivered-To|X-[\w-]+|Message-Id|DKIM-Signature)"
+    r":.*\n(?:[ \t].*\n)*[\w-]+:",
+    re.I | re.M,
+)
 
 
 def _human_text(msg: email.message.Message) -> tuple[str, str]:
@@ -487,15 +502,21 @@ def _inside_rfc822(root: email.message.Message, target: email.message.Message) -
 
 # Lines that carry a failed address in the common non-DSN formats.
 _QMAIL_LINE = re.compile(r"^[ \t]*<([^<>\s@]+@[^<>\s]+)>:?[ \t]*$", re.M)
-_ADDRESS_LINE = re.compile(r"^[ \t]*<?([^<>\s@:;\"']+@[A-Za-z0-9.-]+\.[A-Za-z]{2,})>?[ \t]*:?[ \t]*(.*)$",
-                           re.M)
-_EXIM_INTRO = re.compile(r"following\s+(?:address(?:\(es\))?|recipients?)|could\s+not\s+be\s+delivered\s+to"
-                         r"|delivery\s+to\s+the\s+following|failed\s+recipients?|permanent\s+error"
-                         r"|undeliverable\s+to", re.I)
-_RCPT_FIELD = re.compile(r"(?:original[- ]recipient|final[- ]recipient|failed[- ]recipient"
-                         r"|recipient(?:\s+address)?|rcpt\s+to|to)\s*[:=]\s*(?:rfc822\s*;\s*)?"
-                         r"<?([^<>\s@]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,})",
-                         re.I)
+_ADDRESS_LINE = re.compile(
+    r"^[ \t]*<?([^<>\s@:;\"']+@[A-Za-z0-9.-]+\.[A-Za-z]{2,})>?[ \t]*:?[ \t]*(.*)$", re.M
+)
+_EXIM_INTRO = re.compile(
+    r"following\s+(?:address(?:\(es\))?|recipients?)|could\s+not\s+be\s+delivered\s+to"
+    r"|delivery\s+to\s+the\s+following|failed\s+recipients?|permanent\s+error"
+    r"|undeliverable\s+to",
+    re.I,
+)
+_RCPT_FIELD = re.compile(
+    r"(?:original[- ]recipient|final[- ]recipient|failed[- ]recipient"
+    r"|recipient(?:\s+address)?|rcpt\s+to|to)\s*[:=]\s*(?:rfc822\s*;\s*)?"
+    r"<?([^<>\s@]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,})",
+    re.I,
+)
 
 
 def _addresses_in(text: str) -> Iterator[str]:
@@ -512,8 +533,11 @@ def _is_robot(address: str, excluded: set[str]) -> bool:
 
 
 def _heuristic_failures(msg: email.message.Message, human: str, quoted: str) -> list[Failure]:
-    excluded = set(_addresses_in(" ".join(_decode_header(msg.get(h)) for h in ("From", "To", "Sender",
-                                                                                "Reply-To", "Return-Path"))))
+    excluded = set(
+        _addresses_in(
+            " ".join(_decode_header(msg.get(h)) for h in ("From", "To", "Sender", "Reply-To", "Return-Path"))
+        )
+    )
     candidates: list[tuple[str, str]] = []  # (address, diagnostic text)
 
     def add(address: str, diagnostic: str) -> None:
@@ -532,27 +556,27 @@ def _heuristic_failures(msg: email.message.Message, human: str, quoted: str) -> 
     for i, match in enumerate(qmail):
         # The reason runs up to the next address block, never into the next recipient's reason.
         end = qmail[i + 1].start() if i + 1 < len(qmail) else match.end() + 600
-        add(match.group(1), human[match.end():min(end, match.end() + 600)])
+        add(match.group(1), human[match.end() : min(end, match.end() + 600)])
 
     # Exim / Postfix text / many others: an address at the start of a line after an introduction.
     intro = _EXIM_INTRO.search(human)
     if not candidates:
-        region = human[intro.start():] if intro else human
+        region = human[intro.start() :] if intro else human
         lines = list(_ADDRESS_LINE.finditer(region))
         for i, match in enumerate(lines):
             end = lines[i + 1].start() if i + 1 < len(lines) else match.end() + 600
-            rest = region[match.end():min(end, match.end() + 600)]
+            rest = region[match.end() : min(end, match.end() + 600)]
             add(match.group(1), match.group(2) + "\n" + rest)
 
     if not candidates:
         for match in _RCPT_FIELD.finditer(human):
-            add(match.group(1), human[match.end():match.end() + 600])
+            add(match.group(1), human[match.end() : match.end() + 600])
 
     if not candidates:
         for match in _ADDRESS.finditer(human):
             address = match.group(0).strip(".").lower()
             # "please contact <support@isp>" names a helpdesk, not the recipient.
-            before = human[max(0, match.start() - 80):match.start()]
+            before = human[max(0, match.start() - 80) : match.start()]
             if _is_robot(address, excluded) or _HELPDESK.search(before):
                 continue
             add(address, _human_near(human, address))
@@ -571,13 +595,27 @@ def _heuristic_failures(msg: email.message.Message, human: str, quoted: str) -> 
         evidence = text + " " + near[:600] if text else near[:600] + " " + reasons[:2000]
         status = _status_in(text) or _status_in(near[:600]) or _status_in(reasons)
         reply = _reply_code_in(text) or _reply_code_in(near[:600]) or _reply_code_in(reasons)
-        failures.append(Failure(address, failure_kind(status, evidence, near), status, reply,
-                                _one_line(text or near or reasons)))
+        failures.append(
+            Failure(
+                address,
+                failure_kind(status, evidence, near),
+                status,
+                reply,
+                _one_line(text or near or reasons),
+            )
+        )
     if not failures and reasons.strip():
         text = _diagnostic_text(reasons)
         status = _status_in(reasons)
-        failures.append(Failure(None, failure_kind(status, reasons), status, _reply_code_in(reasons),
-                                _one_line(text or reasons)))
+        failures.append(
+            Failure(
+                None,
+                failure_kind(status, reasons),
+                status,
+                _reply_code_in(reasons),
+                _one_line(text or reasons),
+            )
+        )
     return failures
 
 
@@ -606,8 +644,11 @@ def _original_to(msg: email.message.Message, quoted: str) -> str | None:
     return None
 
 
-_BOUNCE_SENDER = re.compile(r"mailer-daemon|postmaster|mail\s+delivery|mail\s+administrator|mdaemon"
-                            r"|bounce|daemon|mail\s+system", re.I)
+_BOUNCE_SENDER = re.compile(
+    r"mailer-daemon|postmaster|mail\s+delivery|mail\s+administrator|mdaemon"
+    r"|bounce|daemon|mail\s+system",
+    re.I,
+)
 _BOUNCE_BODY = re.compile(
     r"could\s+not\s+be\s+delivered|couldn't\s+be\s+delivered|wasn't\s+delivered|was\s+not\s+delivered"
     r"|undeliverable|delivery\s+(?:has\s+)?failed|failed\s+permanently|permanent\s+(?:error|failure)"
@@ -638,6 +679,7 @@ def _looks_like_bounce(msg: email.message.Message, human: str) -> bool:
 # --------------------------------------------------------------------------------------------------
 # Entry point
 # --------------------------------------------------------------------------------------------------
+
 
 def classify(raw: bytes) -> BounceReport:
     """Decide what one message at the bounce address means. Never raises."""
@@ -691,5 +733,3 @@ def _classify(raw: bytes) -> BounceReport:
     if not failures:
         return BounceReport("not_a_bounce", (), original_ids)
     return BounceReport("failure", tuple(failures), original_ids)
-
-

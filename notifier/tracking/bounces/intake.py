@@ -29,16 +29,22 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy import Connection, Row
 
-from notifier.sending import tokens
-from notifier.tracking.bounces.classify import BounceReport, Failure, classify
+from notifier.clock import utcnow
 from notifier.models import OutboxState
 from notifier.redact import mask_email
+from notifier.sending import tokens
 from notifier.store import Store
-from notifier.clock import utcnow
 from notifier.store import queries as q
+from notifier.tracking.bounces.classify import BounceReport, Failure, classify
 
-__all__ = ["BounceOutcome", "BounceReceiver", "apply_bounce", "apply_report", "token_from_address",
-           "tokens_from_message_ids"]
+__all__ = [
+    "BounceOutcome",
+    "BounceReceiver",
+    "apply_bounce",
+    "apply_report",
+    "token_from_address",
+    "tokens_from_message_ids",
+]
 
 log = logging.getLogger(__name__)
 _TOKEN = r"[A-Za-z0-9_-]{1,64}"
@@ -71,14 +77,26 @@ def tokens_from_message_ids(message_ids: tuple[str, ...], bounce_domain: str | N
     return tokens
 
 
-def apply_bounce(store: Store, raw: bytes, *, envelope_to: str | None = None, bounce_domain: str | None = None,
-                 now: datetime | None = None) -> BounceOutcome:  # fmt: skip
+def apply_bounce(
+    store: Store,
+    raw: bytes,
+    *,
+    envelope_to: str | None = None,
+    bounce_domain: str | None = None,
+    now: datetime | None = None,
+) -> BounceOutcome:
     """Classify one inbound message and apply it to the row it names (see the module docstring)."""
     return apply_report(store, classify(raw), envelope_to=envelope_to, bounce_domain=bounce_domain, now=now)
 
 
-def apply_report(store: Store, report: BounceReport, *, envelope_to: str | None = None,
-                 bounce_domain: str | None = None, now: datetime | None = None) -> BounceOutcome:  # fmt: skip
+def apply_report(
+    store: Store,
+    report: BounceReport,
+    *,
+    envelope_to: str | None = None,
+    bounce_domain: str | None = None,
+    now: datetime | None = None,
+) -> BounceOutcome:
     """Apply an already classified message to the row it names (one message may go to several rows)."""
     signed = token_from_address(envelope_to, bounce_domain) if envelope_to else None
     if signed is None:
@@ -110,8 +128,14 @@ def _apply(conn: Connection, report: BounceReport, row: Row[Any], now: datetime)
     failure = _failure_for(report, row.email)
     words = " ".join(x for x in (failure.status, failure.diagnostic) if x)
     detail = f"{failure.kind} bounce: {words}"
-    moved = q.advance_by_token(conn, token=row.message_token, to_state=OutboxState.BOUNCED.value,
-                               from_states=_BEFORE_BOUNCED, detail=detail[:500], now=now)  # fmt: skip
+    moved = q.advance_by_token(
+        conn,
+        token=row.message_token,
+        to_state=OutboxState.BOUNCED.value,
+        from_states=_BEFORE_BOUNCED,
+        detail=detail[:500],
+        now=now,
+    )
     if not moved:
         return f"kept (not forward from {row.state}): {detail}"
     released = q.release_fallback(conn, [moved], now)
@@ -129,11 +153,12 @@ def _failure_for(report: BounceReport, email: str | None) -> Failure:
 
 
 class _Handler:
-    def __init__(self, receiver: "BounceReceiver") -> None:
+    def __init__(self, receiver: BounceReceiver) -> None:
         self.receiver = receiver
 
-    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str,
-                          rcpt_options: list[str]) -> str:  # noqa: N802 - aiosmtpd's hook name
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+    ) -> str:
         domain = address.rpartition("@")[2].lower()
         if domain != self.receiver.bounce_domain.lower():
             return "550 5.7.1 Relaying denied: this server only takes bounces"
@@ -146,8 +171,13 @@ class _Handler:
         # server's event loop, so other connections are not held up meanwhile.
         report = await asyncio.to_thread(classify, raw)
         for rcpt in envelope.rcpt_tos:
-            outcome = await asyncio.to_thread(apply_report, self.receiver.store, report, envelope_to=rcpt,
-                                              bounce_domain=self.receiver.bounce_domain)  # fmt: skip
+            outcome = await asyncio.to_thread(
+                apply_report,
+                self.receiver.store,
+                report,
+                envelope_to=rcpt,
+                bounce_domain=self.receiver.bounce_domain,
+            )
             self.receiver.outcomes.append(outcome)
         return "250 Bounce received"
 
@@ -156,16 +186,19 @@ class BounceReceiver:
     """SMTP for the bounce domain (``with BounceReceiver(store, "bounces.example.com", port=2525):``).
     Mail for other domains is refused; every accepted message is applied at once."""
 
-    def __init__(self, store: Store, bounce_domain: str, *, host: str = "127.0.0.1", port: int = 2525) -> None:
+    def __init__(
+        self, store: Store, bounce_domain: str, *, host: str = "127.0.0.1", port: int = 2525
+    ) -> None:
         self.store = store
         self.bounce_domain = bounce_domain
         self.host = host
         self.port = port
         self.outcomes: list[BounceOutcome] = []
-        self._controller = Controller(_Handler(self), hostname=host, port=port,
-                                      server_kwargs={"data_size_limit": 10 * 1024 * 1024})  # fmt: skip
+        self._controller = Controller(
+            _Handler(self), hostname=host, port=port, server_kwargs={"data_size_limit": 10 * 1024 * 1024}
+        )
 
-    def __enter__(self) -> "BounceReceiver":
+    def __enter__(self) -> BounceReceiver:
         self._controller.start()
         return self
 
