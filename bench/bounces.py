@@ -1,4 +1,4 @@
-"""Score the bounce classifier against the shared real-world corpus (``testdata/bounces``).
+"""Score the bounce classifier against the real-world corpus (``tests/data/bounces``).
 
 Run ``python -m bench.bounces`` from the repository root. It prints address accuracy, class
 accuracy, the expected-versus-ours confusion matrix, the files it gets wrong grouped by mail
@@ -9,7 +9,6 @@ the numbers in docs/bounces.md and the regression floors in the test come from o
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from collections import Counter
@@ -23,11 +22,7 @@ from notifier.tracking.bounces.classify import BounceReport, Failure, classify
 CLASSES = ("hard", "soft", "null")
 
 
-def corpus_dir(shared_dir: Path | None = None) -> Path:
-    """The corpus directory; NOTIFIER_SHARED_DIR overrides the default ``shared`` next to the repo."""
-    if shared_dir is None:
-        shared_dir = Path(os.environ.get("NOTIFIER_SHARED_DIR", PROJECT_ROOT.parent / "shared"))
-    return shared_dir / "testdata" / "bounces"
+CORPUS = PROJECT_ROOT / "tests" / "data" / "bounces"  # carried in the repository, with its license
 
 
 def load_corpus(directory: Path) -> list[tuple[dict[str, Any], bytes]]:
@@ -112,11 +107,7 @@ def format_confusion(result: Score) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    directory = corpus_dir()
-    if not (directory / "expected.json").is_file():
-        print(f"bounce corpus not found at {directory} (set NOTIFIER_SHARED_DIR)", file=sys.stderr)
-        return 2
-    corpus = load_corpus(directory)
+    corpus = load_corpus(CORPUS)
     verbose = "-v" in (argv if argv is not None else sys.argv[1:])
     result = score(corpus)
     print(f"corpus: {len(corpus)} files, {result.class_total} expected recipients")

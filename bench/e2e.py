@@ -17,9 +17,10 @@ import psycopg
 from notifier.audience.selection import Selection
 from notifier.clock import utcnow
 from notifier.config import PROJECT_ROOT, Settings
-from notifier.models import Channel, ChannelPolicy, CustomerRecord, DeliveryPolicy
+from notifier.models import Channel, ChannelPolicy, CustomerRecord, DeliveryPolicy, QuietHours
 from notifier.notices.approval import approve, pieces, submit
-from notifier.sending.campaigns import campaign_status, control, create_incident, plan_campaign
+from notifier.notices.records import create_incident
+from notifier.sending.campaigns import campaign_status, control, plan_campaign
 from notifier.sending.runner import start
 from notifier.store import Store
 from notifier.store import queries as q
@@ -112,7 +113,7 @@ def prepare(url: str, customers: int, channel: Channel, workdir: Path) -> str:
         policy=ChannelPolicy.ALL,
         locales=("en", "ru", "vi"),
         actor="bench",
-        delivery=DeliveryPolicy(quiet_start=0, quiet_end=24),
+        delivery=DeliveryPolicy(quiet_hours=QuietHours(0, 24)),
     )
     store.dispose()
     return name

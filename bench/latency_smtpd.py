@@ -22,7 +22,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -223,10 +223,8 @@ async def _run_until_signalled(host: str, port: int, delay_ms: float) -> Stats:
         stop_task.cancel()
         server_task.result()  # Re-raise a startup failure such as "address in use".
     server_task.cancel()
-    try:
+    with suppress(asyncio.CancelledError):
         await server_task
-    except asyncio.CancelledError:
-        pass
     return stats
 
 

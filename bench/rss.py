@@ -14,6 +14,7 @@ floor of every measurement.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import select
@@ -71,10 +72,8 @@ def _kill_command(report_fd: int) -> str:
     text = os.read(report_fd, 64).decode()
     pid_text = text.partition("\n")[0]
     if pid_text:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(int(pid_text), signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     return text
 
 

@@ -66,7 +66,8 @@ def email_latency(work: Path, results: dict[str, float | int | str | None]) -> N
         seconds, accepted = run_shards(db, campaign, channel=Channel.EMAIL, channel_url=url, shards=2)
     results["email_latency50_msgs_per_s"] = round(accepted / seconds, 1)
     log(
-        f"(c) 50 ms per SMTP reply: {accepted} in {seconds:.1f} s = {results['email_latency50_msgs_per_s']} msgs/s"
+        f"(c) 50 ms per SMTP reply: {accepted} in {seconds:.1f} s = "
+        f"{results['email_latency50_msgs_per_s']} msgs/s"
     )
 
 
@@ -93,7 +94,8 @@ def sms_e2e(work: Path, results: dict[str, float | int | str | None]) -> None:
         stop_process(proc)
     results["sms_e2e_msgs_per_s"] = round(accepted / seconds, 1)
     log(
-        f"(d) SMS into the Twilio stand-in: {accepted} in {seconds:.1f} s = {results['sms_e2e_msgs_per_s']} msgs/s"
+        f"(d) SMS into the Twilio stand-in: {accepted} in {seconds:.1f} s = "
+        f"{results['sms_e2e_msgs_per_s']} msgs/s"
     )
 
 
@@ -134,7 +136,8 @@ def throttle(work: Path, results: dict[str, float | int | str | None]) -> None:
         results[f"throttle_achieved_{workers}w"] = round(achieved, 2)
         worst = max(worst, max_window)
         log(
-            f"(e) throttle {rate}/s, {workers} worker(s), {seconds:.0f} s: {achieved:.2f}/s, max 1 s window {max_window}"
+            f"(e) throttle {rate}/s, {workers} worker(s), {seconds:.0f} s: {achieved:.2f}/s, "
+            f"max 1 s window {max_window}"
         )
     results["throttle_max_1s_window"] = worst
 
@@ -149,7 +152,8 @@ def memory(results: dict[str, float | int | str | None]) -> None:
             raise RuntimeError(f"bench.memory failed ({code}): {tail}")
         results[key] = round(peak, 1)
         log(
-            f"(f) {customers} customers end to end: peak RSS {peak:.0f} MB ({time.perf_counter() - began:.0f} s)"
+            f"(f) {customers} customers end to end: peak RSS {peak:.0f} MB "
+            f"({time.perf_counter() - began:.0f} s)"
         )
 
 

@@ -14,14 +14,15 @@ from notifier.store import Store
 def main() -> None:
     campaign = sys.argv[1]
     settings = Settings.from_env()
-    store = Store(settings.database_url)
-    drain(
-        store,
-        get_campaign(store, campaign),
-        lambda chs: send_window(settings, campaign, chs),
-        max_wait_seconds=120,
-    )
-    store.dispose()
+    with Store(settings.database_url) as store:
+        drain(
+            store,
+            settings,
+            get_campaign(store, campaign),
+            lambda chs: send_window(settings, campaign, chs),
+            actor="bench",
+            max_wait_seconds=120,
+        )
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from bench.ports import LOOPBACK, free_port, port_is_free, stop_process, wait_for_port
 
@@ -26,7 +27,7 @@ def _require(binary: str) -> str:
     if os.access(binary, os.X_OK):
         return binary
     # Other distributions put the tools on PATH rather than /usr/sbin.
-    found = shutil.which(os.path.basename(binary))
+    found = shutil.which(Path(binary).name)
     if found is None:
         raise RuntimeError(f"{binary} not found; {_INSTALL_HINT}")
     return found

@@ -1,8 +1,9 @@
-"""Prefect flow ``notify-customers``: plan a campaign (frozen manifest + outbox), then send it,
-one task per window of up to 30 s of sending (every channel at once), and publish a summary artifact.
+"""Prefect flow ``notify-customers``: plan a campaign (frozen manifest + outbox), then send it, one task per
+window of up to 30 s of sending (every channel at once), and publish summary artifacts.
 
-Thin wiring only: everything real is in ``notifier``. Channel URLs and the database URL come from
-the environment (``NOTIFIER_*``), never from flow parameters, so no secret is stored in Prefect."""
+Thin wiring only: everything real is in ``notifier``. Channel URLs and the database URL come from the
+worker's environment (``NOTIFIER_*``, read by ``Settings.from_env``), never from flow parameters, so no
+secret is stored in Prefect."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from flows.tasks import ProgressArtifact, send_through_task
 from notifier.audience.selection import Selection
 from notifier.config import Settings
 from notifier.models import Channel, ChannelPolicy, DeliveryPolicy
-from notifier.reports.delivery import summary_markdown, summary_rows
+from notifier.reports.summary import manifest_lines, summary_markdown, summary_rows
 from notifier.sending import campaigns, runner
 from notifier.store import Store
 
@@ -26,45 +27,33 @@ from notifier.store import Store
 def plan_campaign_task(
     campaign: str,
     incident: str,
-    affected_ids: str | None,
-    query: str | None,
+    selection: Selection,
     channels: list[str],
     policy: str,
     notice: str,
-    delivery: dict[str, Any],
+    delivery: DeliveryPolicy,
     actor: str,
 ) -> int:
     settings = Settings.from_env()
-    store = Store(settings.database_url)
-    try:
+    with Store(settings.database_url) as store:
         result = campaigns.plan_campaign(
             store,
             name=campaign,
             incident_key=incident,
-            selection=Selection(ids_file=Path(affected_ids) if affected_ids else None, query=query),
+            selection=selection,
             channels=frozenset(Channel(c) for c in channels),
             policy=ChannelPolicy(policy),
             locales=runner.renderer_for(settings.templates_dir, settings.locales_dir, notice).locales,
             actor=actor,
             notice=notice,
-            delivery=DeliveryPolicy.from_json(delivery),
+            delivery=delivery,
         )
-    finally:
-        store.dispose()
+        manifest = campaigns.campaign_status(store, campaign).manifest
     logger = get_run_logger()
     for problem in result.problems[:50]:
         logger.warning(problem)
-    store = Store(settings.database_url)
-    try:
-        manifest = campaigns.campaign_status(store, campaign).manifest
-    finally:
-        store.dispose()
-    # The counts to check before anything is sent (also shown by `notifier campaign plan`).
-    logger.info("manifest of %s: %d customers", campaign, manifest["total"])
-    for key in ("by_channel_plan", "by_locale", "by_jurisdiction", "unreachable"):
-        logger.info(
-            "  %s: %s", key.replace("_", " "), ", ".join(f"{k} {v}" for k, v in manifest[key].items())
-        )
+    for line in manifest_lines(campaign, manifest):
+        logger.info(line)
     return result.selected
 
 
@@ -86,40 +75,22 @@ def notify_customers(
     breach_notice or breach_update), then send everything due, refusing while any notice piece it needs is
     not approved at its current content hash. Running it again sends nothing that was already sent."""
     settings = Settings.from_env()
-    store = Store(settings.database_url)
-    try:
+    with Store(settings.database_url) as store:
         if not campaigns.campaign_exists(store, campaign):
             if incident is None:
                 raise ValueError(f"campaign {campaign!r} is new: pass incident= and affected_ids= or query=")
-            start, _, end = quiet_hours.partition("-")
-            delivery = DeliveryPolicy(
-                quiet_start=int(start),
-                quiet_end=int(end),
-                urgent_reason=urgent,
-                uncertain_email=uncertain_email,
-            ).as_json()
-            plan_campaign_task(
-                campaign,
-                incident,
-                affected_ids,
-                query,
-                channels or ["email", "sms"],
-                policy,
-                notice,
-                delivery,
-                actor,
+            delivery = DeliveryPolicy.from_options(
+                quiet_hours=quiet_hours, urgent=urgent, uncertain_email=uncertain_email
             )
+            selection = Selection(ids_file=Path(affected_ids) if affected_ids else None, query=query)
+            plan_campaign_task(
+                campaign, incident, selection, channels or ["email", "sms"], policy, notice, delivery, actor
+            )
+        progress = ProgressArtifact(campaign, key=f"{_artifact_key(campaign)}-progress")
         totals = runner.launch(
-            store,
-            settings,
-            campaign,
-            send_through_task(campaign),
-            actor=actor,
-            progress=ProgressArtifact(campaign, key=f"{_artifact_key(campaign)}-progress"),
+            store, settings, campaign, send=send_through_task(campaign), actor=actor, progress=progress
         )
         status = campaigns.campaign_status(store, campaign)
-    finally:
-        store.dispose()
     create_markdown_artifact(
         summary_markdown(status, totals),
         key=_artifact_key(campaign),

@@ -12,6 +12,7 @@ from dataclasses import asdict
 from typing import Any
 
 from prefect import flow, get_run_logger
+from prefect.client.schemas.objects import FlowRun
 from prefect.deployments import run_deployment
 
 from flows.tasks import ProgressArtifact, send_through_task
@@ -25,15 +26,12 @@ from notifier.store import Store
 def send_shard(campaign: str, actor: str = "prefect-shard") -> dict[str, int]:
     """Send batches of a running campaign until nothing is due; safe to run many at once."""
     settings = Settings.from_env()
-    store = Store(settings.database_url)
-    try:
+    with Store(settings.database_url) as store:
         ref = get_campaign(store, campaign)
+        progress = ProgressArtifact(campaign, key=None)
         totals = runner.drain(
-            store, ref, send_through_task(campaign), progress=ProgressArtifact(campaign, key=None)
+            store, settings, ref, send_through_task(campaign), actor=actor, progress=progress
         )
-    finally:
-        store.dispose()
-    del actor
     # What this shard did, in its run's log: shards of one campaign split the work between them.
     get_run_logger().info(
         "shard totals: accepted=%d failed=%d deferred=%d suppressed=%d claimed=%d",
@@ -50,13 +48,10 @@ def send_shard(campaign: str, actor: str = "prefect-shard") -> dict[str, int]:
 def start_campaign(campaign: str, shards: int = 2, actor: str = "prefect") -> dict[str, Any]:
     """Gate and start a planned campaign, then launch ``shards`` send-shard runs (deployment required)."""
     settings = Settings.from_env()
-    store = Store(settings.database_url)
-    try:
+    with Store(settings.database_url) as store:
         runner.start(store, settings, campaign, actor=actor)
-    finally:
-        store.dispose()
     runs = [
         run_deployment("send-shard/send-shard", parameters={"campaign": campaign}, timeout=0)
         for _ in range(shards)
     ]
-    return {"campaign": campaign, "shard_runs": [str(r.id) for r in runs]}
+    return {"campaign": campaign, "shard_runs": [str(r.id) for r in runs if isinstance(r, FlowRun)]}

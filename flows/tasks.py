@@ -38,11 +38,13 @@ class ProgressArtifact:
         self.artifact: UUID | None = None
 
     def __call__(self, totals: BatchResult, states: dict[str, int]) -> None:
-        due = sum(states.get(s, 0) for s in runner.DUE_STATES)
+        left = runner.remaining(states)
         total = sum(n for s, n in states.items() if s != "skipped")
-        percent = 100.0 * (total - due) / total if total else 100.0
+        percent = 100.0 * (total - left) / total if total else 100.0
         description = f"{self.campaign}: " + ", ".join(f"{s} {n}" for s, n in sorted(states.items()))
         if self.artifact is None:
-            self.artifact = create_progress_artifact(percent, key=self.key, description=description)
+            created = create_progress_artifact(percent, key=self.key, description=description)
+            assert isinstance(created, UUID)  # called from a synchronous flow: not a coroutine
+            self.artifact = created
         else:
             update_progress_artifact(self.artifact, percent, description=description)

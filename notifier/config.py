@@ -1,23 +1,35 @@
-"""Settings: one frozen value object built at the edge (CLI, flow) and passed down.
+"""Settings: one frozen value object built at the edge (CLI, flow, demo) and passed down.
 
-Nothing below the edge reads the environment. ``Settings.from_env()`` is the only place that does,
-and it documents every variable it reads."""
+Nothing below the edge reads the environment. ``Settings.from_env()`` is the only place that does; the
+variables it reads are declared once, in ``ENVIRONMENT``, and documented in docs/operations.md (a test
+keeps the two in step). Channel URLs are parsed here too: what paces a provider account (``rate``,
+``burst``, ``concurrency``) becomes a typed ``ChannelSettings``; the channel itself reads the rest of its
+URL when it is built (``notifier.channels.channel_from_url``). A bad value is a ``ConfigurationError``
+naming the variable and what is expected, before anything runs."""
 
 from __future__ import annotations
 
 import os
 import random
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import parse_qs, urlsplit
 
-__all__ = ["PROJECT_ROOT", "RetryPolicy", "Settings"]
+from notifier.errors import ConfigurationError
+from notifier.models import Channel
+from notifier.redact import mask_url
+
+__all__ = ["ENVIRONMENT", "PROJECT_ROOT", "ChannelSettings", "RetryPolicy", "Settings"]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_VAR_DIR = PROJECT_ROOT / "var"
 
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    """How transient delivery failures are retried."""
+    """How transient delivery failures are retried: exponential backoff with jitter, capped."""
 
     max_attempts: int = 5
     base_seconds: float = 5.0
@@ -31,6 +43,60 @@ class RetryPolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class ChannelSettings:
+    """One channel's provider account as configured by its URL.
+
+    url:          the channel URL (``smtp://…``, ``twilio://…``); the channel parses its own options from it.
+    rate_per_s:   messages per second for the whole provider account, across every sender (0 = unpaced);
+                  ``?rate=`` in the URL.
+    burst:        how many messages may go at once after an idle moment (``&burst=``; default 2 % of rate).
+    concurrency:  messages one sender has with the provider at a time (``&concurrency=``; default 8).
+    account:      the key the account's pacing is shared under: the user (SMTP) or account SID (Twilio)
+                  at its host."""
+
+    kind: Channel
+    url: str
+    rate_per_s: float = 0.0
+    burst: int | None = None
+    concurrency: int = 8
+    account: str = ""
+
+    def __repr__(self) -> str:
+        return f"ChannelSettings({self.kind}, {mask_url(self.url)!r}, rate={self.rate_per_s})"
+
+    @property
+    def password(self) -> str | None:
+        """The URL's secret (SMTP password; Twilio auth token, which also checks Twilio's signatures)."""
+        return urlsplit(self.url).password
+
+    @classmethod
+    def parse(cls, url: str, kind: Channel, *, source: str = "channel URL") -> ChannelSettings:
+        parts = urlsplit(url)
+        if not parts.scheme or not parts.netloc:
+            raise ConfigurationError(f"{source}: {mask_url(url)!r} is not a URL (e.g. smtp://host:25)")
+        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        rate = _number(query.get("rate", "0"), float, f"{source} rate=", minimum=0)
+        burst = _number(query["burst"], int, f"{source} burst=", minimum=1) if "burst" in query else None
+        concurrency = _number(query.get("concurrency", "8"), int, f"{source} concurrency=", minimum=1)
+        account = f"{kind.value}:{parts.username or ''}@{parts.hostname}:{parts.port or ''}"
+        return cls(kind, url, rate_per_s=rate, burst=burst, concurrency=concurrency, account=account)
+
+
+N = TypeVar("N", int, float)
+
+
+def _number(raw: str, kind: Callable[[str], N], what: str, *, minimum: float) -> N:
+    try:
+        value = kind(raw.strip())
+    except ValueError:
+        noun = "a whole number" if kind is int else "a number"
+        raise ConfigurationError(f"{what} {raw!r} is not {noun}") from None
+    if value < minimum:
+        raise ConfigurationError(f"{what} {raw!r} must be at least {minimum:g}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Where the store, templates and catalogs are, and how to reach the providers.
 
@@ -39,39 +105,84 @@ class Settings:
     email_url:     channel URL for email (``smtp://user:pass@host:587?starttls=1``); None = no email.
     sms_url:       channel URL for SMS (``twilio://SID:TOKEN@api?from=+1...``); None = no SMS.
     var_dir:       working files (SQLite store, demo outbox, summaries).
-    batch_size:    outbox rows per claim: at most this many are ever claimed and unanswered per sender.
-    lease_seconds: how long a claim is ours; after that a ``sending`` row is ``uncertain``.
-    """
+    batch_size:    outbox rows one sender claims ahead at a time.
+    lease_seconds: how long a claim is ours; a row left ``sending`` past it becomes ``uncertain``.
+    email, sms:    the parsed channel settings (from the URLs; None when the URL is not set)."""
 
-    database_url: str = "sqlite:///var/notifier.db"
+    database_url: str = f"sqlite:///{DEFAULT_VAR_DIR / 'notifier.db'}"
     email_url: str | None = None
     sms_url: str | None = None
     templates_dir: Path = PROJECT_ROOT / "templates"
     locales_dir: Path = PROJECT_ROOT / "locales"
     migrations_dir: Path = PROJECT_ROOT / "migrations"
-    var_dir: Path = PROJECT_ROOT / "var"
+    var_dir: Path = DEFAULT_VAR_DIR
     batch_size: int = 500
     lease_seconds: int = 300
-    email_concurrency: int = 8
-    sms_concurrency: int = 8
-    email_rate_per_s: float = 0.0  # 0 = unthrottled (the local stand-ins)
-    sms_rate_per_s: float = 0.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    email: ChannelSettings | None = field(init=False, default=None, compare=False)
+    sms: ChannelSettings | None = field(init=False, default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1 or self.lease_seconds < 1:
+            raise ConfigurationError("batch size and lease seconds must be at least 1")
+        for kind, url in ((Channel.EMAIL, self.email_url), (Channel.SMS, self.sms_url)):
+            parsed = (
+                ChannelSettings.parse(url, kind, source=f"NOTIFIER_{kind.value.upper()}_URL") if url else None
+            )
+            object.__setattr__(self, kind.value, parsed)
+
+    def channel(self, kind: Channel) -> ChannelSettings:
+        """The settings of one channel; a ConfigurationError naming the variable when it is not configured."""
+        configured = self.email if kind is Channel.EMAIL else self.sms
+        if configured is None:
+            raise ConfigurationError(f"no {kind} channel configured: set NOTIFIER_{kind.value.upper()}_URL")
+        return configured
 
     @classmethod
-    def from_env(cls, **overrides: object) -> Settings:
-        """Read NOTIFIER_DATABASE_URL, NOTIFIER_EMAIL_URL, NOTIFIER_SMS_URL, NOTIFIER_VAR_DIR,
-        NOTIFIER_TEMPLATES_DIR, NOTIFIER_LOCALES_DIR, NOTIFIER_BATCH_SIZE and NOTIFIER_LEASE_SECONDS."""
-        env = os.environ
-        var_dir = Path(env.get("NOTIFIER_VAR_DIR", str(PROJECT_ROOT / "var")))
-        settings = cls(
-            database_url=env.get("NOTIFIER_DATABASE_URL") or f"sqlite:///{var_dir / 'notifier.db'}",
-            email_url=env.get("NOTIFIER_EMAIL_URL") or None,
-            sms_url=env.get("NOTIFIER_SMS_URL") or None,
-            var_dir=var_dir,
-            templates_dir=Path(env.get("NOTIFIER_TEMPLATES_DIR", str(PROJECT_ROOT / "templates"))),
-            locales_dir=Path(env.get("NOTIFIER_LOCALES_DIR", str(PROJECT_ROOT / "locales"))),
-            batch_size=int(env.get("NOTIFIER_BATCH_SIZE", "500")),
-            lease_seconds=int(env.get("NOTIFIER_LEASE_SECONDS", "300")),
-        )
-        return replace(settings, **overrides)  # type: ignore[arg-type]
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Settings from ``NOTIFIER_*`` variables (``ENVIRONMENT``); ``overrides`` (CLI flags) win."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for variable, (name, parse, _help) in ENVIRONMENT.items():
+            raw = env.get(variable, "").strip()
+            if raw:
+                values[name] = parse(variable, raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        if "database_url" not in values:
+            var_dir = values.get("var_dir", DEFAULT_VAR_DIR)
+            values["database_url"] = f"sqlite:///{Path(var_dir) / 'notifier.db'}"
+        return cls(**values)
+
+    def as_env(self) -> dict[str, str]:
+        """The inverse of ``from_env``: the variables a worker process needs to build these settings."""
+        out = {}
+        for variable, (name, _parse, _help) in ENVIRONMENT.items():
+            value = getattr(self, name)
+            if value is not None:
+                out[variable] = str(value)
+        return out
+
+
+def _text(_variable: str, raw: str) -> str:
+    return raw
+
+
+def _path(_variable: str, raw: str) -> Path:
+    return Path(raw)
+
+
+def _positive_int(variable: str, raw: str) -> int:
+    return _number(raw, int, variable, minimum=1)
+
+
+# Every environment variable notifier reads: variable → (Settings field, parser, what it means).
+ENVIRONMENT: dict[str, tuple[str, Callable[[str, str], Any], str]] = {
+    "NOTIFIER_DATABASE_URL": ("database_url", _text, "SQLAlchemy URL of the store"),
+    "NOTIFIER_EMAIL_URL": ("email_url", _text, "email channel URL (smtp://, smtps://, memory://email)"),
+    "NOTIFIER_SMS_URL": ("sms_url", _text, "SMS channel URL (twilio://, twilio+http://, memory://sms)"),
+    "NOTIFIER_VAR_DIR": ("var_dir", _path, "working files: the default SQLite store, demo output"),
+    "NOTIFIER_TEMPLATES_DIR": ("templates_dir", _path, "notice templates and legal content data"),
+    "NOTIFIER_LOCALES_DIR": ("locales_dir", _path, "gettext catalogs"),
+    "NOTIFIER_BATCH_SIZE": ("batch_size", _positive_int, "outbox rows one sender claims ahead"),
+    "NOTIFIER_LEASE_SECONDS": ("lease_seconds", _positive_int, "how long a sender's claim holds"),
+}

@@ -25,7 +25,6 @@ __all__ = [
     "RenderError",
     "SelectionError",
     "TransientDeliveryError",
-    "is_transient",
 ]
 
 
@@ -80,8 +79,3 @@ class PermanentDeliveryError(DeliveryError):
 
 class ConfigurationError(ValueError):
     """A setting or channel URL is unusable. Not a NotifierError on purpose (see module docstring)."""
-
-
-def is_transient(exc: BaseException) -> bool:
-    """True if ``exc`` is a delivery failure that a later attempt may cure."""
-    return isinstance(exc, TransientDeliveryError)

@@ -4,20 +4,25 @@ and small frozen dataclasses. Imports nothing from notifier."""
 from __future__ import annotations
 
 import enum
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 __all__ = [
-    "TERMINAL_STATES",
     "CampaignState",
     "Channel",
     "ChannelPlan",
     "ChannelPolicy",
     "CustomerRecord",
+    "Decision",
     "DeliveryPolicy",
     "OutboxState",
+    "QuietHours",
     "Receipt",
     "RenderedMessage",
+    "UncertainEmail",
     "UnreachableReason",
 ]
 
@@ -81,31 +86,102 @@ class UnreachableReason(enum.StrEnum):
 
 
 class OutboxState(enum.StrEnum):
-    """The outbox state machine of DESIGN.md. Status only moves forward."""
+    """The outbox state machine of DESIGN.md, declared once: each state's traits are in ``_TRAITS``
+    below and every other module asks them (``OutboxState.due()``, ``state.rank``, ...).
+
+    ``pending → claimed → sending → accepted → delivered | bounced | undelivered | failed``, beside them
+    ``deferred`` (due again at ``next_attempt_at``), ``waiting`` (a fallback, sent only if the channel
+    before it fails for good), ``suppressed``, ``skipped`` and ``uncertain``. A sender *claims* rows
+    ahead under a lease and marks them ``sending`` only just before it hands them to the provider, so
+    after a crash a ``claimed`` row goes back to ``pending`` and only a ``sending`` one is ``uncertain``.
+    Reports from providers only ever move a row to a state of higher rank."""
 
     PENDING = "pending"
+    WAITING = "waiting"
+    DEFERRED = "deferred"
+    CLAIMED = "claimed"
     SENDING = "sending"
+    UNCERTAIN = "uncertain"
     ACCEPTED = "accepted"
     DELIVERED = "delivered"
     BOUNCED = "bounced"
     UNDELIVERED = "undelivered"
     FAILED = "failed"
-    DEFERRED = "deferred"
     SUPPRESSED = "suppressed"
     SKIPPED = "skipped"
-    UNCERTAIN = "uncertain"
+
+    @property
+    def rank(self) -> int:
+        """How far a message got: 0 not handed over, 1 handed over (answer unknown), 2 accepted, 3 final."""
+        return _TRAITS[self].rank
+
+    @property
+    def terminal(self) -> bool:
+        """Nothing more happens to the row by itself (only a person or a later report can move it)."""
+        return _TRAITS[self].terminal
+
+    @classmethod
+    def due(cls) -> frozenset[OutboxState]:
+        """States a sender may claim (``deferred`` once its ``next_attempt_at`` has come)."""
+        return frozenset(s for s in cls if _TRAITS[s].due)
+
+    @classmethod
+    def leased(cls) -> frozenset[OutboxState]:
+        """States a sender holds under a lease: claimed ahead, or handed to the provider."""
+        return frozenset(s for s in cls if _TRAITS[s].leased)
+
+    @classmethod
+    def unsent(cls) -> frozenset[OutboxState]:
+        """Never handed to a provider and not final: what a cancel skips and the approval gate covers."""
+        return frozenset(s for s in cls if s.rank == 0 and not s.terminal)
+
+    @classmethod
+    def remaining(cls) -> frozenset[OutboxState]:
+        """Work a running campaign still has to do (progress displays)."""
+        return cls.due() | cls.leased()
+
+    @classmethod
+    def before(cls, state: OutboxState) -> frozenset[OutboxState]:
+        """The states a provider's report of ``state`` may move a row on from (forward only)."""
+        return frozenset(s for s in cls if s.rank < state.rank)
+
+    @classmethod
+    def awaiting_outcome(cls) -> frozenset[OutboxState]:
+        """Handed to a provider and not final: what a bounce or a late report can still settle."""
+        return frozenset(s for s in cls if s.rank in (1, 2))
 
 
-TERMINAL_STATES = frozenset(
-    {
-        OutboxState.DELIVERED,
-        OutboxState.BOUNCED,
-        OutboxState.UNDELIVERED,
-        OutboxState.FAILED,
-        OutboxState.SUPPRESSED,
-        OutboxState.SKIPPED,
-    }
-)
+@dataclass(frozen=True, slots=True)
+class _StateTraits:
+    rank: int
+    due: bool = False
+    leased: bool = False
+    terminal: bool = False
+
+
+_S = OutboxState
+_TRAITS: dict[OutboxState, _StateTraits] = {
+    _S.PENDING: _StateTraits(rank=0, due=True),
+    _S.WAITING: _StateTraits(rank=0),
+    _S.DEFERRED: _StateTraits(rank=0, due=True),
+    _S.CLAIMED: _StateTraits(rank=0, leased=True),
+    _S.SENDING: _StateTraits(rank=1, leased=True),
+    _S.UNCERTAIN: _StateTraits(rank=1),
+    _S.ACCEPTED: _StateTraits(rank=2),
+    _S.DELIVERED: _StateTraits(rank=3, terminal=True),
+    _S.BOUNCED: _StateTraits(rank=3, terminal=True),
+    _S.UNDELIVERED: _StateTraits(rank=3, terminal=True),
+    _S.FAILED: _StateTraits(rank=3, terminal=True),
+    _S.SUPPRESSED: _StateTraits(rank=3, terminal=True),
+    _S.SKIPPED: _StateTraits(rank=0, terminal=True),
+}
+
+
+class Decision(enum.StrEnum):
+    """Legal's decision on one notice piece at one content hash."""
+
+    APPROVED = "approved"
+    REJECTED = "rejected"
 
 
 class CampaignState(enum.StrEnum):
@@ -152,49 +228,94 @@ class RenderedMessage:
 
 @dataclass(frozen=True, slots=True)
 class Receipt:
-    """A provider accepted a message."""
+    """A provider accepted a message: its id there (SMTP: our Message-ID; Twilio: the message SID)."""
 
     provider_message_id: str
-    accepted_at: datetime
-    detail: str = ""
+
+
+class UncertainEmail(enum.StrEnum):
+    """What happens to emails whose fate a crash left unknown."""
+
+    HOLD = "hold"  # stay uncertain, listed for review; a person releases them (resend or mark sent)
+    RESEND = "resend"  # sent again with the same Message-ID (receivers and our bounce handling can dedupe)
+
+
+@dataclass(frozen=True, slots=True)
+class QuietHours:
+    """SMS only between ``start`` and ``end`` (whole hours, 0-24, in the recipient's local time)."""
+
+    start: int = 9
+    end: int = 20
+
+    def __post_init__(self) -> None:
+        if not (0 <= self.start < self.end <= 24):
+            raise ValueError(f"quiet hours must be 0 <= start < end <= 24, got {self.start}-{self.end}")
+
+    @classmethod
+    def parse(cls, text: str) -> QuietHours:
+        """``09-20`` or ``09:00-20:00`` (whole hours). Raises ValueError saying what is expected."""
+        match = re.fullmatch(r"\s*(\d{1,2})(?::00)?\s*-\s*(\d{1,2})(?::00)?\s*", text)
+        if match is None:
+            raise ValueError(f"quiet hours {text!r}: expected whole hours such as 09-20 or 09:00-20:00")
+        return cls(int(match.group(1)), int(match.group(2)))
+
+    def __str__(self) -> str:
+        return f"{self.start:02d}-{self.end:02d}"
+
+    def next_allowed(self, now: datetime, time_zone: str) -> datetime | None:
+        """None if ``now`` is inside the window there; else when the window next opens (UTC)."""
+        local = now.astimezone(ZoneInfo(time_zone))
+        if self.start <= local.hour < self.end:
+            return None
+        opens = local.replace(hour=self.start, minute=0, second=0, microsecond=0)
+        if local.hour >= self.end:
+            opens += timedelta(days=1)
+        return opens.astimezone(UTC)
 
 
 @dataclass(frozen=True, slots=True)
 class DeliveryPolicy:
     """How a campaign delivers, stated when it is planned (and audited).
 
-    quiet_start/quiet_end: SMS only between these local hours of the recipient (default 09:00-20:00).
+    quiet_hours: SMS only inside this window of the recipient's local time (default 09-20).
     urgent_reason: if set, quiet hours are overridden; the reason is recorded in the audit log.
-    uncertain_email: what to do with emails whose fate a crash left unknown: "hold" them for review,
-    or "resend" them with the same Message-ID (receivers and our bounce handling can then dedupe)."""
+    uncertain_email: emails whose fate a crash left unknown are held for review or resent."""
 
-    quiet_start: int = 9
-    quiet_end: int = 20
+    quiet_hours: QuietHours = QuietHours()
     urgent_reason: str | None = None
-    uncertain_email: str = "hold"
+    uncertain_email: UncertainEmail = UncertainEmail.HOLD
 
-    def __post_init__(self) -> None:
-        if not (0 <= self.quiet_start < self.quiet_end <= 24):
-            raise ValueError(
-                f"quiet hours must be 0 <= start < end <= 24, got {self.quiet_start}-{self.quiet_end}"
-            )
-        if self.uncertain_email not in ("hold", "resend"):
-            raise ValueError("uncertain_email is hold or resend")
+    @classmethod
+    def from_options(
+        cls, *, quiet_hours: str = "09-20", urgent: str | None = None, uncertain_email: str = "hold"
+    ) -> DeliveryPolicy:
+        """From the words a user gives (CLI options, flow parameters); ValueError says what is wrong."""
+        try:
+            uncertain = UncertainEmail(uncertain_email)
+        except ValueError:
+            raise ValueError(f"uncertain email {uncertain_email!r}: expected hold or resend") from None
+        return cls(
+            quiet_hours=QuietHours.parse(quiet_hours), urgent_reason=urgent or None, uncertain_email=uncertain
+        )
+
+    def sms_window(self) -> QuietHours | None:
+        """The quiet hours SMS keep to; None when an urgent campaign overrides them."""
+        return None if self.urgent_reason else self.quiet_hours
 
     def as_json(self) -> dict[str, object]:
         return {
-            "quiet_start": self.quiet_start,
-            "quiet_end": self.quiet_end,
+            "quiet_start": self.quiet_hours.start,
+            "quiet_end": self.quiet_hours.end,
             "urgent_reason": self.urgent_reason,
-            "uncertain_email": self.uncertain_email,
+            "uncertain_email": self.uncertain_email.value,
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, object] | None) -> DeliveryPolicy:
+    def from_json(cls, data: Mapping[str, object] | None) -> DeliveryPolicy:
         data = data or {}
+        urgent = data.get("urgent_reason")
         return cls(
-            quiet_start=int(data.get("quiet_start", 9)),
-            quiet_end=int(data.get("quiet_end", 20)),  # type: ignore[arg-type]
-            urgent_reason=data.get("urgent_reason") or None,  # type: ignore[arg-type]
-            uncertain_email=str(data.get("uncertain_email", "hold")),
+            quiet_hours=QuietHours(int(str(data.get("quiet_start", 9))), int(str(data.get("quiet_end", 20)))),
+            urgent_reason=str(urgent) if urgent else None,
+            uncertain_email=UncertainEmail(str(data.get("uncertain_email", "hold"))),
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit, urlunsplit
 
-__all__ = ["mask_email", "mask_phone", "mask_url"]
+__all__ = ["mask_contact", "mask_email", "mask_phone", "mask_url"]
 
 
 def mask_email(address: str | None) -> str:
@@ -26,6 +26,11 @@ def mask_phone(number: str | None) -> str:
         return "***"
     prefix = "+" if number.startswith("+") else ""
     return f"{prefix}{digits[:1]}{'*' * (len(digits) - 5)}{digits[-4:]}"
+
+
+def mask_contact(contact: str | None) -> str:
+    """An email address or a phone number, whichever it is, masked."""
+    return mask_email(contact) if contact and "@" in contact else mask_phone(contact)
 
 
 def mask_url(url: str) -> str:

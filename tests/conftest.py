@@ -17,7 +17,7 @@ from notifier.testing.smtp import SmtpStandin
 from notifier.testing.twilio import TwilioStandin
 
 PG_ADMIN_URL = os.environ.get("NOTIFIER_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-SHARED_DIR = Path(os.environ.get("NOTIFIER_SHARED_DIR", PROJECT_ROOT.parent / "shared"))
+TEST_DATA = Path(__file__).parent / "data"
 MIGRATIONS = PROJECT_ROOT / "migrations"
 
 
@@ -92,10 +92,9 @@ def settings(db_url: str, smtp: SmtpStandin, twilio: TwilioStandin, tmp_path: Pa
 
 
 @pytest.fixture(scope="session")
-def shared_dir() -> Path:
-    if not SHARED_DIR.is_dir():
-        pytest.fail(f"shared test data not found at {SHARED_DIR} (set NOTIFIER_SHARED_DIR)", pytrace=False)
-    return SHARED_DIR
+def test_data() -> Path:
+    """The data the suite carries with it (tests/data, each set with its license)."""
+    return TEST_DATA
 
 
 @pytest.fixture(scope="session")
@@ -105,6 +104,8 @@ def prefect_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
     from prefect.testing.utilities import prefect_test_harness
 
-    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
-        with prefect_test_harness(server_startup_timeout=300):
-            yield
+    with (
+        temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
+        prefect_test_harness(server_startup_timeout=300),
+    ):
+        yield

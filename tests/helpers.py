@@ -10,21 +10,28 @@ from typing import Any
 from notifier.audience.importer import COLUMNS, ImportReport, import_customers
 from notifier.audience.selection import FreezeResult, Selection
 from notifier.config import PROJECT_ROOT, Settings
-from notifier.models import Channel, ChannelPolicy, DeliveryPolicy
+from notifier.models import Channel, ChannelPolicy, DeliveryPolicy, QuietHours
 from notifier.notices.approval import approve, pieces, submit
-from notifier.sending.campaigns import create_incident, plan_campaign
+from notifier.notices.incidents import Incident, parse_incident
+from notifier.notices.records import create_incident
+from notifier.sending.campaigns import plan_campaign
 from notifier.store import Store
 
 INCIDENT_FILE = PROJECT_ROOT / "notifier" / "demo" / "incident.json"
 LOCALES = ("en", "ru", "vi")
 # Tests must not depend on the time of day they run at: SMS allowed around the clock unless a test says so.
-ALL_DAY = DeliveryPolicy(quiet_start=0, quiet_end=24)
+ALL_DAY = DeliveryPolicy(quiet_hours=QuietHours(0, 24))
 
 
 def incident_facts(**changes: Any) -> dict[str, Any]:
     facts = json.loads(INCIDENT_FILE.read_text(encoding="utf-8"))
     facts.update(changes)
     return facts
+
+
+def incident(**changes: Any) -> Incident:
+    """The demo incident (with ``changes`` to its facts), checked as the sending path checks it."""
+    return parse_incident(incident_facts(**changes), PROJECT_ROOT / "templates")
 
 
 def write_csv(path: Path, rows: list[dict[str, str]], columns: tuple[str, ...] = COLUMNS) -> Path:
@@ -64,7 +71,7 @@ def approve_all(store: Store, settings: Settings) -> None:
     """What editors and legal do before a launch: submit every piece, then approve it (four eyes)."""
     selected = pieces(settings)
     submit(store, settings, selected, author="editor@example.com")
-    recorded, refused = approve(
+    _recorded, refused = approve(
         store, settings, selected, approver="legal@example.com", role="legal", comment="tests"
     )
     assert refused == [], refused
@@ -106,7 +113,7 @@ def planned_campaign(
 
 
 def tls_files(directory: Path) -> tuple[Path, Path, Path]:
-    """A private CA and a server certificate it signed for localhost / 127.0.0.1: (ca, cert, key) PEM files."""
+    """A private CA and a server certificate it signed for localhost and 127.0.0.1: (ca, cert, key) PEM."""
     import datetime
     import ipaddress
 

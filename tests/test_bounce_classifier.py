@@ -16,7 +16,7 @@ from notifier.tracking.bounces.classify import BounceReport, classify
 if str(PROJECT_ROOT) not in sys.path:
     sys.path.insert(0, str(PROJECT_ROOT))
 
-from bench.bounces import corpus_dir, load_corpus, score
+from bench.bounces import load_corpus, score
 
 OUR_ID = "<TOKEN@bounces.example.com>"
 
@@ -202,8 +202,8 @@ CLASS_FLOOR = 0.84
 
 
 @pytest.fixture(scope="module")
-def corpus(shared_dir: Path) -> list[tuple[dict[str, object], bytes]]:
-    directory = corpus_dir(shared_dir)
+def corpus(test_data: Path) -> list[tuple[dict[str, object], bytes]]:
+    directory = test_data / "bounces"
     if not (directory / "expected.json").is_file():
         pytest.fail(f"bounce corpus not found at {directory}", pytrace=False)
     return load_corpus(directory)  # type: ignore[return-value]

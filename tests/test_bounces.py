@@ -17,7 +17,7 @@ from notifier.audience.selection import Selection
 from notifier.config import Settings
 from notifier.models import Channel, ChannelPolicy
 from notifier.sending.campaigns import campaign_status, plan_campaign
-from notifier.sending.runner import launch, send_window
+from notifier.sending.runner import launch
 from notifier.store import Store
 from notifier.store.schema import campaigns, customers, manifest, outbox
 from notifier.testing.smtp import ReceivedMail, SmtpStandin, free_port
@@ -32,7 +32,6 @@ def _launch(store: Store, settings: Settings, name: str = "test-campaign") -> No
         store,
         settings,
         name,
-        lambda chs: send_window(settings, name, chs),
         actor="tester",
         max_wait_seconds=30,
     )
@@ -102,7 +101,8 @@ def test_a_hard_bounce_releases_the_sms_fallback_and_retires_the_address(
     raw = dsn(
         bounced,
         status="5.1.1",
-        diagnostic="550 5.1.1 <c2@example.com>: Recipient address rejected: User unknown in virtual mailbox table",
+        diagnostic="550 5.1.1 <c2@example.com>: Recipient address rejected: "
+        "User unknown in virtual mailbox table",
     )
     with BounceReceiver(store, DOMAIN, port=free_port()) as receiver:
         _deliver(receiver.port, raw, bounced.envelope_from)
@@ -115,7 +115,7 @@ def test_a_hard_bounce_releases_the_sms_fallback_and_retires_the_address(
     assert [m["to"] for m in twilio.messages] == [customer(2)["phone"]]
     assert campaign_status(store, "test-campaign").outbox == {
         "email": {"accepted": 1, "bounced": 1},
-        "sms": {"accepted": 1, "skipped": 1},
+        "sms": {"accepted": 1, "waiting": 1},
     }
 
     import_rows(store, tmp_path, rows)  # a re-import with the same address does not revive it

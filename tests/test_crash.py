@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from notifier.config import PROJECT_ROOT, Settings
 from notifier.models import Channel
-from notifier.sending.runner import launch, send_window
+from notifier.sending.runner import launch
 from notifier.store import Store
 from notifier.store.schema import manifest, outbox
 from notifier.testing.smtp import SmtpStandin
@@ -76,9 +76,7 @@ def test_kill_9_mid_campaign_then_resume(
     assert received_before < CUSTOMERS, "killed too late to test anything"
 
     time.sleep(LEASE + 0.5)  # the dead worker's leases expire
-    launch(
-        store, settings, "test-campaign", lambda chs: send_window(settings, "test-campaign", chs), actor="w2"
-    )
+    launch(store, settings, "test-campaign", actor="w2")
 
     per_recipient = Counter(r for mail in smtp.received for r in mail.recipients)
     assert [r for r, n in per_recipient.items() if n > 1] == []  # zero duplicates

@@ -34,7 +34,6 @@ def _launch(store: Store, settings: Settings, name: str = "test-campaign") -> Ba
         store,
         settings,
         name,
-        lambda chs: send_window(settings, name, chs),
         actor="tester",
         max_wait_seconds=30,
     )
@@ -197,8 +196,8 @@ def test_rows_a_dead_sender_left_in_flight_become_uncertain_not_resent(
     )
     campaign = get_campaign(store, "test-campaign")
     past = utcnow() - timedelta(hours=1)
-    with store.begin() as conn:  # a sender claimed two rows, maybe sent them, and died
-        q.claim_batch(
+    with store.begin() as conn:  # a sender claimed two rows, handed them over, maybe sent them, and died
+        claimed = q.claim_batch(
             conn,
             campaign_id=campaign.id,
             channel=Channel.EMAIL,
@@ -207,6 +206,7 @@ def test_rows_a_dead_sender_left_in_flight_become_uncertain_not_resent(
             now=past,
             lease_until=past + timedelta(minutes=5),
         )
+        q.hand_over(conn, [r.id for r in claimed], lease_token="dead", now=past)
     _launch(store, settings)
     assert len(smtp.received) == 3
     assert campaign_status(store, "test-campaign").outbox == {"email": {"accepted": 3, "uncertain": 2}}
@@ -221,7 +221,7 @@ def test_a_paused_campaign_sends_nothing(
 
     with store.begin() as conn:
         conn.execute(update(campaigns).values(state="paused"))
-    drain(store, campaign, lambda chs: send_window(settings, "test-campaign", chs))
+    drain(store, settings, campaign, lambda chs: send_window(settings, "test-campaign", chs), actor="t")
     assert smtp.received == []
     assert campaign_status(store, "test-campaign").outbox == {"email": {"pending": 1}}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import threading
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -16,11 +17,13 @@ from notifier.channels import channel_from_url
 from notifier.clock import utcnow
 from notifier.config import Settings
 from notifier.errors import CampaignStateError
-from notifier.models import Channel, ChannelPolicy, DeliveryPolicy
+from notifier.models import Channel, ChannelPolicy, DeliveryPolicy, QuietHours, UncertainEmail
+from notifier.notices.incidents import parse_incident
+from notifier.notices.render import NoticeCache
 from notifier.sending import tokens
 from notifier.sending.campaigns import campaign_status, control, get_campaign
 from notifier.sending.pacing import SharedBucket
-from notifier.sending.pipeline import QuietHours, deliver_batch
+from notifier.sending.pipeline import ChannelJob, Pipeline
 from notifier.sending.runner import launch, renderer_for, send_window
 from notifier.store import Store
 from notifier.store import queries as q
@@ -34,7 +37,6 @@ def _launch(store: Store, settings: Settings, name: str = "test-campaign") -> No
         store,
         settings,
         name,
-        lambda chs: send_window(settings, name, chs),
         actor="tester",
         max_wait_seconds=30,
     )
@@ -117,7 +119,9 @@ def test_concurrent_reservations_never_share_a_slot(store: Store) -> None:
     slots = sorted(round(start + i * interval, 6) for start in starts for i in range(3))
     assert len(set(slots)) == 120  # 4 × 10 × 3 slots, none handed out twice
     assert slots[0] == pytest.approx(now - 0.05)  # an idle account catches up by the tolerance, no more
-    assert all(b - a == pytest.approx(interval) for a, b in zip(slots, slots[1:]))  # one gap-free schedule
+    assert all(
+        b - a == pytest.approx(interval) for a, b in itertools.pairwise(slots)
+    )  # one gap-free schedule
 
 
 def test_pushback_slows_a_sender_down_and_it_recovers(store: Store) -> None:
@@ -168,17 +172,13 @@ def test_sms_at_night_is_deferred_to_morning_without_counting_an_attempt(
 
     async def run(at: datetime) -> None:
         channel = channel_from_url(settings.sms_url or "", Channel.SMS)
+        renderer = renderer_for(settings.templates_dir, settings.locales_dir, "breach_notice")
+        notices = NoticeCache(renderer, parse_incident(campaign.facts, settings.templates_dir))
+        job = ChannelJob(
+            campaign_id=campaign.id, channel=Channel.SMS, quiet_hours=QuietHours(9, 20), max_claims=1
+        )
         try:
-            await deliver_batch(
-                store,
-                campaign_id=campaign.id,
-                channel_kind=Channel.SMS,
-                channel=channel,
-                renderer=renderer_for(settings.templates_dir, settings.locales_dir, "breach_notice"),
-                facts=campaign.facts,
-                quiet_hours=QuietHours(9, 20),
-                clock=lambda: at,
-            )
+            await Pipeline(store, job, channel, notices, clock=lambda: at).run()
         finally:
             await channel.aclose()
 
@@ -193,7 +193,7 @@ def test_sms_at_night_is_deferred_to_morning_without_counting_an_attempt(
 def test_an_urgent_override_is_stated_and_audited(
     store: Store, settings: Settings, twilio: TwilioStandin, tmp_path: Path
 ) -> None:
-    urgent = DeliveryPolicy(quiet_start=3, quiet_end=4, urgent_reason="active account takeovers")
+    urgent = DeliveryPolicy(quiet_hours=QuietHours(3, 4), urgent_reason="active account takeovers")
     planned_campaign(
         store, settings, tmp_path, [customer(3)], channels=frozenset({Channel.SMS}), delivery=urgent
     )
@@ -217,7 +217,7 @@ def test_email_first_falls_back_to_sms_only_when_email_fails(
         states = {(r.manifest_id, r.channel): r.state for r in conn.execute(select(outbox))}
     assert states == {
         (1, "email"): "accepted",
-        (1, "sms"): "skipped",
+        (1, "sms"): "waiting",
         (2, "email"): "failed",
         (2, "sms"): "accepted",
         (3, "email"): "failed",
@@ -240,6 +240,7 @@ def test_uncertain_sms_is_settled_by_asking_twilio_never_by_resending(
             now=past,
             lease_until=past + timedelta(minutes=5),
         )
+        q.hand_over(conn, [r.id for r in rows], lease_token="dead", now=past)
 
     async def sent_before_the_crash() -> None:
         from notifier.models import RenderedMessage
@@ -270,12 +271,12 @@ def test_uncertain_email_is_resent_with_the_same_message_id_when_the_campaign_sa
         tmp_path,
         [customer(1)],
         channels=frozenset({Channel.EMAIL}),
-        delivery=DeliveryPolicy(quiet_start=0, quiet_end=24, uncertain_email="resend"),
+        delivery=DeliveryPolicy(quiet_hours=QuietHours(0, 24), uncertain_email=UncertainEmail.RESEND),
     )
     campaign = get_campaign(store, "test-campaign")
     past = utcnow() - timedelta(minutes=30)
     with store.begin() as conn:
-        q.claim_batch(
+        rows = q.claim_batch(
             conn,
             campaign_id=campaign.id,
             channel=Channel.EMAIL,
@@ -284,6 +285,7 @@ def test_uncertain_email_is_resent_with_the_same_message_id_when_the_campaign_sa
             now=past,
             lease_until=past + timedelta(minutes=5),
         )
+        q.hand_over(conn, [r.id for r in rows], lease_token="dead", now=past)
     _launch(store, settings)
     # The Message-ID any earlier attempt had too: the row's token, signed with the campaign's key.
     assert campaign.bounce_key is not None

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from notifier.config import Settings
 from notifier.models import Channel
-from notifier.sending.campaigns import create_incident
+from notifier.notices.records import create_incident
 from notifier.store import Store
 from notifier.store.schema import manifest
 from notifier.testing.smtp import SmtpStandin
@@ -78,7 +78,8 @@ def test_the_demo_end_to_end(prefect_harness: None, tmp_path: Path, monkeypatch:
     for key in ("NOTIFIER_DATABASE_URL", "NOTIFIER_EMAIL_URL", "NOTIFIER_SMS_URL"):
         monkeypatch.delenv(key, raising=False)
     var = tmp_path / "var"
-    summary = run_demo(var, customers=300, console=Console(file=open(tmp_path / "demo.log", "w"), width=120))
+    with (tmp_path / "demo.log").open("w", encoding="utf-8") as log:
+        summary = run_demo(var, customers=300, console=Console(file=log, width=120))
     on_disk = json.loads((var / "demo-summary.json").read_text(encoding="utf-8"))
     assert on_disk["eml_files"] == summary["eml_files"]
     eml = list((var / "outbox").glob("*.eml"))

@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
-from helpers import LOCALES, incident_facts
+from helpers import LOCALES, incident, incident_facts
 
 from notifier.config import PROJECT_ROOT
-from notifier.errors import RenderError
+from notifier.errors import InputError, RenderError
 from notifier.notices.i18n import fallback_chain
+from notifier.notices.incidents import parse_incident
 from notifier.notices.render import Renderer
 
 TEMPLATES = PROJECT_ROOT / "templates"
@@ -38,7 +39,7 @@ def renderer() -> Renderer:
 
 @pytest.mark.parametrize("locale", LOCALES)
 def test_every_part_renders_in_the_readers_language(renderer: Renderer, locale: str) -> None:
-    parts = renderer.render(incident_facts(), name="Anna", locale=locale, time_zone="Europe/Moscow")
+    parts = renderer.render(incident(), name="Anna", locale=locale, time_zone="Europe/Moscow")
     assert parts.locale == locale
     for heading in HEADINGS[locale]:
         assert heading in parts.text and heading in parts.html
@@ -50,33 +51,31 @@ def test_every_part_renders_in_the_readers_language(renderer: Renderer, locale: 
 
 
 def test_dates_are_in_the_readers_time_zone_and_locale(renderer: Renderer) -> None:
-    ru = renderer.render(incident_facts(), name="A", locale="ru_RU", time_zone="Europe/Moscow")
+    ru = renderer.render(incident(), name="A", locale="ru_RU", time_zone="Europe/Moscow")
     assert "5 ноября 2026\u202fг., 12:30 (+0300)" in ru.text  # 09:30 UTC discovered; CLDR uses a narrow nbsp
-    vi = renderer.render(incident_facts(), name="A", locale="vi_VN", time_zone="Asia/Ho_Chi_Minh")
+    vi = renderer.render(incident(), name="A", locale="vi_VN", time_zone="Asia/Ho_Chi_Minh")
     assert "16:30" in vi.text and "tháng 11" in vi.text
 
 
 def test_unknown_dates_are_said_in_words(renderer: Renderer) -> None:
-    parts = renderer.render(incident_facts(occurred={}), name="A", locale="en", time_zone="UTC")
+    parts = renderer.render(incident(occurred={}), name="A", locale="en", time_zone="UTC")
     assert "still under investigation" in parts.text
 
 
 def test_hostile_names_render_inert_in_every_channel(renderer: Renderer) -> None:
-    parts = renderer.render(incident_facts(), name=HOSTILE, locale="en", time_zone="UTC")
+    parts = renderer.render(incident(), name=HOSTILE, locale="en", time_zone="UTC")
     assert "<script>" not in parts.html and "&lt;script&gt;" in parts.html
     assert "{{ 7*7 }}" in parts.text and "49" not in parts.text  # data is never evaluated as a template
     assert HOSTILE not in parts.subject and HOSTILE not in parts.sms  # the name is not in headers or SMS
 
 
-def test_missing_facts_and_unknown_categories_refuse_to_render(renderer: Renderer) -> None:
+def test_missing_facts_and_unknown_categories_refuse_to_render() -> None:
     facts = incident_facts()
     del facts["contact"]
-    with pytest.raises(RenderError, match="missing 'contact'"):
-        renderer.render(facts, name="A", locale="en", time_zone="UTC")
-    with pytest.raises(RenderError, match="unknown data categories"):
-        renderer.render(
-            incident_facts(data_categories=["email", "soul"]), name="A", locale="en", time_zone="UTC"
-        )
+    with pytest.raises(InputError, match="missing 'contact'"):
+        parse_incident(facts, TEMPLATES)
+    with pytest.raises(InputError, match="unknown data categories"):
+        incident(data_categories=["email", "soul"])
 
 
 def _template_copy(tmp_path: Path, sms_source: str) -> Path:
@@ -89,14 +88,14 @@ def _template_copy(tmp_path: Path, sms_source: str) -> Path:
 def test_an_undefined_template_variable_is_an_error_not_an_empty_string(tmp_path: Path) -> None:
     renderer = Renderer(_template_copy(tmp_path, "{{ company }} {{ no_such_variable }}"), LOCALES_DIR)
     with pytest.raises(RenderError, match="no_such_variable"):
-        renderer.render(incident_facts(), name="A", locale="en", time_zone="UTC")
+        renderer.render(incident(), name="A", locale="en", time_zone="UTC")
 
 
 def test_templates_cannot_reach_python_internals(tmp_path: Path) -> None:
     sneaky = "{{ company.__class__.__mro__[1].__subclasses__() }}"
     renderer = Renderer(_template_copy(tmp_path, sneaky), LOCALES_DIR)
     with pytest.raises(RenderError):
-        renderer.render(incident_facts(), name="A", locale="en", time_zone="UTC")
+        renderer.render(incident(), name="A", locale="en", time_zone="UTC")
 
 
 def test_fallback_chain() -> None:
@@ -144,12 +143,12 @@ def test_rendering_once_per_group_gives_exactly_what_rendering_per_reader_gives(
 ) -> None:
     from notifier.notices.render import NoticeCache
 
-    cache = NoticeCache(renderer, incident_facts())
+    cache = NoticeCache(renderer, incident())
     names = ["Anna", "", HOSTILE, "O'Brien & <Sons>", "Nguyễn Thị Lan", "Иван\nПетров", "  spaced   out  "]
     for locale in ("en", "ru_RU", "vi", "de_DE"):
         for name in names:
             direct = renderer.render(
-                incident_facts(),
+                incident(),
                 name=name,
                 locale=locale,
                 time_zone="Asia/Ho_Chi_Minh",

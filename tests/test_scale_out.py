@@ -60,7 +60,13 @@ class PrefectServer:
 
     def run(self, *args: str) -> str:
         done = subprocess.run(
-            [PREFECT, *args], cwd=PROJECT_ROOT, env=self.env, capture_output=True, text=True, timeout=300
+            [PREFECT, *args],
+            check=False,
+            cwd=PROJECT_ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
         assert done.returncode == 0, (
             f"prefect {' '.join(args)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"

@@ -12,7 +12,8 @@ from notifier.audience.selection import Planning, Selection, freeze_manifest
 from notifier.config import Settings
 from notifier.errors import CampaignStateError, SelectionError
 from notifier.models import Channel, ChannelPolicy
-from notifier.sending.campaigns import campaign_status, create_incident, plan_campaign
+from notifier.notices.records import create_incident
+from notifier.sending.campaigns import campaign_status, plan_campaign
 from notifier.store import Store
 from notifier.store.schema import manifest, outbox
 

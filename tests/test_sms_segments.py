@@ -8,10 +8,10 @@ from pathlib import Path
 from notifier.notices.segments import segment_info
 
 
-def test_segment_counts_match_twilio_vectors(shared_dir: Path) -> None:
+def test_segment_counts_match_twilio_vectors(test_data: Path) -> None:
     vectors = [
         json.loads(line)
-        for line in (shared_dir / "testdata/sms/segment-vectors.jsonl").read_text().splitlines()
+        for line in (test_data / "sms" / "segment-vectors.jsonl").read_text().splitlines()
         if line.strip()
     ]
     assert len(vectors) >= 10

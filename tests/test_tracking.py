@@ -17,7 +17,7 @@ from starlette.applications import Starlette
 
 from notifier.config import Settings
 from notifier.models import Channel
-from notifier.sending.runner import launch, send_window
+from notifier.sending.runner import launch
 from notifier.store import Store
 from notifier.store.schema import delivery_events, outbox
 from notifier.testing.smtp import free_port
@@ -43,7 +43,7 @@ def test_signed_callbacks_move_rows_forward_only(
     base = f"http://127.0.0.1:{port}"
     with serving_at(tracking_app(store, auth_token=twilio.auth_token, public_base_url=base), port):
         sms = replace(settings, sms_url=f"{twilio.url}&status_callback={base}/twilio/status")
-        launch(store, sms, "test-campaign", lambda chs: send_window(sms, "test-campaign", chs), actor="t")
+        launch(store, sms, "test-campaign", actor="t")
         _wait_for(lambda: len(twilio.callbacks_posted) == 20 * 3)
     finals = [c["status"] for c in twilio.callbacks_posted if c["status"] != "sent"]
     with store.connect() as conn:
@@ -60,9 +60,7 @@ def test_forged_or_missing_signatures_change_nothing(
     store: Store, settings: Settings, twilio: TwilioStandin, tmp_path: Path
 ) -> None:
     planned_campaign(store, settings, tmp_path, [customer(1)], channels=frozenset({Channel.SMS}))
-    launch(
-        store, settings, "test-campaign", lambda chs: send_window(settings, "test-campaign", chs), actor="t"
-    )
+    launch(store, settings, "test-campaign", actor="t")
     with store.connect() as conn:
         token = conn.execute(select(outbox.c.message_token)).scalar_one()
     port = free_port()

@@ -13,13 +13,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Row, create_engine
+from sqlalchemy import Connection, create_engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from notifier.audience.validation import RowProblems, validate_customer
 from notifier.clock import utcnow
 from notifier.errors import InputError, SelectionError
-from notifier.models import Channel, ChannelPlan, ChannelPolicy, UnreachableReason
+from notifier.models import Channel, ChannelPlan, ChannelPolicy, CustomerRecord, UnreachableReason
 from notifier.notices.i18n import resolve_locale
 from notifier.redact import mask_url
 from notifier.store import Store
@@ -68,7 +68,7 @@ def iter_id_file(path: Path) -> Iterator[str]:
 
 
 def plan_channels(
-    customer: Row[Any] | Any, channels: frozenset[Channel], policy: ChannelPolicy
+    customer: CustomerRecord, channels: frozenset[Channel], policy: ChannelPolicy
 ) -> tuple[ChannelPlan, str | None, str | None]:
     """Decide which channels reach this customer; returns (plan, why-not-email, why-not-sms)."""
     email_reason = _email_reason(customer, channels)
@@ -78,7 +78,7 @@ def plan_channels(
     return ChannelPlan.of(email_reason is None, sms_reason is None), email_reason, sms_reason
 
 
-def _email_reason(customer: Any, channels: frozenset[Channel]) -> str | None:
+def _email_reason(customer: CustomerRecord, channels: frozenset[Channel]) -> str | None:
     if Channel.EMAIL not in channels:
         return UnreachableReason.CHANNEL_DISABLED.value
     if customer.email_opt_out:
@@ -92,7 +92,7 @@ def _email_reason(customer: Any, channels: frozenset[Channel]) -> str | None:
     return None
 
 
-def _sms_reason(customer: Any, channels: frozenset[Channel]) -> str | None:
+def _sms_reason(customer: CustomerRecord, channels: frozenset[Channel]) -> str | None:
     if Channel.SMS not in channels:
         return UnreachableReason.CHANNEL_DISABLED.value
     if customer.sms_opt_out:
@@ -106,12 +106,14 @@ def _sms_reason(customer: Any, channels: frozenset[Channel]) -> str | None:
     return None
 
 
-def _manifest_row(campaign_id: int, customer: Any, plan: Planning, now: datetime) -> dict[str, Any]:
+def _manifest_row(
+    campaign_id: int, customer_id: int, customer: CustomerRecord, plan: Planning, now: datetime
+) -> dict[str, Any]:
     channel_plan, email_reason, sms_reason = plan_channels(customer, plan.channels, plan.policy)
     return {
         "campaign_id": campaign_id,
         "external_id": customer.external_id,
-        "customer_id": getattr(customer, "id", None),
+        "customer_id": customer_id,
         "name": customer.name,
         "email": customer.email,
         "phone": customer.phone,
@@ -175,9 +177,9 @@ def _selection_pages(conn: Connection, query: str, page_size: int) -> Iterator[l
 def _customers_for_ids(
     conn: Connection, campaign_id: int, ids: list[str], plan: Planning, now: datetime
 ) -> list[dict[str, Any]]:
-    found = {row.external_id: row for row in q.customers_by_external_ids(conn, ids)}
+    found = q.customers_by_external_ids(conn, ids)
     return [
-        _manifest_row(campaign_id, found[i], plan, now) if i in found else _unknown_row(campaign_id, i, now)
+        _manifest_row(campaign_id, *found[i], plan, now) if i in found else _unknown_row(campaign_id, i, now)
         for i in dict.fromkeys(ids)
     ]
 

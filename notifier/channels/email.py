@@ -70,7 +70,7 @@ def build_message(
     milliseconds per message (header registry, policy folding), which dominated sending. Every header
     value that could carry customer data is encoded here (RFC 2047) and stripped of CR/LF, and bodies are
     base64, so no customer data can add a header or break a line limit. The proofs use this same code."""
-    local, _, domain = message.to.rpartition("@")
+    local, _, _domain = message.to.rpartition("@")
     if not local or "\r" in message.to or "\n" in message.to:
         raise PermanentDeliveryError("not a deliverable address", code=553)
     boundary = "=_" + hashlib.sha1(message_id.encode()).hexdigest()[:24]  # "=_" never occurs in base64
@@ -198,17 +198,16 @@ class SmtpChannel:
                 client = self._idle.get_nowait() if not self._idle.empty() else await self._connect()
                 if not client.is_connected:
                     client = await self._connect()
-                response = await client.sendmail(envelope_from, [message.to], mime)
+                await client.sendmail(envelope_from, [message.to], mime)
             except Exception as exc:
                 if client is not None:
                     client.close()
                 raise _map_error(exc, message.to) from exc
             self._idle.put_nowait(client)
-        detail = response[1] if isinstance(response, tuple) else ""
-        return Receipt(provider_message_id=message_id, accepted_at=utcnow(), detail=str(detail)[:200])
+        return Receipt(provider_message_id=message_id)
 
     async def aclose(self) -> None:
-        """QUIT every pooled connection at once (one by one costs a round trip each: seconds on a slow link)."""
+        """QUIT every pooled connection at once (one by one costs a round trip each: seconds when slow)."""
         clients = []
         while not self._idle.empty():
             clients.append(self._idle.get_nowait())
@@ -242,7 +241,7 @@ def _map_error(exc: Exception, recipient: str) -> Exception:
             f"the SMTP server's TLS certificate is not trusted: {exc.verify_message} "
             "(for a private CA, add cafile=/path/to/ca.pem to the URL)"
         )
-    # aiosmtplib says "not supported" (STARTTLS, AUTH) with SMTPNotSupported or, for AUTH, a bare SMTPException.
+    # aiosmtplib says "not supported" (STARTTLS, AUTH) with SMTPNotSupported or (AUTH) a bare SMTPException.
     if isinstance(exc, aiosmtplib.SMTPNotSupported) or (
         type(exc) is aiosmtplib.SMTPException and "not supported" in str(exc)
     ):

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections import deque
 from urllib.parse import parse_qs, urlsplit
 
-from notifier.clock import utcnow
 from notifier.errors import ConfigurationError, PermanentDeliveryError
 from notifier.models import Channel, Receipt, RenderedMessage
 
@@ -48,7 +47,7 @@ class MemoryChannel:
             raise PermanentDeliveryError("recipient refused by memory:// fail list", code=550)
         self.sent.append((token, message))
         self.count += 1
-        return Receipt(provider_message_id=f"memory-{token}", accepted_at=utcnow())
+        return Receipt(provider_message_id=f"memory-{token}")
 
     async def aclose(self) -> None:
         return None

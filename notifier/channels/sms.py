@@ -25,7 +25,6 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
 
-from notifier.clock import utcnow
 from notifier.errors import ConfigurationError, PermanentDeliveryError, TransientDeliveryError
 from notifier.models import Channel, Receipt, RenderedMessage
 from notifier.redact import mask_phone, mask_url
@@ -134,7 +133,7 @@ class TwilioChannel:
             created = await self._twilio().messages.create_async(**params)
         except Exception as exc:
             raise map_twilio_error(exc, message.to) from exc
-        return Receipt(provider_message_id=str(created.sid), accepted_at=utcnow(), detail=str(created.status))
+        return Receipt(provider_message_id=str(created.sid))
 
     async def lookup(self, to: str, since: datetime) -> str | None:
         """The SID of a message we sent to ``to`` since ``since``, if the provider has one (used to settle

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -11,17 +11,21 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
-from notifier.reports.delivery import STATE_ORDER, summary_rows
+from notifier.reports.summary import STATE_ORDER, summary_rows
 from notifier.sending.pipeline import BatchResult
-from notifier.sending.runner import DUE_STATES
+from notifier.sending.runner import remaining
 
 if TYPE_CHECKING:
     from notifier.audience.importer import ImportReport
+    from notifier.notices.approval import PieceStatus
     from notifier.sending.campaigns import CampaignStatus
 
 __all__ = [
     "DeliveryProgress",
+    "approval_table",
+    "data_table",
     "delivery_progress",
     "import_report_table",
     "manifest_tables",
@@ -64,15 +68,15 @@ class DeliveryProgress:
         run = replace(self.totals)
         run.add(self.live)
         answered_since = self.live.accepted + self.live.failed + self.live.suppressed
-        remaining = max(0, sum(self.states.get(s, 0) for s in DUE_STATES) - answered_since)
+        left = max(0, remaining(self.states) - answered_since)
         done = run.accepted + run.failed + run.suppressed
         self.progress.update(
             self.task,
             completed=done,
-            total=done + remaining,
+            total=done + left,
             rate=done / max(time.monotonic() - self.started, 1e-6),
             description=f"sent {run.accepted} · delivered {self.states.get('delivered', 0)} · "
-            f"failed {run.failed} · deferred {run.deferred} · remaining {remaining}",
+            f"failed {run.failed} · deferred {run.deferred} · remaining {left}",
         )
 
 
@@ -92,18 +96,14 @@ def delivery_progress(console: Console, states: dict[str, int]) -> Iterator[Deli
 
 
 def import_report_table(report: ImportReport, limit: int = 20) -> Table:
-    table = Table(title=f"Import of {report.path}", title_justify="left")
+    table = Table(title=Text(f"Import of {report.path}"), title_justify="left")
     table.add_column("line", justify="right")
     table.add_column("customer")
     table.add_column("result")
     table.add_column("problem")
     for issue in report.issues[:limit]:
-        table.add_row(
-            str(issue.line),
-            issue.external_id or "",
-            "[red]rejected" if issue.rejected else "[yellow]imported",
-            issue.message,
-        )
+        result = Text("rejected", style="red") if issue.rejected else Text("imported", style="yellow")
+        table.add_row(str(issue.line), Text(issue.external_id or ""), result, Text(issue.message))
     if len(report.issues) > limit:
         table.add_row("…", "", "", f"{len(report.issues) - limit} more problems")
     table.caption = (
@@ -119,7 +119,7 @@ def _counts_table(title: str, counts: dict[str, int], total: int) -> Table:
     table.add_column("customers", justify="right")
     table.add_column("%", justify="right")
     for key, value in counts.items():
-        table.add_row(key, str(value), f"{100 * value / total:.1f}" if total else "-")
+        table.add_row(Text(key), str(value), f"{100 * value / total:.1f}" if total else "-")
     return table
 
 
@@ -141,10 +141,43 @@ def manifest_tables(manifest: dict[str, Any]) -> list[Table]:
 def outbox_table(status: CampaignStatus) -> Table:
     rows = summary_rows(status)
     states = [s for s in STATE_ORDER if any(r[s] for r in rows)]
-    table = Table(title=f"Outbox of {status.name} ({status.state})", title_justify="left")
+    table = Table(title=Text(f"Outbox of {status.name} ({status.state})"), title_justify="left")
     table.add_column("channel")
     for state in [*states, "total"]:
         table.add_column(state, justify="right")
     for row in rows:
         table.add_row(row["channel"], *[str(row[s]) for s in [*states, "total"]])
+    return table
+
+
+def data_table(title: str, columns: Sequence[str], rows: Iterable[Sequence[object]]) -> Table:
+    """A table of data: every cell is plain text, never read as markup (customer data is data)."""
+    table = Table(title=Text(title), title_justify="left")
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*(Text(str(cell)) for cell in row))
+    return table
+
+
+APPROVAL_COLOURS = {
+    "approved": "green",
+    "changed since approval": "yellow",
+    "rejected": "red",
+    "never approved": "white",
+    "failing lint": "red",
+}
+
+
+def approval_table(statuses: Iterable[PieceStatus]) -> Table:
+    """The approval matrix: one row per notice piece, its state by content hash, and who decided."""
+    table = Table(title="Notice approvals (by content hash)", title_justify="left")
+    for column in ("notice", "locale", "channel", "state", "hash"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("detail")
+    for s in statuses:
+        state = Text(s.state, style=APPROVAL_COLOURS[s.state])
+        table.add_row(
+            s.piece.notice, s.piece.locale, s.piece.channel, state, s.content_hash[:12], Text(s.detail)
+        )
     return table

@@ -8,23 +8,28 @@ SMTP server saving ``.eml`` files under ``var/outbox/`` and a Twilio stand-in, t
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
-from notifier.audience.importer import import_customers
+from notifier.audience.importer import ImportReport, import_customers
 from notifier.cli.output import import_report_table, manifest_tables, outbox_table, progress_bar
 from notifier.config import Settings
 from notifier.demo.seed import write_demo_csv
 from notifier.notices import approval
+from notifier.notices.incidents import load_incident_file
 from notifier.notices.lint import Linter
 from notifier.notices.proof import write_proofs
+from notifier.notices.records import create_incident
+from notifier.orchestration import run_flow
+from notifier.reports.delivery import write_delivery_report
 from notifier.sending import campaigns
 from notifier.store import Store
+from notifier.store import queries as q
 from notifier.testing.smtp import SmtpStandin
 from notifier.testing.twilio import TwilioStandin
 
@@ -33,102 +38,115 @@ __all__ = ["run_demo"]
 CAMPAIGN = "demo-2026-11-credential-leak"
 INCIDENT_FILE = Path(__file__).with_name("incident.json")
 UNKNOWN_IDS = ("CUST-9999991", "CUST-9999992", "CUST-9999993")
+VAR_FILES = (
+    "notifier.db",
+    "notifier.db-wal",
+    "notifier.db-shm",
+    "demo-summary.json",
+    "demo-import-report.txt",
+)
+VAR_DIRS = ("outbox", "reports", "proof")
 
 
-def _fresh_var(var_dir: Path) -> None:
-    for name in (
-        "notifier.db",
-        "notifier.db-wal",
-        "notifier.db-shm",
-        "demo-summary.json",
-        "demo-import-report.txt",
-    ):
-        (var_dir / name).unlink(missing_ok=True)
-    shutil.rmtree(var_dir / "outbox", ignore_errors=True)
-    shutil.rmtree(var_dir / "reports", ignore_errors=True)
-    shutil.rmtree(var_dir / "proof", ignore_errors=True)
+@dataclass
+class _Demo:
+    var_dir: Path
+    settings: Settings
+    store: Store
+    console: Console
 
 
 def run_demo(var_dir: Path, *, customers: int = 3000, console: Console | None = None) -> dict[str, Any]:
-    console = console or Console()
+    """Run the demo in ``var_dir`` (cleared of an earlier demo's files first); returns the summary."""
     started = time.monotonic()
     var_dir.mkdir(parents=True, exist_ok=True)
-    _fresh_var(var_dir)
+    for name in VAR_FILES:
+        (var_dir / name).unlink(missing_ok=True)
+    for name in VAR_DIRS:
+        shutil.rmtree(var_dir / name, ignore_errors=True)
     settings = Settings.from_env(var_dir=var_dir, database_url=f"sqlite:///{var_dir / 'notifier.db'}")
-    store = Store(settings.database_url)
-    store.upgrade(settings.migrations_dir)
-    console.rule("[bold]1. Customers")
-    population = write_demo_csv(var_dir / "demo-customers.csv", customers)
-    with progress_bar(console, "importing customers", total=population.path.stat().st_size) as advance:
-        report = import_customers(store, population.path, progress=advance)
-    (var_dir / "demo-import-report.txt").write_text(
-        "\n".join(map(str, report.issues)) + "\n", encoding="utf-8"
-    )
-    console.print(import_report_table(report, limit=12))
-    console.print(f"full list of row problems: {var_dir / 'demo-import-report.txt'}")
+    with Store(settings.database_url) as store:
+        store.upgrade(settings.migrations_dir)
+        demo = _Demo(var_dir, settings, store, console or Console())
+        report, affected_ids, facts = _customers_and_incident(demo, customers)
+        _legal_review(demo)
+        runs = _notify(demo, facts["key"], affected_ids)
+        summary = _summary(demo, customers, report, runs, time.monotonic() - started)
+    return summary
 
-    console.rule("[bold]2. Incident and affected customers")
-    facts = campaigns.load_incident_file(INCIDENT_FILE)
-    campaigns.create_incident(store, settings, facts, actor="demo")
-    ids_file = var_dir / "demo-affected-ids.txt"
+
+def _customers_and_incident(demo: _Demo, customers: int) -> tuple[ImportReport, Path, dict[str, Any]]:
+    demo.console.rule("[bold]1. Customers")
+    population = write_demo_csv(demo.var_dir / "demo-customers.csv", customers)
+    with progress_bar(demo.console, "importing customers", total=population.path.stat().st_size) as advance:
+        report = import_customers(demo.store, population.path, progress=advance)
+    problems = demo.var_dir / "demo-import-report.txt"
+    problems.write_text("\n".join(map(str, report.issues)) + "\n", encoding="utf-8")
+    demo.console.print(import_report_table(report, limit=12))
+    demo.console.print(f"full list of row problems: {problems}", markup=False)
+
+    demo.console.rule("[bold]2. Incident and affected customers")
+    facts = load_incident_file(INCIDENT_FILE)
+    create_incident(demo.store, demo.settings, facts, actor="demo")
+    ids_file = demo.var_dir / "demo-affected-ids.txt"
     affected = [i for n, i in enumerate(population.external_ids) if n % 20 != 19] + list(UNKNOWN_IDS)
     ids_file.write_text("external_id\n" + "\n".join(affected) + "\n", encoding="utf-8")
-    console.print(
+    demo.console.print(
         f"incident {facts['key']!r}; {len(affected)} affected ids from forensics ({ids_file.name}), "
-        f"{len(UNKNOWN_IDS)} of them unknown to the store"
+        f"{len(UNKNOWN_IDS)} of them unknown to the store",
+        markup=False,
     )
+    return report, ids_file, facts
 
-    console.rule("[bold]3. Legal review: lint, submit, approve (four eyes, by content hash)")
-    findings = Linter(settings.templates_dir, settings.locales_dir).run()
-    console.print(
-        f"templates lint: {sum(f.severity == 'error' for f in findings)} errors, "
-        f"{sum(f.severity == 'warning' for f in findings)} warnings"
-    )
+
+def _legal_review(demo: _Demo) -> None:
+    demo.console.rule("[bold]3. Legal review: lint, submit, approve (four eyes, by content hash)")
+    settings, store = demo.settings, demo.store
+    linter = Linter(settings.templates_dir, settings.locales_dir)
+    findings = linter.run()
+    errors = sum(f.severity == "error" for f in findings)
+    demo.console.print(f"templates lint: {errors} errors, {len(findings) - errors} warnings")
     selected = approval.pieces(settings)
     approval.submit(store, settings, selected, author="comms@example.com (demo)")
     recorded, refused = approval.approve(
         store, settings, selected, approver="legal@example.com (demo)", role="legal", comment="demo approval"
     )
-    console.print(f"{len(recorded)} notice pieces approved, {len(refused)} refused")
-    pages = write_proofs(
-        Linter(settings.templates_dir, settings.locales_dir),
-        var_dir / "proof",
-        approval.statuses(store, settings, with_lint=False),
-    )
-    console.print(f"proof sheets for legal: {', '.join(str(p) for p in pages)}")
+    demo.console.print(f"{len(recorded)} notice pieces approved, {len(refused)} refused")
+    pages = write_proofs(linter, demo.var_dir / "proof", approval.statuses(store, settings, with_lint=False))
+    demo.console.print(f"proof sheets for legal: {', '.join(str(p) for p in pages)}", markup=False)
 
-    console.rule("[bold]4. Notify (Prefect flow notify-customers)")
-    with SmtpStandin(save_dir=var_dir / "outbox") as smtp, TwilioStandin() as twilio:
-        os.environ.update(
-            NOTIFIER_DATABASE_URL=settings.database_url,
-            NOTIFIER_EMAIL_URL=smtp.url,
-            NOTIFIER_SMS_URL=twilio.url,
-            NOTIFIER_VAR_DIR=str(var_dir),
-        )
-        from flows.notify_customers import notify_customers  # imports Prefect: after the env is set
 
-        first = notify_customers(
+def _notify(demo: _Demo, incident: str, affected_ids: Path) -> dict[str, Any]:
+    demo.console.rule("[bold]4. Notify (Prefect flow notify-customers)")
+    with SmtpStandin(save_dir=demo.var_dir / "outbox") as smtp, TwilioStandin() as twilio:
+        settings = replace(demo.settings, email_url=smtp.url, sms_url=twilio.url)
+        first = run_flow(
+            "notify-customers",
+            settings,
             campaign=CAMPAIGN,
-            incident=facts["key"],
-            affected_ids=str(ids_file),
+            incident=incident,
+            affected_ids=str(affected_ids),
             urgent="demo: local stand-ins, runs at any hour",
             actor="demo",
         )
-        console.rule("[bold]5. The same campaign again: nothing may be sent twice")
-        second = notify_customers(campaign=CAMPAIGN, actor="demo")
-        emails_received, sms_received = len(smtp.received), len(twilio.messages)
+        demo.console.rule("[bold]5. The same campaign again: nothing may be sent twice")
+        second = run_flow("notify-customers", settings, campaign=CAMPAIGN, actor="demo")
+        return {
+            "first": first,
+            "second": second,
+            "smtp_received": len(smtp.received),
+            "sms_received": len(twilio.messages),
+        }
 
-    status = campaigns.campaign_status(store, CAMPAIGN)
-    eml_files = len(list((var_dir / "outbox").glob("*.eml")))
-    with store.connect() as conn:
-        from notifier.reports.delivery import write_delivery_report
-        from notifier.store import queries as q
 
-        csv_path, html_path = write_delivery_report(
-            q.delivery_report_rows(conn, campaigns.get_campaign(store, CAMPAIGN).id),
-            var_dir / "reports",
-            CAMPAIGN,
-        )
+def _summary(
+    demo: _Demo, customers: int, report: ImportReport, runs: dict[str, Any], seconds: float
+) -> dict[str, Any]:
+    status = campaigns.campaign_status(demo.store, CAMPAIGN)
+    eml_files = len(list((demo.var_dir / "outbox").glob("*.eml")))
+    with demo.store.connect() as conn:
+        rows = q.delivery_report_rows(conn, campaigns.get_campaign(demo.store, CAMPAIGN).id)
+        csv_path, html_path = write_delivery_report(rows, demo.var_dir / "reports", CAMPAIGN)
     summary = {
         "campaign": CAMPAIGN,
         "customers_in_file": customers,
@@ -143,28 +161,26 @@ def run_demo(var_dir: Path, *, customers: int = 3000, console: Console | None = 
         "emails_accepted": status.outbox.get("email", {}).get("accepted", 0),
         "sms_accepted": status.outbox.get("sms", {}).get("accepted", 0),
         "eml_files": eml_files,
-        "smtp_messages_received": emails_received,
-        "twilio_messages_received": sms_received,
-        "first_run": first["this_run"],
-        "second_run": second["this_run"],
+        "smtp_messages_received": runs["smtp_received"],
+        "twilio_messages_received": runs["sms_received"],
+        "first_run": runs["first"]["this_run"],
+        "second_run": runs["second"]["this_run"],
         "reports": {"csv": str(csv_path), "html": str(html_path)},
-        "seconds": round(time.monotonic() - started, 1),
+        "seconds": round(seconds, 1),
     }
-    (var_dir / "demo-summary.json").write_text(
-        json.dumps(summary, indent=2, ensure_ascii=False), encoding="utf-8"
-    )
+    path = demo.var_dir / "demo-summary.json"
+    path.write_text(json.dumps(summary, indent=2, ensure_ascii=False), encoding="utf-8")
+    console = demo.console
     console.rule("[bold]Summary")
     for table in manifest_tables(status.manifest):
         console.print(table)
     console.print(outbox_table(status))
     console.print(
-        f"email: {summary['emails_accepted']} accepted, {eml_files} .eml files in {var_dir / 'outbox'}; "
-        f"SMS: {summary['sms_accepted']} accepted, {sms_received} received by the Twilio stand-in"
+        f"email: {summary['emails_accepted']} accepted, {eml_files} .eml files in {demo.var_dir / 'outbox'}; "
+        f"SMS: {summary['sms_accepted']} accepted, {runs['sms_received']} received by the Twilio stand-in",
+        markup=False,
     )
-    console.print(f"second run sent {second['this_run']['accepted']} messages (must be 0)")
-    console.print(
-        f"delivery report: {html_path} and {csv_path.name}; summary: {var_dir / 'demo-summary.json'}"
-    )
+    console.print(f"second run sent {summary['second_run']['accepted']} messages (must be 0)")
+    console.print(f"delivery report: {html_path} and {csv_path.name}; summary: {path}", markup=False)
     console.print(f"done in {summary['seconds']} s")
-    store.dispose()
     return summary

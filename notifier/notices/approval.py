@@ -1,9 +1,10 @@
 """Approval by content hash: nothing goes out that legal did not approve byte for byte.
 
 A *piece* is (notice, locale, channel). Its content hash covers everything that decides what a
-customer reads in it: the channel's template files and every template they import, the content model
-(``notifier/content.py``: categories, steps, profiles and their headings), and that locale's own
-catalog entries. Editing any of them voids the approval of exactly the pieces it feeds: one word in
+customer reads in it: the channel's template files and every template they import, the legal content
+data (``templates/content.toml`` as parsed: categories, steps, profiles and their headings, so a
+comment or re-wrapped line there changes nothing), and that locale's own catalog entries. Editing any
+of them voids the approval of exactly the pieces it feeds: one word in
 the Russian catalog changes the Russian hashes and nothing else.
 
 Four eyes: an approver must differ from the last recorded editor of the piece at that hash
@@ -24,8 +25,10 @@ from babel.messages.pofile import read_po
 from jinja2 import Environment, meta
 
 from notifier.clock import utcnow
-from notifier.config import PROJECT_ROOT, Settings
+from notifier.config import Settings
 from notifier.errors import CampaignStateError, InputError
+from notifier.models import Channel
+from notifier.notices.content import load_content
 from notifier.notices.lint import Finding, Linter
 from notifier.notices.render import CHANNEL_PARTS, NOTICES, PARTS
 from notifier.store import Store
@@ -41,8 +44,6 @@ __all__ = [
     "statuses",
     "submit",
 ]
-
-CONTENT_MODEL = PROJECT_ROOT / "notifier" / "notices" / "content.py"
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -120,15 +121,15 @@ def _file_digest_of(path: Path, mtime_ns: int, size: int) -> str:
 
 
 def content_hash(templates_dir: Path, locales_dir: Path, piece: Piece) -> str:
-    names = [f"{piece.notice}/{PARTS[part]}" for part in CHANNEL_PARTS[piece.channel]]
+    names = [f"{piece.notice}/{PARTS[part]}" for part in CHANNEL_PARTS[Channel(piece.channel)]]
     files = {
         str(p.relative_to(templates_dir)): _file_digest(p) for p in _template_files(templates_dir, names)
     }
-    files["notifier/notices/content.py"] = _file_digest(CONTENT_MODEL)
     material = {
         "piece": [piece.notice, piece.locale, piece.channel],
         "files": files,
         "catalog": _catalog_digest(locales_dir, piece.locale),
+        "content": load_content(templates_dir).digest,
     }
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
 
@@ -221,7 +222,8 @@ def approve(
             author = q.last_author(conn, piece.notice, piece.locale, piece.channel, digest)
             reason = None
             if decision == "approved" and lint.get(piece):
-                reason = f"fails lint ({len(lint[piece])} errors, first: {lint[piece][0].rule}: {lint[piece][0].message})"
+                first = lint[piece][0]
+                reason = f"fails lint ({len(lint[piece])} errors, first: {first.rule}: {first.message})"
             elif author is None:
                 reason = "no editor recorded for this version; run `notifier templates submit` first"
             elif author == approver:

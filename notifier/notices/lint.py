@@ -35,13 +35,13 @@ from urllib.parse import urlsplit
 from babel.messages.pofile import read_po
 
 from notifier.errors import RenderError
-from notifier.notices.content import PROFILES
+from notifier.notices.content import ContentModel, load_content
+from notifier.notices.incidents import Incident
 from notifier.notices.render import NOTICES, PARTS, NoticeParts, Renderer
 from notifier.notices.segments import segment_info
 
-__all__ = ["PROFILE_JURISDICTIONS", "Finding", "LintPolicy", "Linter", "sample_facts"]
+__all__ = ["Finding", "LintPolicy", "Linter", "sample_incident"]
 
-PROFILE_JURISDICTIONS = {"standard": "GB", "california": "US-CA"}
 HOSTILE_NAME = "<script>alert(1)</script>\r\nBcc: attacker@example.net"
 _URL = re.compile(r"(?:https?://|www\.)[^\s<>\"')]+", re.IGNORECASE)
 _DUNDER = re.compile(r"\.__\w+__|\[\s*['\"]__\w+__['\"]\s*\]|\b__\w+__\b")
@@ -98,9 +98,10 @@ class LintPolicy:
         )
 
 
-def sample_facts(templates_dir: Path, which: str) -> dict[str, Any]:
-    """The incident facts the linter and the proof sheets render with: ``complete`` or ``minimal``."""
-    return json.loads((templates_dir / "samples" / f"{which}.json").read_text(encoding="utf-8"))
+def sample_incident(templates_dir: Path, which: str) -> Incident:
+    """The incident the linter and the proof sheets render with: ``complete`` or ``minimal`` facts."""
+    facts = json.loads((templates_dir / "samples" / f"{which}.json").read_text(encoding="utf-8"))
+    return Incident.parse(facts, categories=load_content(templates_dir).categories)
 
 
 class Linter:
@@ -108,6 +109,10 @@ class Linter:
         self.templates_dir = templates_dir
         self.locales_dir = locales_dir
         self.policy = policy or LintPolicy.load(templates_dir / "policy.toml")
+
+    @property
+    def content(self) -> ContentModel:
+        return load_content(self.templates_dir)
 
     @cached_property
     def renderers(self) -> dict[str, Renderer]:
@@ -126,7 +131,7 @@ class Linter:
             for name in NOTICES:
                 if notice and name != notice:
                     continue
-                for profile in PROFILES:
+                for profile in self.content.profiles:
                     findings += self._rendered(name, loc, profile)
         return findings
 
@@ -185,11 +190,11 @@ class Linter:
         for which in ("complete", "minimal"):
             try:
                 parts = renderer.render(
-                    sample_facts(self.templates_dir, which),
+                    sample_incident(self.templates_dir, which),
                     name=sample["name"],
                     locale=locale,
                     time_zone=sample["time_zone"],
-                    jurisdiction=PROFILE_JURISDICTIONS[profile],
+                    jurisdiction=self.content.profiles[profile].sample_jurisdiction,
                 )
             except RenderError as exc:
                 file = str(exc).split(" ")[0]
@@ -217,11 +222,11 @@ class Linter:
         """A customer called ``<script>…`` with a line break must come out as text, everywhere."""
         try:
             parts = renderer.render(
-                sample_facts(self.templates_dir, "complete"),
+                sample_incident(self.templates_dir, "complete"),
                 name=HOSTILE_NAME,
                 locale=locale,
                 time_zone=sample["time_zone"],
-                jurisdiction=PROFILE_JURISDICTIONS[profile],
+                jurisdiction=self.content.profiles[profile].sample_jurisdiction,
             )
         except RenderError:
             return []  # reported by the render rule
@@ -288,7 +293,9 @@ class Linter:
                 f"{len(parts.subject)} characters > {self.policy.subject_max_chars}: {parts.subject!r}",
             )
         info = segment_info(parts.sms)
-        budget = self.policy.sms_segments.get(locale.split("_", maxsplit=1)[0], self.policy.sms_default_segments)
+        budget = self.policy.sms_segments.get(
+            locale.split("_", maxsplit=1)[0], self.policy.sms_default_segments
+        )
         if info.segments > budget:
             add(
                 "error",
@@ -317,7 +324,7 @@ class Linter:
         return out
 
     def _sections(self, parts: NoticeParts, profile_name: str, locale: str, report: Any) -> None:
-        profile = PROFILES[profile_name]
+        profile = self.content.profiles[profile_name]
         renderer = next(iter(self.renderers.values()))
         _env, translations = renderer.environment(renderer.notice_locale(locale))
         headings = [
@@ -340,7 +347,7 @@ class Linter:
             found = [p for p in positions if p >= 0]
             if found != sorted(found):
                 report(part, "section headings are out of order: " + " → ".join(headings))
-            bounds = found + [len(body)]
+            bounds = [*found, len(body)]
             for start, end in zip(found, bounds[1:], strict=False):
                 chunk = body[start:end]
                 content = (
@@ -352,8 +359,8 @@ class Linter:
                     report(part, f"a section is empty: {chunk[:60]!r}")
 
     def _link_problems(self, text: str) -> Iterator[str]:
-        for url in _URL.findall(text):
-            url = url.rstrip(".,;:")
+        for found in _URL.findall(text):
+            url = found.rstrip(".,;:")
             if url.lower().startswith("www."):
                 continue  # the credit bureaus' names as printed in the statute's model text
             parts = urlsplit(url)

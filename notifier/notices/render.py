@@ -8,7 +8,6 @@ linter, the proof sheets and the delivery engine all render through ``Renderer.r
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import cached_property
@@ -21,13 +20,17 @@ from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import escape
 
 from notifier.errors import RenderError
-from notifier.notices.content import notice_context, profile_for
+from notifier.models import Channel, RenderedMessage
+from notifier.notices.content import ContentModel, load_content
+from notifier.notices.context import notice_context
 from notifier.notices.i18n import available_locales, load_translations, resolve_locale
+from notifier.notices.incidents import Incident
 
 __all__ = ["CHANNEL_PARTS", "NOTICES", "PARTS", "NoticeCache", "NoticeParts", "Renderer", "clean_name"]
 
 PARTS = {"subject": "subject.txt.j2", "text": "body.txt.j2", "html": "body.html.j2", "sms": "sms.txt.j2"}
-CHANNEL_PARTS = {"email": ("subject", "text", "html"), "sms": ("sms",)}
+ALL_PARTS = tuple(PARTS)
+CHANNEL_PARTS = {Channel.EMAIL: ("subject", "text", "html"), Channel.SMS: ("sms",)}
 NOTICES = ("breach_notice", "breach_update")
 _BLANK_RUNS = re.compile(r"\n[ \t]*\n(?:[ \t]*\n)+")
 _LEFTOVER = re.compile(r"\{\{|\}\}|\{%|%\}|%\([a-z_]+\)s")
@@ -43,6 +46,20 @@ class NoticeParts:
     text: str
     html: str
     sms: str
+
+    def message(self, channel: Channel, *, to: str, name: str) -> RenderedMessage:
+        """What ``channel`` sends to ``to`` (an address or an E.164 number); ``name`` is the display name."""
+        if channel is Channel.EMAIL:
+            return RenderedMessage(
+                channel=channel,
+                to=to,
+                subject=self.subject,
+                body_text=self.text,
+                body_html=self.html,
+                locale=self.locale,
+                headers={"display_name": name},
+            )
+        return RenderedMessage(channel=channel, to=to, body_text=self.sms, locale=self.locale)
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
@@ -72,6 +89,11 @@ class Renderer:
         if not (templates_dir / notice).is_dir():
             raise RenderError(f"no notice templates at {templates_dir / notice}")
 
+    @property
+    def content(self) -> ContentModel:
+        """The legal content model (cached by the loader until its file changes)."""
+        return load_content(self.templates_dir)
+
     @cached_property
     def locales(self) -> tuple[str, ...]:
         return available_locales(self.locales_dir)
@@ -99,65 +121,68 @@ class Renderer:
 
     def render(
         self,
-        facts: Mapping[str, Any],
+        incident: Incident,
         *,
         name: str,
         locale: str,
         time_zone: str,
         jurisdiction: str | None = None,
         notice_date: date | None = None,
-        parts: tuple[str, ...] = ("subject", "text", "sms", "html"),
+        parts: tuple[str, ...] = ALL_PARTS,
     ) -> NoticeParts:
         """Render the notice for one reader, or raise RenderError naming the template and locale."""
         notice_locale = self.notice_locale(locale)
-        try:
-            same_language = Locale.parse(locale).language == notice_locale.split("_")[0]
-        except (ValueError, TypeError):
-            same_language = False
-        format_locale = locale if same_language else notice_locale
         env, translations = self.environment(notice_locale)
         try:
             context = notice_context(
-                facts,
+                incident,
+                self.content,
                 notice_locale=notice_locale,
-                format_locale=format_locale,
+                format_locale=_format_locale(locale, notice_locale),
                 time_zone=time_zone,
                 jurisdiction=jurisdiction,
-                notice_date=notice_date or _notice_date(facts),
+                notice_date=notice_date or incident.notice_date or datetime.now(UTC).date(),
                 gettext=translations.gettext,
                 ngettext=translations.ngettext,
                 is_update=self.notice == "breach_update",
             )
-        except (KeyError, ValueError, TypeError) as exc:  # includes an unknown time zone
+        except (KeyError, ValueError, TypeError) as exc:  # an unknown time zone or locale
             raise RenderError(f"{self.notice} [{notice_locale}]: cannot build the notice: {exc!r}") from exc
         context["customer_name"] = clean_name(name) or translations.gettext("Customer")
         context["subject"] = ""
         out = dict.fromkeys(PARTS, "")
         for part in ("subject", *[p for p in parts if p != "subject"]):
-            template_name = f"{self.notice}/{PARTS[part]}"
-            try:
-                rendered = env.get_template(template_name).render(context).strip()
-            except TemplateError as exc:
-                raise RenderError(f"{template_name} [{notice_locale}]: {exc}") from exc
-            if _LEFTOVER.search(_without_name(rendered, str(context["customer_name"]))):
-                raise RenderError(f"{template_name} [{notice_locale}]: unrendered template syntax in output")
-            out[part] = _BLANK_RUNS.sub("\n\n", rendered) if part == "text" else rendered
+            out[part] = self._part(env, part, context, notice_locale)
             if part == "subject":
-                context["subject"] = " ".join(rendered.split())
+                context["subject"] = " ".join(out[part].split())
         return NoticeParts(
             locale=notice_locale,
-            profile=profile_for(jurisdiction).name,
+            profile=self.content.profile_for(jurisdiction).name,
             subject=" ".join(out["subject"].split()),
             text=out["text"],
             html=out["html"],
             sms=" ".join(out["sms"].split()),
         )
 
+    def _part(self, env: SandboxedEnvironment, part: str, context: dict[str, Any], notice_locale: str) -> str:
+        template_name = f"{self.notice}/{PARTS[part]}"
+        try:
+            rendered = env.get_template(template_name).render(context).strip()
+        except TemplateError as exc:
+            raise RenderError(f"{template_name} [{notice_locale}]: {exc}") from exc
+        if _LEFTOVER.search(_without_name(rendered, str(context["customer_name"]))):
+            raise RenderError(f"{template_name} [{notice_locale}]: unrendered template syntax in output")
+        return _BLANK_RUNS.sub("\n\n", rendered) if part == "text" else rendered
 
-def _notice_date(facts: Mapping[str, Any]) -> date:
-    """The date the notice carries: fixed in the facts, or the day it is rendered (sent)."""
-    fixed = facts.get("notice_date")
-    return date.fromisoformat(fixed) if fixed else datetime.now(UTC).date()
+
+def _format_locale(locale: str, notice_locale: str) -> str:
+    """Dates and numbers follow the reader's own locale when it speaks the notice's language (``ru_RU`` for
+    a Russian notice), else the notice's."""
+    try:
+        same_language = Locale.parse(locale).language == notice_locale.split("_", maxsplit=1)[0]
+    except (ValueError, TypeError):
+        same_language = False
+    return locale if same_language else notice_locale
 
 
 class NoticeCache:
@@ -168,9 +193,9 @@ class NoticeCache:
     ``{% trans name=customer_name %}`` would (tests/test_render.py compares both paths). A group whose
     rendering fails fails every reader in it with the same error, without rendering again."""
 
-    def __init__(self, renderer: Renderer, facts: Mapping[str, Any]) -> None:
+    def __init__(self, renderer: Renderer, incident: Incident) -> None:
         self.renderer = renderer
-        self.facts = facts
+        self.incident = incident
         self._groups: dict[tuple[Any, ...], NoticeParts | RenderError] = {}
 
     def render(
@@ -180,14 +205,14 @@ class NoticeCache:
         locale: str,
         time_zone: str,
         jurisdiction: str | None = None,
-        parts: tuple[str, ...] = ("subject", "text", "sms", "html"),
+        parts: tuple[str, ...] = ALL_PARTS,
     ) -> NoticeParts:
         key = (locale, time_zone, jurisdiction, parts)
         group = self._groups.get(key)
         if group is None:
             try:
                 group = self.renderer.render(
-                    self.facts,
+                    self.incident,
                     name=NAME_SLOT,
                     locale=locale,
                     time_zone=time_zone,

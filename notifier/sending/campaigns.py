@@ -1,22 +1,18 @@
-"""Campaign lifecycle: open an incident, plan a campaign (freeze its manifest, fill the outbox),
-send it batch by batch until nothing is due, and report its status. Used by the CLI and the flows."""
+"""Campaign lifecycle: plan a campaign (freeze its manifest, fill the outbox), start it, pause, resume or
+cancel it, and report its state and counts. Sending itself is ``sending.runner``'s. Every step is audited."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from notifier.audience.selection import FreezeResult, Planning, Selection, freeze_manifest
-from notifier.clock import as_utc, utcnow
-from notifier.config import Settings
-from notifier.errors import CampaignStateError, InputError, RenderError
+from notifier.clock import utcnow
+from notifier.errors import CampaignStateError, InputError
 from notifier.models import CampaignState, Channel, ChannelPolicy, DeliveryPolicy
-from notifier.notices.content import validate_facts
-from notifier.notices.render import NOTICES, Renderer
+from notifier.notices.render import NOTICES
 from notifier.sending import tokens
 from notifier.store import Store
 from notifier.store import queries as q
@@ -26,9 +22,7 @@ __all__ = [
     "campaign_exists",
     "campaign_status",
     "control",
-    "create_incident",
     "get_campaign",
-    "load_incident_file",
     "mark_running",
     "plan_campaign",
 ]
@@ -36,66 +30,18 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class CampaignRef:
+    """A campaign as its senders and controls see it."""
+
     id: int
     name: str
-    state: str
+    state: CampaignState
     channels: frozenset[Channel]
-    facts: dict[str, Any]
+    incident_id: int
+    facts: Mapping[str, Any]  # the incident's facts as recorded (parsed once per sending window)
     notice: str
     policy: DeliveryPolicy
     planned_at: datetime | None
-    bounce_key: str | None = (
-        None  # signs the email tokens (notifier.sending.tokens); None for campaigns planned before it
-    )
-
-
-def load_incident_file(path: Path) -> dict[str, Any]:
-    try:
-        facts = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read: {exc.strerror}") from exc
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path}: line {exc.lineno}, column {exc.colno}: invalid JSON: {exc.msg}") from exc
-    if not isinstance(facts, dict):
-        raise InputError(f"{path}: expected a JSON object of incident facts")
-    return facts
-
-
-def create_incident(store: Store, settings: Settings, facts: dict[str, Any], *, actor: str) -> int:
-    """Record an incident after proving its facts render a complete notice in every locale."""
-    problems = validate_facts(facts)
-    if problems:
-        raise InputError("incident facts: " + "; ".join(problems) + " (see docs/incidents.md)")
-    for notice in NOTICES:
-        renderer = Renderer(settings.templates_dir, settings.locales_dir, notice)
-        for locale in renderer.locales:
-            for jurisdiction in ("US-CA", None):
-                try:
-                    renderer.render(
-                        facts,
-                        name="Sample Customer",
-                        locale=locale,
-                        time_zone="UTC",
-                        jurisdiction=jurisdiction,
-                    )
-                except (RenderError, KeyError, ValueError, TypeError) as exc:
-                    raise InputError(f"incident facts do not render ({notice}, {locale}): {exc}") from exc
-    now = utcnow()
-    with store.begin() as conn:
-        if q.incident_by_key(conn, facts["key"]) is not None:
-            raise InputError(f"incident {facts['key']!r} exists already; incidents are not edited in place")
-        incident_id = q.insert_incident(
-            conn, key=facts["key"], title=facts["title"], facts=facts, actor=actor, now=now
-        )
-        q.audit(
-            conn,
-            actor=actor,
-            action="incident.create",
-            subject=f"incident:{facts['key']}",
-            detail={"id": incident_id},
-            now=now,
-        )
-    return incident_id
+    bounce_key: str | None = None  # signs the email tokens (sending.tokens); None if planned before them
 
 
 def campaign_exists(store: Store, name: str) -> bool:
@@ -112,12 +58,13 @@ def get_campaign(store: Store, name: str) -> CampaignRef:
     return CampaignRef(
         id=row.id,
         name=row.name,
-        state=row.state,
+        state=CampaignState(row.state),
         channels=frozenset(Channel(c) for c in row.channels.split(",") if c),
-        facts=dict(incident.facts),
+        incident_id=row.incident_id,
+        facts=incident.facts,
         notice=row.notice,
         policy=DeliveryPolicy.from_json(row.settings),
-        planned_at=as_utc(row.planned_at),
+        planned_at=row.planned_at,
         bounce_key=(row.settings or {}).get("bounce_key"),
     )
 
@@ -133,10 +80,11 @@ def plan_campaign(
     locales: tuple[str, ...],
     actor: str,
     notice: str = "breach_notice",
-    delivery: DeliveryPolicy = DeliveryPolicy(),
+    delivery: DeliveryPolicy | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> FreezeResult:
     """Create the campaign and freeze its manifest. A planned campaign's manifest is never re-selected."""
+    delivery = delivery or DeliveryPolicy()
     if selection.ids_file is None and selection.query is None:
         raise InputError("say who is affected: an affected-ids file and/or a selection query")
     if notice not in NOTICES:
@@ -173,7 +121,7 @@ def plan_campaign(
     planning = Planning(channels=channels, policy=policy, locales=locales)
     result = freeze_manifest(store, campaign_id, selection, planning, progress=progress)
     with store.begin() as conn:
-        q.set_campaign_state(conn, campaign_id, CampaignState.PLANNED.value, planned_at=utcnow())
+        q.set_campaign_state(conn, campaign_id, CampaignState.PLANNED, planned_at=utcnow())
         q.audit(
             conn,
             actor=actor,
@@ -193,14 +141,14 @@ CONTROL = {
 }
 
 
-def control(store: Store, name: str, action: str, *, actor: str, reason: str = "") -> str:
+def control(store: Store, name: str, action: str, *, actor: str, reason: str = "") -> CampaignState:
     """Pause, resume or cancel a campaign. Senders read the state between batches, so it takes effect
     at the next batch; a cancelled campaign's unsent rows become ``skipped``. Audited."""
     campaign = get_campaign(store, name)
     allowed, target = CONTROL[action]
     now = utcnow()
     with store.begin() as conn:
-        if not q.set_campaign_state(conn, campaign.id, target.value, expected=[s.value for s in allowed]):
+        if not q.set_campaign_state(conn, campaign.id, target, expected=allowed):
             raise CampaignStateError(f"campaign {name!r} is {campaign.state}; it cannot {action}")
         skipped = q.skip_unsent(conn, campaign.id, now) if action == "cancel" else 0
         q.audit(
@@ -211,7 +159,7 @@ def control(store: Store, name: str, action: str, *, actor: str, reason: str = "
             detail={"reason": reason, "skipped": skipped},
             now=now,
         )
-    return target.value
+    return target
 
 
 def mark_running(store: Store, campaign: CampaignRef, *, actor: str) -> None:
@@ -219,12 +167,8 @@ def mark_running(store: Store, campaign: CampaignRef, *, actor: str) -> None:
         moved = q.set_campaign_state(
             conn,
             campaign.id,
-            CampaignState.RUNNING.value,
-            expected=[
-                CampaignState.PLANNED.value,
-                CampaignState.RUNNING.value,
-                CampaignState.COMPLETED.value,
-            ],
+            CampaignState.RUNNING,
+            expected=[CampaignState.PLANNED, CampaignState.RUNNING, CampaignState.COMPLETED],
             launched_at=utcnow(),
         )
         if not moved:
@@ -242,7 +186,7 @@ def mark_running(store: Store, campaign: CampaignRef, *, actor: str) -> None:
 @dataclass
 class CampaignStatus:
     name: str
-    state: str
+    state: CampaignState
     manifest: dict[str, Any]
     outbox: dict[str, dict[str, int]] = field(default_factory=dict)
 

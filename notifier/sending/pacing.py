@@ -18,12 +18,14 @@ from typing import Any, Protocol
 from notifier.store import Store
 from notifier.store import queries as q
 
-__all__ = ["Bucket", "SharedBucket", "Unlimited"]
+__all__ = ["Pacer", "SharedBucket", "Unlimited"]
 
 Sleep = Callable[[float], Awaitable[Any]]
 
 
-class Bucket(Protocol):
+class Pacer(Protocol):
+    """Waits for a sender's next send slot; slows down when the provider pushes back."""
+
     async def acquire(self) -> None: ...
 
     def penalize(self, retry_after: float | None = None) -> None: ...
@@ -57,9 +59,6 @@ class _Backoff:
 
     def pause(self) -> float:
         return max(0.0, self.pause_until - self.clock())
-
-    def extra_wait(self, interval: float) -> float:
-        return self.pause() + interval * (1 / self.current() - 1)
 
 
 class Unlimited:
@@ -133,7 +132,7 @@ class SharedBucket:
                     break
             factor = self.backoff.current()
             if factor < 1.0 or self.backoff.pause() > 0:
-                # Slowed down after the provider pushed back: wait longer than our slot (its time passes unused).
+                # Slowed down after the provider pushed back: wait past our slot (its time passes unused).
                 slot = max(slot, self.not_before, self.clock() + self.backoff.pause())
                 self.not_before = slot + 1 / (self.rate * factor)
             wait = slot - self.clock()

@@ -1,71 +1,58 @@
-"""The delivery engine: claim a batch from the outbox → render → send → record, idempotently.
+"""The sending pipeline of one channel: claim ahead → prepare → hand over → pace → send → record.
 
-A row is set ``sending`` under our lease before its provider call, and the answer is written after,
-guarded by the lease: a re-run finds nothing pending and sends nothing twice; a crash leaves rows in
-``sending`` whose lease expires and which then become ``uncertain`` (never blindly re-sent).
-Transient failures are retried with exponential backoff and jitter up to ``max_attempts``; permanent
-ones fail the row (or suppress it, when the customer opted out)."""
+``Pipeline.run`` sends a campaign's due rows of one channel until none is due, ``keep_going()`` says
+stop, or ``max_claims`` claims were made:
+
+- **claim ahead**: rows are claimed in batches of ``batch_size`` under a lease (state ``claimed``); the
+  next batch is claimed while the current one is still being sent, so the provider never waits for
+  the store;
+- **prepare**: each row's notice is rendered (once per reader group, ``NoticeCache``); a render error
+  fails the row, quiet hours defer it, without anything being sent;
+- **hand over**: prepared rows are marked ``sending`` (an attempt counted) in small groups, only as a
+  sender slot is about to take them: after a crash only these are ``uncertain``, about
+  ``2 × concurrency`` rows plus answers not yet written, never the whole claim;
+- **pace and send**: ``concurrency`` senders wait for their send slot and call the provider;
+- **record**: answers are written every ``RECORD_EVERY`` rows or 0.2 s, guarded by the lease, with an
+  email-first SMS fallback released when an email fails for good and an SMS opt-out made permanent.
+
+Every exception while sending one message becomes that row's outcome, never the end of the run, except
+a ``ConfigurationError`` (our own setup is wrong: login, TLS trust): then no more rows are handed over,
+the sends under way finish, and it is raised. Whatever stops the run, claimed rows never handed over
+go back unsent, and a failure to write answers is logged and raised, never swallowed."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any
-from zoneinfo import ZoneInfo
-
-from sqlalchemy import Row
+from collections import deque
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
 
 from notifier.channels import DeliveryChannel
 from notifier.clock import utcnow
 from notifier.config import RetryPolicy
-from notifier.errors import (
-    ConfigurationError,
-    DeliveryError,
-    PermanentDeliveryError,
-    RenderError,
-    TransientDeliveryError,
-)
-from notifier.models import Channel, OutboxState, RenderedMessage
-from notifier.notices.render import CHANNEL_PARTS, NoticeCache, NoticeParts, Renderer
-from notifier.redact import mask_email, mask_phone
-from notifier.sending.pacing import Bucket, Unlimited
+from notifier.errors import ConfigurationError, DeliveryError, PermanentDeliveryError, TransientDeliveryError
+from notifier.models import Channel, OutboxState, QuietHours, RenderedMessage
+from notifier.notices.render import CHANNEL_PARTS, NoticeCache
+from notifier.redact import mask_contact
+from notifier.sending.pacing import Pacer, Unlimited
 from notifier.store import Store
 from notifier.store import queries as q
+from notifier.store.rows import ClaimedRow, Outcome
 
-__all__ = ["BatchResult", "QuietHours", "RetryPolicy", "deliver", "deliver_batch", "message_for"]
+__all__ = ["RECORD_EVERY", "BatchResult", "ChannelJob", "Pipeline"]
 
 log = logging.getLogger(__name__)
-RECORD_EVERY = 50  # answers written per transaction: bounds what a crash can leave "uncertain"
-DEFAULT_RETRY = RetryPolicy()
-_COUNTED_AS = {"accepted": "accepted", "deferred": "deferred", "suppressed": "suppressed"}
+RECORD_EVERY = 50  # answers written per transaction (at most; every 0.2 s as well)
 SLOW_DOWN = {421, 429, 20429}  # SMTP "service not available, slow down"; HTTP / Twilio "too many requests"
-
-
-@dataclass(frozen=True, slots=True)
-class QuietHours:
-    """SMS only between ``start`` and ``end`` (hours, recipient's local time); an urgent campaign may
-    override it, which is stated when it is planned and audited."""
-
-    start: int = 9
-    end: int = 20
-
-    def next_allowed(self, now: datetime, time_zone: str) -> datetime | None:
-        """None if ``now`` is inside the window there; else when the window next opens (UTC)."""
-        local = now.astimezone(ZoneInfo(time_zone))
-        if self.start <= local.hour < self.end:
-            return None
-        opens = local.replace(hour=self.start, minute=0, second=0, microsecond=0)
-        if local.hour >= self.end:
-            opens += timedelta(days=1)
-        return opens.astimezone(UTC)
 
 
 @dataclass
 class BatchResult:
+    """What a run did, counted as the answers were written."""
+
     claimed: int = 0
     accepted: int = 0
     deferred: int = 0
@@ -76,129 +63,294 @@ class BatchResult:
         for key, value in asdict(other).items():
             setattr(self, key, getattr(self, key) + value)
 
-
-def message_for(channel: Channel, row: Row[Any] | Any, parts: NoticeParts) -> RenderedMessage:
-    """The channel-specific message for one outbox row from its completely rendered notice."""
-    if channel is Channel.EMAIL:
-        return RenderedMessage(
-            channel=channel,
-            to=row.email,
-            subject=parts.subject,
-            body_text=parts.text,
-            body_html=parts.html,
-            locale=parts.locale,
-            headers={"display_name": row.name},
-        )
-    return RenderedMessage(channel=channel, to=row.phone, body_text=parts.sms, locale=parts.locale)
+    def count(self, state: OutboxState) -> None:
+        key = {OutboxState.ACCEPTED: "accepted", OutboxState.SUPPRESSED: "suppressed"}.get(state)
+        if key is None:
+            key = "failed" if state.terminal else "deferred"
+        setattr(self, key, getattr(self, key) + 1)
 
 
-def _outcome(
-    row: Any, exc: BaseException | None, receipt_id: str | None, retry: RetryPolicy, now: datetime
-) -> dict[str, Any]:
-    """The provider's answer as the row's next state: accepted, deferred (retry later), suppressed, failed."""
-    if exc is None:
-        return {"id": row.id, "state": OutboxState.ACCEPTED.value, "provider_message_id": receipt_id}
-    if isinstance(exc, TransientDeliveryError) and row.attempts < retry.max_attempts:
-        wait = retry.delay(row.attempts, exc.retry_after)
-        return {
-            "id": row.id,
-            "state": OutboxState.DEFERRED.value,
-            "error": f"attempt {row.attempts}: {exc}",
-            "next_attempt_at": now + timedelta(seconds=wait),
-        }
-    if isinstance(exc, PermanentDeliveryError) and exc.opted_out:
-        return {"id": row.id, "state": OutboxState.SUPPRESSED.value, "error": f"opted out: {exc}"}
-    prefix = f"gave up after {row.attempts} attempts: " if isinstance(exc, TransientDeliveryError) else ""
-    return {"id": row.id, "state": OutboxState.FAILED.value, "error": f"{prefix}{exc}"}
+@dataclass(frozen=True, slots=True)
+class ChannelJob:
+    """What one pipeline needs to know about the campaign and channel it sends."""
+
+    campaign_id: int
+    channel: Channel
+    batch_size: int = 500
+    lease_seconds: int = 300
+    concurrency: int = 8
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    quiet_hours: QuietHours | None = None  # SMS: defer rows outside the recipient's local window
+    token_for: Callable[[str], str] = str  # the row's token as the provider sees it (email: signed)
+    max_claims: int | None = None
 
 
-async def deliver(
-    store: Store,
-    *,
-    campaign_id: int,
-    channel_kind: Channel,
-    channel: DeliveryChannel,
-    renderer: Renderer,
-    facts: Mapping[str, Any],
-    batch_size: int = 500,
-    lease_seconds: int = 300,
-    concurrency: int = 8,
-    retry: RetryPolicy = DEFAULT_RETRY,
-    bucket: Bucket | None = None,
-    quiet_hours: QuietHours | None = None,
-    clock: Callable[[], datetime] = utcnow,
-    keep_going: Callable[[], bool] | None = None,
-    max_claims: int | None = None,
-    on_record: Callable[[BatchResult], None] | None = None,
-    token_for: Callable[[str], str] = str,
-) -> BatchResult:
-    """Send due rows of one channel until none is due, ``keep_going()`` (asked before every claim: campaign
-    state, approvals, time budget) says stop, or ``max_claims`` claims were made. Returns what happened.
+@dataclass(slots=True)
+class _Ready:
+    """A prepared row: claimed under ``lease``, its message rendered, waiting to be handed over."""
 
-    A pipeline: rows are claimed in batches (each under its own lease) and queued; ``concurrency`` workers
-    render, pace and send them; answers are written every ``RECORD_EVERY`` rows or 0.2 s. The next batch is
-    claimed while the current one is still sending (when at most half a batch is left unanswered), so the
-    provider never waits for the store, yet no more than ``batch_size`` rows are ever claimed and
-    unanswered: a crash leaves at most one batch ``uncertain``.
+    row: ClaimedRow
+    lease: str
+    message: RenderedMessage
 
-    ``token_for`` turns a row's token into what the provider sees (email: signed, ``notifier.sending.tokens``).
-    ``quiet_hours`` (SMS) defers rows whose recipient's local time is outside the window, without
-    counting an attempt. An email that fails for good releases the customer's SMS fallback row. When
-    the provider refuses our own setup (``ConfigurationError``: login, TLS trust, credentials), no more
-    rows are claimed or started, the sends under way finish, and the error is raised. Whatever stops the
-    run, claimed rows never handed to the provider go back for a later run (attempt not counted); only
-    rows really in flight are left to their lease."""
-    result = BatchResult()
-    notices = NoticeCache(renderer, facts)
-    pace: Bucket = bucket or Unlimited()
-    queue: asyncio.Queue[tuple[Any, str] | None] = asyncio.Queue()
-    unanswered: dict[int, str] = {}  # claimed row id → its lease, until its answer is written
-    started: set[int] = set()  # rows handed to the provider
-    answers: list[dict[str, Any]] = []
-    answered = asyncio.Event()  # an answer was written: the producer may claim again
-    flush_every = max(1, min(RECORD_EVERY, batch_size // 2))
-    write_lock = asyncio.Lock()
-    stop: list[ConfigurationError] = []  # set by the first send that finds our own setup wrong
 
-    def claim(limit: int) -> tuple[list[Row[Any]], str]:
+class Pipeline:
+    """Sends one channel of one campaign; see the module docstring. One ``run`` per instance."""
+
+    def __init__(
+        self,
+        store: Store,
+        job: ChannelJob,
+        provider: DeliveryChannel,
+        notices: NoticeCache,
+        *,
+        pacer: Pacer | None = None,
+        keep_going: Callable[[], bool] | None = None,
+        on_record: Callable[[BatchResult], None] | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.store = store
+        self.job = job
+        self.provider = provider
+        self.notices = notices
+        self.pacer: Pacer = pacer or Unlimited()
+        self.keep_going = keep_going
+        self.on_record = on_record
+        self.clock = clock
+        self.result = BatchResult()
+        self._unanswered: dict[int, str] = {}  # claimed row → its lease, until its answer is written
+        self._handed_over: set[int] = set()  # marked "sending"
+        self._in_call: set[int] = set()  # inside the provider call right now
+        self._prepared: deque[_Ready] = deque()
+        self._ready: asyncio.Queue[_Ready | None] = asyncio.Queue()
+        self._answers: list[Outcome] = []
+        self._answered = asyncio.Event()  # an answer was written: room to claim again
+        self._taken = asyncio.Event()  # a sender took a ready row: room to hand over more
+        self._write_lock = asyncio.Lock()
+        self._stop: ConfigurationError | None = None
+        self._flush_every = max(1, min(RECORD_EVERY, job.batch_size // 2))
+
+    async def run(self) -> BatchResult:
+        """Send until nothing is due (or told to stop); returns the counts. Raises a ConfigurationError our
+        own setup caused, and any failure to claim or to write answers, after settling what it can."""
+        senders = [asyncio.ensure_future(self._send_loop()) for _ in range(self.job.concurrency)]
+        feeder = asyncio.ensure_future(self._feed())
+        finished = asyncio.Event()
+        recorder = asyncio.ensure_future(self._record_regularly(finished))
+        try:
+            await asyncio.gather(feeder, *senders)
+        finally:
+            finished.set()  # the recorder ends after the write it may be doing, never in the middle of one
+            for task in (feeder, *senders):
+                task.cancel()
+            outcomes = await asyncio.gather(feeder, recorder, *senders, return_exceptions=True)
+            for failure in outcomes:
+                if isinstance(failure, BaseException) and not isinstance(failure, asyncio.CancelledError):
+                    log.error("sending %s stopped by an error: %r", self.job.channel, failure)
+            await self._settle_leftovers()
+        if self._stop is not None:
+            raise self._stop
+        return self.result
+
+    # --- claim ahead, prepare, hand over ----------------------------------------------------------
+
+    async def _feed(self) -> None:
+        """Claim batches ahead, prepare their rows, and hand them over as sender slots free up."""
+        claims, exhausted = 0, False
+        try:
+            while self._stop is None:
+                if self.job.max_claims is not None and claims >= self.job.max_claims:
+                    exhausted = True
+                if not exhausted and self._may_claim(claims):
+                    if not await self._keep_going():
+                        exhausted = True
+                    else:
+                        claims += 1
+                        exhausted = not await self._claim_and_prepare()
+                if self._prepared:
+                    await self._hand_over_next()
+                elif exhausted:
+                    return
+                else:
+                    self._answered.clear()
+                    await self._answered.wait()
+        finally:
+            for _ in range(self.job.concurrency):
+                self._ready.put_nowait(None)  # each sender stops when it reaches one of these
+
+    def _may_claim(self, claims: int) -> bool:
+        # At most one batch unanswered per sender: the next claim waits until half of the last is answered.
+        return len(self._unanswered) <= self.job.batch_size // 2
+
+    async def _keep_going(self) -> bool:
+        return self.keep_going is None or await asyncio.to_thread(self.keep_going)
+
+    async def _claim_and_prepare(self) -> bool:
+        """Claim the next batch and prepare its rows; False when nothing was due."""
+        rows, lease = await asyncio.to_thread(self._claim, self.job.batch_size - len(self._unanswered))
+        self.result.claimed += len(rows)
+        for row in rows:
+            self._unanswered[row.id] = lease
+            prepared = self._prepare(row, lease)
+            if isinstance(prepared, Outcome):
+                self._answers.append(prepared)
+            else:
+                self._prepared.append(prepared)
+        return bool(rows)
+
+    def _claim(self, limit: int) -> tuple[list[ClaimedRow], str]:
         lease, now = str(uuid.uuid4()), utcnow()
-        with store.begin() as conn:
-            return q.claim_batch(
+        until = now + timedelta(seconds=self.job.lease_seconds)
+        with self.store.begin() as conn:
+            rows = q.claim_batch(
                 conn,
-                campaign_id=campaign_id,
-                channel=channel_kind,
+                campaign_id=self.job.campaign_id,
+                channel=self.job.channel,
                 limit=limit,
                 lease_token=lease,
                 now=now,
-                lease_until=now + timedelta(seconds=lease_seconds),
-            ), lease
+                lease_until=until,
+            )
+        return rows, lease
 
-    def write(outcomes: list[dict[str, Any]]) -> BatchResult:
-        now = utcnow()
-        with store.begin() as conn:
-            for lease in {o["lease"] for o in outcomes}:
-                q.record_outcomes(
-                    conn, [o for o in outcomes if o["lease"] == lease], lease_token=lease, now=now
+    def _prepare(self, row: ClaimedRow, lease: str) -> _Ready | Outcome:
+        """The row's message, or the outcome that stops it here: a render error, or quiet hours."""
+        try:
+            parts = self.notices.render(
+                name=row.name,
+                locale=row.locale,
+                time_zone=row.time_zone,
+                jurisdiction=row.jurisdiction,
+                parts=CHANNEL_PARTS[self.job.channel],
+            )
+        except Exception as exc:  # noqa: BLE001 - any failure to render fails this row only
+            log.error("outbox %s: notice not rendered, not sent: %s", row.id, exc)
+            return Outcome(row.id, lease, OutboxState.FAILED, handed_over=False, error=f"render error: {exc}")
+        # After rendering, which has proven the row's time zone exists.
+        if self.job.quiet_hours is not None:
+            opens = self.job.quiet_hours.next_allowed(self.clock(), row.time_zone)
+            if opens is not None:
+                why = f"quiet hours in {row.time_zone}: waits until {opens:%Y-%m-%d %H:%M} UTC"
+                return Outcome(
+                    row.id, lease, OutboxState.DEFERRED, handed_over=False, error=why, next_attempt_at=opens
                 )
-            failed = [o["id"] for o in outcomes if o["state"] == OutboxState.FAILED.value]
-            if failed and channel_kind is Channel.EMAIL:
-                q.release_fallback(conn, failed, now)
-            opted_out = [o["id"] for o in outcomes if o["state"] == OutboxState.SUPPRESSED.value]
-            if opted_out:
-                q.suppress_customers_sms(conn, opted_out)
-        counts = BatchResult()
-        for outcome in outcomes:
-            key = _COUNTED_AS.get(outcome["state"], "failed")
-            setattr(counts, key, getattr(counts, key) + 1)
-        return counts
+        contact = row.email if self.job.channel is Channel.EMAIL else row.phone
+        return _Ready(row, lease, parts.message(self.job.channel, to=contact or "", name=row.name))
 
-    async def flush() -> None:
-        async with write_lock:
-            if not answers:
+    async def _hand_over_next(self) -> None:
+        """Keep about ``concurrency`` rows handed over and waiting for a sender: mark the next few ``sending``
+        only when the senders are close to needing them."""
+        while self._ready.qsize() > self.job.concurrency // 2 and self._stop is None:
+            self._taken.clear()
+            await self._taken.wait()
+        if self._stop is not None:
+            return
+        group = [self._prepared.popleft() for _ in range(min(len(self._prepared), self.job.concurrency))]
+        by_lease: dict[str, list[int]] = {}
+        for ready in group:
+            by_lease.setdefault(ready.lease, []).append(ready.row.id)
+        moved = await asyncio.to_thread(self._mark_sending, by_lease)
+        for ready in group:
+            if ready.row.id in moved:
+                self._handed_over.add(ready.row.id)
+                self._ready.put_nowait(ready)
+            else:  # cancelled, or its lease lost meanwhile: not ours to send any more
+                self._unanswered.pop(ready.row.id, None)
+
+    def _mark_sending(self, by_lease: dict[str, list[int]]) -> set[int]:
+        now, moved = utcnow(), set()
+        with self.store.begin() as conn:
+            for lease, ids in by_lease.items():
+                moved.update(q.hand_over(conn, ids, lease_token=lease, now=now))
+        return moved
+
+    # --- pace and send -------------------------------------------------------------------------------
+
+    async def _send_loop(self) -> None:
+        while (ready := await self._ready.get()) is not None:
+            self._taken.set()
+            if self._stop is not None:
+                continue  # handed over but never sent: settled with the leftovers
+            outcome = await self._send(ready)
+            # Appended only now: a flush during the send swaps the list; the answer goes to the new one.
+            self._answers.append(outcome)
+            if len(self._answers) >= self._flush_every:
+                await self._flush()
+
+    async def _send(self, ready: _Ready) -> Outcome:
+        """Pace, then hand the message to the provider; every exception becomes this row's outcome."""
+        row = ready.row
+        await self.pacer.acquire()
+        self._in_call.add(row.id)
+        try:
+            receipt = await self.provider.send(ready.message, token=self.job.token_for(row.message_token))
+        except ConfigurationError as exc:
+            # Our own setup is wrong (login, TLS trust): the provider refused before taking anything, so the
+            # row goes back unsent and the run stops once the sends already under way have finished.
+            self._stop = self._stop or exc
+            self._answered.set()
+            self._taken.set()
+            return Outcome(
+                row.id, ready.lease, OutboxState.PENDING, handed_over=True, error=f"not sent: {exc}"
+            )
+        except DeliveryError as exc:
+            log.warning("outbox %s (%s): %s", row.id, mask_contact(ready.message.to), exc)
+            if isinstance(exc, TransientDeliveryError) and (exc.code in SLOW_DOWN or exc.retry_after):
+                self.pacer.penalize(exc.retry_after)  # the provider asks us to slow down
+            return self._after_failure(ready, exc)
+        except Exception as exc:
+            log.exception(
+                "outbox %s: unexpected error while sending; this row fails, the run goes on", row.id
+            )
+            error = PermanentDeliveryError(f"unexpected error while sending: {type(exc).__name__}: {exc}")
+            return self._after_failure(ready, error)
+        finally:
+            self._in_call.discard(row.id)
+        return Outcome(
+            row.id,
+            ready.lease,
+            OutboxState.ACCEPTED,
+            handed_over=True,
+            provider_message_id=receipt.provider_message_id,
+        )
+
+    def _after_failure(self, ready: _Ready, exc: DeliveryError) -> Outcome:
+        """A refusal as the row's next state: deferred (retry later), suppressed (opted out), or failed."""
+        row, retry = ready.row, self.job.retry
+        attempt = row.attempts + 1  # this one, counted at the hand-over
+        if isinstance(exc, TransientDeliveryError) and attempt < retry.max_attempts:
+            wait = retry.delay(attempt, exc.retry_after)
+            return Outcome(
+                row.id,
+                ready.lease,
+                OutboxState.DEFERRED,
+                handed_over=True,
+                error=f"attempt {attempt}: {exc}",
+                next_attempt_at=utcnow() + timedelta(seconds=wait),
+            )
+        if isinstance(exc, PermanentDeliveryError) and exc.opted_out:
+            return Outcome(
+                row.id, ready.lease, OutboxState.SUPPRESSED, handed_over=True, error=f"opted out: {exc}"
+            )
+        prefix = f"gave up after {attempt} attempts: " if isinstance(exc, TransientDeliveryError) else ""
+        return Outcome(row.id, ready.lease, OutboxState.FAILED, handed_over=True, error=f"{prefix}{exc}")
+
+    # --- record --------------------------------------------------------------------------------------
+
+    async def _record_regularly(self, finished: asyncio.Event) -> None:
+        """A slow (paced) channel still gets its answers written within a moment."""
+        while not finished.is_set():
+            try:
+                await asyncio.wait_for(finished.wait(), timeout=0.2)
+            except TimeoutError:
+                await self._flush()
+
+    async def _flush(self) -> None:
+        async with self._write_lock:
+            if not self._answers:
                 return
-            outcomes = answers[:]
-            answers.clear()
-            writing = asyncio.ensure_future(asyncio.to_thread(write, outcomes))  # sends go on meanwhile
+            outcomes, self._answers = self._answers, []
+            writing = asyncio.ensure_future(asyncio.to_thread(self._write, outcomes))  # sends go on meanwhile
             try:
                 await asyncio.shield(writing)
             finally:
@@ -206,131 +358,52 @@ async def deliver(
                 # it, so that what we count is what the store holds.
                 counts = await writing
                 for outcome in outcomes:
-                    unanswered.pop(outcome["id"], None)
-                result.add(counts)
-                answered.set()
-                if on_record is not None:
-                    on_record(counts)
+                    self._unanswered.pop(outcome.row_id, None)
+                self.result.add(counts)
+                self._answered.set()
+                if self.on_record is not None:
+                    self.on_record(counts)
 
-    async def one(row: Any) -> dict[str, Any]:
-        try:
-            parts = notices.render(
-                name=row.name,
-                locale=row.locale,
-                time_zone=row.time_zone,
-                jurisdiction=row.jurisdiction,
-                parts=CHANNEL_PARTS[channel_kind.value],
-            )
-        except RenderError as exc:
-            log.error("outbox %s: notice not rendered, not sent: %s", row.id, exc)
-            return {"id": row.id, "state": OutboxState.FAILED.value, "error": f"render error: {exc}"}
-        # After rendering, which has proven the row's time zone exists.
-        if quiet_hours is not None:
-            opens = quiet_hours.next_allowed(clock(), row.time_zone)
-            if opens is not None:
-                return {
-                    "id": row.id,
-                    "state": OutboxState.DEFERRED.value,
-                    "next_attempt_at": opens,
-                    "undo_attempt": 1,
-                    "error": f"quiet hours in {row.time_zone}: waits until {opens:%Y-%m-%d %H:%M} UTC",
-                }
-        message = message_for(channel_kind, row, parts)
-        await pace.acquire()
-        started.add(row.id)
-        try:
-            receipt = await channel.send(message, token=token_for(row.message_token))
-        except ConfigurationError as exc:
-            # Our own setup is wrong (login, TLS trust): refused before anything was handed over, so the row
-            # goes back unsent; the run stops once the sends already under way have finished.
-            started.discard(row.id)
-            stop.append(exc)
-            answered.set()  # wakes the producer, which then stops claiming
-            return {
-                "id": row.id,
-                "state": OutboxState.DEFERRED.value,
-                "next_attempt_at": utcnow(),
-                "undo_attempt": 1,
-                "error": f"not sent: {exc}",
-            }
-        except DeliveryError as exc:
-            who = mask_email(message.to) if channel_kind is Channel.EMAIL else mask_phone(message.to)
-            log.warning("outbox %s (%s): %s", row.id, who, exc)
-            if isinstance(exc, TransientDeliveryError) and (exc.code in SLOW_DOWN or exc.retry_after):
-                pace.penalize(exc.retry_after)  # the provider asks us to slow down
-            return _outcome(row, exc, None, retry, utcnow())
-        return _outcome(row, None, receipt.provider_message_id, retry, utcnow())
+    def _write(self, outcomes: list[Outcome]) -> BatchResult:
+        now = utcnow()
+        failed = [o.row_id for o in outcomes if o.state is OutboxState.FAILED]
+        opted_out = [o.row_id for o in outcomes if o.state is OutboxState.SUPPRESSED]
+        with self.store.begin() as conn:
+            q.record_outcomes(conn, outcomes, now=now)
+            if failed:
+                q.release_fallback(conn, failed, now)
+            if opted_out and self.job.channel is Channel.SMS:
+                q.suppress_customers_sms(conn, opted_out)
+        counts = BatchResult()
+        for outcome in outcomes:
+            counts.count(outcome.state)
+        return counts
 
-    async def produce() -> None:
-        claims = 0
-        try:
-            while max_claims is None or claims < max_claims:
-                while len(unanswered) > batch_size // 2 and not stop:
-                    answered.clear()
-                    await answered.wait()
-                if stop or (keep_going is not None and not await asyncio.to_thread(keep_going)):
-                    return
-                rows, lease = await asyncio.to_thread(claim, batch_size - len(unanswered))
-                claims += 1
-                if not rows:
-                    return
-                result.claimed += len(rows)
-                for row in rows:
-                    unanswered[row.id] = lease
-                    queue.put_nowait((row, lease))
-        finally:
-            for _ in range(concurrency):
-                queue.put_nowait(None)  # each worker stops when it reaches one of these
+    async def _settle_leftovers(self) -> None:
+        """After the run: write what was answered; rows handed over but never sent go back (pending); claimed
+        rows never handed over are released; rows inside a provider call stay ``sending`` for their lease."""
+        answered = {o.row_id for o in self._answers}
+        for row_id, lease in self._unanswered.items():
+            if row_id in self._handed_over and row_id not in self._in_call and row_id not in answered:
+                self._answers.append(
+                    Outcome(
+                        row_id,
+                        lease,
+                        OutboxState.PENDING,
+                        handed_over=True,
+                        error="not sent: the sender stopped before its turn",
+                    )
+                )
+        await self._flush()
+        unsent: dict[str, list[int]] = {}
+        for row_id, lease in self._unanswered.items():
+            if row_id not in self._handed_over:
+                unsent.setdefault(lease, []).append(row_id)
+        if unsent:
+            await asyncio.to_thread(self._release, unsent)
 
-    async def work() -> None:
-        while (item := await queue.get()) is not None:
-            row, lease = item
-            if stop:
-                continue  # left unanswered and never started: released below
-            answers.append({**await one(row), "lease": lease})
-            if len(answers) >= flush_every:
-                await flush()
-
-    finished = asyncio.Event()
-
-    async def record_regularly() -> None:
-        while not finished.is_set():  # a slow (paced) channel still gets its answers written within a moment
-            try:
-                await asyncio.wait_for(finished.wait(), timeout=0.2)
-            except TimeoutError:
-                await flush()
-
-    workers = [asyncio.ensure_future(work()) for _ in range(concurrency)]
-    producer = asyncio.ensure_future(produce())
-    recorder = asyncio.ensure_future(record_regularly())
-    try:
-        await asyncio.gather(producer, *workers)
-    finally:
-        finished.set()  # the recorder ends after the write it may be doing, never in the middle of one
-        for task in (producer, *workers):
-            task.cancel()
-        await asyncio.gather(producer, recorder, *workers, return_exceptions=True)
-        # Whatever was answered is written even when something unexpected stops us; rows claimed but never
-        # handed to the provider go back to be sent later; rows really in flight stay "sending" for their lease.
-        now, answered_ids = utcnow(), {a["id"] for a in answers}
-        answers.extend(
-            {
-                "id": row_id,
-                "lease": lease,
-                "state": OutboxState.DEFERRED.value,
-                "next_attempt_at": now,
-                "undo_attempt": 1,
-                "error": "not sent: the sender stopped before its turn",
-            }
-            for row_id, lease in unanswered.items()
-            if row_id not in started and row_id not in answered_ids
-        )
-        await flush()
-    if stop:
-        raise stop[0]
-    return result
-
-
-async def deliver_batch(store: Store, **kwargs: Any) -> BatchResult:
-    """Claim one batch (``batch_size`` due rows) of one channel and send it; see ``deliver``."""
-    return await deliver(store, max_claims=1, **kwargs)
+    def _release(self, by_lease: dict[str, list[int]]) -> None:
+        now = utcnow()
+        with self.store.begin() as conn:
+            for lease, ids in by_lease.items():
+                q.release_claims(conn, ids, lease_token=lease, now=now)

@@ -1,14 +1,18 @@
 """The database schema as SQLAlchemy Core tables. Alembic migrations in ``migrations/`` create it;
 ``tests/test_store.py`` checks that the migrations and these tables agree.
 
-State and reason columns are plain strings holding the StrEnum values of ``notifier.models``."""
+State, channel and reason columns hold the StrEnum values of ``notifier.models``, and a CHECK
+constraint built from the same enum (``_one_of``) refuses anything else in either database."""
 
 from __future__ import annotations
+
+import enum
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    CheckConstraint,
     Column,
     DateTime,
     Float,
@@ -20,6 +24,16 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+)
+
+from notifier.models import (
+    CampaignState,
+    Channel,
+    ChannelPlan,
+    ChannelPolicy,
+    Decision,
+    OutboxState,
+    UnreachableReason,
 )
 
 __all__ = [
@@ -42,11 +56,20 @@ metadata = MetaData(
         "uq": "uq_%(table_name)s_%(column_0_N_name)s",
         "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
         "pk": "pk_%(table_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
     }
 )
 # BigInteger ids on PostgreSQL, but INTEGER on SQLite so that it is the rowid alias (autoincrement).
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 UTC = DateTime(timezone=True)
+
+
+def _one_of(column: str, values: type[enum.StrEnum], *, nullable: bool = False) -> CheckConstraint:
+    """CHECK that ``column`` holds one of the enum's values (named ``ck_<table>_<column>``)."""
+    allowed = ", ".join(f"'{v.value}'" for v in values)
+    condition = f"{column} IN ({allowed})" + (f" OR {column} IS NULL" if nullable else "")
+    return CheckConstraint(condition, name=column)
+
 
 customers = Table(
     "customers",
@@ -100,6 +123,8 @@ campaigns = Table(
     Column("planned_at", UTC),
     Column("launched_at", UTC),
     Column("completed_at", UTC),
+    _one_of("state", CampaignState),
+    _one_of("policy", ChannelPolicy),
 )
 
 manifest = Table(
@@ -121,6 +146,9 @@ manifest = Table(
     Column("sms_reason", String(32)),
     Column("created_at", UTC, nullable=False),
     UniqueConstraint("campaign_id", "external_id"),
+    _one_of("channel_plan", ChannelPlan),
+    _one_of("email_reason", UnreachableReason, nullable=True),
+    _one_of("sms_reason", UnreachableReason, nullable=True),
     Index(None, "campaign_id", "email"),
     Index(None, "campaign_id", "phone"),
 )
@@ -143,6 +171,8 @@ outbox = Table(
     Column("updated_at", UTC, nullable=False),
     # The root of "never twice": one row per (campaign, customer, channel).
     UniqueConstraint("campaign_id", "manifest_id", "channel"),
+    _one_of("channel", Channel),
+    _one_of("state", OutboxState),
     Index(None, "campaign_id", "channel", "state", "id"),
 )
 
@@ -155,6 +185,8 @@ delivery_events = Table(
     Column("from_state", String(16)),
     Column("to_state", String(16), nullable=False),
     Column("detail", Text),
+    _one_of("from_state", OutboxState, nullable=True),
+    _one_of("to_state", OutboxState),
     Index(None, "outbox_id"),
 )
 
@@ -193,11 +225,12 @@ approvals = Table(
     Column("locale", String(35), nullable=False),
     Column("channel", String(8), nullable=False),
     Column("content_hash", String(64), nullable=False),
-    Column("decision", String(16), nullable=False),  # approved | rejected
+    Column("decision", String(16), nullable=False),
     Column("approver", String(128), nullable=False),
     Column("role", String(64), nullable=False),
     Column("at", UTC, nullable=False),
     Column("comment", Text),
+    _one_of("decision", Decision),
     Index(None, "notice", "locale", "channel", "content_hash"),
 )
 

@@ -38,6 +38,12 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+def envelope_bytes(envelope: Envelope) -> bytes:
+    """The message as received (aiosmtpd keeps it as bytes unless told to decode it)."""
+    content = envelope.original_content or envelope.content or b""
+    return content if isinstance(content, bytes) else content.encode("utf-8", "surrogateescape")
+
+
 @dataclass(frozen=True, slots=True)
 class ReceivedMail:
     envelope_from: str
@@ -63,14 +69,15 @@ class _Handler:
     def __init__(self, standin: SmtpStandin) -> None:
         self.standin = standin
 
-    async def handle_RCPT(
+    async def handle_RCPT(  # noqa: N802 - aiosmtpd's hook name
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
     ) -> str:
         faults = self.standin.faults
         with self.standin.lock:
             code = faults.queued.popleft() if faults.queued else faults.refused.get(address.lower())
         if code == 0:
-            server.transport.close()
+            if server.transport is not None:
+                server.transport.close()
             return "421 closing"  # never seen: the connection is gone
         if code:
             text = {
@@ -88,8 +95,9 @@ class _Handler:
         mail = ReceivedMail(
             envelope_from=str(envelope.mail_from),
             recipients=tuple(envelope.rcpt_tos),
-            data=bytes(envelope.original_content or envelope.content or b""),
-            encrypted=session.ssl is not None or server.transport.get_extra_info("sslcontext") is not None,
+            data=envelope_bytes(envelope),
+            encrypted=session.ssl is not None
+            or (server.transport is not None and server.transport.get_extra_info("sslcontext") is not None),
             login=login,
         )
         self.standin.record(mail)

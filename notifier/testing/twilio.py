@@ -14,12 +14,14 @@ import base64
 import logging
 import random
 import secrets
+import sys
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
 from email.utils import format_datetime
-from typing import Any
+from pathlib import Path
+from typing import Any, TextIO
 from urllib.parse import parse_qsl
 
 import httpx
@@ -88,6 +90,7 @@ class TwilioStandin:
     _pending_callbacks: set[asyncio.Task[None]] = field(default_factory=set)
     _rng: random.Random = field(default_factory=random.Random)
     _thread: threading.Thread | None = None
+    _record: TextIO | None = None
 
     @property
     def url(self) -> str:
@@ -171,9 +174,8 @@ class TwilioStandin:
         resource = self._resource(form)
         with self._lock:
             self.messages.append(resource)
-            if self.record_path:
-                with open(self.record_path, "a", encoding="ascii") as record:
-                    record.write(f"{time.time():.6f}\n")
+            if self._record is not None:
+                self._record.write(f"{time.time():.6f}\n")
         if form.get("StatusCallback"):
             self._pending_callbacks.add(
                 asyncio.get_running_loop().create_task(self._post_callbacks(resource))
@@ -263,6 +265,8 @@ class TwilioStandin:
         )
 
     def start(self) -> TwilioStandin:
+        if self.record_path:  # line-buffered: each arrival time is on disk as soon as it is written
+            self._record = Path(self.record_path).open("a", encoding="ascii", buffering=1)  # noqa: SIM115
         self._rng.seed(self.callback_seed)
         self.port = self.port or free_port(self.host)
         config = uvicorn.Config(
@@ -282,6 +286,9 @@ class TwilioStandin:
         if self._server is not None and self._thread is not None:
             self._server.should_exit = True
             self._thread.join(timeout=10)
+        if self._record is not None:
+            self._record.close()
+            self._record = None
 
     def __enter__(self) -> TwilioStandin:
         return self.start()
@@ -301,7 +308,8 @@ def main() -> None:
     args = parser.parse_args()
     standin = TwilioStandin(port=args.port, record_path=args.record)
     standin.start()
-    print(standin.url, flush=True)
+    sys.stdout.write(standin.url + "\n")
+    sys.stdout.flush()
     signal.sigwait({signal.SIGTERM, signal.SIGINT})
     standin.stop()
 

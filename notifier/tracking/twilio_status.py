@@ -25,7 +25,7 @@ from notifier.models import OutboxState
 from notifier.store import Store
 from notifier.store import queries as q
 
-__all__ = ["STATE_RANK", "TWILIO_STATUS", "apply_status", "tracking_app"]
+__all__ = ["TWILIO_STATUS", "apply_status", "tracking_app"]
 
 log = logging.getLogger(__name__)
 
@@ -42,19 +42,6 @@ TWILIO_STATUS: dict[str, OutboxState | None] = {
     "failed": OutboxState.FAILED,
     "canceled": OutboxState.FAILED,
 }
-STATE_RANK = {
-    OutboxState.PENDING: 0,
-    OutboxState.DEFERRED: 0,
-    OutboxState.SKIPPED: 0,
-    OutboxState.SENDING: 1,
-    OutboxState.UNCERTAIN: 1,
-    OutboxState.ACCEPTED: 2,
-    OutboxState.DELIVERED: 3,
-    OutboxState.BOUNCED: 3,
-    OutboxState.UNDELIVERED: 3,
-    OutboxState.FAILED: 3,
-    OutboxState.SUPPRESSED: 3,
-}
 OPTED_OUT = "21610"
 
 
@@ -67,7 +54,7 @@ def apply_status(
     message_sid: str | None,
     now: datetime | None = None,
 ) -> str:
-    """Apply one provider status to the row with ``token``; returns what happened (for the response and logs)."""
+    """Apply one provider status to the row with ``token``; returns what happened (response and logs)."""
     target = TWILIO_STATUS.get(status.lower())
     if target is None:
         return (
@@ -77,7 +64,6 @@ def apply_status(
         )
     if error_code == OPTED_OUT:
         target = OutboxState.SUPPRESSED
-    later_than = [s.value for s, rank in STATE_RANK.items() if rank < STATE_RANK[target]]
     detail = (
         f"twilio {status}"
         + (f" (error {error_code})" if error_code else "")
@@ -87,8 +73,7 @@ def apply_status(
         moved = q.advance_by_token(
             conn,
             token=token,
-            to_state=target.value,
-            from_states=later_than,
+            to_state=target,
             detail=detail,
             now=now or utcnow(),
         )

@@ -1,1 +1,1 @@
-"""Bounces: classify a returned message (``classify``) and apply it to the outbox row it names (``intake``)."""
+"""Bounces: classify a returned message (``classify``), apply it to the outbox row it names (``intake``)."""

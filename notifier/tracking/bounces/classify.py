@@ -203,7 +203,7 @@ def _decode_header(value: object) -> str:
             else:
                 out.append(chunk)
         return " ".join(" ".join(out).split())
-    except Exception:  # an undecodable header is still better than no header
+    except Exception:  # noqa: BLE001 - an undecodable header is still better than no header
         return " ".join(str(value).split())
 
 
@@ -221,15 +221,15 @@ def _part_text(part: email.message.Message) -> str:
     """The decoded text of a non-multipart part; never raises."""
     try:
         payload = part.get_payload(decode=True)
-    except Exception:
+    except Exception:  # noqa: BLE001 - hostile input: any failure here degrades to a weaker reading
         payload = None
-    if payload is None:
+    if not isinstance(payload, bytes):
         raw = part.get_payload()
         return raw if isinstance(raw, str) else ""
     charset = _charset(part.get_content_charset())
     try:
         return payload.decode(charset, errors="replace")
-    except Exception:
+    except Exception:  # noqa: BLE001 - hostile input: any failure here degrades to a weaker reading
         return payload.decode("latin-1", errors="replace")
 
 
@@ -268,7 +268,7 @@ def _reply_code_in(text: str) -> str | None:
 def _walk(msg: email.message.Message) -> Iterator[email.message.Message]:
     try:
         yield from msg.walk()
-    except Exception:
+    except Exception:  # noqa: BLE001 - hostile input: any failure here degrades to a weaker reading
         yield msg
 
 
@@ -685,7 +685,7 @@ def classify(raw: bytes) -> BounceReport:
     """Decide what one message at the bounce address means. Never raises."""
     try:
         return _classify(raw)
-    except Exception:  # hostile input must not stop the bounce processor; treat it as ordinary mail
+    except Exception:  # noqa: BLE001 - hostile input must not stop the bounce processor; treat it as ordinary mail
         return BounceReport("not_a_bounce", (), ())
 
 

@@ -3,7 +3,8 @@
 Our mail carries the outbox row's token twice: in the VERP envelope sender ``bounce+TOKEN@domain``
 (where the bounce is delivered) and in ``Message-ID: <TOKEN@domain>`` (which most bounces quote). A
 bounce delivered to a VERP address names its row exactly; one that reached a plain mailbox is matched
-through the quoted Message-ID. Both carry the token signed with the campaign's key (``notifier.sending.tokens``):
+through the quoted Message-ID. Both carry the token signed with the campaign's key
+(``notifier.sending.tokens``):
 a bounce whose signature does not match is refused, and one that names no row of ours is unmatched;
 neither changes anything.
 
@@ -23,11 +24,10 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
-from sqlalchemy import Connection, Row
+from sqlalchemy import Connection
 
 from notifier.clock import utcnow
 from notifier.models import OutboxState
@@ -35,6 +35,7 @@ from notifier.redact import mask_email
 from notifier.sending import tokens
 from notifier.store import Store
 from notifier.store import queries as q
+from notifier.store.rows import BounceTarget
 from notifier.tracking.bounces.classify import BounceReport, Failure, classify
 
 __all__ = [
@@ -49,7 +50,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 _TOKEN = r"[A-Za-z0-9_-]{1,64}"
 # Rows a bounce may move on from: it can overtake our own record ("sending") or follow a crash ("uncertain").
-_BEFORE_BOUNCED = [OutboxState.SENDING.value, OutboxState.UNCERTAIN.value, OutboxState.ACCEPTED.value]
+_BEFORE_BOUNCED = OutboxState.awaiting_outcome()
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +119,7 @@ def apply_report(
     return BounceOutcome(report.category, token, action)
 
 
-def _apply(conn: Connection, report: BounceReport, row: Row[Any], now: datetime) -> str:
+def _apply(conn: Connection, report: BounceReport, row: BounceTarget, now: datetime) -> str:
     if report.category == "feedback":
         if row.customer_id is not None:
             q.opt_out_email(conn, row.customer_id)
@@ -131,7 +132,7 @@ def _apply(conn: Connection, report: BounceReport, row: Row[Any], now: datetime)
     moved = q.advance_by_token(
         conn,
         token=row.message_token,
-        to_state=OutboxState.BOUNCED.value,
+        to_state=OutboxState.BOUNCED,
         from_states=_BEFORE_BOUNCED,
         detail=detail[:500],
         now=now,
@@ -152,11 +153,17 @@ def _failure_for(report: BounceReport, email: str | None) -> Failure:
     return report.failures[0]
 
 
+def envelope_bytes(envelope: Envelope) -> bytes:
+    """The message as received (aiosmtpd keeps it as bytes unless told to decode it)."""
+    content = envelope.original_content or envelope.content or b""
+    return content if isinstance(content, bytes) else content.encode("utf-8", "surrogateescape")
+
+
 class _Handler:
     def __init__(self, receiver: BounceReceiver) -> None:
         self.receiver = receiver
 
-    async def handle_RCPT(
+    async def handle_RCPT(  # noqa: N802 - aiosmtpd's hook name
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
     ) -> str:
         domain = address.rpartition("@")[2].lower()
@@ -166,7 +173,7 @@ class _Handler:
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
-        raw = bytes(envelope.original_content or envelope.content or b"")
+        raw = envelope_bytes(envelope)
         # Parsed once, however many of our addresses it was sent to; the store is written off the SMTP
         # server's event loop, so other connections are not held up meanwhile.
         report = await asyncio.to_thread(classify, raw)

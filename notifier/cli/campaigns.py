@@ -1,0 +1,215 @@
+"""``notifier campaign``: plan, launch, control, watch and report a notification campaign."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from notifier.cli.common import (
+    ActorOption,
+    DatabaseOption,
+    ReasonOption,
+    actor_or_login,
+    console,
+    friendly_errors,
+    settings_from,
+    store_for,
+)
+from notifier.errors import ConfigurationError
+
+app = typer.Typer(help="Plan, launch and watch a notification campaign.", no_args_is_help=True)
+
+
+@app.command("plan")
+@friendly_errors
+def campaign_plan(
+    name: Annotated[str, typer.Argument(help="A name for the campaign, e.g. 2026-11-leak-first-notice.")],
+    incident: Annotated[str, typer.Option(help="The incident key (from `incident create`).")],
+    affected_ids: Annotated[
+        Path | None,
+        typer.Option(help="File of affected external ids, one per line.", exists=True, dir_okay=False),
+    ] = None,
+    query: Annotated[
+        str | None,
+        typer.Option(
+            help="SQL returning a column external_id (and, with --source-url, the customer columns)."
+        ),
+    ] = None,
+    source_url: Annotated[
+        str | None,
+        typer.Option(
+            envvar="NOTIFIER_SOURCE_URL", help="Read-only database to run --query on instead of the store."
+        ),
+    ] = None,
+    channels: Annotated[str, typer.Option(help="Channels this campaign may use.")] = "email,sms",
+    policy: Annotated[
+        str, typer.Option(help="all: every usable channel; email-first: SMS only without email.")
+    ] = "all",
+    notice: Annotated[
+        str, typer.Option(help="breach_notice (first notice) or breach_update (follow-up).")
+    ] = "breach_notice",
+    quiet_hours: Annotated[
+        str, typer.Option(help="SMS only between these local hours of the recipient (09-20 or 09:00-20:00).")
+    ] = "09-20",
+    urgent: Annotated[str | None, typer.Option(help="Override SMS quiet hours; state why (audited).")] = None,
+    uncertain_email: Annotated[
+        str,
+        typer.Option(
+            help="After a crash, emails whose fate is unknown: hold (for review) or resend (same Message-ID)."
+        ),
+    ] = "hold",
+    database_url: DatabaseOption = None,
+    actor: ActorOption = "",
+) -> None:
+    """Select the affected customers and freeze the manifest; prints the counts to check before launch."""
+    from notifier.audience.selection import Selection
+    from notifier.cli.output import manifest_tables, progress_bar
+    from notifier.models import Channel, ChannelPolicy, DeliveryPolicy
+    from notifier.sending.campaigns import campaign_status, plan_campaign
+    from notifier.sending.runner import renderer_for
+
+    settings = settings_from(database_url)
+    try:
+        channel_set = frozenset(Channel(c.strip()) for c in channels.split(",") if c.strip())
+        channel_policy = ChannelPolicy(policy)
+        delivery = DeliveryPolicy.from_options(
+            quiet_hours=quiet_hours, urgent=urgent, uncertain_email=uncertain_email
+        )
+    except ValueError as exc:
+        raise ConfigurationError(
+            f"{exc}; --channels email,sms; --policy all|email-first; --quiet-hours 09-20; "
+            "--uncertain-email hold|resend"
+        ) from exc
+    store = store_for(settings)
+    selected = 0
+
+    def advance_by(n: int) -> None:
+        nonlocal selected
+        selected += n
+        advance(selected)
+
+    with progress_bar(console, "selecting affected customers", total=None) as advance:
+        result = plan_campaign(
+            store,
+            name=name,
+            incident_key=incident,
+            selection=Selection(ids_file=affected_ids, query=query, source_url=source_url),
+            channels=channel_set,
+            policy=channel_policy,
+            locales=renderer_for(settings.templates_dir, settings.locales_dir, notice).locales,
+            actor=actor_or_login(actor),
+            progress=advance_by,
+            notice=notice,
+            delivery=delivery,
+        )
+    for problem in result.problems[:50]:
+        console.print(problem, style="yellow", markup=False, highlight=False)
+    for table in manifest_tables(campaign_status(store, name).manifest):
+        console.print(table)
+
+
+@app.command("launch")
+@friendly_errors
+def campaign_launch(
+    name: Annotated[str, typer.Argument(help="The planned campaign.")],
+    direct: Annotated[bool, typer.Option("--direct", help="Send in this process without Prefect.")] = False,
+    database_url: DatabaseOption = None,
+    actor: ActorOption = "",
+) -> None:
+    """Send everything due (through the notify-customers Prefect flow). Safe to repeat: nothing goes twice."""
+    from notifier.cli.output import delivery_progress, outbox_table
+    from notifier.sending.campaigns import campaign_status, get_campaign
+    from notifier.sending.runner import launch, rows_by_state
+
+    settings = settings_from(database_url)
+    store = store_for(settings)
+    if direct:
+        with delivery_progress(console, rows_by_state(store, get_campaign(store, name).id)) as progress:
+            totals = launch(
+                store, settings, name, actor=actor_or_login(actor), progress=progress, on_record=progress.add
+            )
+        console.print(f"this run: {totals}")
+    else:
+        from notifier.orchestration import run_flow
+
+        result = run_flow("notify-customers", settings, campaign=name, actor=actor_or_login(actor))
+        console.print(f"this run: {result['this_run']}")
+    console.print(outbox_table(campaign_status(store, name)))
+
+
+def _control(name: str, action: str, reason: str, database_url: str | None, actor: str) -> None:
+    from notifier.sending.campaigns import control
+
+    store = store_for(settings_from(database_url))
+    state = control(store, name, action, actor=actor_or_login(actor), reason=reason)
+    console.print(f"campaign {name!r} is now {state}", markup=False, highlight=False)
+
+
+@app.command("pause")
+@friendly_errors
+def campaign_pause(
+    name: str, reason: ReasonOption = "", database_url: DatabaseOption = None, actor: ActorOption = ""
+) -> None:
+    """Stop sending after the current batch; `campaign resume` continues where it stopped."""
+    _control(name, "pause", reason, database_url, actor)
+
+
+@app.command("resume")
+@friendly_errors
+def campaign_resume(
+    name: str, reason: ReasonOption = "", database_url: DatabaseOption = None, actor: ActorOption = ""
+) -> None:
+    """Make a paused campaign launchable again (then run `campaign launch`)."""
+    _control(name, "resume", reason, database_url, actor)
+
+
+@app.command("cancel")
+@friendly_errors
+def campaign_cancel(
+    name: str, reason: ReasonOption = "", database_url: DatabaseOption = None, actor: ActorOption = ""
+) -> None:
+    """Stop for good: every row not yet handed to a provider becomes skipped."""
+    _control(name, "cancel", reason, database_url, actor)
+
+
+@app.command("status")
+@friendly_errors
+def campaign_status_cmd(
+    name: Annotated[str, typer.Argument(help="The campaign.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Manifest counts and outbox states of a campaign."""
+    from notifier.cli.output import manifest_tables, outbox_table
+    from notifier.sending.campaigns import campaign_status
+
+    status = campaign_status(store_for(settings_from(database_url)), name)
+    if as_json:
+        sys.stdout.write(json.dumps(status.as_dict(), indent=2, ensure_ascii=False) + "\n")
+        return
+    for table in manifest_tables(status.manifest):
+        console.print(table)
+    console.print(outbox_table(status))
+
+
+@app.command("report")
+@friendly_errors
+def campaign_report(
+    name: Annotated[str, typer.Argument(help="The campaign.")],
+    out: Annotated[Path, typer.Option(help="Directory for the CSV and HTML report.")] = Path("var/reports"),
+    database_url: DatabaseOption = None,
+) -> None:
+    """Write the delivery report (CSV + HTML): every customer and channel, its state, who was not reached."""
+    from notifier.reports.delivery import write_delivery_report
+    from notifier.sending.campaigns import get_campaign
+    from notifier.store import queries as q
+
+    store = store_for(settings_from(database_url))
+    campaign = get_campaign(store, name)
+    with store.connect() as conn:
+        csv_path, html_path = write_delivery_report(q.delivery_report_rows(conn, campaign.id), out, name)
+    console.print(f"wrote {csv_path} and {html_path}", markup=False, highlight=False)

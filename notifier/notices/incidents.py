@@ -1,0 +1,251 @@
+"""Incident facts: the JSON the comms team writes (docs/incidents.md), checked once into a typed ``Incident``.
+
+Facts, not guesses: optional facts may be absent and are then *said* to be unknown in the notice; what
+is present must be well-formed (dates, links, known data categories), and every problem is reported at
+once, naming the field. Rendering takes the typed object and never re-checks it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from notifier.errors import InputError
+
+__all__ = ["OCCURRED_KINDS", "Contact", "Incident", "Occurrence", "Offer", "load_incident_file"]
+
+OCCURRED_KINDS = ("exact", "estimate", "range", "unknown")
+REQUIRED = (
+    "key",
+    "title",
+    "company",
+    "what_happened",
+    "discovered_at",
+    "data_categories",
+    "notice_url",
+    "contact",
+)
+Localized = Mapping[str, str] | str  # {"en": …, "ru": …}, or one text for every language
+
+
+@dataclass(frozen=True, slots=True)
+class Occurrence:
+    kind: str  # exact | estimate | range | unknown
+    start: datetime | None = None
+    end: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    kind: str
+    provider: str | None
+    months: int
+    code: str | None
+    enrol_url: str | None
+    enrol_by: date | None
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    phone: str | None
+    email: str | None
+    url: str | None
+    hours: Localized | None
+    dpo_name: str | None
+    dpo_email: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Incident:
+    """An incident's facts, checked; ``facts`` keeps the JSON as written (stored, hashed, shown)."""
+
+    key: str
+    title: str
+    legal_name: str
+    brand: str
+    what_happened: Localized
+    occurred: Occurrence
+    discovered_at: datetime
+    law_enforcement_delay: bool
+    data_categories: tuple[str, ...]
+    consequences: Localized | None
+    measures: Localized | None
+    offers: tuple[Offer, ...]
+    notice_url: str
+    contact: Contact
+    notice_date: date | None
+    previous_notice_date: date | None
+    what_is_new: Localized | None
+    facts: Mapping[str, Any]
+
+    @classmethod
+    def parse(cls, facts: Mapping[str, Any], *, categories: Collection[str]) -> Incident:
+        """Check ``facts`` against docs/incidents.md; an InputError lists every problem, by field."""
+        reader = _Reader(facts)
+        incident = reader.incident(categories)
+        if reader.problems:
+            raise InputError("incident facts: " + "; ".join(reader.problems) + " (see docs/incidents.md)")
+        assert incident is not None
+        return incident
+
+
+class _Reader:
+    """Reads fields out of the facts, collecting problems instead of stopping at the first."""
+
+    def __init__(self, facts: Mapping[str, Any]) -> None:
+        self.facts = facts
+        self.problems: list[str] = [f"missing {k!r}" for k in REQUIRED if k not in facts]
+
+    def incident(self, categories: Collection[str]) -> Incident | None:
+        f = self.facts
+        company = _mapping(f.get("company"))
+        if not company.get("legal_name") or not company.get("brand"):
+            self.problems.append("company needs legal_name and brand")
+        update = _mapping(f.get("update"))
+        incident = Incident(
+            key=str(f.get("key", "")),
+            title=str(f.get("title", "")),
+            legal_name=str(company.get("legal_name", "")),
+            brand=str(company.get("brand", "")),
+            what_happened=self.localized("what_happened") or "",
+            occurred=self.occurrence(),
+            discovered_at=self.moment("discovered_at", f.get("discovered_at")),
+            law_enforcement_delay=bool(f.get("law_enforcement_delay")),
+            data_categories=self.categories(categories),
+            consequences=self.localized("consequences"),
+            measures=self.localized("measures"),
+            offers=self.offers(),
+            notice_url=self.link("notice_url", f.get("notice_url")),
+            contact=self.contact(),
+            notice_date=self.day("notice_date", f.get("notice_date")),
+            previous_notice_date=self.day("update.previous_notice_date", update.get("previous_notice_date")),
+            what_is_new=self.localized("what_is_new", update),
+            facts=dict(f),
+        )
+        return incident
+
+    def localized(self, key: str, within: Mapping[str, Any] | None = None) -> Localized | None:
+        value = (self.facts if within is None else within).get(key)
+        if value is None or isinstance(value, str):
+            return value
+        if isinstance(value, Mapping) and all(
+            isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+        ):
+            return dict(value)
+        self.problems.append(f"{key} must be text or an object of texts by language")
+        return None
+
+    def moment(self, key: str, value: Any) -> datetime:
+        try:
+            moment = datetime.fromisoformat(str(value))
+        except ValueError:
+            self.problems.append(f"{key} {value!r} is not an ISO-8601 date-time with offset")
+            return datetime.min
+        if moment.tzinfo is None:
+            self.problems.append(f"{key} {value!r} needs a UTC offset (e.g. +00:00)")
+        return moment
+
+    def day(self, key: str, value: Any) -> date | None:
+        if not value:
+            return None
+        try:
+            return date.fromisoformat(str(value))
+        except ValueError:
+            self.problems.append(f"{key} {value!r} is not an ISO-8601 date (YYYY-MM-DD)")
+            return None
+
+    def link(self, key: str, value: Any) -> str:
+        if value and not str(value).startswith("https://"):
+            self.problems.append(f"{key} must be an https:// link")
+        return str(value or "")
+
+    def occurrence(self) -> Occurrence:
+        occurred = _mapping(self.facts.get("occurred"))
+        kind = occurred.get("kind", "unknown")
+        if kind not in OCCURRED_KINDS:
+            self.problems.append(f"occurred.kind must be exact, estimate, range or unknown, not {kind!r}")
+            return Occurrence("unknown")
+        needs = {"exact": ("start",), "estimate": ("start",), "range": ("start", "end")}.get(kind, ())
+        self.problems += [
+            f"occurred.{k} is needed when occurred.kind is {kind!r}" for k in needs if not occurred.get(k)
+        ]
+        start, end = (occurred.get(k) for k in ("start", "end"))
+        return Occurrence(
+            kind,
+            start=self.moment("occurred.start", start) if start else None,
+            end=self.moment("occurred.end", end) if end else None,
+        )
+
+    def categories(self, known: Collection[str]) -> tuple[str, ...]:
+        listed = self.facts.get("data_categories") or []
+        if not isinstance(listed, list) or not listed:
+            self.problems.append("data_categories must list at least one category")
+            return ()
+        unknown = [c for c in listed if c not in known]
+        if unknown:
+            self.problems.append(f"unknown data categories {unknown}; known: {', '.join(known)}")
+        return tuple(c for c in listed if c in known)
+
+    def offers(self) -> tuple[Offer, ...]:
+        offers = []
+        for n, o in enumerate(self.facts.get("offers") or []):
+            try:
+                months = int(o.get("months") or 12)
+            except (TypeError, ValueError):
+                self.problems.append(f"offers[{n}].months must be a whole number")
+                months = 12
+            offers.append(
+                Offer(
+                    kind=str(o.get("kind", "")),
+                    provider=o.get("provider"),
+                    months=months,
+                    code=o.get("code"),
+                    enrol_url=o.get("enrol_url"),
+                    enrol_by=self.day(f"offers[{n}].enrol_by", o.get("enrol_by")),
+                )
+            )
+        return tuple(offers)
+
+    def contact(self) -> Contact:
+        contact = _mapping(self.facts.get("contact"))
+        if not any(contact.get(k) for k in ("phone", "email", "url")):
+            self.problems.append("contact needs at least one of phone, email, url")
+        dpo = _mapping(contact.get("dpo"))
+        return Contact(
+            phone=contact.get("phone"),
+            email=contact.get("email"),
+            url=self.link("contact.url", contact.get("url")) or None,
+            hours=self.localized("hours", contact),
+            dpo_name=dpo.get("name"),
+            dpo_email=dpo.get("email"),
+        )
+
+
+def _mapping(value: object) -> Mapping[str, Any]:
+    """A JSON object of the facts, or an empty one when the field is absent or not an object."""
+    return value if isinstance(value, Mapping) else {}
+
+
+def load_incident_file(path: Path) -> dict[str, Any]:
+    """The JSON object of an incident file, or an InputError saying where it is broken."""
+    try:
+        facts = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror}") from exc
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}: line {exc.lineno}, column {exc.colno}: invalid JSON: {exc.msg}") from exc
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from exc
+    if not isinstance(facts, dict):
+        raise InputError(f"{path}: expected a JSON object of incident facts")
+    return facts
+
+
+def parse_incident(facts: Mapping[str, Any], templates_dir: Path) -> Incident:
+    """``Incident.parse`` with the data categories of the legal content model in ``templates_dir``."""
+    from notifier.notices.content import load_content
+
+    return Incident.parse(facts, categories=load_content(templates_dir).categories)

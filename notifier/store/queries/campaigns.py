@@ -1,0 +1,160 @@
+"""Incidents, campaigns and their frozen manifests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    case,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
+
+from notifier.models import CampaignState, ChannelPlan, UnreachableReason
+from notifier.store.queries._dialect import dialect_insert
+from notifier.store.rows import CampaignRow, IncidentRow
+from notifier.store.schema import campaigns, incidents, manifest
+
+
+def insert_incident(
+    conn: Connection, *, key: str, title: str, facts: dict[str, Any], actor: str, now: datetime
+) -> int:
+    stmt = insert(incidents).values(key=key, title=title, facts=facts, created_by=actor, created_at=now)
+    return int(conn.execute(stmt.returning(incidents.c.id)).scalar_one())
+
+
+def incident_by_key(conn: Connection, key: str) -> IncidentRow | None:
+    row = conn.execute(select(incidents).where(incidents.c.key == key)).first()
+    return IncidentRow.from_row(row) if row is not None else None
+
+
+def insert_campaign(conn: Connection, **values: Any) -> int:
+    return int(conn.execute(insert(campaigns).values(**values).returning(campaigns.c.id)).scalar_one())
+
+
+def campaign_by_name(conn: Connection, name: str) -> CampaignRow | None:
+    row = conn.execute(select(campaigns).where(campaigns.c.name == name)).first()
+    return CampaignRow.from_row(row) if row is not None else None
+
+
+def campaign_state(conn: Connection, campaign_id: int) -> CampaignState:
+    return CampaignState(
+        conn.execute(select(campaigns.c.state).where(campaigns.c.id == campaign_id)).scalar_one()
+    )
+
+
+def incident_by_id(conn: Connection, incident_id: int) -> IncidentRow:
+    return IncidentRow.from_row(conn.execute(select(incidents).where(incidents.c.id == incident_id)).one())
+
+
+def set_campaign_state(
+    conn: Connection,
+    campaign_id: int,
+    state: CampaignState,
+    *,
+    expected: Iterable[CampaignState] | None = None,
+    **stamps: datetime,
+) -> bool:
+    """Move a campaign to ``state``; with ``expected``, only from one of those states. True if it moved."""
+    stmt = update(campaigns).where(campaigns.c.id == campaign_id).values(state=state.value, **stamps)
+    if expected is not None:
+        stmt = stmt.where(campaigns.c.state.in_([s.value for s in expected]))
+    return conn.execute(stmt).rowcount == 1
+
+
+def insert_manifest_rows(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert manifest rows; a customer selected twice (file and query) keeps its first row."""
+    if rows:
+        stmt = dialect_insert(conn, manifest).on_conflict_do_nothing(
+            index_elements=[manifest.c.campaign_id, manifest.c.external_id]
+        )
+        conn.execute(stmt, list(rows))
+
+
+def _drop_duplicate_contact(
+    conn: Connection, campaign_id: int, column: str, reason: UnreachableReason, other_channel: ChannelPlan
+) -> None:
+    """Remove ``column``'s channel from every row whose contact an earlier row of the campaign already has.
+
+    A row planned for both channels keeps ``other_channel``; a single-channel row becomes ``none``.
+    Done in SQL (correlated EXISTS on the (campaign_id, contact) index) so that deduplicating a million
+    contacts needs no million-entry set in memory."""
+    earlier = manifest.alias("earlier")
+    contact = manifest.c[column]
+    reason_col = "email_reason" if column == "email" else "sms_reason"
+    duplicate = (
+        select(literal(1))
+        .where(
+            earlier.c.campaign_id == campaign_id,
+            earlier.c[column] == contact,
+            earlier.c[reason_col].is_(None),
+            earlier.c.id < manifest.c.id,
+        )
+        .exists()
+    )
+    conn.execute(
+        update(manifest)
+        .where(
+            manifest.c.campaign_id == campaign_id,
+            contact.is_not(None),
+            manifest.c[reason_col].is_(None),
+            duplicate,
+        )
+        .values(
+            {
+                reason_col: reason.value,
+                "channel_plan": case(
+                    (manifest.c.channel_plan == ChannelPlan.BOTH.value, other_channel.value),
+                    else_=ChannelPlan.NONE.value,
+                ),
+            }
+        )
+    )
+
+
+def mark_duplicate_contacts(conn: Connection, campaign_id: int) -> None:
+    """One notice per email address and per phone number within a campaign (first customer wins)."""
+    _drop_duplicate_contact(conn, campaign_id, "email", UnreachableReason.DUPLICATE_EMAIL, ChannelPlan.SMS)
+    _drop_duplicate_contact(conn, campaign_id, "phone", UnreachableReason.DUPLICATE_PHONE, ChannelPlan.EMAIL)
+
+
+def manifest_summary(conn: Connection, campaign_id: int) -> dict[str, Any]:
+    """Counts by locale, channel plan, jurisdiction and unreachable reason, for the pre-launch check."""
+    where = manifest.c.campaign_id == campaign_id
+
+    def grouped(column: Any) -> dict[str, int]:
+        query = select(column, func.count()).where(where).group_by(column).order_by(func.count().desc())
+        return {str(key) if key is not None else "unknown": int(n) for key, n in conn.execute(query)}
+
+    def grouped_where(condition: Any, column: Any) -> dict[str, int]:
+        query = (
+            select(column, func.count())
+            .where(where, condition)
+            .group_by(column)
+            .order_by(func.count().desc())
+        )
+        return {str(key): int(n) for key, n in conn.execute(query)}
+
+    return {
+        "total": int(conn.scalar(select(func.count()).select_from(manifest).where(where)) or 0),
+        "by_locale": grouped(manifest.c.notice_locale),
+        "by_channel_plan": grouped(manifest.c.channel_plan),
+        "by_jurisdiction": grouped(manifest.c.jurisdiction),
+        "email_not_used": grouped_where(manifest.c.email_reason.is_not(None), manifest.c.email_reason),
+        "sms_not_used": grouped_where(manifest.c.sms_reason.is_not(None), manifest.c.sms_reason),
+        "unreachable": grouped_where(
+            manifest.c.channel_plan == ChannelPlan.NONE.value,
+            case(
+                (manifest.c.email_reason == manifest.c.sms_reason, manifest.c.email_reason),
+                else_=func.coalesce(manifest.c.email_reason, "-")
+                + " / "
+                + func.coalesce(manifest.c.sms_reason, "-"),
+            ),
+        ),
+    }

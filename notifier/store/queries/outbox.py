@@ -1,0 +1,554 @@
+"""The outbox: fill it from the manifest, claim rows ahead, hand them over, record the answers, settle
+what a crash left open; the rows of the delivery report.
+
+Every state change also appends a ``delivery_events`` row, except a claim and its release: a claim is
+a sender's reservation, not something that happened to the message (the row's lease says who holds it).
+The states and what they allow are ``notifier.models.OutboxState``'s; nothing here lists them again."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Integer,
+    String,
+    and_,
+    bindparam,
+    cast,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
+
+from notifier.clock import as_utc
+from notifier.models import Channel, ChannelPlan, OutboxState, UnreachableReason
+from notifier.store.rows import BounceTarget, ClaimedRow, Outcome, ReportRow, UncertainRow
+from notifier.store.schema import campaigns, delivery_events, manifest, outbox
+
+__all__ = [
+    "advance_by_token",
+    "campaign_pieces",
+    "claim_batch",
+    "delivery_report_rows",
+    "email_row_by_token",
+    "fill_outbox",
+    "hand_over",
+    "mark_expired_leases_uncertain",
+    "next_deferred_at",
+    "next_lease_expiry",
+    "outbox_counts",
+    "record_outcomes",
+    "release_claims",
+    "release_fallback",
+    "settle_uncertain",
+    "skip_unsent",
+    "uncertain_rows",
+]
+
+_INSERT_COLUMNS = [
+    "campaign_id",
+    "manifest_id",
+    "channel",
+    "state",
+    "attempts",
+    "message_token",
+    "updated_at",
+]
+
+
+def _values(states: Iterable[OutboxState]) -> list[str]:
+    return sorted(s.value for s in states)
+
+
+def _events(
+    conn: Connection,
+    ids: Iterable[int],
+    *,
+    now: datetime,
+    before: OutboxState | None,
+    after: OutboxState,
+    detail: str,
+) -> None:
+    rows = [
+        {
+            "outbox_id": i,
+            "at": now,
+            "from_state": before.value if before else None,
+            "to_state": after.value,
+            "detail": detail,
+        }
+        for i in ids
+    ]
+    if rows:
+        conn.execute(insert(delivery_events), rows)
+
+
+def fill_outbox(conn: Connection, campaign_id: int, now: datetime) -> dict[str, int]:
+    """Create one outbox row per (manifest row, planned channel), in one INSERT … SELECT each; under
+    email-first, customers who could also take SMS get a ``waiting`` SMS row, released if their email
+    fails for good.
+
+    The message token is derived from the row's identity, so the Message-ID of a resend is the same."""
+
+    def token(channel: Channel) -> Any:
+        return literal(f"c{campaign_id}m") + cast(manifest.c.id, String) + literal(channel.value[0])
+
+    plans = {
+        (Channel.EMAIL, OutboxState.PENDING): manifest.c.channel_plan.in_(
+            [ChannelPlan.EMAIL, ChannelPlan.BOTH]
+        ),
+        (Channel.SMS, OutboxState.PENDING): manifest.c.channel_plan.in_([ChannelPlan.SMS, ChannelPlan.BOTH]),
+        (Channel.SMS, OutboxState.WAITING): and_(
+            manifest.c.sms_reason == UnreachableReason.POLICY.value, manifest.c.phone.is_not(None)
+        ),
+    }
+    created: dict[str, int] = {}
+    for (channel, state), planned in plans.items():
+        source = select(
+            manifest.c.campaign_id,
+            manifest.c.id,
+            literal(channel.value),
+            literal(state.value),
+            literal(0),
+            token(channel),
+            literal(now, type_=outbox.c.updated_at.type),
+        ).where(manifest.c.campaign_id == campaign_id, planned)
+        result = conn.execute(insert(outbox).from_select(_INSERT_COLUMNS, source))
+        key = channel.value if state is OutboxState.PENDING else f"{channel.value}_fallback"
+        created[key] = int(result.rowcount or 0)
+    return created
+
+
+def _claimable(campaign_id: int, channel: Channel, now: datetime) -> ColumnElement[bool]:
+    """Due rows, and rows a sender claimed but whose lease ran out before it handed them over (it died
+    or stopped: they were never sent, so anyone may take them)."""
+    return and_(
+        outbox.c.campaign_id == campaign_id,
+        outbox.c.channel == channel.value,
+        or_(
+            outbox.c.state == OutboxState.PENDING.value,
+            and_(outbox.c.state == OutboxState.DEFERRED.value, outbox.c.next_attempt_at <= now),
+            and_(outbox.c.state == OutboxState.CLAIMED.value, outbox.c.lease_expires_at < now),
+        ),
+    )
+
+
+def claim_batch(
+    conn: Connection,
+    *,
+    campaign_id: int,
+    channel: Channel,
+    limit: int,
+    lease_token: str,
+    now: datetime,
+    lease_until: datetime,
+) -> list[ClaimedRow]:
+    """Claim up to ``limit`` due rows for our lease (state ``claimed``); nothing is sent yet.
+
+    On PostgreSQL the candidate rows are locked with FOR UPDATE SKIP LOCKED, so concurrent senders
+    take disjoint batches without waiting on each other; SQLite has one writer at a time anyway.
+    Returns the claimed rows joined with their manifest data, in id order."""
+    candidates = (
+        select(outbox.c.id).where(_claimable(campaign_id, channel, now)).order_by(outbox.c.id).limit(limit)
+    )
+    if conn.dialect.name == "postgresql":
+        candidates = candidates.with_for_update(skip_locked=True)
+    # Two statements, deliberately: PostgreSQL may re-run a "WHERE id IN (SELECT … LIMIT n FOR UPDATE
+    # SKIP LOCKED)" subquery while updating, skip the rows it has just locked itself, and so claim more
+    # than n rows (seen in our tests). Selecting first locks exactly n; the update re-checks the state,
+    # so on SQLite a row another sender claimed in between is simply not ours (RETURNING tells).
+    candidate_ids = list(conn.scalars(candidates))
+    if not candidate_ids:
+        return []
+    claimed_ids = list(
+        conn.scalars(
+            update(outbox)
+            .where(outbox.c.id.in_(candidate_ids), _claimable(campaign_id, channel, now))
+            .values(
+                state=OutboxState.CLAIMED.value,
+                lease_token=lease_token,
+                lease_expires_at=lease_until,
+                updated_at=now,
+            )
+            .returning(outbox.c.id)
+        )
+    )
+    if not claimed_ids:
+        return []
+    query = (
+        select(
+            outbox.c.id,
+            outbox.c.attempts,
+            outbox.c.message_token,
+            manifest.c.name,
+            manifest.c.email,
+            manifest.c.phone,
+            manifest.c.locale,
+            manifest.c.time_zone,
+            manifest.c.jurisdiction,
+        )
+        .join(manifest, manifest.c.id == outbox.c.manifest_id)
+        .where(outbox.c.id.in_(claimed_ids))
+        .order_by(outbox.c.id)
+    )
+    return [ClaimedRow.from_row(row) for row in conn.execute(query)]
+
+
+def hand_over(conn: Connection, row_ids: Sequence[int], *, lease_token: str, now: datetime) -> list[int]:
+    """Mark claimed rows ``sending`` just before they go to the provider, counting an attempt; returns the
+    ids that are still ours (a cancel or another sender may have taken some meanwhile: those are not sent).
+
+    From here on a crash leaves the row ``uncertain``: only rows really about to go out are marked."""
+    moved = list(
+        conn.scalars(
+            update(outbox)
+            .where(
+                outbox.c.id.in_(list(row_ids)),
+                outbox.c.lease_token == lease_token,
+                outbox.c.state == OutboxState.CLAIMED.value,
+            )
+            .values(state=OutboxState.SENDING.value, attempts=outbox.c.attempts + 1, updated_at=now)
+            .returning(outbox.c.id)
+        )
+    )
+    _events(
+        conn,
+        moved,
+        now=now,
+        before=OutboxState.CLAIMED,
+        after=OutboxState.SENDING,
+        detail=f"handed to the provider (lease {lease_token})",
+    )
+    return moved
+
+
+def record_outcomes(conn: Connection, outcomes: Sequence[Outcome], *, now: datetime) -> int:
+    """Write the answers for claimed rows, each guarded by its claim's lease and its state (``sending`` if it
+    was handed over, else ``claimed``): if the lease expired and the row was meanwhile marked ``uncertain``,
+    skipped or taken by another sender, a late answer does not overwrite it. Returns the rows written."""
+    if not outcomes:
+        return 0
+    params = [
+        {
+            "b_id": o.row_id,
+            "b_lease": o.lease,
+            "b_state": o.state.value,
+            "b_provider_id": o.provider_message_id,
+            "b_error": o.error,
+            "b_next": o.next_attempt_at,
+            "b_from": _from_state(o).value,
+            # Handed over, then given back unsent (the run stopped first): that attempt did not happen.
+            "b_unsent": int(o.handed_over and o.state is OutboxState.PENDING),
+        }
+        for o in outcomes
+    ]
+    stmt = (
+        update(outbox)
+        .where(
+            outbox.c.id == bindparam("b_id"),
+            outbox.c.lease_token == bindparam("b_lease"),
+            outbox.c.state == bindparam("b_from"),
+        )
+        .values(
+            state=bindparam("b_state"),
+            attempts=outbox.c.attempts - bindparam("b_unsent", type_=Integer),
+            provider_message_id=func.coalesce(
+                bindparam("b_provider_id", type_=String), outbox.c.provider_message_id
+            ),
+            last_error=bindparam("b_error", type_=String),
+            next_attempt_at=bindparam("b_next", type_=outbox.c.next_attempt_at.type),
+            lease_token=None,
+            lease_expires_at=None,
+            updated_at=now,
+        )
+    )
+    written = int(conn.execute(stmt, params).rowcount or 0)
+    # A status callback may have overtaken our own record (the row is already "delivered"): keep the
+    # provider's id anyway, it is what support and crash recovery look messages up by.
+    late = [{"b_id": p["b_id"], "b_pid": p["b_provider_id"]} for p in params if p["b_provider_id"]]
+    if late and written < len(params):
+        conn.execute(
+            update(outbox)
+            .where(outbox.c.id == bindparam("b_id"), outbox.c.provider_message_id.is_(None))
+            .values(provider_message_id=bindparam("b_pid")),
+            late,
+        )
+    _outcome_events(conn, outcomes, now)
+    return written
+
+
+def _from_state(outcome: Outcome) -> OutboxState:
+    return OutboxState.SENDING if outcome.handed_over else OutboxState.CLAIMED
+
+
+def _outcome_events(conn: Connection, outcomes: Sequence[Outcome], now: datetime) -> None:
+    events = [
+        {
+            "outbox_id": o.row_id,
+            "at": now,
+            "from_state": _from_state(o).value,
+            "to_state": o.state.value,
+            "detail": o.error or o.provider_message_id,
+        }
+        for o in outcomes
+    ]
+    conn.execute(insert(delivery_events), events)
+
+
+def release_claims(conn: Connection, row_ids: Sequence[int], *, lease_token: str, now: datetime) -> int:
+    """Give back claimed rows never handed over (the sender stops): due again at once, for anyone."""
+    if not row_ids:
+        return 0
+    result = conn.execute(
+        update(outbox)
+        .where(
+            outbox.c.id.in_(list(row_ids)),
+            outbox.c.lease_token == lease_token,
+            outbox.c.state == OutboxState.CLAIMED.value,
+        )
+        .values(state=OutboxState.PENDING.value, lease_token=None, lease_expires_at=None, updated_at=now)
+    )
+    return int(result.rowcount or 0)
+
+
+def release_fallback(conn: Connection, failed_ids: Sequence[int], now: datetime) -> int:
+    """A message that failed for good releases the same customer's ``waiting`` fallback row."""
+    manifest_ids = select(outbox.c.manifest_id).where(outbox.c.id.in_(list(failed_ids))).scalar_subquery()
+    released = list(
+        conn.scalars(
+            update(outbox)
+            .where(outbox.c.manifest_id.in_(manifest_ids), outbox.c.state == OutboxState.WAITING.value)
+            .values(
+                state=OutboxState.PENDING.value,
+                last_error="fallback: the first channel failed",
+                updated_at=now,
+            )
+            .returning(outbox.c.id)
+        )
+    )
+    _events(
+        conn,
+        released,
+        now=now,
+        before=OutboxState.WAITING,
+        after=OutboxState.PENDING,
+        detail="fallback: the first channel failed",
+    )
+    return len(released)
+
+
+def mark_expired_leases_uncertain(conn: Connection, campaign_id: int, now: datetime) -> int:
+    """Rows left ``sending`` past their lease were handed to a provider by a sender that then died or hung:
+    their fate is unknown. They become ``uncertain`` (never silently re-sent); settling them is a policy
+    decision. (Claimed rows whose lease expired were never handed over: they are simply claimable again.)"""
+    expired = list(
+        conn.scalars(
+            update(outbox)
+            .where(
+                outbox.c.campaign_id == campaign_id,
+                outbox.c.state == OutboxState.SENDING.value,
+                outbox.c.lease_expires_at < now,
+            )
+            .values(state=OutboxState.UNCERTAIN.value, lease_token=None, updated_at=now)
+            .returning(outbox.c.id)
+        )
+    )
+    _events(
+        conn,
+        expired,
+        now=now,
+        before=OutboxState.SENDING,
+        after=OutboxState.UNCERTAIN,
+        detail="lease expired while sending",
+    )
+    return len(expired)
+
+
+def next_deferred_at(conn: Connection, campaign_id: int) -> datetime | None:
+    """When the earliest deferred row of the campaign is due again (None: nothing deferred)."""
+    query = select(func.min(outbox.c.next_attempt_at)).where(
+        outbox.c.campaign_id == campaign_id, outbox.c.state == OutboxState.DEFERRED.value
+    )
+    return _moment(conn.scalar(query))
+
+
+def next_lease_expiry(conn: Connection, campaign_id: int) -> datetime | None:
+    """When the earliest lease of a row some sender holds (claimed or sending) runs out (None: no leases)."""
+    query = select(func.min(outbox.c.lease_expires_at)).where(
+        outbox.c.campaign_id == campaign_id, outbox.c.state.in_(_values(OutboxState.leased()))
+    )
+    return _moment(conn.scalar(query))
+
+
+def _moment(value: object) -> datetime | None:
+    """A datetime from an aggregate, in UTC (SQLite hands back naive datetimes, or text for MIN())."""
+    if value is None:
+        return None
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return as_utc(moment)
+
+
+def advance_by_token(
+    conn: Connection,
+    *,
+    token: str,
+    to_state: OutboxState,
+    detail: str,
+    now: datetime,
+    from_states: Collection[OutboxState] | None = None,
+) -> int | None:
+    """Move the row with ``token`` to ``to_state`` if that is forward (``OutboxState.before``, or only from
+    ``from_states``); returns its id if it moved."""
+    allowed = OutboxState.before(to_state) if from_states is None else from_states
+    row = conn.execute(
+        update(outbox)
+        .where(outbox.c.message_token == token, outbox.c.state.in_(_values(allowed)))
+        .values(state=to_state.value, updated_at=now)
+        .returning(outbox.c.id)
+    ).first()
+    if row is None:
+        return None
+    _events(conn, [row.id], now=now, before=None, after=to_state, detail=detail)
+    return int(row.id)
+
+
+def uncertain_rows(conn: Connection, campaign_id: int) -> list[UncertainRow]:
+    query = (
+        select(
+            outbox.c.id,
+            outbox.c.channel,
+            outbox.c.message_token,
+            manifest.c.phone,
+            manifest.c.email,
+            outbox.c.attempts,
+            outbox.c.lease_expires_at,
+            outbox.c.updated_at,
+        )
+        .join(manifest, manifest.c.id == outbox.c.manifest_id)
+        .where(outbox.c.campaign_id == campaign_id, outbox.c.state == OutboxState.UNCERTAIN.value)
+        .order_by(outbox.c.id)
+    )
+    return [UncertainRow.from_row(row) for row in conn.execute(query)]
+
+
+def settle_uncertain(
+    conn: Connection,
+    row_id: int,
+    *,
+    state: OutboxState,
+    provider_message_id: str | None,
+    detail: str,
+    now: datetime,
+) -> bool:
+    """Move an ``uncertain`` row on, once its fate is known or decided; False if it was not uncertain."""
+    changed = conn.execute(
+        update(outbox)
+        .where(outbox.c.id == row_id, outbox.c.state == OutboxState.UNCERTAIN.value)
+        .values(
+            state=state.value,
+            last_error=detail,
+            updated_at=now,
+            provider_message_id=func.coalesce(provider_message_id, outbox.c.provider_message_id),
+        )
+    ).rowcount
+    if changed:
+        _events(conn, [row_id], now=now, before=OutboxState.UNCERTAIN, after=state, detail=detail)
+    return bool(changed)
+
+
+def skip_unsent(conn: Connection, campaign_id: int, now: datetime) -> int:
+    """A cancelled campaign: every row not yet handed to a provider becomes ``skipped`` (a claimed one too:
+    its sender's hand-over then finds it gone and does not send it)."""
+    ids = list(
+        conn.scalars(
+            update(outbox)
+            .where(outbox.c.campaign_id == campaign_id, outbox.c.state.in_(_values(OutboxState.unsent())))
+            .values(
+                state=OutboxState.SKIPPED.value,
+                last_error="campaign cancelled",
+                lease_token=None,
+                lease_expires_at=None,
+                updated_at=now,
+            )
+            .returning(outbox.c.id)
+        )
+    )
+    _events(conn, ids, now=now, before=None, after=OutboxState.SKIPPED, detail="campaign cancelled")
+    return len(ids)
+
+
+def outbox_counts(conn: Connection, campaign_id: int) -> dict[str, dict[str, int]]:
+    """{channel: {state: count}} for one campaign."""
+    query = (
+        select(outbox.c.channel, outbox.c.state, func.count())
+        .where(outbox.c.campaign_id == campaign_id)
+        .group_by(outbox.c.channel, outbox.c.state)
+    )
+    counts: dict[str, dict[str, int]] = {}
+    for channel, state, n in conn.execute(query):
+        counts.setdefault(channel, {})[state] = int(n)
+    return counts
+
+
+def campaign_pieces(conn: Connection, campaign_id: int) -> list[tuple[str, str]]:
+    """The (notice locale, channel) pairs a campaign still has to send (its unsent rows)."""
+    query = (
+        select(manifest.c.notice_locale, outbox.c.channel)
+        .join(manifest, manifest.c.id == outbox.c.manifest_id)
+        .where(outbox.c.campaign_id == campaign_id, outbox.c.state.in_(_values(OutboxState.unsent())))
+        .distinct()
+    )
+    return sorted((str(locale), str(channel)) for locale, channel in conn.execute(query))
+
+
+def delivery_report_rows(conn: Connection, campaign_id: int) -> Iterator[ReportRow]:
+    """Every manifest row with its outbox rows (LEFT JOIN: the unreachable appear with NULL channel)."""
+    query = (
+        select(
+            manifest.c.external_id,
+            manifest.c.name,
+            manifest.c.email,
+            manifest.c.phone,
+            manifest.c.channel_plan,
+            manifest.c.email_reason,
+            manifest.c.sms_reason,
+            outbox.c.channel,
+            outbox.c.state,
+            outbox.c.attempts,
+            outbox.c.provider_message_id,
+            outbox.c.last_error,
+            outbox.c.updated_at,
+        )
+        .select_from(manifest.outerjoin(outbox, outbox.c.manifest_id == manifest.c.id))
+        .where(manifest.c.campaign_id == campaign_id)
+        .order_by(manifest.c.id, outbox.c.channel)
+        .execution_options(yield_per=1000)
+    )
+    for row in conn.execute(query):
+        yield ReportRow.from_row(row)
+
+
+def email_row_by_token(conn: Connection, token: str) -> BounceTarget | None:
+    """The email outbox row a bounce names (by the token in its VERP address or Message-ID), with its
+    campaign's settings (the key its tokens were signed with)."""
+    row = conn.execute(
+        select(
+            outbox.c.id,
+            outbox.c.state,
+            outbox.c.message_token,
+            manifest.c.email,
+            manifest.c.customer_id,
+            campaigns.c.settings,
+        )
+        .join(manifest, manifest.c.id == outbox.c.manifest_id)
+        .join(campaigns, campaigns.c.id == outbox.c.campaign_id)
+        .where(outbox.c.message_token == token, outbox.c.channel == Channel.EMAIL.value)
+    ).first()
+    return BounceTarget.from_row(row) if row is not None else None

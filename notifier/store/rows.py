@@ -1,0 +1,151 @@
+"""Typed rows: what the store hands out and takes in, instead of SQLAlchemy ``Row[Any]`` or dicts.
+
+Each is a frozen dataclass with exactly the fields its callers use; ``from_row`` builds it from a
+result row by name, so a column the query forgot is an error at the store, not an ``AttributeError``
+three modules away."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Any, Self
+
+from notifier.clock import as_utc
+from notifier.models import Channel, OutboxState
+
+__all__ = [
+    "BounceTarget",
+    "CampaignRow",
+    "ClaimedRow",
+    "DecisionRow",
+    "IncidentRow",
+    "Outcome",
+    "ReportRow",
+    "UncertainRow",
+]
+
+
+class _FromRow:
+    @classmethod
+    def from_row(cls, row: Any) -> Self:
+        """Build from a SQLAlchemy row (or mapping) by field name; datetimes come back as UTC."""
+        values: Mapping[str, Any] = row._mapping if hasattr(row, "_mapping") else row
+        kwargs = {}
+        for f in fields(cls):  # type: ignore[arg-type]
+            value = values[f.name]
+            kwargs[f.name] = as_utc(value) if isinstance(value, datetime) else value
+        return cls(**kwargs)
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedRow(_FromRow):
+    """An outbox row a sender has claimed, with the manifest data its message is rendered from."""
+
+    id: int
+    attempts: int
+    message_token: str
+    name: str
+    email: str | None
+    phone: str | None
+    locale: str
+    time_zone: str
+    jurisdiction: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What became of one claimed row: its next state, written back under the claim's lease.
+
+    ``handed_over``: the row was marked ``sending`` (handed to the provider) before this outcome;
+    otherwise it goes straight from ``claimed`` (rendered but deferred for quiet hours, say)."""
+
+    row_id: int
+    lease: str
+    state: OutboxState
+    handed_over: bool
+    provider_message_id: str | None = None
+    error: str | None = None
+    next_attempt_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentRow(_FromRow):
+    id: int
+    key: str
+    title: str
+    facts: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignRow(_FromRow):
+    id: int
+    name: str
+    incident_id: int
+    notice: str
+    state: str
+    channels: str
+    settings: dict[str, Any] | None
+    planned_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class UncertainRow(_FromRow):
+    id: int
+    channel: str
+    message_token: str
+    phone: str | None
+    email: str | None
+    attempts: int
+    lease_expires_at: datetime | None
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class BounceTarget(_FromRow):
+    """The email row a bounce names, with what applying the bounce needs."""
+
+    id: int
+    state: str
+    message_token: str
+    email: str | None
+    customer_id: int | None
+    settings: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReportRow(_FromRow):
+    """One (customer, channel) line of a delivery report; ``channel`` is None for the unreachable."""
+
+    external_id: str
+    name: str
+    email: str | None
+    phone: str | None
+    channel_plan: str
+    email_reason: str | None
+    sms_reason: str | None
+    channel: str | None
+    state: str | None
+    attempts: int | None
+    provider_message_id: str | None
+    last_error: str | None
+    updated_at: datetime | None
+
+    @property
+    def channel_kind(self) -> Channel | None:
+        return Channel(self.channel) if self.channel else None
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionRow(_FromRow):
+    """Legal's latest decision on a notice piece."""
+
+    notice: str
+    locale: str
+    channel: str
+    content_hash: str
+    decision: str
+    approver: str
+    role: str
+    at: datetime
+    comment: str | None

@@ -1,0 +1,77 @@
+"""Configuration is read once, at the edge, from declared variables that the documentation lists."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from notifier.config import ENVIRONMENT, PROJECT_ROOT, Settings
+from notifier.errors import ConfigurationError
+from notifier.models import Channel, QuietHours
+
+OPTION_FALLBACKS = {
+    "NOTIFIER_SOURCE_URL",
+    "NOTIFIER_TEST_PG_URL",
+    "NOTIFIER_PROJECT_DIR",
+}  # option, tests, prefect.yaml
+
+
+def test_every_variable_the_code_reads_is_declared_once_and_documented() -> None:
+    documented = set(
+        re.findall(r"`(NOTIFIER_[A-Z_]+)`", (PROJECT_ROOT / "docs" / "operations.md").read_text())
+    )
+    mentioned = set()
+    for path in [*(PROJECT_ROOT / "notifier").rglob("*.py"), *(PROJECT_ROOT / "flows").rglob("*.py")]:
+        mentioned |= set(re.findall(r"\bNOTIFIER_[A-Z_]+\b", path.read_text(encoding="utf-8")))
+    assert set(ENVIRONMENT) | OPTION_FALLBACKS == documented
+    assert (
+        mentioned - set(ENVIRONMENT) - OPTION_FALLBACKS - {"NOTIFIER_EMAIL_URL", "NOTIFIER_SMS_URL"} == set()
+    )
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "says"),
+    [
+        ("NOTIFIER_BATCH_SIZE", "5k", "NOTIFIER_BATCH_SIZE '5k' is not a whole number"),
+        ("NOTIFIER_LEASE_SECONDS", "0", "NOTIFIER_LEASE_SECONDS '0' must be at least 1"),
+        ("NOTIFIER_EMAIL_URL", "smtp://h:25?rate=fast", "NOTIFIER_EMAIL_URL rate= 'fast' is not a number"),
+        ("NOTIFIER_SMS_URL", "twilio://a:b@api?concurrency=-2", "NOTIFIER_SMS_URL concurrency= '-2' must be"),
+        ("NOTIFIER_EMAIL_URL", "localhost:25", "is not a URL"),
+    ],
+)
+def test_a_bad_value_is_one_clear_error_naming_the_variable(variable: str, value: str, says: str) -> None:
+    with pytest.raises(ConfigurationError, match=re.escape(says)):
+        Settings.from_env({variable: value})
+
+
+def test_pacing_is_parsed_from_the_channel_url_at_the_edge() -> None:
+    settings = Settings.from_env(
+        {"NOTIFIER_SMS_URL": "twilio://AC1:tok@api?from=%2B1&rate=20&burst=3&concurrency=4"}
+    )
+    sms = settings.channel(Channel.SMS)
+    assert (sms.rate_per_s, sms.burst, sms.concurrency, sms.account, sms.password) == (
+        20.0,
+        3,
+        4,
+        "sms:AC1@api:",
+        "tok",
+    )
+    with pytest.raises(ConfigurationError, match="NOTIFIER_EMAIL_URL"):
+        settings.channel(Channel.EMAIL)
+    assert (
+        Settings.from_env(settings.as_env()) == settings
+    )  # a worker given as_env() builds the same settings
+
+
+@pytest.mark.parametrize(
+    ("text", "hours"), [("09-20", (9, 20)), ("09:00-20:00", (9, 20)), (" 0 - 24 ", (0, 24))]
+)
+def test_quiet_hours_are_parsed_one_way_everywhere(text: str, hours: tuple[int, int]) -> None:
+    assert (QuietHours.parse(text).start, QuietHours.parse(text).end) == hours
+
+
+@pytest.mark.parametrize("text", ["9am-8pm", "20-09", "09:30-20:00", "25-26", ""])
+def test_quiet_hours_that_make_no_sense_are_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="quiet hours"):
+        QuietHours.parse(text)
