@@ -127,6 +127,7 @@ def run_shards(
     channel_url: str,
     shards: int,
     stop_after: float | None = None,
+    send_log: Path | None = None,
 ) -> tuple[float, int]:
     """Start the campaign, run ``shards`` sender processes until done (or ``stop_after`` seconds, then
     cancel); returns (seconds from start to the last shard finishing, rows accepted)."""
@@ -138,6 +139,7 @@ def run_shards(
         "NOTIFIER_DATABASE_URL": url,
         "NOTIFIER_BATCH_SIZE": "500",
         "NOTIFIER_EMAIL_URL" if channel is Channel.EMAIL else "NOTIFIER_SMS_URL": channel_url,
+        **({"BENCH_SEND_LOG": str(send_log)} if send_log else {}),
     }
     began = time.perf_counter()
     procs = [

@@ -3,6 +3,8 @@ campaign until nothing is due (what a Prefect send-shard run does, without the o
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
 
 from notifier.config import Settings
@@ -13,6 +15,13 @@ from notifier.store import Store
 
 def main() -> None:
     campaign = sys.argv[1]
+    if os.environ.get("BENCH_SEND_LOG"):  # the sender's own send times, one epoch second per line
+        handler = logging.FileHandler(os.environ["BENCH_SEND_LOG"], encoding="ascii")
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        sends = logging.getLogger("notifier.sending.sends")
+        sends.addHandler(handler)
+        sends.setLevel(logging.DEBUG)
+        sends.propagate = False
     settings = Settings.from_env()
     with Store(settings.database_url) as store:
         drain(

@@ -18,6 +18,7 @@ from flows.tasks import ProgressArtifact, send_through_task
 from notifier.audience.selection import Selection
 from notifier.config import Settings
 from notifier.models import Channel, ChannelPolicy, DeliveryPolicy
+from notifier.notices.render import renderer_for
 from notifier.reports.summary import manifest_lines, summary_markdown, summary_rows
 from notifier.sending import campaigns, runner
 from notifier.store import Store
@@ -43,7 +44,7 @@ def plan_campaign_task(
             selection=selection,
             channels=frozenset(Channel(c) for c in channels),
             policy=ChannelPolicy(policy),
-            locales=runner.renderer_for(settings.templates_dir, settings.locales_dir, notice).locales,
+            locales=renderer_for(settings.templates_dir, settings.locales_dir, notice).locales,
             actor=actor,
             notice=notice,
             delivery=delivery,
@@ -69,6 +70,7 @@ def notify_customers(
     quiet_hours: str = "09-20",
     urgent: str | None = None,
     uncertain_email: str = "hold",
+    retry_for: str = "12h",
     actor: str = "prefect",
 ) -> dict[str, Any]:
     """Plan ``campaign`` if it is new (needs ``incident`` and ``affected_ids`` and/or ``query``; ``notice`` is
@@ -80,7 +82,7 @@ def notify_customers(
             if incident is None:
                 raise ValueError(f"campaign {campaign!r} is new: pass incident= and affected_ids= or query=")
             delivery = DeliveryPolicy.from_options(
-                quiet_hours=quiet_hours, urgent=urgent, uncertain_email=uncertain_email
+                quiet_hours=quiet_hours, urgent=urgent, uncertain_email=uncertain_email, retry_for=retry_for
             )
             selection = Selection(ids_file=Path(affected_ids) if affected_ids else None, query=query)
             plan_campaign_task(

@@ -29,9 +29,9 @@ DEFAULT_VAR_DIR = PROJECT_ROOT / "var"
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    """How transient delivery failures are retried: exponential backoff with jitter, capped."""
+    """How soon transient delivery failures are retried: exponential backoff with jitter, capped. How long
+    they are retried in all is the campaign's (``DeliveryPolicy.retry_for``)."""
 
-    max_attempts: int = 5
     base_seconds: float = 5.0
     max_seconds: float = 600.0
 
@@ -118,6 +118,7 @@ class Settings:
     var_dir: Path = DEFAULT_VAR_DIR
     batch_size: int = 500
     lease_seconds: int = 300
+    window_seconds: float = 30.0  # one sending window (a Prefect task's worth of sending)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     email: ChannelSettings | None = field(init=False, default=None, compare=False)
     sms: ChannelSettings | None = field(init=False, default=None, compare=False)

@@ -24,6 +24,7 @@ __all__ = [
     "PermanentDeliveryError",
     "RenderError",
     "SelectionError",
+    "StoreError",
     "TransientDeliveryError",
 ]
 
@@ -44,6 +45,10 @@ class CampaignStateError(NotifierError):
     """The campaign is not in a state that allows this action."""
 
 
+class StoreError(NotifierError):
+    """The store cannot be used as it is: unreachable, or not migrated to this version."""
+
+
 class RenderError(NotifierError):
     """A notice could not be rendered completely; it must not be sent."""
 
@@ -62,7 +67,16 @@ class DeliveryError(NotifierError):
 
 
 class TransientDeliveryError(DeliveryError):
-    """Worth retrying later: the provider was busy, slow or unreachable."""
+    """Worth retrying later: the provider was busy, slow or unreachable.
+
+    ``unreachable`` marks a failure to talk to the provider at all (connection refused or dropped,
+    timeouts, the provider's own 5xx): the provider's trouble, not the recipient's. It counts no attempt
+    against the row, and enough of them in a row pause the channel (``sending.health``)."""
+
+    def __init__(self, message: str, *, code: int | None = None, retry_after: float | None = None,
+                 unreachable: bool = False) -> None:  # fmt: skip
+        super().__init__(message, code=code, retry_after=retry_after)
+        self.unreachable = unreachable
 
 
 class PermanentDeliveryError(DeliveryError):

@@ -24,6 +24,7 @@ __all__ = [
     "RenderedMessage",
     "UncertainEmail",
     "UnreachableReason",
+    "parse_duration",
 ]
 
 
@@ -233,6 +234,18 @@ class Receipt:
     provider_message_id: str
 
 
+_DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(s|m|min|h|d)\s*")
+_UNITS = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str, *, what: str) -> timedelta:
+    """``90s``, ``30m``, ``12h``, ``2d``; ValueError naming ``what`` otherwise."""
+    match = _DURATION.fullmatch(text)
+    if match is None or float(match.group(1)) <= 0:
+        raise ValueError(f"{what} {text!r}: expected a duration such as 30m, 12h or 2d")
+    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+
+
 class UncertainEmail(enum.StrEnum):
     """What happens to emails whose fate a crash left unknown."""
 
@@ -279,15 +292,24 @@ class DeliveryPolicy:
 
     quiet_hours: SMS only inside this window of the recipient's local time (default 09-20).
     urgent_reason: if set, quiet hours are overridden; the reason is recorded in the audit log.
-    uncertain_email: emails whose fate a crash left unknown are held for review or resent."""
+    uncertain_email: emails whose fate a crash left unknown are held for review or resent.
+    retry_for: how long after a message's first attempt transient failures (SMTP 4xx, Twilio 429) are
+               retried before it fails (default 12 hours); a provider that cannot be reached at all
+               does not count against it."""
 
     quiet_hours: QuietHours = QuietHours()
     urgent_reason: str | None = None
     uncertain_email: UncertainEmail = UncertainEmail.HOLD
+    retry_for: timedelta = timedelta(hours=12)
 
     @classmethod
     def from_options(
-        cls, *, quiet_hours: str = "09-20", urgent: str | None = None, uncertain_email: str = "hold"
+        cls,
+        *,
+        quiet_hours: str = "09-20",
+        urgent: str | None = None,
+        uncertain_email: str = "hold",
+        retry_for: str = "12h",
     ) -> DeliveryPolicy:
         """From the words a user gives (CLI options, flow parameters); ValueError says what is wrong."""
         try:
@@ -295,7 +317,10 @@ class DeliveryPolicy:
         except ValueError:
             raise ValueError(f"uncertain email {uncertain_email!r}: expected hold or resend") from None
         return cls(
-            quiet_hours=QuietHours.parse(quiet_hours), urgent_reason=urgent or None, uncertain_email=uncertain
+            quiet_hours=QuietHours.parse(quiet_hours),
+            urgent_reason=urgent or None,
+            uncertain_email=uncertain,
+            retry_for=parse_duration(retry_for, what="retry for"),
         )
 
     def sms_window(self) -> QuietHours | None:
@@ -308,6 +333,7 @@ class DeliveryPolicy:
             "quiet_end": self.quiet_hours.end,
             "urgent_reason": self.urgent_reason,
             "uncertain_email": self.uncertain_email.value,
+            "retry_for_seconds": self.retry_for.total_seconds(),
         }
 
     @classmethod
@@ -318,4 +344,5 @@ class DeliveryPolicy:
             quiet_hours=QuietHours(int(str(data.get("quiet_start", 9))), int(str(data.get("quiet_end", 20)))),
             urgent_reason=str(urgent) if urgent else None,
             uncertain_email=UncertainEmail(str(data.get("uncertain_email", "hold"))),
+            retry_for=timedelta(seconds=float(str(data.get("retry_for_seconds", 12 * 3600)))),
         )

@@ -10,12 +10,14 @@ from typing import Any
 from notifier.audience.importer import COLUMNS, ImportReport, import_customers
 from notifier.audience.selection import FreezeResult, Selection
 from notifier.config import PROJECT_ROOT, Settings
-from notifier.models import Channel, ChannelPolicy, DeliveryPolicy, QuietHours
+from notifier.models import Channel, ChannelPolicy, DeliveryPolicy, QuietHours, RenderedMessage
 from notifier.notices.approval import approve, pieces, submit
 from notifier.notices.incidents import Incident, parse_incident
 from notifier.notices.records import create_incident
-from notifier.sending.campaigns import plan_campaign
+from notifier.notices.render import NoticeCache, renderer_for
+from notifier.sending.campaigns import CampaignRef, plan_campaign
 from notifier.store import Store
+from notifier.store.rows import ClaimedRow
 
 INCIDENT_FILE = PROJECT_ROOT / "notifier" / "demo" / "incident.json"
 LOCALES = ("en", "ru", "vi")
@@ -177,3 +179,12 @@ def tls_files(directory: Path) -> tuple[Path, Path, Path]:
         )
     )
     return ca, cert, key
+
+
+def sms_for(settings: Settings, campaign: CampaignRef, row: ClaimedRow) -> RenderedMessage:
+    """The SMS a sender renders for ``row``, exactly (what a sender that died had sent)."""
+    renderer = renderer_for(settings.templates_dir, settings.locales_dir, campaign.notice)
+    parts = NoticeCache(renderer, parse_incident(campaign.facts, settings.templates_dir)).render(
+        name=row.name, locale=row.locale, time_zone=row.time_zone, jurisdiction=row.jurisdiction
+    )
+    return parts.message(Channel.SMS, to=row.phone or "", name=row.name)

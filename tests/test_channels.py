@@ -193,3 +193,35 @@ async def test_wrong_twilio_credentials_stop_the_run(twilio: TwilioStandin) -> N
 def test_unusable_channel_urls_are_configuration_errors(url: str) -> None:
     with pytest.raises(ConfigurationError):
         channel_from_url(url)
+
+
+async def test_the_twilio_stand_in_filters_and_pages_as_twilio_does(twilio: TwilioStandin) -> None:
+    """The real client's list call against the stand-in: To, From, DateSent and paging are honoured, and a
+    message not yet sent has no date_sent, so a DateSent filter leaves it out (as Twilio's does)."""
+    from datetime import UTC, datetime, timedelta
+
+    from twilio.rest import Client
+
+    from notifier.channels.sms import _BaseUrlHttpClient
+
+    to, other = "+79161234567", "+79161234568"
+    queued = twilio.inject(to, "still queued", from_=twilio.from_number, queued=True)
+    for n in range(7):
+        twilio.inject(to, f"sent {n}", from_=twilio.from_number)
+    twilio.inject(to, "someone else", from_="+15550001111")
+    twilio.inject(other, "another number", from_=twilio.from_number)
+    client = Client(
+        twilio.account_sid,
+        twilio.auth_token,
+        http_client=_BaseUrlHttpClient(f"http://{twilio.host}:{twilio.port}"),
+    )
+    try:
+        messages = client.messages
+        everything = await messages.list_async(to=to, page_size=3)  # three pages
+        ours = await messages.list_async(to=to, from_=twilio.from_number, page_size=3)
+        sent_lately = await messages.list_async(to=to, date_sent_after=datetime.now(UTC) - timedelta(hours=1))
+    finally:
+        await client.http_client.close()
+    assert len(everything) == 9 and {m.to for m in everything} == {to}
+    assert len(ours) == 8 and all(m.from_ == twilio.from_number for m in ours)
+    assert queued["sid"] not in {m.sid for m in sent_lately} and len(sent_lately) == 8

@@ -107,3 +107,51 @@ def test_errors_are_one_clear_line_not_a_traceback(
     assert result.exit_code == 1 and "fax" in result.output
     result = runner.invoke(app, ["campaign", "status", "missing"])
     assert result.exit_code == 1 and "no campaign named 'missing'" in result.output
+
+
+@pytest.mark.parametrize(
+    ("env", "args", "says"),
+    [
+        (
+            {"NOTIFIER_BATCH_SIZE": "5k"},
+            ["campaign", "status", "x"],
+            "NOTIFIER_BATCH_SIZE '5k' is not a whole number",
+        ),
+        ({}, ["templates", "lint", "--locale", "fr"], "unknown locale 'fr'; known: en, ru, vi"),
+        ({}, ["templates", "submit", "--author", "a", "--notice", "breach"], "unknown notice 'breach'"),
+        (
+            {"NOTIFIER_DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/x"},
+            ["campaign", "status", "x"],
+            "cannot reach the store at postgresql+psycopg://nobody@127.0.0.1:1/x",
+        ),
+        ({"NOTIFIER_DATABASE_URL": "postgres:/nonsense"}, ["campaign", "status", "x"], "store URL"),
+        (
+            {"NOTIFIER_EMAIL_URL": "smtp://h:25?rate=fast"},
+            ["campaign", "status", "x"],
+            "rate= 'fast' is not a number",
+        ),
+    ],
+)
+def test_bad_configuration_is_one_clear_line_and_a_non_zero_exit(
+    env: dict[str, str], args: list[str], says: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NOTIFIER_DATABASE_URL", f"sqlite:///{tmp_path / 'fresh.db'}")
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1, result.output
+    assert says in " ".join(result.output.split()) and "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_a_store_that_was_never_migrated_says_how_to_fix_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NOTIFIER_DATABASE_URL", f"sqlite:///{tmp_path / 'never.db'}")
+    result = runner.invoke(app, ["campaign", "status", "x"])
+    assert result.exit_code == 1 and "has no tables yet: run `notifier db upgrade`" in " ".join(
+        result.output.split()
+    )
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    after = runner.invoke(app, ["campaign", "status", "x"])
+    assert after.exit_code == 1 and "no campaign named 'x'" in after.output

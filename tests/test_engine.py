@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from helpers import customer, planned_campaign
+from helpers import customer, planned_campaign, sms_for
 from sqlalchemy import select
 
 from notifier.channels import channel_from_url
@@ -19,12 +19,12 @@ from notifier.config import Settings
 from notifier.errors import CampaignStateError
 from notifier.models import Channel, ChannelPolicy, DeliveryPolicy, QuietHours, UncertainEmail
 from notifier.notices.incidents import parse_incident
-from notifier.notices.render import NoticeCache
+from notifier.notices.render import NoticeCache, renderer_for
 from notifier.sending import tokens
 from notifier.sending.campaigns import campaign_status, control, get_campaign
 from notifier.sending.pacing import SharedBucket
 from notifier.sending.pipeline import ChannelJob, Pipeline
-from notifier.sending.runner import launch, renderer_for, send_window
+from notifier.sending.runner import launch, send_window
 from notifier.store import Store
 from notifier.store import queries as q
 from notifier.store.schema import audit_log, customers, outbox
@@ -98,6 +98,30 @@ def test_a_sender_late_for_its_slots_skips_them_instead_of_bunching(store: Store
     first_second = [t for t in grants if t < 1]
     assert len(first_second) <= 20 + 2 + 1  # not 9 stale slots fired at once on top
     assert len([t for t in grants if t < 3]) >= 3 * 20 - 1  # and the pace goes on unharmed
+
+
+def test_a_sender_woken_late_by_a_busy_machine_never_catches_up_by_bursting(store: Store) -> None:
+    clock = FakeTime()
+
+    async def stalling_sleep(seconds: float) -> None:
+        # Every tenth wake-up comes 0.7 s late: the event loop was starved of CPU meanwhile.
+        stalling_sleep.calls += 1  # type: ignore[attr-defined]
+        clock.now += seconds + (0.7 if stalling_sleep.calls % 10 == 0 else 0.0)  # type: ignore[attr-defined]
+
+    stalling_sleep.calls = 0  # type: ignore[attr-defined]
+    bucket = SharedBucket(store, "sms:stalled", rate=20, burst=1, chunk=5, clock=clock, sleep=stalling_sleep)
+    grants: list[float] = []
+
+    async def run() -> None:
+        start = clock.now
+        while clock.now - start < 10:
+            await bucket.acquire()
+            grants.append(clock.now - start)
+
+    asyncio.run(run())
+    for second in range(9):  # falling behind is allowed; bursting above the rate to catch up is not
+        assert len([t for t in grants if second <= t < second + 1]) <= 20 + 1 + 1
+    assert len(grants) < 20 * 10  # it did fall behind: the late slots were given up, not sent late
 
 
 def test_concurrent_reservations_never_share_a_slot(store: Store) -> None:
@@ -243,13 +267,9 @@ def test_uncertain_sms_is_settled_by_asking_twilio_never_by_resending(
         q.hand_over(conn, [r.id for r in rows], lease_token="dead", now=past)
 
     async def sent_before_the_crash() -> None:
-        from notifier.models import RenderedMessage
-
         channel = channel_from_url(settings.sms_url or "", Channel.SMS)
         try:
-            await channel.send(
-                RenderedMessage(channel=Channel.SMS, to=rows[0].phone, body_text="notice"), token="x"
-            )
+            await channel.send(sms_for(settings, campaign, rows[0]), token="x")  # what the dead sender sent
         finally:
             await channel.aclose()
 

@@ -83,7 +83,7 @@ def test_query_selection_pages_by_key_and_unions_with_the_ids_file(
     facts = incident_facts()
     create_incident(store, settings, facts, actor="t")
     ids = tmp_path / "ids.txt"
-    ids.write_text("# from forensics\nexternal_id\nC00001\nC00024\n\n", encoding="utf-8")
+    ids.write_text("external_id\nC00001\nC00024\n\n", encoding="utf-8")
     pages: list[int] = []
     store.engine.echo = False
     result = freeze_manifest(

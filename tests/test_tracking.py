@@ -10,6 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import httpx
+import pytest
 import uvicorn
 from helpers import customer, planned_campaign
 from sqlalchemy import select
@@ -102,3 +103,69 @@ def serving_at(app: Starlette, port: int) -> Iterator[None]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def test_abusive_requests_get_a_4xx_change_nothing_and_never_stall_the_service(
+    store: Store, settings: Settings, twilio: TwilioStandin, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from twilio.request_validator import RequestValidator
+
+    planned_campaign(store, settings, tmp_path, [customer(1)], channels=frozenset({Channel.SMS}))
+    launch(store, settings, "test-campaign", actor="t")
+    with store.connect() as conn:
+        token = conn.execute(select(outbox.c.message_token)).scalar_one()
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    url = f"{base}/twilio/status?t={token}"
+    sign = RequestValidator(twilio.auth_token).compute_signature
+    form = {"MessageSid": "SM1", "MessageStatus": "delivered"}
+    huge = "&".join(f"F{i}=x" for i in range(200_000))  # 2.6 MB, 200,000 fields
+    with serving_at(tracking_app(store, auth_token=twilio.auth_token, public_base_url=base), port):
+        started = time.monotonic()
+        answers = {
+            "other url (replayed)": httpx.post(
+                f"{base}/twilio/status?t={token}x", data=form, headers={"X-Twilio-Signature": sign(url, form)}
+            ).status_code,
+            "wrong content type": httpx.post(
+                url, json=form, headers={"X-Twilio-Signature": sign(url, form)}
+            ).status_code,
+            "huge form": httpx.post(
+                url,
+                content=huge,
+                headers={"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": "x"},
+            ).status_code,
+            "many fields": httpx.post(
+                url,
+                content="&".join(f"F{i}=x" for i in range(500)),
+                headers={"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": "x"},
+            ).status_code,
+            "not utf-8": httpx.post(
+                url,
+                content=b"MessageStatus=\xff\xfe",
+                headers={"Content-Type": "application/x-www-form-urlencoded"},
+            ).status_code,
+            "nul in a signed field": httpx.post(
+                url,
+                data={**form, "MessageStatus": "deliv\x00ered"},
+                headers={"X-Twilio-Signature": sign(url, {**form, "MessageStatus": "deliv\x00ered"})},
+            ).status_code,
+            "malformed token": httpx.post(
+                f"{base}/twilio/status?t=%00%27",
+                data=form,
+                headers={"X-Twilio-Signature": sign(f"{base}/twilio/status?t=%00%27", form)},
+            ).status_code,
+        }
+        took = time.monotonic() - started
+        alive = httpx.post(url, data=form, headers={"X-Twilio-Signature": sign(url, form)})
+    assert answers == {
+        "other url (replayed)": 403,
+        "wrong content type": 415,
+        "huge form": 413,
+        "many fields": 413,
+        "not utf-8": 400,
+        "nul in a signed field": 400,
+        "malformed token": 400,
+    }
+    assert took < 5  # each refused at once: nothing held the event loop
+    assert alive.status_code == 200 and alive.text == "applied: delivered"
+    assert "Traceback" not in caplog.text and all(r.levelname != "ERROR" for r in caplog.records)

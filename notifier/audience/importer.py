@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from notifier.audience.csvfile import detect_delimiter, read_records
 from notifier.audience.validation import RowProblems, validate_customer
 from notifier.clock import utcnow
 from notifier.errors import InputError
@@ -65,12 +66,14 @@ class ImportReport:
 
 
 def _rows(handle: io.TextIOBase, report: ImportReport) -> Iterator[tuple[int, dict[str, str | None]]]:
-    reader = csv.reader(handle, strict=True)
+    header = handle.readline()
+    if not header.strip():
+        raise InputError(f"{report.path}: the file is empty")
     try:
-        header = next(reader)
-    except StopIteration:
-        raise InputError(f"{report.path}: the file is empty") from None
-    columns = [c.strip().lower() for c in header]
+        delimiter = detect_delimiter(header, "external_id")
+    except InputError as exc:
+        raise InputError(f"{report.path}: {exc}; expected a header such as {','.join(COLUMNS)}") from None
+    columns = [c.strip().lower() for c in next(csv.reader([header], delimiter=delimiter))]
     missing = REQUIRED_COLUMNS - set(columns)
     if missing:
         raise InputError(
@@ -82,36 +85,24 @@ def _rows(handle: io.TextIOBase, report: ImportReport) -> Iterator[tuple[int, di
         report.issues.append(
             RowIssue(1, None, f"unknown column(s) ignored: {', '.join(sorted(unknown))}", False)
         )
-    last_line = reader.line_num
-    while True:
-        start = last_line + 1
-        try:
-            values = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            last_line = reader.line_num
-            report.rows += 1
-            report.issues.append(RowIssue(start, None, f"broken CSV: {exc}", True))
-            continue
-        last_line = reader.line_num
-        if not values or all(not v.strip() for v in values):
+    for record in read_records(handle, delimiter=delimiter):
+        if record.values is not None and all(not v.strip() for v in record.values):
             continue
         report.rows += 1
-        if len(values) != len(columns):
-            report.issues.append(
-                RowIssue(
-                    start,
-                    values[0] if values else None,
-                    f"expected {len(columns)} fields, found {len(values)}",
-                    True,
-                )
-            )
+        problem = record.error or _shape_problem(record.values or [], len(columns))
+        if problem:
+            first = record.values[0] if record.values else None
+            report.issues.append(RowIssue(record.line, first, problem, True))
             continue
-        if any("\udc80" <= ch <= "\udcff" for v in values for ch in v):
-            report.issues.append(RowIssue(start, None, "not valid UTF-8", True))
-            continue
-        yield start, dict(zip(columns, values, strict=True))
+        yield record.line, dict(zip(columns, record.values or [], strict=True))
+
+
+def _shape_problem(values: list[str], expected: int) -> str | None:
+    if len(values) != expected:
+        return f"expected {expected} fields, found {len(values)}"
+    if any("\udc80" <= ch <= "\udcff" for v in values for ch in v):
+        return "not valid UTF-8 (save the file as UTF-8)"
+    return None
 
 
 def import_customers(

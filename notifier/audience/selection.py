@@ -16,7 +16,8 @@ from typing import Any
 from sqlalchemy import Connection, create_engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from notifier.audience.validation import RowProblems, validate_customer
+from notifier.audience.csvfile import read_records
+from notifier.audience.validation import RowProblems, validate_customer, validate_external_id
 from notifier.clock import utcnow
 from notifier.errors import InputError, SelectionError
 from notifier.models import Channel, ChannelPlan, ChannelPolicy, CustomerRecord, UnreachableReason
@@ -28,6 +29,7 @@ from notifier.store import queries as q
 __all__ = ["FreezeResult", "Planning", "Selection", "freeze_manifest", "iter_id_file", "plan_channels"]
 
 PAGE_SIZE = 1000
+MAX_PROBLEMS_SHOWN = 20
 Progress = Callable[[int], None]
 
 
@@ -40,6 +42,13 @@ class Selection:
     query: str | None = None
     source_url: str | None = None
 
+    def check(self) -> None:
+        """Refuse at once what cannot be selected (a broken affected-ids file), before anything is made."""
+        if self.ids_file is None and self.query is None:
+            raise InputError("say who is affected: an affected-ids file and/or a selection query")
+        if self.ids_file is not None:
+            check_id_file(self.ids_file)
+
     def describe(self) -> dict[str, Any]:
         return {
             "ids_file": str(self.ids_file) if self.ids_file else None,
@@ -49,22 +58,57 @@ class Selection:
 
 
 def iter_id_file(path: Path) -> Iterator[str]:
-    """Affected external ids, one per line; blank lines and ``#`` comments are skipped."""
+    """Affected external ids, checked as a whole first (``check_id_file``), then one per record."""
+    check_id_file(path)
+    for _line, external_id in _id_records(path):
+        yield external_id
+
+
+def check_id_file(path: Path) -> int:
+    """Refuse an affected-ids file with any line that is not exactly one valid id, listing the lines (a
+    guess here notifies the wrong person: ``A,7`` cut at the comma is customer ``A``). Returns the count."""
+    problems: list[str] = []
+    count = 0
+    for _line, _external_id in _id_records(path, problems):
+        count += 1
+    if problems:
+        shown = "; ".join(problems[:MAX_PROBLEMS_SHOWN])
+        more = (
+            f" (and {len(problems) - MAX_PROBLEMS_SHOWN} more)" if len(problems) > MAX_PROBLEMS_SHOWN else ""
+        )
+        raise InputError(
+            f"{path}: {len(problems)} bad line(s), nothing selected: {shown}{more}. One id per line; "
+            'an id with a comma is quoted ("A,7"), as in the customers file'
+        )
+    return count
+
+
+def _id_records(path: Path, problems: list[str] | None = None) -> Iterator[tuple[int, str]]:
+    """(line, id) of an affected-ids file: a CSV of one column ``external_id`` (the header is optional),
+    read with the customers file's rules; blank lines are skipped."""
     try:
-        handle = path.open(encoding="utf-8-sig")
+        handle = path.open(encoding="utf-8-sig", errors="surrogateescape", newline="")
     except OSError as exc:
         raise InputError(f"{path}: cannot read affected-ids file: {exc.strerror}") from exc
     with handle:
-        first = True
-        for line in handle:
-            value = line.strip().split(",")[0].strip()
-            if not value or value.startswith("#"):
+        for record in read_records(handle, first_line=1):
+            values = record.values or []
+            if record.values is not None and all(not v.strip() for v in values):
                 continue
-            if first and value.lower() == "external_id":
-                first = False
-                continue  # a CSV header
-            first = False
-            yield value
+            if record.line == 1 and [v.strip().lower() for v in values] == ["external_id"]:
+                continue  # the header
+            try:
+                if record.error:
+                    raise InputError(record.error)
+                if len(values) != 1:
+                    raise InputError(f"{len(values)} fields where one id was expected")
+                if any("\udc80" <= ch <= "\udcff" for ch in values[0]):
+                    raise InputError("not valid UTF-8")
+                yield record.line, validate_external_id(values[0])
+            except InputError as exc:
+                if problems is None:
+                    raise InputError(f"{path}: line {record.line}: {exc}") from None
+                problems.append(f"line {record.line}: {exc}")
 
 
 def plan_channels(
@@ -116,6 +160,7 @@ def _manifest_row(
         "customer_id": customer_id,
         "name": customer.name,
         "email": customer.email,
+        "email_key": customer.email.lower() if customer.email else None,
         "phone": customer.phone,
         "locale": customer.locale,
         "notice_locale": resolve_locale(customer.locale, plan.locales),
@@ -136,6 +181,7 @@ def _unknown_row(campaign_id: int, external_id: str, now: datetime) -> dict[str,
         "customer_id": None,
         "name": "",
         "email": None,
+        "email_key": None,
         "phone": None,
         "locale": "en",
         "notice_locale": "en",

@@ -20,7 +20,14 @@ from email_validator import EmailNotValidError, validate_email
 from notifier.errors import InputError
 from notifier.models import CustomerRecord
 
-__all__ = ["RowProblems", "normalize_locale", "validate_customer", "validate_email_address", "validate_phone"]
+__all__ = [
+    "RowProblems",
+    "normalize_locale",
+    "validate_customer",
+    "validate_email_address",
+    "validate_external_id",
+    "validate_phone",
+]
 
 DEFAULT_LOCALE = "en"
 DEFAULT_TIME_ZONE = "UTC"
@@ -29,6 +36,9 @@ _MOBILE_TYPES = {phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberTy
 _TRUE = {"1", "true", "yes", "y", "t"}
 _FALSE = {"", "0", "false", "no", "n", "f"}
 _TIME_ZONES = frozenset(available_timezones())
+_REGION = re.compile(r"[A-Z0-9]{1,3}")
+MAX_EXTERNAL_ID = 128  # the store's column
+MAX_NAME = 200
 
 
 @dataclass
@@ -88,9 +98,26 @@ def _clean_name(raw: str, problems: RowProblems) -> str:
     cleaned = _CONTROL.sub(" ", name).strip()
     if cleaned != name.strip():
         problems.add("name contained line breaks or control characters; replaced by spaces")
-    if "<" in cleaned or ">" in cleaned:
+    if "<" in cleaned or ">" in cleaned or "[" in cleaned:
         problems.add("name contains markup characters; it is kept and always shown as plain text")
-    return re.sub(r" {2,}", " ", cleaned)
+    cleaned = re.sub(r" {2,}", " ", cleaned)
+    if len(cleaned) > MAX_NAME:
+        problems.add(f"name is longer than {MAX_NAME} characters; cut there")
+        cleaned = cleaned[:MAX_NAME].rstrip()
+    return cleaned
+
+
+def _region(raw: str, problems: RowProblems) -> str | None:
+    """An ISO 3166-2 subdivision code (``CA`` of US-CA): 1 to 3 letters or digits."""
+    value = raw.strip().upper()
+    if not value:
+        return None
+    if not _REGION.fullmatch(value):
+        problems.add(
+            f"region {_CONTROL.sub('?', raw)[:20]!r} is not a subdivision code such as CA or NY; ignored"
+        )
+        return None
+    return value
 
 
 def _flag(raw: str | None, column: str, problems: RowProblems) -> bool:
@@ -113,15 +140,30 @@ def _country(raw: str, problems: RowProblems) -> str | None:
     return value
 
 
-def validate_customer(row: Mapping[str, str | None], problems: RowProblems) -> CustomerRecord:
-    """Turn one raw row into a CustomerRecord. Raises InputError only when the row has no identity."""
-    external_id = (row.get("external_id") or "").strip()
-    if not external_id:
+def validate_external_id(raw: str) -> str:
+    """The one grammar of customer ids, for the customers file and the affected-ids file alike: trimmed,
+    1 to 128 characters, no control characters (NUL, line breaks) and nothing else is changed: ``A,7`` and
+    ``#12`` are ids like any other. An InputError says what is wrong, without echoing control bytes."""
+    value = raw.strip()
+    if not value:
         raise InputError("missing external_id")
-    if len(external_id) > 128 or _CONTROL.search(external_id):
-        raise InputError(f"external_id {external_id[:40]!r}… is longer than 128 or has control characters")
+    if _CONTROL.search(value):
+        raise InputError(
+            f"external_id {_CONTROL.sub('?', value)[:40]!r} has control characters (NUL, line breaks)"
+        )
+    if len(value) > MAX_EXTERNAL_ID:
+        raise InputError(f"external_id {value[:40]!r}… is longer than {MAX_EXTERNAL_ID} characters")
+    return value
+
+
+def validate_customer(row: Mapping[str, str | None], problems: RowProblems) -> CustomerRecord:
+    """Turn one raw row into a CustomerRecord. Raises InputError only when the row has no identity.
+
+    Every field is checked the same way whatever the store (SQLite accepts what PostgreSQL refuses: NUL
+    bytes, over-long values), so a file that imports on one imports on the other."""
+    external_id = validate_external_id(row.get("external_id") or "")
     country = _country(row.get("country") or "", problems)
-    region = (row.get("region") or "").strip().upper() or None
+    region = _region(row.get("region") or "", problems)
 
     email, email_problem = validate_email_address(row.get("email") or "")
     phone, is_mobile, phone_problem = validate_phone(row.get("phone") or "", country)

@@ -18,13 +18,15 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import re
 import ssl
 from email.header import Header
-from email.utils import format_datetime, formataddr
+from email.utils import format_datetime
 from functools import lru_cache
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import aiosmtplib
+import idna
 
 from notifier.clock import utcnow
 from notifier.errors import ConfigurationError, PermanentDeliveryError, TransientDeliveryError
@@ -50,6 +52,36 @@ def _header_value(value: str) -> str:
     return Header(value, "utf-8", maxlinelen=76, header_name="Subject").encode(linesep="\r\n")
 
 
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9 .'-]+")
+
+
+def _mailbox(name: str, address: str) -> str:
+    """``name <address>`` for a header. A name of plain letters is quoted; anything else (non-ASCII,
+    punctuation, text that looks like an RFC 2047 encoded word) is itself encoded, so a mail client shows
+    it as the text it is and can never read addresses or words out of it."""
+    if not name:
+        return address
+    if _PLAIN_NAME.fullmatch(name) and "=?" not in name:
+        return f'"{name}" <{address}>'
+    return f"{Header(name, 'utf-8', maxlinelen=998).encode()} <{address}>"
+
+
+def wire_address(address: str) -> tuple[str, bool]:
+    """The recipient as it goes on the wire, and whether that needs SMTPUTF8: an internationalized
+    domain is written in its ASCII (IDNA) form; a local part that is not ASCII needs SMTPUTF8."""
+    local, at, domain = address.rpartition("@")
+    if not at or not local or not domain or "\r" in address or "\n" in address:
+        raise PermanentDeliveryError("not a deliverable address", code=553)
+    if not domain.isascii():
+        try:
+            domain = idna.encode(domain, uts46=True).decode("ascii")
+        except idna.IDNAError as exc:
+            raise PermanentDeliveryError(
+                f"the address's domain has no ASCII (IDNA) form: {exc}", code=553
+            ) from None
+    return f"{local}@{domain}", not local.isascii()
+
+
 def _base64_lines(text: str) -> bytes:
     # encodebytes writes 76-character lines (RFC 2045) in C; SMTP wants them ended by CRLF.
     return base64.encodebytes(text.encode("utf-8")).replace(b"\n", b"\r\n")
@@ -70,15 +102,11 @@ def build_message(
     milliseconds per message (header registry, policy folding), which dominated sending. Every header
     value that could carry customer data is encoded here (RFC 2047) and stripped of CR/LF, and bodies are
     base64, so no customer data can add a header or break a line limit. The proofs use this same code."""
-    local, _, _domain = message.to.rpartition("@")
-    if not local or "\r" in message.to or "\n" in message.to:
-        raise PermanentDeliveryError("not a deliverable address", code=553)
+    recipient, _utf8 = wire_address(message.to)
     boundary = "=_" + hashlib.sha1(message_id.encode()).hexdigest()[:24]  # "=_" never occurs in base64
-    name = _clean_display_name(display_name)
-    to = formataddr((name, message.to), charset="utf-8") if name else message.to
     headers = [
         f"From: {sender}",
-        f"To: {to}",
+        f"To: {_mailbox(_clean_display_name(display_name), recipient)}",
         f"Subject: {_header_value(message.subject or '')}",
         f"Date: {date or format_datetime(utcnow())}",
         f"Message-ID: {message_id}",
@@ -192,13 +220,19 @@ class SmtpChannel:
             display_name=message.headers.get("display_name", ""),
         )
         envelope_from = f"bounce+{token}@{self.bounce_domain}"
+        recipient, needs_utf8 = wire_address(message.to)
         async with self._slots:
             client: aiosmtplib.SMTP | None = None
             try:
                 client = self._idle.get_nowait() if not self._idle.empty() else await self._connect()
                 if not client.is_connected:
                     client = await self._connect()
-                await client.sendmail(envelope_from, [message.to], mime)
+                options = await _mail_options(client, recipient, needs_utf8)
+                await client.sendmail(envelope_from, [recipient], mime, mail_options=options)
+            except PermanentDeliveryError:
+                if client is not None:
+                    self._idle.put_nowait(client)  # the recipient's address was at fault, not the connection
+                raise
             except Exception as exc:
                 if client is not None:
                     client.close()
@@ -219,6 +253,22 @@ class SmtpChannel:
             await asyncio.wait_for(client.quit(), timeout=5)
         except (TimeoutError, aiosmtplib.SMTPException, OSError):
             client.close()
+
+
+async def _mail_options(client: aiosmtplib.SMTP, recipient: str, needs_utf8: bool) -> list[str]:
+    """SMTPUTF8 when the recipient's local part is not ASCII, if the server offers it; if it does not,
+    that one recipient fails for good, with the reason."""
+    if not needs_utf8:
+        return []
+    if client.is_ehlo_or_helo_needed:
+        await client.ehlo()
+    if not client.supports_extension("smtputf8"):
+        raise PermanentDeliveryError(
+            f"{mask_email(recipient)}: the address has non-ASCII characters before the @ and this SMTP "
+            "server does not offer SMTPUTF8",
+            code=553,
+        )
+    return ["SMTPUTF8"]
 
 
 def _tls_context(cafile: str | None) -> ssl.SSLContext:
@@ -253,19 +303,21 @@ def _map_error(exc: Exception, recipient: str) -> Exception:
         return _by_code(code, f"{who}: {code} {text}")
     if isinstance(exc, aiosmtplib.SMTPResponseException):
         return _by_code(exc.code, f"{who}: {exc.code} {exc.message}")
-    if isinstance(
-        exc,
-        (
-            aiosmtplib.SMTPServerDisconnected,
-            aiosmtplib.SMTPConnectError,
-            aiosmtplib.SMTPTimeoutError,
-            aiosmtplib.SMTPException,
-            OSError,
-            asyncio.TimeoutError,
-        ),
-    ):
+    if isinstance(exc, _UNREACHABLE):
+        return TransientDeliveryError(f"{who}: {type(exc).__name__}: {exc}", unreachable=True)
+    if isinstance(exc, aiosmtplib.SMTPException):
         return TransientDeliveryError(f"{who}: {type(exc).__name__}: {exc}")
     return exc
+
+
+# Failures to talk to the server at all: the provider's trouble, never the recipient's.
+_UNREACHABLE = (
+    aiosmtplib.SMTPServerDisconnected,
+    aiosmtplib.SMTPConnectError,
+    aiosmtplib.SMTPTimeoutError,
+    OSError,
+    asyncio.TimeoutError,
+)
 
 
 def _by_code(code: int, text: str) -> TransientDeliveryError | PermanentDeliveryError:

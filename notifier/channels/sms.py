@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 import aiohttp
-from twilio.base.exceptions import TwilioRestException
+from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
 
@@ -33,6 +33,8 @@ __all__ = ["TwilioChannel", "map_twilio_error"]
 
 TWILIO_API = "https://api.twilio.com"
 OPTED_OUT = 21610
+LOOKUP_PAGE_SIZE = 100
+LOOKUP_LIMIT = 5000  # messages to one number looked through at most; past that, the row stays uncertain
 # The twilio client logs every request (with the recipient and body) at INFO; keep that out of logs.
 _quiet = logging.getLogger("notifier.twilio_http")
 _quiet.setLevel(logging.WARNING)
@@ -135,15 +137,41 @@ class TwilioChannel:
             raise map_twilio_error(exc, message.to) from exc
         return Receipt(provider_message_id=str(created.sid))
 
-    async def lookup(self, to: str, since: datetime) -> str | None:
-        """The SID of a message we sent to ``to`` since ``since``, if the provider has one (used to settle
-        rows a crash left uncertain: it answers "did it go?" without sending again)."""
+    async def lookup(self, to: str, body: str, created_after: datetime) -> str | None:
+        """The SID of *our* message to ``to``, if Twilio has one: used to settle a row a crash left
+        uncertain ("did it go?") without sending again.
+
+        A message counts as ours only by what proves it: our sending identity (the From number, or the
+        Messaging Service), the exact body we would have sent, and created after ``created_after`` (our
+        hand-over, less a margin for clock skew). Everything sent to that number is paged through, with
+        no DateSent filter: a message still queued has no date_sent and would be missed, then sent twice.
+        A look-up that cannot finish raises a DeliveryError; the row then stays uncertain."""
+        params: dict[str, Any] = {"to": to, "page_size": LOOKUP_PAGE_SIZE}
+        if not self.messaging_service_sid:
+            params["from_"] = self.from_number
+        seen = 0
         try:
-            found = await self._twilio().messages.list_async(to=to, date_sent_after=since, limit=20)
+            async for message in await self._twilio().messages.stream_async(**params):
+                if self._is_ours(message, body, created_after):
+                    return str(message.sid)
+                seen += 1
+                if seen >= LOOKUP_LIMIT:
+                    break
         except Exception as exc:
             raise map_twilio_error(exc, to) from exc
-        mine = [m for m in found if m.from_ in (self.from_number, None) or self.messaging_service_sid]
-        return str(mine[0].sid) if mine else None
+        if seen >= LOOKUP_LIMIT:  # not proven either way: "none" here could mean a second notice
+            raise TransientDeliveryError(
+                f"{mask_phone(to)}: more than {LOOKUP_LIMIT} messages to look through"
+            )
+        return None
+
+    def _is_ours(self, message: Any, body: str, created_after: datetime) -> bool:
+        if self.messaging_service_sid:
+            identity = message.messaging_service_sid == self.messaging_service_sid
+        else:
+            identity = message.from_ == self.from_number
+        created = message.date_created
+        return bool(identity and message.body == body and created is not None and created >= created_after)
 
     async def aclose(self) -> None:
         if self._client is not None:
@@ -154,17 +182,22 @@ class TwilioChannel:
 
 
 def map_twilio_error(exc: Exception, recipient: str) -> Exception:
-    """TwilioRestException / network failure → Transient/PermanentDeliveryError."""
+    """Anything the twilio package or the network raises → Transient/PermanentDeliveryError, or a
+    ConfigurationError when Twilio refuses our credentials. Anything else is re-raised as it is (the
+    pipeline then fails that one row with the reason)."""
     who = mask_phone(recipient)
     if isinstance(exc, TwilioRestException):
         status, code = int(exc.status), exc.code
         text = f"{who}: HTTP {status}, Twilio error {code}: {exc.msg}"
-        if status == 429 or status >= 500:
+        if status == 429:
             return TransientDeliveryError(text, code=code)
+        if status >= 500:
+            return TransientDeliveryError(text, code=code, unreachable=True)
         if status in (401, 403):
             # Our credentials, not the recipient: stop the run rather than fail every message.
             return ConfigurationError(f"Twilio refused our credentials (HTTP {status}, code {code})")
         return PermanentDeliveryError(text, code=code, opted_out=code == OPTED_OUT)
-    if isinstance(exc, (aiohttp.ClientError, asyncio.TimeoutError, OSError)):
-        return TransientDeliveryError(f"{who}: {type(exc).__name__}: {exc}")
+    if isinstance(exc, (TwilioException, aiohttp.ClientError, asyncio.TimeoutError, OSError)):
+        # TwilioException itself: a page of a list that did not come back 200, an undeserializable page.
+        return TransientDeliveryError(f"{who}: {type(exc).__name__}: {exc}", unreachable=True)
     return exc

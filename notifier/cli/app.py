@@ -18,8 +18,8 @@ from notifier.cli.common import (
     err_console,
     friendly_errors,
     settings_from,
-    store_for,
 )
+from notifier.store import Store
 
 __all__ = ["app"]
 
@@ -62,7 +62,7 @@ def demo(
 def db_upgrade(database_url: DatabaseOption = None) -> None:
     """Create or migrate the store's tables (Alembic) to the latest version."""
     settings = settings_from(database_url)
-    store = store_for(settings)
+    store = Store(settings.database_url)
     store.upgrade(settings.migrations_dir)
     console.print(f"store is up to date: {store!r}")
 

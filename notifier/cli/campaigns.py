@@ -56,6 +56,13 @@ def campaign_plan(
         str, typer.Option(help="SMS only between these local hours of the recipient (09-20 or 09:00-20:00).")
     ] = "09-20",
     urgent: Annotated[str | None, typer.Option(help="Override SMS quiet hours; state why (audited).")] = None,
+    retry_for: Annotated[
+        str,
+        typer.Option(
+            help="Retry transient failures (SMTP 4xx, Twilio 429) this long after a "
+            "message's first attempt, e.g. 30m, 12h, 2d."
+        ),
+    ] = "12h",
     uncertain_email: Annotated[
         str,
         typer.Option(
@@ -69,20 +76,20 @@ def campaign_plan(
     from notifier.audience.selection import Selection
     from notifier.cli.output import manifest_tables, progress_bar
     from notifier.models import Channel, ChannelPolicy, DeliveryPolicy
+    from notifier.notices.render import renderer_for
     from notifier.sending.campaigns import campaign_status, plan_campaign
-    from notifier.sending.runner import renderer_for
 
     settings = settings_from(database_url)
     try:
         channel_set = frozenset(Channel(c.strip()) for c in channels.split(",") if c.strip())
         channel_policy = ChannelPolicy(policy)
         delivery = DeliveryPolicy.from_options(
-            quiet_hours=quiet_hours, urgent=urgent, uncertain_email=uncertain_email
+            quiet_hours=quiet_hours, urgent=urgent, uncertain_email=uncertain_email, retry_for=retry_for
         )
     except ValueError as exc:
         raise ConfigurationError(
             f"{exc}; --channels email,sms; --policy all|email-first; --quiet-hours 09-20; "
-            "--uncertain-email hold|resend"
+            "--uncertain-email hold|resend; --retry-for 12h"
         ) from exc
     store = store_for(settings)
     selected = 0
@@ -194,6 +201,10 @@ def campaign_status_cmd(
     for table in manifest_tables(status.manifest):
         console.print(table)
     console.print(outbox_table(status))
+    for line in status.providers_down:
+        console.print(
+            f"paused: {line}; its messages wait and are sent once it answers", style="yellow", markup=False
+        )
 
 
 @app.command("report")
@@ -213,3 +224,75 @@ def campaign_report(
     with store.connect() as conn:
         csv_path, html_path = write_delivery_report(q.delivery_report_rows(conn, campaign.id), out, name)
     console.print(f"wrote {csv_path} and {html_path}", markup=False, highlight=False)
+
+
+@app.command("held")
+@friendly_errors
+def campaign_held(
+    name: Annotated[str, typer.Argument(help="The campaign.")],
+    database_url: DatabaseOption = None,
+) -> None:
+    """List the rows a crash left uncertain and that wait for review (contacts masked)."""
+    from notifier.cli.output import data_table
+    from notifier.redact import mask_contact
+    from notifier.sending.campaigns import get_campaign
+    from notifier.store import queries as q
+
+    store = store_for(settings_from(database_url))
+    campaign = get_campaign(store, name)
+    with store.connect() as conn:
+        rows = q.uncertain_rows(conn, campaign.id)
+    table = data_table(
+        f"Held for review in {name}: {len(rows)} rows whose fate a crash left unknown",
+        ("row", "channel", "contact", "attempts", "handed over at"),
+        [
+            (r.id, r.channel, mask_contact(r.email or r.phone), r.attempts, r.handed_over_at or "-")
+            for r in rows
+        ],
+    )
+    console.print(table)
+    if rows:
+        console.print(
+            "after checking: `notifier campaign release NAME --resend|--mark-sent --reason …`", markup=False
+        )
+
+
+@app.command("release")
+@friendly_errors
+def campaign_release(
+    name: Annotated[str, typer.Argument(help="The campaign.")],
+    resend: Annotated[bool, typer.Option("--resend", help="Not received: send them again.")] = False,
+    mark_sent: Annotated[bool, typer.Option("--mark-sent", help="Received: count them as accepted.")] = False,
+    rows: Annotated[
+        str | None, typer.Option(help="Only these row numbers (from `campaign held`), e.g. 12,40.")
+    ] = None,
+    reason: ReasonOption = "",
+    database_url: DatabaseOption = None,
+    actor: ActorOption = "",
+) -> None:
+    """Release rows held for review after a crash: resend them, or mark them sent. Audited with why."""
+    from notifier.sending.campaigns import get_campaign
+    from notifier.sending.uncertain import Release, release_uncertain
+
+    if resend == mark_sent:
+        raise ConfigurationError("say either --resend or --mark-sent")
+    try:
+        row_ids = {int(r) for r in rows.split(",") if r.strip()} if rows else None
+    except ValueError:
+        raise ConfigurationError(
+            f"--rows {rows!r}: give row numbers separated by commas, e.g. 12,40"
+        ) from None
+    store = store_for(settings_from(database_url))
+    decision = Release.RESEND if resend else Release.MARK_SENT
+    settled = release_uncertain(
+        store,
+        get_campaign(store, name),
+        decision,
+        actor=actor_or_login(actor),
+        reason=reason,
+        row_ids=row_ids,
+    )
+    done = ", ".join(f"{n} {state}" for state, n in settled.items()) or "nothing was held"
+    console.print(
+        f"released: {done}; run `notifier campaign launch {name}` to send what is pending", markup=False
+    )

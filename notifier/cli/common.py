@@ -67,7 +67,10 @@ def settings_from(database_url: str | None) -> Settings:
 
 
 def store_for(settings: Settings) -> Store:
-    return Store(settings.database_url)
+    """The store of these settings, refused with one clear line if it is unreachable or not migrated."""
+    store = Store(settings.database_url)
+    store.require_current(settings.migrations_dir)
+    return store
 
 
 def friendly_errors(func: F) -> F:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,16 @@ from notifier.notices.context import notice_context
 from notifier.notices.i18n import available_locales, load_translations, resolve_locale
 from notifier.notices.incidents import Incident
 
-__all__ = ["CHANNEL_PARTS", "NOTICES", "PARTS", "NoticeCache", "NoticeParts", "Renderer", "clean_name"]
+__all__ = [
+    "CHANNEL_PARTS",
+    "NOTICES",
+    "PARTS",
+    "NoticeCache",
+    "NoticeParts",
+    "Renderer",
+    "clean_name",
+    "renderer_for",
+]
 
 PARTS = {"subject": "subject.txt.j2", "text": "body.txt.j2", "html": "body.html.j2", "sms": "sms.txt.j2"}
 ALL_PARTS = tuple(PARTS)
@@ -183,6 +192,12 @@ def _format_locale(locale: str, notice_locale: str) -> str:
     except (ValueError, TypeError):
         same_language = False
     return locale if same_language else notice_locale
+
+
+@lru_cache(maxsize=8)
+def renderer_for(templates_dir: Path, locales_dir: Path, notice: str) -> Renderer:
+    """One renderer per notice and process: compiled templates and catalogs are reused across windows."""
+    return Renderer(templates_dir, locales_dir, notice)
 
 
 class NoticeCache:

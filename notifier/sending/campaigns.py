@@ -83,10 +83,10 @@ def plan_campaign(
     delivery: DeliveryPolicy | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> FreezeResult:
-    """Create the campaign and freeze its manifest. A planned campaign's manifest is never re-selected."""
+    """Create the campaign and freeze its manifest. A planned campaign's manifest is never re-selected; a
+    plan that fails part-way (a broken file, a query or a database that fails) leaves nothing behind."""
     delivery = delivery or DeliveryPolicy()
-    if selection.ids_file is None and selection.query is None:
-        raise InputError("say who is affected: an affected-ids file and/or a selection query")
+    selection.check()
     if notice not in NOTICES:
         raise InputError(f"unknown notice {notice!r}; known: {', '.join(NOTICES)}")
     now = utcnow()
@@ -119,7 +119,11 @@ def plan_campaign(
                 now=now,
             )
     planning = Planning(channels=channels, policy=policy, locales=locales)
-    result = freeze_manifest(store, campaign_id, selection, planning, progress=progress)
+    try:
+        result = freeze_manifest(store, campaign_id, selection, planning, progress=progress)
+    except BaseException as exc:
+        _discard(store, campaign_id, name, actor=actor, error=exc)
+        raise
     with store.begin() as conn:
         q.set_campaign_state(conn, campaign_id, CampaignState.PLANNED, planned_at=utcnow())
         q.audit(
@@ -131,6 +135,20 @@ def plan_campaign(
             now=utcnow(),
         )
     return result
+
+
+def _discard(store: Store, campaign_id: int, name: str, *, actor: str, error: BaseException) -> None:
+    """Undo a plan that failed part-way, so the name can be planned again once the cause is fixed."""
+    with store.begin() as conn:
+        q.delete_campaign(conn, campaign_id)
+        q.audit(
+            conn,
+            actor=actor,
+            action="campaign.plan_failed",
+            subject=f"campaign:{name}",
+            detail={"error": f"{type(error).__name__}: {error}"[:500]},
+            now=utcnow(),
+        )
 
 
 CONTROL = {
@@ -189,9 +207,16 @@ class CampaignStatus:
     state: CampaignState
     manifest: dict[str, Any]
     outbox: dict[str, dict[str, int]] = field(default_factory=dict)
+    providers_down: list[str] = field(default_factory=list)  # "account: since …: last error"
 
     def as_dict(self) -> dict[str, Any]:
-        return {"campaign": self.name, "state": self.state, "manifest": self.manifest, "outbox": self.outbox}
+        return {
+            "campaign": self.name,
+            "state": self.state,
+            "manifest": self.manifest,
+            "outbox": self.outbox,
+            "providers_down": self.providers_down,
+        }
 
 
 def campaign_status(store: Store, name: str) -> CampaignStatus:
@@ -202,4 +227,8 @@ def campaign_status(store: Store, name: str) -> CampaignStatus:
             state=q.campaign_state(conn, campaign.id),
             manifest=q.manifest_summary(conn, campaign.id),
             outbox=q.outbox_counts(conn, campaign.id),
+            providers_down=[
+                f"{h.account}: cannot be reached since {h.down_since:%Y-%m-%d %H:%M} UTC: {h.last_error}"
+                for h in q.providers_down(conn)
+            ],
         )

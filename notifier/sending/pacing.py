@@ -122,22 +122,33 @@ class SharedBucket:
     async def acquire(self) -> None:
         async with self._lock:
             while True:
-                if not self.slots:
-                    first = await asyncio.to_thread(self._reserve)  # the event loop keeps sending meanwhile
-                    self.slots = [first + i / self.rate for i in range(self.chunk)][::-1]
-                slot = self.slots.pop()
-                # A slot we are already too late for passes unused: sending on it now would put more than
-                # rate + burst into the next second (late requests bunch up at the provider).
-                if slot >= self.clock() - self.burst / self.rate:
-                    break
-            factor = self.backoff.current()
-            if factor < 1.0 or self.backoff.pause() > 0:
-                # Slowed down after the provider pushed back: wait past our slot (its time passes unused).
-                slot = max(slot, self.not_before, self.clock() + self.backoff.pause())
-                self.not_before = slot + 1 / (self.rate * factor)
-            wait = slot - self.clock()
-            if wait > 0:
-                await self.sleep(wait)
+                slot = self._after_push_back(await self._next_slot())
+                wait = slot - self.clock()
+                if wait > 0:
+                    await self.sleep(wait)
+                # Woken later than the burst allows (the event loop or the machine was busy): this slot's time
+                # has passed; sending now would catch up by bursting, so take the next slot instead.
+                if self.clock() - slot <= self.burst / self.rate:
+                    return
+
+    async def _next_slot(self) -> float:
+        while True:
+            if not self.slots:
+                first = await asyncio.to_thread(self._reserve)  # the event loop keeps sending meanwhile
+                self.slots = [first + i / self.rate for i in range(self.chunk)][::-1]
+            slot = self.slots.pop()
+            # A slot we are already too late for passes unused: sending on it now would put more than
+            # rate + burst into the next second (late requests bunch up at the provider).
+            if slot >= self.clock() - self.burst / self.rate:
+                return slot
+
+    def _after_push_back(self, slot: float) -> float:
+        factor = self.backoff.current()
+        if factor < 1.0 or self.backoff.pause() > 0:
+            # Slowed down after the provider pushed back: wait past our slot (its time passes unused).
+            slot = max(slot, self.not_before, self.clock() + self.backoff.pause())
+            self.not_before = slot + 1 / (self.rate * factor)
+        return slot
 
     def penalize(self, retry_after: float | None = None) -> None:
         self.backoff.penalize(retry_after)

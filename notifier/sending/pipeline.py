@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections import deque
 from collections.abc import Callable
@@ -37,6 +38,7 @@ from notifier.errors import ConfigurationError, DeliveryError, PermanentDelivery
 from notifier.models import Channel, OutboxState, QuietHours, RenderedMessage
 from notifier.notices.render import CHANNEL_PARTS, NoticeCache
 from notifier.redact import mask_contact
+from notifier.sending.health import ProviderHealth
 from notifier.sending.pacing import Pacer, Unlimited
 from notifier.store import Store
 from notifier.store import queries as q
@@ -45,29 +47,40 @@ from notifier.store.rows import ClaimedRow, Outcome
 __all__ = ["RECORD_EVERY", "BatchResult", "ChannelJob", "Pipeline"]
 
 log = logging.getLogger(__name__)
+sends_log = logging.getLogger("notifier.sending.sends")
 RECORD_EVERY = 50  # answers written per transaction (at most; every 0.2 s as well)
 SLOW_DOWN = {421, 429, 20429}  # SMTP "service not available, slow down"; HTTP / Twilio "too many requests"
 
 
 @dataclass
 class BatchResult:
-    """What a run did, counted as the answers were written."""
+    """What a run did, counted as the answers were written. ``unreachable``: rows the provider could not
+    be reached for (no attempt counted; they wait for it)."""
 
     claimed: int = 0
     accepted: int = 0
     deferred: int = 0
     failed: int = 0
     suppressed: int = 0
+    unreachable: int = 0
 
     def add(self, other: BatchResult) -> None:
         for key, value in asdict(other).items():
             setattr(self, key, getattr(self, key) + value)
 
-    def count(self, state: OutboxState) -> None:
-        key = {OutboxState.ACCEPTED: "accepted", OutboxState.SUPPRESSED: "suppressed"}.get(state)
-        if key is None:
-            key = "failed" if state.terminal else "deferred"
+    def count(self, outcome: Outcome) -> None:
+        if outcome.handed_over and not outcome.attempted and outcome.state is OutboxState.DEFERRED:
+            key = "unreachable"
+        else:
+            key = {OutboxState.ACCEPTED: "accepted", OutboxState.SUPPRESSED: "suppressed"}.get(
+                outcome.state
+            ) or ("failed" if outcome.state.terminal else "deferred")
         setattr(self, key, getattr(self, key) + 1)
+
+    @property
+    def progressed(self) -> bool:
+        """Some recipient's message got an answer (not only waits for a provider that does not answer)."""
+        return self.accepted + self.failed + self.suppressed + self.deferred > 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +93,9 @@ class ChannelJob:
     lease_seconds: int = 300
     concurrency: int = 8
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    retry_for: timedelta = timedelta(
+        hours=12
+    )  # transient failures are retried this long after the first attempt
     quiet_hours: QuietHours | None = None  # SMS: defer rows outside the recipient's local window
     token_for: Callable[[str], str] = str  # the row's token as the provider sees it (email: signed)
     max_claims: int | None = None
@@ -105,6 +121,7 @@ class Pipeline:
         notices: NoticeCache,
         *,
         pacer: Pacer | None = None,
+        health: ProviderHealth | None = None,
         keep_going: Callable[[], bool] | None = None,
         on_record: Callable[[BatchResult], None] | None = None,
         clock: Callable[[], datetime] = utcnow,
@@ -114,6 +131,8 @@ class Pipeline:
         self.provider = provider
         self.notices = notices
         self.pacer: Pacer = pacer or Unlimited()
+        self.health = health
+        self._probed = False  # a sender that finds its provider down probes once at once, then on schedule
         self.keep_going = keep_going
         self.on_record = on_record
         self.clock = clock
@@ -168,7 +187,8 @@ class Pipeline:
                         claims += 1
                         exhausted = not await self._claim_and_prepare()
                 if self._prepared:
-                    await self._hand_over_next()
+                    if not await self._hand_over_next():
+                        return  # the provider is down and we are told to stop: the rest goes back unsent
                 elif exhausted:
                     return
                 else:
@@ -237,15 +257,23 @@ class Pipeline:
         contact = row.email if self.job.channel is Channel.EMAIL else row.phone
         return _Ready(row, lease, parts.message(self.job.channel, to=contact or "", name=row.name))
 
-    async def _hand_over_next(self) -> None:
+    async def _hand_over_next(self) -> bool:
         """Keep about ``concurrency`` rows handed over and waiting for a sender: mark the next few ``sending``
-        only when the senders are close to needing them."""
+        only when the senders are close to needing them; while the provider is down, one probe at a time.
+        False when the provider is down and ``keep_going`` says stop."""
         while self._ready.qsize() > self.job.concurrency // 2 and self._stop is None:
             self._taken.clear()
             await self._taken.wait()
+        size = self.job.concurrency
+        if self.health is not None:
+            await self.health.refresh()
+            if self.health.down:
+                if not await self._probe_time():
+                    return False
+                size = 1
         if self._stop is not None:
-            return
-        group = [self._prepared.popleft() for _ in range(min(len(self._prepared), self.job.concurrency))]
+            return True
+        group = [self._prepared.popleft() for _ in range(min(len(self._prepared), size))]
         by_lease: dict[str, list[int]] = {}
         for ready in group:
             by_lease.setdefault(ready.lease, []).append(ready.row.id)
@@ -256,6 +284,24 @@ class Pipeline:
                 self._ready.put_nowait(ready)
             else:  # cancelled, or its lease lost meanwhile: not ours to send any more
                 self._unanswered.pop(ready.row.id, None)
+        return True
+
+    async def _probe_time(self) -> bool:
+        """While the provider is down: wait until nothing is in flight and the next probe is due (a new
+        sender probes at once). False when the window is over, or the campaign stopped, first."""
+        assert self.health is not None
+        while self._in_call or not self._ready.empty():
+            self._answered.clear()
+            await self._answered.wait()
+        if not self._probed:
+            self._probed = True
+            return await self._keep_going()
+        while (wait := self.health.seconds_to_probe()) > 0:
+            if not await self._keep_going():
+                return False
+            await asyncio.sleep(min(wait, 1.0))
+            await self.health.refresh()
+        return await self._keep_going()
 
     def _mark_sending(self, by_lease: dict[str, list[int]]) -> set[int]:
         now, moved = utcnow(), set()
@@ -281,6 +327,8 @@ class Pipeline:
         """Pace, then hand the message to the provider; every exception becomes this row's outcome."""
         row = ready.row
         await self.pacer.acquire()
+        if sends_log.isEnabledFor(logging.DEBUG):  # the sender's own send times (benchmarks of pacing)
+            sends_log.debug("%.6f", time.time())
         self._in_call.add(row.id)
         try:
             receipt = await self.provider.send(ready.message, token=self.job.token_for(row.message_token))
@@ -291,12 +339,19 @@ class Pipeline:
             self._answered.set()
             self._taken.set()
             return Outcome(
-                row.id, ready.lease, OutboxState.PENDING, handed_over=True, error=f"not sent: {exc}"
+                row.id,
+                ready.lease,
+                OutboxState.PENDING,
+                handed_over=True,
+                attempted=False,
+                error=f"not sent: {exc}",
             )
         except DeliveryError as exc:
             log.warning("outbox %s (%s): %s", row.id, mask_contact(ready.message.to), exc)
             if isinstance(exc, TransientDeliveryError) and (exc.code in SLOW_DOWN or exc.retry_after):
                 self.pacer.penalize(exc.retry_after)  # the provider asks us to slow down
+            if isinstance(exc, TransientDeliveryError) and exc.unreachable and self.health is not None:
+                await self.health.failed(exc)
             return self._after_failure(ready, exc)
         except Exception as exc:
             log.exception(
@@ -306,6 +361,8 @@ class Pipeline:
             return self._after_failure(ready, error)
         finally:
             self._in_call.discard(row.id)
+        if self.health is not None:
+            await self.health.answered()
         return Outcome(
             row.id,
             ready.lease,
@@ -315,25 +372,45 @@ class Pipeline:
         )
 
     def _after_failure(self, ready: _Ready, exc: DeliveryError) -> Outcome:
-        """A refusal as the row's next state: deferred (retry later), suppressed (opted out), or failed."""
-        row, retry = ready.row, self.job.retry
-        attempt = row.attempts + 1  # this one, counted at the hand-over
-        if isinstance(exc, TransientDeliveryError) and attempt < retry.max_attempts:
-            wait = retry.delay(attempt, exc.retry_after)
+        """A refusal as the row's next state: deferred (retry later), suppressed (opted out), or failed.
+        Transient failures are retried until ``retry_for`` after the row's first attempt; a provider that
+        could not be reached at all counts no attempt and starts no clock (``sending.health``)."""
+        row, now = ready.row, utcnow()
+        if isinstance(exc, TransientDeliveryError) and exc.unreachable:
+            retry_at = now + timedelta(seconds=self.job.retry.delay(1, exc.retry_after))
+            return Outcome(
+                row.id,
+                ready.lease,
+                OutboxState.DEFERRED,
+                handed_over=True,
+                attempted=False,
+                error=f"provider unreachable: {exc}",
+                next_attempt_at=retry_at,
+            )
+        attempt, first = (
+            row.attempts + 1,
+            row.first_attempt_at or now,
+        )  # this attempt counted at the hand-over
+        if isinstance(exc, TransientDeliveryError) and now - first < self.job.retry_for:
+            retry_at = now + timedelta(seconds=self.job.retry.delay(attempt, exc.retry_after))
             return Outcome(
                 row.id,
                 ready.lease,
                 OutboxState.DEFERRED,
                 handed_over=True,
                 error=f"attempt {attempt}: {exc}",
-                next_attempt_at=utcnow() + timedelta(seconds=wait),
+                next_attempt_at=retry_at,
             )
         if isinstance(exc, PermanentDeliveryError) and exc.opted_out:
             return Outcome(
                 row.id, ready.lease, OutboxState.SUPPRESSED, handed_over=True, error=f"opted out: {exc}"
             )
-        prefix = f"gave up after {attempt} attempts: " if isinstance(exc, TransientDeliveryError) else ""
-        return Outcome(row.id, ready.lease, OutboxState.FAILED, handed_over=True, error=f"{prefix}{exc}")
+        if isinstance(exc, TransientDeliveryError):
+            minutes = max(1, round((now - first).total_seconds() / 60))
+            exc_text = f"gave up after {attempt} attempts in {minutes} min: {exc}"
+        else:
+            exc_text = str(exc)
+        return Outcome(row.id, ready.lease, OutboxState.FAILED, handed_over=True, error=exc_text)
 
     # --- record --------------------------------------------------------------------------------------
 
@@ -376,7 +453,7 @@ class Pipeline:
                 q.suppress_customers_sms(conn, opted_out)
         counts = BatchResult()
         for outcome in outcomes:
-            counts.count(outcome.state)
+            counts.count(outcome)
         return counts
 
     async def _settle_leftovers(self) -> None:
@@ -391,6 +468,7 @@ class Pipeline:
                         lease,
                         OutboxState.PENDING,
                         handed_over=True,
+                        attempted=False,
                         error="not sent: the sender stopped before its turn",
                     )
                 )

@@ -14,8 +14,6 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
-from functools import lru_cache
-from pathlib import Path
 
 from notifier.channels import channel_from_url
 from notifier.clock import as_utc, utcnow
@@ -23,9 +21,10 @@ from notifier.config import ChannelSettings, Settings
 from notifier.models import CampaignState, Channel, OutboxState
 from notifier.notices.approval import require_approved
 from notifier.notices.incidents import parse_incident
-from notifier.notices.render import NoticeCache, Renderer
+from notifier.notices.render import NoticeCache, renderer_for
 from notifier.sending import tokens
 from notifier.sending.campaigns import CampaignRef, get_campaign, mark_running
+from notifier.sending.health import PROBE_FIRST, ProviderHealth
 from notifier.sending.pacing import Pacer, SharedBucket, Unlimited
 from notifier.sending.pipeline import BatchResult, ChannelJob, Pipeline
 from notifier.sending.uncertain import settle_expired_leases
@@ -33,12 +32,10 @@ from notifier.store import Store
 from notifier.store import queries as q
 
 __all__ = [
-    "WINDOW_SECONDS",
     "Progress",
     "Sender",
     "drain",
     "launch",
-    "renderer_for",
     "rows_by_state",
     "send_window",
     "start",
@@ -49,14 +46,7 @@ Progress = Callable[[BatchResult, dict[str, int]], None]  # (this run's totals, 
 Sender = Callable[
     [frozenset[Channel]], BatchResult
 ]  # one window of sending (send_window, or a task running it)
-WINDOW_SECONDS = 30.0  # one Prefect task's worth of sending: long enough that task overhead does not count
 POLL_SECONDS = 1.0  # how often to look again while another sender still holds rows
-
-
-@lru_cache(maxsize=8)
-def renderer_for(templates_dir: Path, locales_dir: Path, notice: str) -> Renderer:
-    """One renderer per notice and process: compiled templates and catalogs are reused across windows."""
-    return Renderer(templates_dir, locales_dir, notice)
 
 
 def send_window(
@@ -64,7 +54,7 @@ def send_window(
     campaign_name: str,
     channels: Channel | Iterable[Channel],
     *,
-    seconds: float = WINDOW_SECONDS,
+    seconds: float | None = None,
     on_record: Callable[[BatchResult], None] | None = None,
 ) -> BatchResult:
     """Send the campaign's due rows of ``channels`` for up to ``seconds`` (what one Prefect task runs).
@@ -79,7 +69,9 @@ def send_window(
         campaign = get_campaign(store, campaign_name)
         if campaign.state is not CampaignState.RUNNING:
             return BatchResult()  # only a launched campaign is sent
-        gate = _Gate(store, settings, campaign, deadline=time.monotonic() + seconds)
+        gate = _Gate(
+            store, settings, campaign, deadline=time.monotonic() + (seconds or settings.window_seconds)
+        )
         gate()  # refuse at once, before anything is claimed
         renderer = renderer_for(settings.templates_dir, settings.locales_dir, campaign.notice)
         notices = NoticeCache(renderer, parse_incident(campaign.facts, settings.templates_dir))
@@ -135,6 +127,7 @@ async def _send_channel(
         # The lease must outlive a whole claim waiting for its turn at the paced rate.
         lease_seconds = max(lease_seconds, int(3 * settings.batch_size / channel.rate_per_s))
     job = ChannelJob(
+        retry_for=campaign.policy.retry_for,
         campaign_id=campaign.id,
         channel=channel.kind,
         batch_size=settings.batch_size,
@@ -146,9 +139,11 @@ async def _send_channel(
     )
     provider = channel_from_url(channel.url, channel.kind)
     try:
-        return await Pipeline(
-            store, job, provider, notices, pacer=pacer, keep_going=gate, on_record=on_record
-        ).run()
+        health = ProviderHealth(store, channel.account)
+        pipeline = Pipeline(
+            store, job, provider, notices, pacer=pacer, health=health, keep_going=gate, on_record=on_record
+        )
+        return await pipeline.run()
     finally:
         await provider.aclose()
 
@@ -173,9 +168,10 @@ def drain(
     progress: Progress | None = None,
 ) -> BatchResult:
     """Call ``send(channels)`` (one window of sending) until no row of the campaign is due or held by a
-    sender, waiting for deferred retries up to ``max_wait_seconds``; leases that run out meanwhile (a
-    sender died) are settled by the campaign's policy. Pause and cancel take effect at the next claim.
-    The campaign is marked completed when nothing is left to send."""
+    sender, waiting for deferred retries, for a provider that cannot be reached, and for other senders, up
+    to ``max_wait_seconds`` in all; leases that run out meanwhile (a sender died) are settled by the
+    campaign's policy. Pause and cancel take effect at the next claim. The campaign is marked completed
+    when nothing is left to send."""
     total = BatchResult()
     deadline = time.monotonic() + max_wait_seconds
     channels = frozenset(campaign.channels)
@@ -184,18 +180,33 @@ def drain(
         total.add(result)
         if progress is not None:
             progress(total, rows_by_state(store, campaign.id))
-        if result.claimed > 0 or settle_expired_leases(store, settings, campaign, actor=actor):
+        if (result.claimed > 0 and result.progressed) or settle_expired_leases(
+            store, settings, campaign, actor=actor
+        ):
             continue
-        wake = _next_wake(store, campaign.id)
+        down = _providers_down(store, settings, channels)
+        wake = utcnow() + timedelta(seconds=PROBE_FIRST) if down else _next_wake(store, campaign.id)
         if wake is None:
             _complete(store, campaign)
             break
         wait = (wake - utcnow()).total_seconds()
         if time.monotonic() + wait > deadline:
-            log.info("campaign %s: rows wait until %s; launch again then", campaign.name, wake)
-            break  # deferred rows stay deferred; a later launch picks them up
+            why = f"provider down: {', '.join(down)}" if down else f"rows wait until {wake:%H:%M:%S} UTC"
+            log.warning("campaign %s: %s; launch again later (nothing is lost)", campaign.name, why)
+            break
         sleep(max(wait, 0.05))
     return total
+
+
+def _providers_down(store: Store, settings: Settings, channels: frozenset[Channel]) -> list[str]:
+    """The provider accounts of ``channels`` that cannot be reached now (with their last error)."""
+    accounts = {
+        settings.channel(c).account
+        for c in channels
+        if (settings.email if c is Channel.EMAIL else settings.sms)
+    }
+    with store.connect() as conn:
+        return [f"{h.account} ({h.last_error})" for h in q.providers_down(conn) if h.account in accounts]
 
 
 def _next_wake(store: Store, campaign_id: int) -> datetime | None:
@@ -277,7 +288,9 @@ def launch(
     if send is None:
 
         def send(channels: frozenset[Channel]) -> BatchResult:
-            return send_window(settings, campaign_name, channels, on_record=on_record)
+            return send_window(
+                settings, campaign_name, channels, seconds=settings.window_seconds, on_record=on_record
+            )
 
     return drain(
         store, settings, campaign, send, actor=actor, max_wait_seconds=max_wait_seconds, progress=progress

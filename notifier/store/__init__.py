@@ -9,7 +9,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
+from notifier.errors import ConfigurationError, StoreError
 from notifier.redact import mask_url
 
 __all__ = ["Store"]
@@ -31,11 +33,17 @@ class Store:
 
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = url
-        parsed = make_url(url)
-        self.is_sqlite = parsed.get_backend_name() == "sqlite"
-        if self.is_sqlite and parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        self.engine: Engine = create_engine(url, echo=echo, future=True)
+        try:
+            parsed = make_url(url)
+            self.is_sqlite = parsed.get_backend_name() == "sqlite"
+            if self.is_sqlite and parsed.database and parsed.database != ":memory:":
+                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            self.engine: Engine = create_engine(url, echo=echo, future=True)
+        except (ArgumentError, NoSuchModuleError, ValueError) as exc:
+            raise ConfigurationError(
+                f"store URL {mask_url(url)!r}: {exc} (e.g. sqlite:///var/notifier.db or "
+                "postgresql+psycopg://user@host/db)"
+            ) from None
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
 
@@ -53,6 +61,32 @@ class Store:
         with self.engine.connect() as conn:
             yield conn
 
+    def require_current(self, migrations_dir: Path) -> None:
+        """Refuse, with one line saying what to do, a store that cannot be reached or is not at this
+        version's schema (never migrated, or migrated by an older notifier)."""
+        from alembic.migration import MigrationContext
+        from alembic.script import ScriptDirectory
+
+        try:
+            with self.engine.connect() as conn:
+                current = MigrationContext.configure(conn).get_current_revision()
+        except OperationalError as exc:
+            reason = str(exc.orig or exc).strip().splitlines()[0]
+            raise StoreError(
+                f"cannot reach the store at {mask_url(self.url)}: {reason}; is the database "
+                "running, and is NOTIFIER_DATABASE_URL right?"
+            ) from None
+        head = ScriptDirectory(str(migrations_dir)).get_current_head()
+        if current is None:
+            raise StoreError(
+                f"the store at {mask_url(self.url)} has no tables yet: run `notifier db upgrade`"
+            )
+        if current != head:
+            raise StoreError(
+                f"the store at {mask_url(self.url)} is at schema version {current}, this notifier "
+                f"needs {head}: run `notifier db upgrade`"
+            )
+
     def upgrade(self, migrations_dir: Path, revision: str = "head") -> None:
         """Apply Alembic migrations up to ``revision``."""
         from alembic import command
@@ -60,9 +94,13 @@ class Store:
 
         config = Config()
         config.set_main_option("script_location", str(migrations_dir))
-        with self.engine.begin() as conn:
-            config.attributes["connection"] = conn
-            command.upgrade(config, revision)
+        try:
+            with self.engine.begin() as conn:
+                config.attributes["connection"] = conn
+                command.upgrade(config, revision)
+        except OperationalError as exc:
+            reason = str(exc.orig or exc).strip().splitlines()[0]
+            raise StoreError(f"cannot reach the store at {mask_url(self.url)}: {reason}") from None
 
     def dispose(self) -> None:
         self.engine.dispose()

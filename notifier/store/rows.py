@@ -19,6 +19,7 @@ __all__ = [
     "CampaignRow",
     "ClaimedRow",
     "DecisionRow",
+    "HealthRow",
     "IncidentRow",
     "Outcome",
     "ReportRow",
@@ -34,6 +35,8 @@ class _FromRow:
         kwargs = {}
         for f in fields(cls):  # type: ignore[arg-type]
             value = values[f.name]
+            if isinstance(value, str) and "datetime" in str(f.type):
+                value = datetime.fromisoformat(value)  # SQLite hands aggregates (MAX of a date) back as text
             kwargs[f.name] = as_utc(value) if isinstance(value, datetime) else value
         return cls(**kwargs)
 
@@ -44,6 +47,7 @@ class ClaimedRow(_FromRow):
 
     id: int
     attempts: int
+    first_attempt_at: datetime | None
     message_token: str
     name: str
     email: str | None
@@ -64,6 +68,7 @@ class Outcome:
     lease: str
     state: OutboxState
     handed_over: bool
+    attempted: bool = True  # False: handed over but the provider was never reached; the attempt is given back
     provider_message_id: str | None = None
     error: str | None = None
     next_attempt_at: datetime | None = None
@@ -91,14 +96,20 @@ class CampaignRow(_FromRow):
 
 @dataclass(frozen=True, slots=True)
 class UncertainRow(_FromRow):
+    """A row whose fate a crash left unknown, with what it takes to ask the provider about it: the
+    reader (to render the exact text we would have sent) and when it was handed over."""
+
     id: int
     channel: str
     message_token: str
+    name: str
     phone: str | None
     email: str | None
+    locale: str
+    time_zone: str
+    jurisdiction: str | None
     attempts: int
-    lease_expires_at: datetime | None
-    updated_at: datetime
+    handed_over_at: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,3 +160,14 @@ class DecisionRow(_FromRow):
     role: str
     at: datetime
     comment: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class HealthRow(_FromRow):
+    """Whether a provider account answers (``sending.health``)."""
+
+    account: str
+    consecutive_failures: int
+    down_since: datetime | None
+    last_error: str | None
+    next_probe_at: datetime | None

@@ -46,6 +46,7 @@ __all__ = [
     "manifest",
     "metadata",
     "outbox",
+    "provider_health",
     "rate_limits",
     "template_submissions",
 ]
@@ -136,6 +137,7 @@ manifest = Table(
     Column("customer_id", BigId, ForeignKey("customers.id")),  # NULL: affected id unknown to the store
     Column("name", Text, nullable=False),
     Column("email", String(320)),
+    Column("email_key", String(320)),  # lower-cased: addresses that differ only in case are one mailbox
     Column("phone", String(20)),
     Column("locale", String(35), nullable=False),  # the customer's, for dates and numbers
     Column("notice_locale", String(35), nullable=False),  # the catalog the notice is written in
@@ -149,7 +151,7 @@ manifest = Table(
     _one_of("channel_plan", ChannelPlan),
     _one_of("email_reason", UnreachableReason, nullable=True),
     _one_of("sms_reason", UnreachableReason, nullable=True),
-    Index(None, "campaign_id", "email"),
+    Index(None, "campaign_id", "email_key"),
     Index(None, "campaign_id", "phone"),
 )
 
@@ -165,6 +167,7 @@ outbox = Table(
     Column("lease_token", String(36)),
     Column("lease_expires_at", UTC),
     Column("next_attempt_at", UTC),
+    Column("first_attempt_at", UTC),  # the first hand-over: transient retries are bounded by time from here
     Column("message_token", String(64), nullable=False, unique=True),  # in Message-ID / callback URL
     Column("provider_message_id", String(255)),
     Column("last_error", Text),
@@ -236,6 +239,19 @@ approvals = Table(
 
 # The pacing of every sender process and machine, one row per provider account: the start of the next
 # free send slot (GCRA's "theoretical arrival time"), epoch seconds on the wall clock shared by machines.
+# Whether each provider account answers, shared by every sender: enough failures to reach it in a row
+# (connection refused, its own 5xx) pause its channel until a probe gets through (sending/health.py).
+provider_health = Table(
+    "provider_health",
+    metadata,
+    Column("account", String(200), primary_key=True),
+    Column("consecutive_failures", Integer, nullable=False),
+    Column("down_since", UTC),
+    Column("last_error", Text),
+    Column("next_probe_at", UTC),
+    Column("updated_at", UTC, nullable=False),
+)
+
 rate_limits = Table(
     "rate_limits",
     metadata,

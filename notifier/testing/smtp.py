@@ -116,6 +116,7 @@ class SmtpStandin:
         tls: tuple[Path, Path] | None = None,
         implicit_tls: bool = False,
         logins: dict[str, str] | None = None,
+        smtputf8: bool = False,
     ) -> None:
         self.host = host
         self.port = port or free_port(host)
@@ -129,7 +130,7 @@ class SmtpStandin:
         if tls is not None:
             context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             context.load_cert_chain(*tls)
-        server_kwargs: dict[str, Any] = {"data_size_limit": 10 * 1024 * 1024}
+        server_kwargs: dict[str, Any] = {"data_size_limit": 10 * 1024 * 1024, "enable_SMTPUTF8": smtputf8}
         if context is not None and not implicit_tls:
             server_kwargs |= {"tls_context": context, "require_starttls": True}
         if logins is not None:

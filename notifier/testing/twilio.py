@@ -18,18 +18,20 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from email.utils import format_datetime
+from datetime import UTC, datetime
+from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
 from typing import Any, TextIO
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 import httpx
 import phonenumbers
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from twilio.request_validator import RequestValidator
 
@@ -65,6 +67,34 @@ def _error(code: int, status: int | None = None) -> JSONResponse:
     return JSONResponse(body, status_code=http_status)
 
 
+def _public(resource: dict[str, Any]) -> dict[str, Any]:
+    """The resource as Twilio shows it (without what only the stand-in keeps)."""
+    return {k: v for k, v in resource.items() if k not in ("status_callback", "_created")}
+
+
+def _matches(message: dict[str, Any], query: Mapping[str, str]) -> bool:
+    if "To" in query and message["to"] != query["To"]:
+        return False
+    if "From" in query and message["from"] != query["From"]:
+        return False
+    bounds = {k: v for k, v in query.items() if k.startswith("DateSent")}
+    if not bounds:
+        return True
+    if message["date_sent"] is None:
+        return False
+    sent = parsedate_to_datetime(message["date_sent"])
+    for key, raw in bounds.items():
+        exact_day = len(raw) == 10
+        limit = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        value = sent.date() if exact_day else sent
+        bound = limit.date() if exact_day else (limit if limit.tzinfo else limit.replace(tzinfo=UTC))
+        if (key == "DateSent" and value != bound) or (key == "DateSent<" and not value <= bound):
+            return False
+        if key == "DateSent>" and not value >= bound:
+            return False
+    return True
+
+
 @dataclass
 class TwilioStandin:
     """Run with ``with TwilioStandin() as twilio:``; ``twilio.url`` is the ``twilio+http://`` channel URL."""
@@ -84,7 +114,10 @@ class TwilioStandin:
     callback_seed: int = 7
     callbacks_posted: list[dict[str, str]] = field(default_factory=list)
     record_path: str | None = None  # benchmarks: append each accepted message's arrival time (epoch s)
+    queued: set[str] = field(default_factory=set)  # numbers whose messages stay queued: no date_sent yet
+    garbled: set[str] = field(default_factory=set)  # numbers whose create answer is broken (not JSON)
     _faults: deque[int] = field(default_factory=deque)
+    _list_faults: deque[int] = field(default_factory=deque)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _server: uvicorn.Server | None = None
     _pending_callbacks: set[asyncio.Task[None]] = field(default_factory=set)
@@ -101,6 +134,33 @@ class TwilioStandin:
         with self._lock:
             self._faults.extend([http_status] * count)
 
+    def fail_list_next(self, http_status: int, count: int = 1) -> None:
+        """The next ``count`` list requests (pages) get this HTTP status (code 20500 for 5xx, else 20429)."""
+        with self._lock:
+            self._list_faults.extend([http_status] * count)
+
+    def inject(
+        self,
+        to: str,
+        body: str,
+        *,
+        from_: str | None = None,
+        messaging_service_sid: str | None = None,
+        queued: bool = False,
+    ) -> dict[str, Any]:
+        """A message someone else on the account sent (a one-time code, another campaign): it is listed
+        like ours, and must not be taken for ours."""
+        form = {
+            "To": to,
+            "Body": body,
+            **({"From": from_} if from_ else {}),
+            **({"MessagingServiceSid": messaging_service_sid} if messaging_service_sid else {}),
+        }
+        resource = self._resource(form, queued=queued)
+        with self._lock:
+            self.messages.append(resource)
+        return resource
+
     def _authorized(self, request: Request, account_sid: str) -> bool:
         header = request.headers.get("authorization", "")
         if not header.lower().startswith("basic "):
@@ -115,8 +175,9 @@ class TwilioStandin:
             and account_sid == self.account_sid
         )
 
-    def _resource(self, form: dict[str, str]) -> dict[str, Any]:
-        now = format_datetime(utcnow())
+    def _resource(self, form: dict[str, str], *, queued: bool = False) -> dict[str, Any]:
+        created = utcnow()
+        now = format_datetime(created)
         sid = "SM" + secrets.token_hex(16)
         body = form["Body"]
         service = form.get("MessagingServiceSid")
@@ -125,7 +186,7 @@ class TwilioStandin:
             "api_version": "2010-04-01",
             "body": body,
             "date_created": now,
-            "date_sent": None,
+            "date_sent": None if queued else now,
             "date_updated": now,
             "direction": "outbound-api",
             "error_code": None,
@@ -144,9 +205,10 @@ class TwilioStandin:
             "to": form["To"],
             "uri": f"{API.format(account_sid=self.account_sid)}/Messages/{sid}.json",
             "status_callback": form.get("StatusCallback"),
+            "_created": created.timestamp(),
         }
 
-    async def _create(self, request: Request) -> JSONResponse:
+    async def _create(self, request: Request) -> Response:
         account_sid = request.path_params["account_sid"]
         if not self._authorized(request, account_sid):
             return _error(20003)
@@ -171,17 +233,19 @@ class TwilioStandin:
             return _error(21603)
         if to in self.opted_out:
             return _error(21610)
-        resource = self._resource(form)
+        if to in self.garbled:
+            # A proxy or a half-broken gateway: a success status whose body the client cannot read.
+            return Response(b"<html>upstream hiccup</html>", status_code=201, media_type="application/json")
+        resource = self._resource(form, queued=to in self.queued)
         with self._lock:
             self.messages.append(resource)
             if self._record is not None:
                 self._record.write(f"{time.time():.6f}\n")
-        if form.get("StatusCallback"):
+        if form.get("StatusCallback") and to not in self.queued:
             self._pending_callbacks.add(
                 asyncio.get_running_loop().create_task(self._post_callbacks(resource))
             )
-        public = {k: v for k, v in resource.items() if k != "status_callback"}
-        return JSONResponse(public, status_code=201)
+        return JSONResponse(_public(resource), status_code=201)
 
     async def _fetch(self, request: Request) -> JSONResponse:
         if not self._authorized(request, request.path_params["account_sid"]):
@@ -189,31 +253,50 @@ class TwilioStandin:
         sid = request.path_params["sid"]
         for message in self.messages:
             if message["sid"] == sid:
-                return JSONResponse({k: v for k, v in message.items() if k != "status_callback"})
+                return JSONResponse(_public(message))
         return _error(20404)
 
     async def _list(self, request: Request) -> JSONResponse:
+        """Messages newest first, filtered by To, From and DateSent (``DateSent``, ``DateSent<``,
+        ``DateSent>``: a message not yet sent has no date_sent and never matches one), in pages of
+        ``PageSize`` (50 by default, 1000 at most) followed through ``next_page_uri``, as Twilio does."""
         if not self._authorized(request, request.path_params["account_sid"]):
             return _error(20003)
-        to = request.query_params.get("To")
-        # DateSent> is accepted and ignored: every message here is from this run.
-        found = [
-            {k: v for k, v in m.items() if k != "status_callback"}
-            for m in self.messages
-            if to is None or m["to"] == to
-        ]
-        uri = f"{API.format(account_sid=self.account_sid)}/Messages.json"
+        with self._lock:
+            fault = self._list_faults.popleft() if self._list_faults else None
+            messages = list(self.messages)
+        if fault is not None:
+            return _error(20500 if fault >= 500 else 20429, fault)
+        query = request.query_params
+        found = sorted((m for m in messages if _matches(m, query)), key=lambda m: -m["_created"])
+        try:
+            size = max(1, min(int(query.get("PageSize", "50")), 1000))
+            page = max(0, int(query.get("Page", "0")))
+        except ValueError:
+            return _error(20001, 400)
+        rows = found[page * size : (page + 1) * size]
+        base = f"{API.format(account_sid=self.account_sid)}/Messages.json"
+        filters = {k: v for k, v in query.items() if k not in ("Page", "PageSize", "PageToken")}
+
+        def uri(number: int) -> str:
+            return (
+                base
+                + "?"
+                + urlencode({**filters, "PageSize": size, "Page": number, "PageToken": f"PA{number}"})
+            )
+
+        more = (page + 1) * size < len(found)
         return JSONResponse(
             {
-                "messages": found,
-                "end": max(len(found) - 1, 0),
-                "first_page_uri": uri,
-                "next_page_uri": None,
-                "page": 0,
-                "page_size": len(found),
-                "previous_page_uri": None,
-                "start": 0,
-                "uri": uri,
+                "messages": [_public(m) for m in rows],
+                "end": page * size + max(len(rows) - 1, 0),
+                "first_page_uri": uri(0),
+                "next_page_uri": uri(page + 1) if more else None,
+                "page": page,
+                "page_size": size,
+                "previous_page_uri": uri(page - 1) if page else None,
+                "start": page * size,
+                "uri": uri(page),
             }
         )
 

@@ -9,12 +9,12 @@ overwrites "delivered"). Every applied callback is also an event row."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import re
 from datetime import datetime
-from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
-from starlette.datastructures import MultiDict
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
@@ -24,6 +24,7 @@ from notifier.clock import utcnow
 from notifier.models import OutboxState
 from notifier.store import Store
 from notifier.store import queries as q
+from notifier.tracking.webhook import RejectedError, signed_form
 
 __all__ = ["TWILIO_STATUS", "apply_status", "tracking_app"]
 
@@ -43,6 +44,7 @@ TWILIO_STATUS: dict[str, OutboxState | None] = {
     "canceled": OutboxState.FAILED,
 }
 OPTED_OUT = "21610"
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 def apply_status(
@@ -83,24 +85,24 @@ def apply_status(
 
 
 def tracking_app(store: Store, *, auth_token: str, public_base_url: str) -> Starlette:
-    """``public_base_url`` is how Twilio reaches us (e.g. https://hooks.example.com): signatures cover it."""
+    """``public_base_url`` is how Twilio reaches us (e.g. https://hooks.example.com): signatures cover it,
+    so behind a proxy it is the proxy's public address. Every request passes ``webhook.signed_form``
+    first; bad input gets a 4xx and changes nothing, never a 5xx."""
     validator = RequestValidator(auth_token)
 
     async def twilio_status(request: Request) -> Response:
-        body = (await request.body()).decode("utf-8", errors="replace")
-        fields = MultiDict(parse_qsl(body, keep_blank_values=True))
-        url = (
-            public_base_url.rstrip("/")
-            + request.url.path
-            + (f"?{request.url.query}" if request.url.query else "")
-        )
-        if not validator.validate(url, fields, request.headers.get("X-Twilio-Signature", "")):
-            log.warning("rejected a Twilio callback with a bad signature for %s", request.url.path)
-            return PlainTextResponse("invalid signature", status_code=403)
-        token = request.query_params.get("t")
-        if not token:
-            return PlainTextResponse("missing message token", status_code=400)
-        outcome = apply_status(
+        try:
+            fields = await signed_form(request, validator, public_base_url)
+            token = request.query_params.get("t", "")
+            if not _TOKEN.fullmatch(token):
+                raise RejectedError(400, "missing or malformed message token")
+        except RejectedError as exc:
+            log.warning(
+                "refused a Twilio callback for %s: %s (HTTP %d)", request.url.path, exc.reason, exc.status
+            )
+            return PlainTextResponse(exc.reason, status_code=exc.status)
+        outcome = await asyncio.to_thread(
+            apply_status,
             store,
             token=token,
             status=fields.get("MessageStatus", ""),

@@ -9,6 +9,7 @@ from notifier.store.queries.audit import audit
 from notifier.store.queries.campaigns import (
     campaign_by_name,
     campaign_state,
+    delete_campaign,
     incident_by_id,
     incident_by_key,
     insert_campaign,
@@ -26,6 +27,12 @@ from notifier.store.queries.customers import (
     selection_page,
     suppress_customers_sms,
     upsert_customers,
+)
+from notifier.store.queries.health import (
+    provider_failed,
+    provider_health_of,
+    provider_recovered,
+    providers_down,
 )
 from notifier.store.queries.outbox import (
     advance_by_token,
@@ -57,6 +64,7 @@ __all__ = [
     "campaign_state",
     "claim_batch",
     "customers_by_external_ids",
+    "delete_campaign",
     "delivery_report_rows",
     "email_row_by_token",
     "fill_outbox",
@@ -78,6 +86,10 @@ __all__ = [
     "next_lease_expiry",
     "opt_out_email",
     "outbox_counts",
+    "provider_failed",
+    "provider_health_of",
+    "provider_recovered",
+    "providers_down",
     "record_outcomes",
     "release_claims",
     "release_fallback",

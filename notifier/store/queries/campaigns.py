@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     case,
+    delete,
     func,
     insert,
     literal,
@@ -19,7 +20,7 @@ from sqlalchemy import (
 from notifier.models import CampaignState, ChannelPlan, UnreachableReason
 from notifier.store.queries._dialect import dialect_insert
 from notifier.store.rows import CampaignRow, IncidentRow
-from notifier.store.schema import campaigns, incidents, manifest
+from notifier.store.schema import campaigns, delivery_events, incidents, manifest, outbox
 
 
 def insert_incident(
@@ -87,7 +88,7 @@ def _drop_duplicate_contact(
     contacts needs no million-entry set in memory."""
     earlier = manifest.alias("earlier")
     contact = manifest.c[column]
-    reason_col = "email_reason" if column == "email" else "sms_reason"
+    reason_col = "email_reason" if column == "email_key" else "sms_reason"
     duplicate = (
         select(literal(1))
         .where(
@@ -120,7 +121,10 @@ def _drop_duplicate_contact(
 
 def mark_duplicate_contacts(conn: Connection, campaign_id: int) -> None:
     """One notice per email address and per phone number within a campaign (first customer wins)."""
-    _drop_duplicate_contact(conn, campaign_id, "email", UnreachableReason.DUPLICATE_EMAIL, ChannelPlan.SMS)
+    # Addresses that differ only in case are one mailbox (email_key is the address lower-cased).
+    _drop_duplicate_contact(
+        conn, campaign_id, "email_key", UnreachableReason.DUPLICATE_EMAIL, ChannelPlan.SMS
+    )
     _drop_duplicate_contact(conn, campaign_id, "phone", UnreachableReason.DUPLICATE_PHONE, ChannelPlan.EMAIL)
 
 
@@ -158,3 +162,15 @@ def manifest_summary(conn: Connection, campaign_id: int) -> dict[str, Any]:
             ),
         ),
     }
+
+
+def delete_campaign(conn: Connection, campaign_id: int) -> None:
+    """Remove a campaign whose planning failed, with its manifest and outbox: nothing half-made stays."""
+    conn.execute(
+        delete(delivery_events).where(
+            delivery_events.c.outbox_id.in_(select(outbox.c.id).where(outbox.c.campaign_id == campaign_id))
+        )
+    )
+    conn.execute(delete(outbox).where(outbox.c.campaign_id == campaign_id))
+    conn.execute(delete(manifest).where(manifest.c.campaign_id == campaign_id))
+    conn.execute(delete(campaigns).where(campaigns.c.id == campaign_id))

@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     and_,
     bindparam,
+    case,
     cast,
     func,
     insert,
@@ -186,6 +187,7 @@ def claim_batch(
         select(
             outbox.c.id,
             outbox.c.attempts,
+            outbox.c.first_attempt_at,
             outbox.c.message_token,
             manifest.c.name,
             manifest.c.email,
@@ -244,8 +246,9 @@ def record_outcomes(conn: Connection, outcomes: Sequence[Outcome], *, now: datet
             "b_error": o.error,
             "b_next": o.next_attempt_at,
             "b_from": _from_state(o).value,
-            # Handed over, then given back unsent (the run stopped first): that attempt did not happen.
-            "b_unsent": int(o.handed_over and o.state is OutboxState.PENDING),
+            # Handed over, then given back unsent or the provider never reached: no attempt happened.
+            "b_unsent": int(o.handed_over and not o.attempted),
+            "b_tried": int(o.handed_over and o.attempted),
         }
         for o in outcomes
     ]
@@ -259,6 +262,11 @@ def record_outcomes(conn: Connection, outcomes: Sequence[Outcome], *, now: datet
         .values(
             state=bindparam("b_state"),
             attempts=outbox.c.attempts - bindparam("b_unsent", type_=Integer),
+            # The clock of transient retries starts with the first attempt that reached the provider.
+            first_attempt_at=case(
+                (bindparam("b_tried", type_=Integer) == 1, func.coalesce(outbox.c.first_attempt_at, now)),
+                else_=outbox.c.first_attempt_at,
+            ),
             provider_message_id=func.coalesce(
                 bindparam("b_provider_id", type_=String), outbox.c.provider_message_id
             ),
@@ -420,16 +428,27 @@ def advance_by_token(
 
 
 def uncertain_rows(conn: Connection, campaign_id: int) -> list[UncertainRow]:
+    handed_over = (
+        select(func.max(delivery_events.c.at))
+        .where(
+            delivery_events.c.outbox_id == outbox.c.id,
+            delivery_events.c.to_state == OutboxState.SENDING.value,
+        )
+        .scalar_subquery()
+    )
     query = (
         select(
             outbox.c.id,
             outbox.c.channel,
             outbox.c.message_token,
+            manifest.c.name,
             manifest.c.phone,
             manifest.c.email,
+            manifest.c.locale,
+            manifest.c.time_zone,
+            manifest.c.jurisdiction,
             outbox.c.attempts,
-            outbox.c.lease_expires_at,
-            outbox.c.updated_at,
+            handed_over.label("handed_over_at"),
         )
         .join(manifest, manifest.c.id == outbox.c.manifest_id)
         .where(outbox.c.campaign_id == campaign_id, outbox.c.state == OutboxState.UNCERTAIN.value)

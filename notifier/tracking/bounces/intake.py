@@ -49,6 +49,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 _TOKEN = r"[A-Za-z0-9_-]{1,64}"
+MAX_MESSAGE_BYTES = 2 * 1024 * 1024  # a bounce quotes our notice (tens of KB); more is refused with 552
+CLASSIFY_SECONDS = 5.0
 # Rows a bounce may move on from: it can overtake our own record ("sending") or follow a crash ("uncertain").
 _BEFORE_BOUNCED = OutboxState.awaiting_outcome()
 
@@ -119,6 +121,17 @@ def apply_report(
     return BounceOutcome(report.category, token, action)
 
 
+def _genuine(store: Store, signed: str) -> bool:
+    """The VERP token names an email row of ours and carries its campaign's signature."""
+    token, signature = tokens.split(signed)
+    with store.connect() as conn:
+        row = q.email_row_by_token(conn, token)
+    if row is None:
+        return False
+    key = (row.settings or {}).get("bounce_key")
+    return key is None or tokens.verify(token, signature, key)
+
+
 def _apply(conn: Connection, report: BounceReport, row: BounceTarget, now: datetime) -> str:
     if report.category == "feedback":
         if row.customer_id is not None:
@@ -169,14 +182,25 @@ class _Handler:
         domain = address.rpartition("@")[2].lower()
         if domain != self.receiver.bounce_domain.lower():
             return "550 5.7.1 Relaying denied: this server only takes bounces"
+        signed = token_from_address(address, self.receiver.bounce_domain)
+        # A VERP address is checked before any message is read: a guessed or forged one costs nothing.
+        if signed is not None and not await asyncio.to_thread(_genuine, self.receiver.store, signed):
+            return "550 5.1.1 No such bounce address"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
         raw = envelope_bytes(envelope)
-        # Parsed once, however many of our addresses it was sent to; the store is written off the SMTP
-        # server's event loop, so other connections are not held up meanwhile.
-        report = await asyncio.to_thread(classify, raw)
+        # Parsed once, however many of our addresses it was sent to, off the SMTP server's event loop and
+        # under a time budget, so other connections are not held up meanwhile.
+        try:
+            report = await asyncio.wait_for(asyncio.to_thread(classify, raw), CLASSIFY_SECONDS)
+        except TimeoutError:
+            log.warning(
+                "a message of %d bytes took over %s s to read; kept unclassified", len(raw), CLASSIFY_SECONDS
+            )
+            self.receiver.outcomes.append(BounceOutcome("not_a_bounce", None, "unclassified: took too long"))
+            return "250 Accepted"
         for rcpt in envelope.rcpt_tos:
             outcome = await asyncio.to_thread(
                 apply_report,
@@ -202,7 +226,7 @@ class BounceReceiver:
         self.port = port
         self.outcomes: list[BounceOutcome] = []
         self._controller = Controller(
-            _Handler(self), hostname=host, port=port, server_kwargs={"data_size_limit": 10 * 1024 * 1024}
+            _Handler(self), hostname=host, port=port, server_kwargs={"data_size_limit": MAX_MESSAGE_BYTES}
         )
 
     def __enter__(self) -> BounceReceiver:
