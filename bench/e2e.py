@@ -18,7 +18,8 @@ from notifier.audience.selection import Selection
 from notifier.clock import utcnow
 from notifier.config import PROJECT_ROOT, Settings
 from notifier.models import Channel, ChannelPolicy, CustomerRecord, DeliveryPolicy, QuietHours
-from notifier.notices.approval import approve, pieces, submit
+from notifier.notices.approval import approve, pieces
+from notifier.notices.incidents import parse_incident
 from notifier.notices.records import create_incident
 from notifier.sending.campaigns import campaign_status, control, plan_campaign
 from notifier.sending.runner import start
@@ -95,10 +96,17 @@ def prepare(url: str, customers: int, channel: Channel, workdir: Path) -> str:
     import json
 
     facts = json.loads(INCIDENT.read_text(encoding="utf-8"))
-    create_incident(store, settings, facts, actor="bench")
-    selected = pieces(settings)
-    submit(store, settings, selected, author="bench-editor")
-    approve(store, settings, selected, approver="bench-legal", role="legal", comment="bench")
+    create_incident(store, settings, facts, actor="bench-editor")  # the editor of every piece
+    incident = parse_incident(facts, settings.templates_dir)
+    approve(
+        store,
+        settings,
+        incident,
+        pieces(settings, incident),
+        approver="bench-legal",
+        role="legal",
+        comment="bench",
+    )
     ids = workdir / f"ids-{uuid.uuid4().hex[:6]}.txt"
     with ids.open("w", encoding="utf-8") as handle:  # streamed: the harness must not weigh on the RSS figure
         for i in range(customers):

@@ -84,6 +84,7 @@ class UnreachableReason(enum.StrEnum):
     CHANNEL_DISABLED = "channel_disabled"  # the campaign does not use this channel
     POLICY = "policy"  # e.g. email-first: SMS not needed
     UNKNOWN_CUSTOMER = "unknown_customer"  # affected id not in the store
+    ALREADY_NOTIFIED = "already_notified"  # got this notice of this incident in an earlier campaign
 
 
 class OutboxState(enum.StrEnum):
@@ -147,6 +148,11 @@ class OutboxState(enum.StrEnum):
         return frozenset(s for s in cls if s.rank < state.rank)
 
     @classmethod
+    def reached(cls) -> frozenset[OutboxState]:
+        """The customer was told on this channel: delivered, or accepted with no failure reported since."""
+        return frozenset(s for s in cls if _TRAITS[s].reached)
+
+    @classmethod
     def awaiting_outcome(cls) -> frozenset[OutboxState]:
         """Handed to a provider and not final: what a bounce or a late report can still settle."""
         return frozenset(s for s in cls if s.rank in (1, 2))
@@ -158,6 +164,7 @@ class _StateTraits:
     due: bool = False
     leased: bool = False
     terminal: bool = False
+    reached: bool = False
 
 
 _S = OutboxState
@@ -168,8 +175,8 @@ _TRAITS: dict[OutboxState, _StateTraits] = {
     _S.CLAIMED: _StateTraits(rank=0, leased=True),
     _S.SENDING: _StateTraits(rank=1, leased=True),
     _S.UNCERTAIN: _StateTraits(rank=1),
-    _S.ACCEPTED: _StateTraits(rank=2),
-    _S.DELIVERED: _StateTraits(rank=3, terminal=True),
+    _S.ACCEPTED: _StateTraits(rank=2, reached=True),
+    _S.DELIVERED: _StateTraits(rank=3, terminal=True, reached=True),
     _S.BOUNCED: _StateTraits(rank=3, terminal=True),
     _S.UNDELIVERED: _StateTraits(rank=3, terminal=True),
     _S.FAILED: _StateTraits(rank=3, terminal=True),

@@ -11,13 +11,14 @@ from notifier.audience.importer import COLUMNS, ImportReport, import_customers
 from notifier.audience.selection import FreezeResult, Selection
 from notifier.config import PROJECT_ROOT, Settings
 from notifier.models import Channel, ChannelPolicy, DeliveryPolicy, QuietHours, RenderedMessage
-from notifier.notices.approval import approve, pieces, submit
+from notifier.notices.approval import approve, pieces
 from notifier.notices.incidents import Incident, parse_incident
-from notifier.notices.records import create_incident
+from notifier.notices.records import create_incident, incident_by_key
 from notifier.notices.render import NoticeCache, renderer_for
 from notifier.sending.campaigns import CampaignRef, plan_campaign
 from notifier.store import Store
 from notifier.store.rows import ClaimedRow
+from notifier.testing.smtp import ReceivedMail
 
 INCIDENT_FILE = PROJECT_ROOT / "notifier" / "demo" / "incident.json"
 LOCALES = ("en", "ru", "vi")
@@ -69,12 +70,20 @@ def import_rows(store: Store, tmp_path: Path, rows: list[dict[str, str]]) -> Imp
     return import_customers(store, write_csv(tmp_path / "customers.csv", rows))
 
 
-def approve_all(store: Store, settings: Settings) -> None:
-    """What editors and legal do before a launch: submit every piece, then approve it (four eyes)."""
-    selected = pieces(settings)
-    submit(store, settings, selected, author="editor@example.com")
+def approve_all(
+    store: Store, settings: Settings, incident_key: str | None = None, notice: str = "breach_notice"
+) -> None:
+    """What legal does before a launch: approve every piece of one notice of the recorded incident
+    (whoever recorded it is their editor; legal is someone else: four eyes)."""
+    recorded = incident_by_key(store, settings, incident_key or incident_facts()["key"])
     _recorded, refused = approve(
-        store, settings, selected, approver="legal@example.com", role="legal", comment="tests"
+        store,
+        settings,
+        recorded,
+        pieces(settings, recorded, notice=notice),
+        approver="legal@example.com",
+        role="legal",
+        comment="tests",
     )
     assert refused == [], refused
 
@@ -94,11 +103,11 @@ def planned_campaign(
     delivery: DeliveryPolicy = ALL_DAY,
 ) -> FreezeResult:
     """Import ``rows``, record the demo incident, approve the notices, and plan a campaign for all of them."""
-    if approved:
-        approve_all(store, settings)
     import_rows(store, tmp_path, rows)
     facts = facts or incident_facts()
     create_incident(store, settings, facts, actor="tester")
+    if approved:
+        approve_all(store, settings, facts["key"])
     ids = tmp_path / "affected.txt"
     ids.write_text("\n".join([r["external_id"] for r in rows] + list(extra_ids)) + "\n", encoding="utf-8")
     return plan_campaign(
@@ -188,3 +197,27 @@ def sms_for(settings: Settings, campaign: CampaignRef, row: ClaimedRow) -> Rende
         name=row.name, locale=row.locale, time_zone=row.time_zone, jurisdiction=row.jurisdiction
     )
     return parts.message(Channel.SMS, to=row.phone or "", name=row.name)
+
+
+def dsn(mail: ReceivedMail, *, status: str, diagnostic: str, action: str = "failed") -> bytes:
+    """A Postfix-style RFC 3464 report about ``mail``, quoting its headers as real servers do."""
+    headers = mail.data.split(b"\r\n\r\n", 1)[0].decode()
+    recipient = mail.recipients[0]
+    return (
+        "From: MAILER-DAEMON@mx.example.net (Mail Delivery System)\r\n"
+        f"To: {mail.envelope_from}\r\n"
+        "Subject: Undelivered Mail Returned to Sender\r\n"
+        "Message-ID: <20261122.ABC@mx.example.net>\r\n"
+        "MIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="BND"\r\n\r\n'
+        "--BND\r\nContent-Type: text/plain\r\n\r\n"
+        "This is the mail system at host mx.example.net.\r\n"
+        "I'm sorry to have to inform you that your message could not be delivered.\r\n\r\n"
+        f"<{recipient}>: host mx.example.net said: {diagnostic}\r\n\r\n"
+        "--BND\r\nContent-Type: message/delivery-status\r\n\r\n"
+        "Reporting-MTA: dns; mx.example.net\r\n\r\n"
+        f"Final-Recipient: rfc822; {recipient}\r\nAction: {action}\r\nStatus: {status}\r\n"
+        f"Diagnostic-Code: smtp; {diagnostic}\r\n\r\n"
+        f"--BND\r\nContent-Type: text/rfc822-headers\r\n\r\n{headers}\r\n"
+        "--BND--\r\n"
+    ).encode()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import aiosmtplib
 import pytest
-from helpers import LOCALES, customer, import_rows, incident_facts, planned_campaign
+from helpers import LOCALES, customer, dsn, import_rows, incident_facts, planned_campaign
 from sqlalchemy import select
 
 from notifier.audience.selection import Selection
@@ -36,30 +36,6 @@ def _launch(store: Store, settings: Settings, name: str = "test-campaign") -> No
         actor="tester",
         max_wait_seconds=30,
     )
-
-
-def dsn(mail: ReceivedMail, *, status: str, diagnostic: str, action: str = "failed") -> bytes:
-    """A Postfix-style RFC 3464 report about ``mail``, quoting its headers as real servers do."""
-    headers = mail.data.split(b"\r\n\r\n", 1)[0].decode()
-    recipient = mail.recipients[0]
-    return (
-        "From: MAILER-DAEMON@mx.example.net (Mail Delivery System)\r\n"
-        f"To: {mail.envelope_from}\r\n"
-        "Subject: Undelivered Mail Returned to Sender\r\n"
-        "Message-ID: <20261122.ABC@mx.example.net>\r\n"
-        "MIME-Version: 1.0\r\n"
-        'Content-Type: multipart/report; report-type=delivery-status; boundary="BND"\r\n\r\n'
-        "--BND\r\nContent-Type: text/plain\r\n\r\n"
-        "This is the mail system at host mx.example.net.\r\n"
-        "I'm sorry to have to inform you that your message could not be delivered.\r\n\r\n"
-        f"<{recipient}>: host mx.example.net said: {diagnostic}\r\n\r\n"
-        "--BND\r\nContent-Type: message/delivery-status\r\n\r\n"
-        "Reporting-MTA: dns; mx.example.net\r\n\r\n"
-        f"Final-Recipient: rfc822; {recipient}\r\nAction: {action}\r\nStatus: {status}\r\n"
-        f"Diagnostic-Code: smtp; {diagnostic}\r\n\r\n"
-        f"--BND\r\nContent-Type: text/rfc822-headers\r\n\r\n{headers}\r\n"
-        "--BND--\r\n"
-    ).encode()
 
 
 def _mail_to(smtp: SmtpStandin, address: str) -> ReceivedMail:
@@ -125,7 +101,7 @@ def test_a_hard_bounce_releases_the_sms_fallback_and_retires_the_address(
             select(customers.c.email_problem).where(customers.c.email == "c2@example.com")
         ).scalar()
     assert problem is not None and problem.startswith("hard bounce: 5.1.1")
-    plan_campaign(
+    plan_campaign(  # an update notice: it goes to everyone again (a first notice would skip both)
         store,
         name="follow-up",
         incident_key=incident_facts()["key"],
@@ -134,6 +110,7 @@ def test_a_hard_bounce_releases_the_sms_fallback_and_retires_the_address(
         selection=Selection(ids_file=tmp_path / "affected.txt"),
         channels=frozenset(Channel),
         policy=ChannelPolicy.EMAIL_FIRST,
+        notice="breach_update",
     )
     with store.connect() as conn:
         follow_up = conn.execute(select(campaigns.c.id).where(campaigns.c.name == "follow-up")).scalar()

@@ -42,6 +42,7 @@ def test_the_whole_workflow_from_the_command_line(
     assert "invalid email" in imported.output and "rejected" in imported.output
     assert "expected 10 fields, found 3" in " ".join(imported.output.split())
     assert runner.invoke(app, ["incident", "create", str(INCIDENT_FILE), "--actor", "alice"]).exit_code == 0
+    key = "2026-11-credential-leak"
     planned = runner.invoke(
         app,
         [
@@ -61,21 +62,19 @@ def test_the_whole_workflow_from_the_command_line(
     assert planned.exit_code == 0, planned.output
     assert "unknown_customer" in planned.output and "email + SMS" in planned.output
     refused = runner.invoke(app, ["campaign", "launch", "cli-test", "--direct", "--actor", "bob"])
-    assert refused.exit_code == 1 and "breach_notice/ru/email is never approved" in " ".join(
+    assert refused.exit_code == 1 and f"{key}/breach_notice/ru/email/ru is never approved" in " ".join(
         refused.output.split()
     )
-    assert (
-        runner.invoke(
-            app, ["templates", "submit", "--author", "alice", "--notice", "breach_notice"]
-        ).exit_code
-        == 0
-    )
-    same = runner.invoke(app, ["templates", "approve", "--approver", "alice", "--notice", "breach_notice"])
+    chosen = ["--incident", key, "--notice", "breach_notice"]
+    submitted = runner.invoke(app, ["templates", "submit", "--author", "alice", *chosen])
+    assert submitted.exit_code == 0, submitted.output
+    same = runner.invoke(app, ["templates", "approve", "--approver", "alice", *chosen])
     assert same.exit_code == 1 and "four eyes" in same.output
-    approved = runner.invoke(
-        app, ["templates", "approve", "--approver", "carol", "--notice", "breach_notice"]
-    )
+    approved = runner.invoke(app, ["templates", "approve", "--approver", "carol", *chosen])
     assert approved.exit_code == 0, approved.output
+    assert "48 approved, 0 refused" in approved.output  # 3 languages × 2 channels × 8 profiles
+    status = runner.invoke(app, ["templates", "status", "--incident", key])
+    assert status.exit_code == 0 and "failing lint" in status.output  # the update notice: no update facts yet
     launched = runner.invoke(app, ["campaign", "launch", "cli-test", "--direct", "--actor", "bob"])
     assert launched.exit_code == 0, launched.output
     assert (
@@ -118,7 +117,7 @@ def test_errors_are_one_clear_line_not_a_traceback(
             "NOTIFIER_BATCH_SIZE '5k' is not a whole number",
         ),
         ({}, ["templates", "lint", "--locale", "fr"], "unknown locale 'fr'; known: en, ru, vi"),
-        ({}, ["templates", "submit", "--author", "a", "--notice", "breach"], "unknown notice 'breach'"),
+        ({}, ["templates", "lint", "--notice", "breach"], "unknown notice 'breach'"),
         (
             {"NOTIFIER_DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/x"},
             ["campaign", "status", "x"],

@@ -195,13 +195,15 @@ def test_a_template_edited_after_approval_stops_the_launch(
     settings = replace(settings, templates_dir=templates)
     planned_campaign(store, settings, tmp_path, [customer(1), customer(2)], channels=frozenset({Channel.SMS}))
     sms = templates / "breach_notice" / "sms.txt.j2"
-    sms.write_text(sms.read_text(encoding="utf-8").replace("What to do", "What to do now"), encoding="utf-8")
-    with pytest.raises(CampaignStateError, match="breach_notice/en/sms is changed since approval"):
+    before = sms.read_text(encoding="utf-8")
+    sms.write_text(before.replace("passwords or codes", "passwords, PINs or codes"), encoding="utf-8")
+    assert sms.read_text(encoding="utf-8") != before
+    with pytest.raises(CampaignStateError, match="breach_notice/en/sms/us_other is changed since approval"):
         _launch(store, settings)
     assert twilio.messages == []
     with store.connect() as conn:
         refused = conn.execute(select(audit_log).where(audit_log.c.action == "campaign.launch_refused")).one()
-    assert "breach_notice/vi/sms" in str(refused.detail)
+    assert "breach_notice/vi/sms/vn" in str(refused.detail)
 
 
 def test_rows_a_dead_sender_left_in_flight_become_uncertain_not_resent(

@@ -22,12 +22,12 @@ LOCALES_DIR = PROJECT_ROOT / "locales"
 HOSTILE = "<script>alert(1)</script> Ivan\r\nBcc: attacker@example.net {{ 7*7 }}"
 HEADINGS = {
     "en": ("What happened", "What information was involved", "What we are doing", "What you can do"),
-    "ru": ("Что произошло", "Какие данные затронуты", "Что мы делаем", "Что можете сделать вы"),
+    "ru": ("Что произошло", "Какие данные затронуты", "Что мы делаем", "Что можете сделать Вы"),
     "vi": (
         "Chuyện gì đã xảy ra",
         "Những thông tin nào bị ảnh hưởng",
         "Chúng tôi đang làm gì",
-        "Bạn có thể làm gì",
+        "Quý khách có thể làm gì",
     ),
 }
 
@@ -52,9 +52,12 @@ def test_every_part_renders_in_the_readers_language(renderer: Renderer, locale: 
 
 def test_dates_are_in_the_readers_time_zone_and_locale(renderer: Renderer) -> None:
     ru = renderer.render(incident(), name="A", locale="ru_RU", time_zone="Europe/Moscow")
-    assert "5 ноября 2026\u202fг., 12:30 (+0300)" in ru.text  # 09:30 UTC discovered; CLDR uses a narrow nbsp
+    # 09:30 UTC discovered; CLDR's long date with a narrow no-break space before "г."; the zone as an offset
+    assert "5 ноября 2026\u202fг., 12:30 (UTC+3)" in ru.text
     vi = renderer.render(incident(), name="A", locale="vi_VN", time_zone="Asia/Ho_Chi_Minh")
-    assert "16:30" in vi.text and "tháng 11" in vi.text
+    assert "16:30 ngày 5 tháng 11 năm 2026 (UTC+7)" in vi.text  # Vietnamese order: time, then the day
+    en = renderer.render(incident(), name="A", locale="en_US", time_zone="America/New_York")
+    assert "November 5, 2026, 4:30\u202fAM (UTC\u22125)" in en.text  # a real minus sign, as CLDR writes it
 
 
 def test_unknown_dates_are_said_in_words(renderer: Renderer) -> None:
@@ -158,4 +161,4 @@ def test_rendering_once_per_group_gives_exactly_what_rendering_per_reader_gives(
                 name=name, locale=locale, time_zone="Asia/Ho_Chi_Minh", jurisdiction=jurisdiction
             )
             assert cached == direct, (locale, name)
-    assert len(cache._groups) == 4
+    assert len(cache._groups) == 8  # 4 locales, each with and without a name (no-name salutation)

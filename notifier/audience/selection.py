@@ -26,26 +26,50 @@ from notifier.redact import mask_url
 from notifier.store import Store
 from notifier.store import queries as q
 
-__all__ = ["FreezeResult", "Planning", "Selection", "freeze_manifest", "iter_id_file", "plan_channels"]
+__all__ = [
+    "NOT_REACHED_KINDS",
+    "FreezeResult",
+    "Planning",
+    "Selection",
+    "freeze_manifest",
+    "iter_id_file",
+    "plan_channels",
+]
 
 PAGE_SIZE = 1000
 MAX_PROBLEMS_SHOWN = 20
 Progress = Callable[[int], None]
 
 
+NOT_REACHED_KINDS = ("bounced", "undelivered", "no_channel")
+
+
 @dataclass(frozen=True, slots=True)
 class Selection:
     """Who is affected. ``query`` returns a column ``external_id``; with ``source_url`` it runs on that
-    (read-only) database and must return the customer columns too (see docs/selection.md)."""
+    (read-only) database and must return the customer columns too (see docs/selection.md).
+    ``not_reached_in`` selects a finished campaign's customers it did not reach (a follow-up), optionally
+    only those of ``not_reached_kinds``."""
 
     ids_file: Path | None = None
     query: str | None = None
     source_url: str | None = None
+    not_reached_in: str | None = None
+    not_reached_kinds: frozenset[str] = frozenset()
 
     def check(self) -> None:
         """Refuse at once what cannot be selected (a broken affected-ids file), before anything is made."""
-        if self.ids_file is None and self.query is None:
-            raise InputError("say who is affected: an affected-ids file and/or a selection query")
+        if self.ids_file is None and self.query is None and self.not_reached_in is None:
+            raise InputError(
+                "say who is affected: an affected-ids file, a selection query or --not-reached-in CAMPAIGN"
+            )
+        unknown = sorted(self.not_reached_kinds - set(NOT_REACHED_KINDS))
+        if unknown:
+            raise InputError(
+                f"unknown kind {', '.join(unknown)}; --only takes {', '.join(NOT_REACHED_KINDS)}"
+            )
+        if self.not_reached_kinds and self.not_reached_in is None:
+            raise InputError("--only narrows --not-reached-in CAMPAIGN; name the campaign")
         if self.ids_file is not None:
             check_id_file(self.ids_file)
 
@@ -54,6 +78,8 @@ class Selection:
             "ids_file": str(self.ids_file) if self.ids_file else None,
             "query": self.query,
             "source_url": mask_url(self.source_url) if self.source_url else None,
+            "not_reached_in": self.not_reached_in,
+            "only": sorted(self.not_reached_kinds),
         }
 
 
@@ -236,12 +262,15 @@ class FreezeResult:
 
     selected: int = 0
     problems: list[str] = field(default_factory=list)
+    already_notified: int = 0
 
 
 def _id_pages(
     store: Store, selection: Selection, result: FreezeResult, page_size: int
 ) -> Iterator[list[str]]:
     """Affected external ids, page by page, from every part of the selection."""
+    if selection.not_reached_in is not None:
+        yield from _not_reached(store, selection.not_reached_in, selection.not_reached_kinds, page_size)
     if selection.ids_file is not None:
         yield from _chunks(iter_id_file(selection.ids_file), page_size)
     if selection.query is None:
@@ -252,6 +281,29 @@ def _id_pages(
                 yield [str(row["external_id"]) for row in page]
         return
     yield from _import_from_source(store, selection.source_url, selection.query, result, page_size)
+
+
+def _not_reached(store: Store, campaign: str, kinds: frozenset[str], page_size: int) -> Iterator[list[str]]:
+    """The customers an earlier campaign did not reach; refused while its outcome is still open (a
+    follow-up planned now could reach someone that campaign is still reaching)."""
+    with store.connect() as conn:
+        row = q.campaign_by_name(conn, campaign)
+        if row is None:
+            raise InputError(f"--not-reached-in: no campaign {campaign!r}")
+        unfinished = q.unfinished_rows(conn, row.id)
+    if unfinished:
+        raise InputError(
+            f"--not-reached-in: campaign {campaign!r} still has {unfinished} messages to send or of unknown "
+            "fate; let it finish (or cancel it, and settle held rows with `notifier campaign held`) first"
+        )
+    after: str | None = None
+    while True:
+        with store.connect() as conn:
+            page = q.not_reached_page(conn, row.id, kinds, after, page_size)
+        if not page:
+            return
+        yield page
+        after = page[-1]
 
 
 def _import_from_source(
@@ -299,6 +351,7 @@ class Planning:
     policy: ChannelPolicy
     locales: tuple[str, ...]
     page_size: int = PAGE_SIZE
+    once_per_person: bool = True  # skip those an earlier campaign of the incident reached with this notice
 
 
 def freeze_manifest(
@@ -316,6 +369,8 @@ def freeze_manifest(
         if progress is not None:
             progress(len(ids))
     with store.begin() as conn:
+        if plan.once_per_person:
+            result.already_notified = q.mark_already_notified(conn, campaign_id)
         q.mark_duplicate_contacts(conn, campaign_id)
         q.fill_outbox(conn, campaign_id, utcnow())
         result.selected = q.manifest_summary(conn, campaign_id)["total"]

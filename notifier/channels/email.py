@@ -210,15 +210,18 @@ class SmtpChannel:
         await client.connect()
         return client
 
-    async def send(self, message: RenderedMessage, *, token: str) -> Receipt:
-        message_id = f"<{token}@{self.bounce_domain}>"
-        mime = build_message(
+    def compose(self, message: RenderedMessage, *, token: str) -> bytes:
+        """The exact bytes ``send`` hands to the server for this message (proofs use it too)."""
+        return build_message(
             message,
             sender=self.sender,
             reply_to=self.reply_to,
-            message_id=message_id,
+            message_id=f"<{token}@{self.bounce_domain}>",
             display_name=message.headers.get("display_name", ""),
         )
+
+    async def send(self, message: RenderedMessage, *, token: str) -> Receipt:
+        mime = self.compose(message, token=token)
         envelope_from = f"bounce+{token}@{self.bounce_domain}"
         recipient, needs_utf8 = wire_address(message.to)
         async with self._slots:
@@ -238,7 +241,7 @@ class SmtpChannel:
                     client.close()
                 raise _map_error(exc, message.to) from exc
             self._idle.put_nowait(client)
-        return Receipt(provider_message_id=message_id)
+        return Receipt(provider_message_id=f"<{token}@{self.bounce_domain}>")
 
     async def aclose(self) -> None:
         """QUIT every pooled connection at once (one by one costs a round trip each: seconds when slow)."""

@@ -15,6 +15,7 @@ from notifier.cli.common import (
     ReasonOption,
     actor_or_login,
     console,
+    err_console,
     friendly_errors,
     settings_from,
     store_for,
@@ -43,6 +44,18 @@ def campaign_plan(
         str | None,
         typer.Option(
             envvar="NOTIFIER_SOURCE_URL", help="Read-only database to run --query on instead of the store."
+        ),
+    ] = None,
+    not_reached_in: Annotated[
+        str | None,
+        typer.Option(
+            help="A follow-up: the customers this (finished) campaign did not reach on any channel."
+        ),
+    ] = None,
+    only: Annotated[
+        str | None,
+        typer.Option(
+            help="With --not-reached-in, only these: bounced, undelivered, no_channel (comma list)."
         ),
     ] = None,
     channels: Annotated[str, typer.Option(help="Channels this campaign may use.")] = "email,sms",
@@ -77,7 +90,7 @@ def campaign_plan(
     from notifier.cli.output import manifest_tables, progress_bar
     from notifier.models import Channel, ChannelPolicy, DeliveryPolicy
     from notifier.notices.render import renderer_for
-    from notifier.sending.campaigns import campaign_status, plan_campaign
+    from notifier.sending.campaigns import campaign_status, plan_campaign, translation_gaps
 
     settings = settings_from(database_url)
     try:
@@ -104,7 +117,13 @@ def campaign_plan(
             store,
             name=name,
             incident_key=incident,
-            selection=Selection(ids_file=affected_ids, query=query, source_url=source_url),
+            selection=Selection(
+                ids_file=affected_ids,
+                query=query,
+                source_url=source_url,
+                not_reached_in=not_reached_in,
+                not_reached_kinds=frozenset(k.strip() for k in (only or "").split(",") if k.strip()),
+            ),
             channels=channel_set,
             policy=channel_policy,
             locales=renderer_for(settings.templates_dir, settings.locales_dir, notice).locales,
@@ -117,6 +136,42 @@ def campaign_plan(
         console.print(problem, style="yellow", markup=False, highlight=False)
     for table in manifest_tables(campaign_status(store, name).manifest):
         console.print(table)
+    if result.already_notified:
+        console.print(
+            f"{result.already_notified} customers already got this notice of the incident in an earlier "
+            "campaign: not sent again (already_notified)",
+            markup=False,
+            highlight=False,
+        )
+    for gap in translation_gaps(store, settings, name):
+        err_console.print(gap, style="red", markup=False, highlight=False)
+
+
+@app.command("test-send")
+@friendly_errors
+def campaign_test_send(
+    name: Annotated[str, typer.Argument(help="The planned campaign.")],
+    to: Annotated[
+        list[str],
+        typer.Option(
+            help="A seed address or E.164 phone number (repeatable): gets every version of its channel."
+        ),
+    ],
+    database_url: DatabaseOption = None,
+    actor: ActorOption = "",
+) -> None:
+    """Send every version the campaign sends (each notice language × jurisdiction profile, per channel) to a
+    seed list through the real channels. Marked as a test and audited; never counted as notifying anyone."""
+    from notifier.sending.preview import send_to_seeds
+
+    settings = settings_from(database_url)
+    sends = send_to_seeds(store_for(settings), settings, name, to, actor=actor_or_login(actor))
+    failed = sum(not s.sent for s in sends)
+    for send in sends:
+        (console if send.sent else err_console).print(str(send), markup=False, highlight=False)
+    console.print(f"{len(sends) - failed} test messages sent, {failed} failed", markup=False, highlight=False)
+    if failed:
+        raise typer.Exit(1)
 
 
 @app.command("launch")

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from notifier.audience.importer import ImportReport
     from notifier.notices.approval import PieceStatus
     from notifier.sending.campaigns import CampaignStatus
+    from notifier.store.rows import IncidentRevisionRow, IncidentSummary
 
 __all__ = [
     "DeliveryProgress",
@@ -28,9 +29,11 @@ __all__ = [
     "data_table",
     "delivery_progress",
     "import_report_table",
+    "incidents_table",
     "manifest_tables",
     "outbox_table",
     "progress_bar",
+    "revisions_table",
 ]
 
 
@@ -170,14 +173,51 @@ APPROVAL_COLOURS = {
 
 
 def approval_table(statuses: Iterable[PieceStatus]) -> Table:
-    """The approval matrix: one row per notice piece, its state by content hash, and who decided."""
-    table = Table(title="Notice approvals (by content hash)", title_justify="left")
-    for column in ("notice", "locale", "channel", "state", "hash"):
+    """The approval matrix: one row per piece customers read, its state by content hash, and who decided."""
+    rows = list(statuses)
+    incident = rows[0].piece.incident if rows else ""
+    table = Table(title=Text(f"Approvals of what customers read, incident {incident}"), title_justify="left")
+    for column in ("notice", "locale", "channel", "profile", "state", "hash"):
         table.add_column(column, no_wrap=True)
     table.add_column("detail")
-    for s in statuses:
+    for s in rows:
         state = Text(s.state, style=APPROVAL_COLOURS[s.state])
         table.add_row(
-            s.piece.notice, s.piece.locale, s.piece.channel, state, s.content_hash[:12], Text(s.detail)
+            s.piece.notice,
+            s.piece.locale,
+            s.piece.channel,
+            s.piece.profile,
+            state,
+            s.content_hash[:12],
+            Text(s.detail),
         )
     return table
+
+
+def incidents_table(incidents: Iterable[IncidentSummary]) -> Table:
+    return data_table(
+        "Incidents",
+        ("key", "title", "revision", "recorded", "by"),
+        ((i.key, i.title, i.revision, f"{i.created_at:%Y-%m-%d %H:%M}", i.created_by) for i in incidents),
+    )
+
+
+def revisions_table(key: str, revisions: Sequence[IncidentRevisionRow]) -> Table:
+    """Every revision, with the facts it changed against the one before."""
+    from notifier.notices.records import changed_fields
+
+    rows = []
+    for n, revision in enumerate(revisions):
+        changed = changed_fields(revisions[n - 1].facts, revision.facts) if n else ["(recorded)"]
+        rows.append(
+            (
+                revision.revision,
+                f"{revision.created_at:%Y-%m-%d %H:%M}",
+                revision.created_by,
+                revision.comment or "",
+                ", ".join(changed),
+            )
+        )
+    return data_table(
+        f"Revisions of incident {key}", ("revision", "at (UTC)", "by", "comment", "changed"), rows
+    )

@@ -8,16 +8,19 @@ from typing import Annotated
 import typer
 
 from notifier.cli.common import (
+    ActorOption,
     ChannelOption,
     DatabaseOption,
     LocaleOption,
     NoticeOption,
+    actor_or_login,
     console,
     err_console,
     friendly_errors,
     settings_from,
     store_for,
 )
+from notifier.errors import InputError
 from notifier.store import Store
 
 app = typer.Typer(
@@ -27,16 +30,33 @@ ApproverOption = Annotated[str, typer.Option(help="Who decides (must not be the 
 RoleOption = Annotated[str, typer.Option(help="The approver's role, e.g. legal.")]
 
 
+IncidentOption = Annotated[
+    str, typer.Option("--incident", help="The incident's key: what customers read includes its facts.")
+]
+ProfileOption = Annotated[
+    str | None, typer.Option(help="Only this jurisdiction profile (see templates/content.toml).")
+]
+
+
 @app.command("lint")
 @friendly_errors
-def templates_lint(notice: NoticeOption = None, locale: LocaleOption = None) -> None:
+def templates_lint(
+    notice: NoticeOption = None,
+    locale: LocaleOption = None,
+    incident: Annotated[
+        str | None, typer.Option(help="Check with this recorded incident's facts instead of the samples.")
+    ] = None,
+    database_url: DatabaseOption = None,
+) -> None:
     """Check every notice × locale × channel × jurisdiction profile; exit 1 on any error."""
-    from notifier.notices.approval import pieces
     from notifier.notices.lint import Linter
+    from notifier.notices.records import incident_by_key
 
-    settings = settings_from(None)
-    pieces(settings, notice=notice, locale=locale)  # the same check of --notice and --locale as approve's
-    findings = Linter(settings.templates_dir, settings.locales_dir).run(notice=notice, locale=locale)
+    settings = settings_from(database_url)
+    linter = Linter(settings.templates_dir, settings.locales_dir)
+    _check_choice(notice, locale, linter.locales)
+    facts = incident_by_key(store_for(settings), settings, incident) if incident else None
+    findings = linter.run(notice=notice, locale=locale, incident=facts)
     for finding in findings:
         style = "red" if finding.severity == "error" else "yellow"
         console.print(str(finding), style=style, markup=False, highlight=False, soft_wrap=True)
@@ -46,6 +66,15 @@ def templates_lint(notice: NoticeOption = None, locale: LocaleOption = None) -> 
         raise typer.Exit(1)
 
 
+def _check_choice(notice: str | None, locale: str | None, locales: tuple[str, ...]) -> None:
+    from notifier.errors import InputError
+    from notifier.notices.render import NOTICES
+
+    for value, allowed, what in ((notice, NOTICES, "notice"), (locale, locales, "locale")):
+        if value is not None and value not in allowed:
+            raise InputError(f"unknown {what} {value!r}; known: {', '.join(allowed)}")
+
+
 @app.command("proof")
 @friendly_errors
 def templates_proof(
@@ -53,17 +82,62 @@ def templates_proof(
         "var/proof"
     ),
     facts: Annotated[str, typer.Option(help="Sample incident: complete or minimal.")] = "complete",
+    incident: Annotated[str | None, typer.Option(help="Proof this recorded incident's facts.")] = None,
+    campaign: Annotated[
+        str | None, typer.Option(help="A planned campaign: --customer/--sample pick from its manifest.")
+    ] = None,
+    customer: Annotated[
+        list[str] | None,
+        typer.Option(help="A customer's external id (repeatable): exactly what they would get."),
+    ] = None,
+    sample: Annotated[int, typer.Option(help="This many random customers of the campaign's manifest.")] = 0,
     database_url: DatabaseOption = None,
+    notice: NoticeOption = None,
+    actor: ActorOption = "",
 ) -> None:
-    """Write proof sheets (one HTML page per notice, every locale × channel × profile) and .eml files."""
-    from notifier.notices.approval import statuses
+    """Proof sheets: every locale × channel × profile of a notice (sample or recorded incident), or exactly
+    what chosen customers of a campaign would get, rendered through the sending code path."""
+    from notifier.notices.approval import campaign_incident, statuses
     from notifier.notices.lint import Linter
     from notifier.notices.proof import write_proofs
+    from notifier.notices.records import incident_by_key
 
     settings = settings_from(database_url)
+    if customer or sample:
+        from notifier.sending import preview
+
+        store = store_for(settings)
+        if campaign:
+            ref, readers = preview.campaign_readers(store, campaign, list(customer or []), sample)
+            about = campaign_incident(store, settings, ref.id)
+            notice, source = ref.notice, f"campaign {ref.name} (its manifest)"
+        elif incident and not sample:
+            readers = preview.stored_readers(store, settings, list(customer or []))
+            about = incident_by_key(store, settings, incident)
+            notice, source = notice or "breach_notice", "customers as stored, on every channel"
+        else:
+            raise InputError(
+                "--customer needs --incident KEY (customers as stored) or --campaign NAME (as planned); "
+                "--sample needs --campaign NAME"
+            )
+        page = preview.write_customer_proofs(
+            store,
+            settings,
+            out,
+            incident=about,
+            notice=notice,
+            readers=readers,
+            source=source,
+            actor=actor_or_login(actor),
+        )
+        console.print(f"wrote {page}", markup=False, highlight=False)
+        return
     store = Store(settings.database_url)  # proof sheets need no store; with one, they show approvals
-    status = statuses(store, settings, with_lint=False) if _has_store(store) else []
-    pages = write_proofs(Linter(settings.templates_dir, settings.locales_dir), out, status, which=facts)
+    recorded = incident_by_key(store_for(settings), settings, incident) if incident else None
+    has_store = recorded is not None or _has_store(store)
+    linter = Linter(settings.templates_dir, settings.locales_dir)
+    status = statuses(store, settings, recorded, with_lint=False) if has_store and recorded else []
+    pages = write_proofs(linter, out, status, which=facts, incident=recorded)
     for page in pages:
         console.print(f"wrote {page}", markup=False, highlight=False)
     console.print(f".eml files in {out / 'eml'}", markup=False, highlight=False)
@@ -84,18 +158,23 @@ def _has_store(store: Store) -> bool:
 @friendly_errors
 def templates_submit(
     author: Annotated[str, typer.Option(help="Who edited the templates or catalogs (the last editor).")],
+    incident: IncidentOption,
     notice: NoticeOption = None,
     locale: LocaleOption = None,
     channel: ChannelOption = None,
+    profile: ProfileOption = None,
     comment: Annotated[str, typer.Option(help="What changed.")] = "",
     database_url: DatabaseOption = None,
 ) -> None:
     """Record who edited the current version of each selected piece, so that someone else can approve it."""
     from notifier.notices.approval import pieces, submit
+    from notifier.notices.records import incident_by_key
 
     settings = settings_from(database_url)
-    selected = pieces(settings, notice=notice, locale=locale, channel=channel)
-    for line in submit(store_for(settings), settings, selected, author=author, comment=comment):
+    store = store_for(settings)
+    facts = incident_by_key(store, settings, incident)
+    selected = pieces(settings, facts, notice=notice, locale=locale, channel=channel, profile=profile)
+    for line in submit(store, settings, facts, selected, author=author, comment=comment):
         console.print(line, markup=False, highlight=False)
 
 
@@ -104,28 +183,25 @@ def _decide(
     approver: str,
     role: str,
     comment: str,
-    notice: str | None,
-    locale: str | None,
-    channel: str | None,
+    incident: str,
+    selection: dict[str, str | None],
     database_url: str | None,
 ) -> None:
     from notifier.notices.approval import approve, pieces
+    from notifier.notices.records import incident_by_key
 
     settings = settings_from(database_url)
-    selected = pieces(settings, notice=notice, locale=locale, channel=channel)
+    store = store_for(settings)
+    facts = incident_by_key(store, settings, incident)
+    selected = pieces(settings, facts, **selection)
     recorded, refused = approve(
-        store_for(settings),
-        settings,
-        selected,
-        approver=approver,
-        role=role,
-        comment=comment,
-        decision=decision,
+        store, settings, facts, selected, approver=approver, role=role, comment=comment, decision=decision
     )
     for line in recorded:
         console.print(line, style="green", markup=False, highlight=False)
     for line in refused:
         err_console.print(line, style="red", markup=False, highlight=False)
+    console.print(f"{len(recorded)} {decision}, {len(refused)} refused", markup=False, highlight=False)
     if refused:
         raise typer.Exit(1)
 
@@ -134,38 +210,46 @@ def _decide(
 @friendly_errors
 def templates_approve(
     approver: ApproverOption,
+    incident: IncidentOption,
     role: RoleOption = "legal",
     comment: Annotated[str, typer.Option(help="Recorded with the approval.")] = "",
     notice: NoticeOption = None,
     locale: LocaleOption = None,
     channel: ChannelOption = None,
+    profile: ProfileOption = None,
     database_url: DatabaseOption = None,
 ) -> None:
     """Approve the current version (content hash) of each selected piece. Refused if it fails lint."""
-    _decide("approved", approver, role, comment, notice, locale, channel, database_url)
+    selection = {"notice": notice, "locale": locale, "channel": channel, "profile": profile}
+    _decide("approved", approver, role, comment, incident, selection, database_url)
 
 
 @app.command("reject")
 @friendly_errors
 def templates_reject(
     approver: ApproverOption,
+    incident: IncidentOption,
     role: RoleOption = "legal",
     comment: Annotated[str, typer.Option(help="Why it is rejected.")] = "",
     notice: NoticeOption = None,
     locale: LocaleOption = None,
     channel: ChannelOption = None,
+    profile: ProfileOption = None,
     database_url: DatabaseOption = None,
 ) -> None:
     """Reject the current version of each selected piece (recorded and audited)."""
-    _decide("rejected", approver, role, comment, notice, locale, channel, database_url)
+    selection = {"notice": notice, "locale": locale, "channel": channel, "profile": profile}
+    _decide("rejected", approver, role, comment, incident, selection, database_url)
 
 
 @app.command("status")
 @friendly_errors
-def templates_status(database_url: DatabaseOption = None) -> None:
+def templates_status(incident: IncidentOption, database_url: DatabaseOption = None) -> None:
     """The approval matrix: approved / changed since approval / rejected / never approved / failing lint."""
     from notifier.cli.output import approval_table
     from notifier.notices.approval import statuses
+    from notifier.notices.records import incident_by_key
 
     settings = settings_from(database_url)
-    console.print(approval_table(statuses(store_for(settings), settings)))
+    store = store_for(settings)
+    console.print(approval_table(statuses(store, settings, incident_by_key(store, settings, incident))))

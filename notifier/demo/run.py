@@ -24,7 +24,7 @@ from notifier.notices import approval
 from notifier.notices.incidents import load_incident_file
 from notifier.notices.lint import Linter
 from notifier.notices.proof import write_proofs
-from notifier.notices.records import create_incident
+from notifier.notices.records import create_incident, incident_by_key
 from notifier.orchestration import run_flow
 from notifier.reports.delivery import write_delivery_report
 from notifier.sending import campaigns
@@ -69,7 +69,7 @@ def run_demo(var_dir: Path, *, customers: int = 3000, console: Console | None = 
         store.upgrade(settings.migrations_dir)
         demo = _Demo(var_dir, settings, store, console or Console())
         report, affected_ids, facts = _customers_and_incident(demo, customers)
-        _legal_review(demo)
+        _legal_review(demo, facts["key"])
         runs = _notify(demo, facts["key"], affected_ids)
         summary = _summary(demo, customers, report, runs, time.monotonic() - started)
     return summary
@@ -99,20 +99,35 @@ def _customers_and_incident(demo: _Demo, customers: int) -> tuple[ImportReport, 
     return report, ids_file, facts
 
 
-def _legal_review(demo: _Demo) -> None:
-    demo.console.rule("[bold]3. Legal review: lint, submit, approve (four eyes, by content hash)")
+def _legal_review(demo: _Demo, key: str) -> None:
+    demo.console.rule("[bold]3. Legal review: lint, approve what customers read (four eyes, by content hash)")
     settings, store = demo.settings, demo.store
+    incident = incident_by_key(store, settings, key)
     linter = Linter(settings.templates_dir, settings.locales_dir)
-    findings = linter.run()
+    findings = linter.run(incident=incident, notice="breach_notice")
     errors = sum(f.severity == "error" for f in findings)
-    demo.console.print(f"templates lint: {errors} errors, {len(findings) - errors} warnings")
-    selected = approval.pieces(settings)
-    approval.submit(store, settings, selected, author="comms@example.com (demo)")
-    recorded, refused = approval.approve(
-        store, settings, selected, approver="legal@example.com (demo)", role="legal", comment="demo approval"
+    demo.console.print(
+        f"templates lint of the first notice with incident {key}: {errors} errors, "
+        f"{len(findings) - errors} warnings"
     )
-    demo.console.print(f"{len(recorded)} notice pieces approved, {len(refused)} refused")
-    pages = write_proofs(linter, demo.var_dir / "proof", approval.statuses(store, settings, with_lint=False))
+    # Recording the incident made "demo" the editor of every piece; legal, someone else, approves those
+    # of the first notice (an update notice needs the incident's update facts first: an edit).
+    selected = approval.pieces(settings, incident, notice="breach_notice")
+    recorded, refused = approval.approve(
+        store,
+        settings,
+        incident,
+        selected,
+        approver="legal@example.com (demo)",
+        role="legal",
+        comment="demo approval",
+    )
+    demo.console.print(
+        f"{len(recorded)} pieces of the first notice (language × channel × jurisdiction profile) approved, "
+        f"{len(refused)} refused"
+    )
+    status = approval.statuses(store, settings, incident, with_lint=False)
+    pages = write_proofs(linter, demo.var_dir / "proof", status, incident=incident)
     demo.console.print(f"proof sheets for legal: {', '.join(str(p) for p in pages)}", markup=False)
 
 

@@ -1,25 +1,28 @@
 """Approval by content hash: nothing goes out that legal did not approve byte for byte.
 
-A *piece* is (notice, locale, channel). Its content hash covers everything that decides what a
-customer reads in it: the channel's template files and every template they import, the legal content
-data (``templates/content.toml`` as parsed: categories, steps, profiles and their headings, so a
-comment or re-wrapped line there changes nothing), and that locale's own catalog entries. Editing any
-of them voids the approval of exactly the pieces it feeds: one word in
-the Russian catalog changes the Russian hashes and nothing else.
+A *piece* is what one group of customers reads: (incident, notice, locale, channel, jurisdiction
+profile). Its content hash covers everything that decides that text: the channel's template files and
+every template they import, the blocks the profile can show, the legal content data
+(``templates/content.toml`` as parsed, so a comment or re-wrapped line there changes nothing), that
+locale's own catalog entries, and the incident's facts as a reader of that locale reads them
+(``Incident.as_read_in``: each free text in that language only). Editing any of them voids the approval
+of exactly the pieces it feeds: one word of the incident's Russian text, or of the Russian catalog,
+changes the Russian hashes and nothing else.
 
 Four eyes: an approver must differ from the last recorded editor of the piece at that hash
-(``templates submit``). A locale that fails the linter cannot be approved. Launch refuses any piece
-the campaign needs that is not approved at its current hash. Every decision and refusal is audited."""
+(``templates submit``, or the person who recorded or edited the incident). A piece that fails the
+linter cannot be approved. Launch, and every batch after it, refuses any piece the campaign needs that
+is not approved at its current hash; each outbox row records the hash it was sent at. Every decision
+and refusal is audited."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 from babel.messages.pofile import read_po
 from jinja2 import Environment, meta
@@ -29,31 +32,41 @@ from notifier.config import Settings
 from notifier.errors import CampaignStateError, InputError
 from notifier.models import Channel
 from notifier.notices.content import load_content
+from notifier.notices.incidents import Incident, parse_incident
 from notifier.notices.lint import Finding, Linter
 from notifier.notices.render import CHANNEL_PARTS, NOTICES, PARTS
 from notifier.store import Store
 from notifier.store import queries as q
 
 __all__ = [
+    "ApprovedContent",
     "Piece",
     "PieceStatus",
     "approve",
+    "campaign_incident",
     "content_hash",
     "pieces",
     "require_approved",
     "statuses",
     "submit",
+    "submit_changed",
 ]
 
 
 @dataclass(frozen=True, slots=True, order=True)
 class Piece:
+    incident: str  # the incident's key
     notice: str
     locale: str
     channel: str
+    profile: str
 
     def __str__(self) -> str:
-        return f"{self.notice}/{self.locale}/{self.channel}"
+        return f"{self.incident}/{self.notice}/{self.locale}/{self.channel}/{self.profile}"
+
+    @property
+    def key(self) -> tuple[str, str, str, str, str]:
+        return (self.incident, self.notice, self.locale, self.channel, self.profile)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,16 +77,20 @@ class PieceStatus:
     detail: str
 
 
+@dataclass(frozen=True, slots=True)
+class ApprovedContent:
+    """What a campaign may send right now: its incident's current facts, and the approved content hash of
+    every (notice locale, channel, profile) it still has to send."""
+
+    incident: Incident
+    hashes: Mapping[tuple[str, str, str], str]
+
+    def hash_of(self, locale: str, channel: str, profile: str) -> str | None:
+        return self.hashes.get((locale, channel, profile))
+
+
 def _template_files(templates_dir: Path, names: Iterable[str]) -> list[Path]:
     """The named templates and, recursively, everything they import, include or extend."""
-    stamps = tuple((p, p.stat().st_mtime_ns) for p in sorted(templates_dir.rglob("*.j2")))
-    return _template_files_of(templates_dir, tuple(names), stamps)
-
-
-@lru_cache(maxsize=64)
-def _template_files_of(templates_dir: Path, names: tuple[str, ...], stamps: tuple[Any, ...]) -> list[Path]:
-    del stamps  # part of the cache key: any edited template is parsed again
-    env = Environment(extensions=["jinja2.ext.i18n"])
     seen: dict[str, Path] = {}
     todo = list(names)
     while todo:
@@ -82,10 +99,16 @@ def _template_files_of(templates_dir: Path, names: tuple[str, ...], stamps: tupl
             continue
         path = templates_dir / name
         seen[name] = path
-        todo += [
-            ref for ref in meta.find_referenced_templates(env.parse(path.read_text(encoding="utf-8"))) if ref
-        ]
+        todo += _references(path, path.stat().st_mtime_ns)
     return [seen[k] for k in sorted(seen)]
+
+
+@lru_cache(maxsize=256)
+def _references(path: Path, mtime_ns: int) -> tuple[str, ...]:
+    """The templates one template names statically; parsed again only when the file changes."""
+    del mtime_ns  # part of the cache key
+    parsed = Environment(extensions=["jinja2.ext.i18n"]).parse(path.read_text(encoding="utf-8"))
+    return tuple(ref for ref in meta.find_referenced_templates(parsed) if ref)
 
 
 def _catalog_digest(locales_dir: Path, locale: str) -> str:
@@ -120,79 +143,110 @@ def _file_digest_of(path: Path, mtime_ns: int, size: int) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def content_hash(templates_dir: Path, locales_dir: Path, piece: Piece) -> str:
-    names = [f"{piece.notice}/{PARTS[part]}" for part in CHANNEL_PARTS[Channel(piece.channel)]]
+def content_hash(templates_dir: Path, locales_dir: Path, incident: Incident, piece: Piece) -> str:
+    channel = Channel(piece.channel)
+    content = load_content(templates_dir)
+    names = [f"{piece.notice}/{PARTS[part]}" for part in CHANNEL_PARTS[channel]]
+    if channel is Channel.EMAIL and piece.profile in content.profiles:
+        # Blocks are included by name from data (content.toml), which Jinja2 cannot see statically.
+        names += [
+            f"blocks/{block}.{kind}.j2"
+            for block in content.profiles[piece.profile].blocks
+            for kind in ("txt", "html")
+        ]
     files = {
         str(p.relative_to(templates_dir)): _file_digest(p) for p in _template_files(templates_dir, names)
     }
     material = {
-        "piece": [piece.notice, piece.locale, piece.channel],
+        "piece": list(piece.key),
         "files": files,
         "catalog": _catalog_digest(locales_dir, piece.locale),
-        "content": load_content(templates_dir).digest,
+        "content": content.digest,
+        "facts": incident.as_read_in(piece.locale),
     }
-    return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
+    return hashlib.sha256(json.dumps(material, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
 def pieces(
-    settings: Settings, *, notice: str | None = None, locale: str | None = None, channel: str | None = None
+    settings: Settings,
+    incident: Incident,
+    *,
+    notice: str | None = None,
+    locale: str | None = None,
+    channel: str | None = None,
+    profile: str | None = None,
 ) -> list[Piece]:
+    """Every piece of ``incident`` (or those selected): each notice × locale × channel × profile that a
+    reader of this incident can get (a profile for health data only applies if health data leaked)."""
     linter = Linter(settings.templates_dir, settings.locales_dir)
+    profiles = [p.name for p in linter.content.profiles.values() if p.applies_to(incident.data_categories)]
     for value, allowed, what in (
         (notice, NOTICES, "notice"),
         (locale, linter.locales, "locale"),
         (channel, tuple(CHANNEL_PARTS), "channel"),
+        (profile, tuple(profiles), f"profile for incident {incident.key}"),
     ):
         if value is not None and value not in allowed:
             raise InputError(f"unknown {what} {value!r}; known: {', '.join(allowed)}")
     return [
-        Piece(n, loc, c)
+        Piece(incident.key, n, loc, c, p)
         for n in NOTICES
         for loc in linter.locales
         for c in CHANNEL_PARTS
-        if (notice in (None, n)) and (locale in (None, loc)) and (channel in (None, c))
+        for p in profiles
+        if (notice in (None, n))
+        and (locale in (None, loc))
+        and (channel in (None, c))
+        and (profile in (None, p))
     ]
 
 
-def _lint_errors(settings: Settings, selected: list[Piece]) -> dict[Piece, list[Finding]]:
-    findings = Linter(settings.templates_dir, settings.locales_dir).run()
-    errors: dict[Piece, list[Finding]] = {}
-    for piece in selected:
-        errors[piece] = [
-            f
-            for f in findings
-            if f.severity == "error"
-            and f.locale in (piece.locale, "*")
-            and f.notice in (piece.notice, "*")
-            and f.channel in (piece.channel, None)
-        ]
-    return errors
+def _lint_errors(settings: Settings, incident: Incident, selected: list[Piece]) -> dict[Piece, list[Finding]]:
+    if not selected:
+        return {}
+    notices, locales = {p.notice for p in selected}, {p.locale for p in selected}
+    findings = [
+        f
+        for f in Linter(settings.templates_dir, settings.locales_dir).run(
+            incident=incident,
+            notice=next(iter(notices)) if len(notices) == 1 else None,  # lint only what is decided
+            locale=next(iter(locales)) if len(locales) == 1 else None,
+        )
+        if f.severity == "error"
+    ]
+    return {
+        piece: [f for f in findings if f.concerns(piece.notice, piece.locale, piece.channel, piece.profile)]
+        for piece in selected
+    }
+
+
+def _hash(settings: Settings, incident: Incident, piece: Piece) -> str:
+    return content_hash(settings.templates_dir, settings.locales_dir, incident, piece)
 
 
 def submit(
-    store: Store, settings: Settings, selected: list[Piece], *, author: str, comment: str = ""
+    store: Store,
+    settings: Settings,
+    incident: Incident,
+    selected: list[Piece],
+    *,
+    author: str,
+    comment: str = "",
 ) -> list[str]:
     """Record ``author`` as the last editor of each piece at its current hash."""
     now = utcnow()
     lines = []
     with store.begin() as conn:
         for piece in selected:
-            digest = content_hash(settings.templates_dir, settings.locales_dir, piece)
+            digest = _hash(settings, incident, piece)
             q.insert_submission(
-                conn,
-                notice=piece.notice,
-                locale=piece.locale,
-                channel=piece.channel,
-                content_hash=digest,
-                author=author,
-                at=now,
-                comment=comment,
+                conn, **_columns(piece), content_hash=digest, author=author, at=now, comment=comment
             )
             q.audit(
                 conn,
                 actor=author,
                 action="template.submit",
-                subject=f"template:{piece}",
+                subject=f"piece:{piece}",
                 detail={"hash": digest, "comment": comment},
                 now=now,
             )
@@ -200,9 +254,35 @@ def submit(
     return lines
 
 
+def submit_changed(
+    store: Store, settings: Settings, before: Incident | None, after: Incident, *, author: str, comment: str
+) -> list[Piece]:
+    """After ``author`` recorded or edited an incident: record them as the editor of every piece whose
+    hash the edit changed (so that someone else must approve it); returns those pieces."""
+    changed = [
+        piece
+        for piece in pieces(settings, after)
+        if before is None or _hash(settings, before, piece) != _hash(settings, after, piece)
+    ]
+    if changed:
+        submit(store, settings, after, changed, author=author, comment=comment)
+    return changed
+
+
+def _columns(piece: Piece) -> dict[str, str]:
+    return {
+        "incident_key": piece.incident,
+        "notice": piece.notice,
+        "locale": piece.locale,
+        "channel": piece.channel,
+        "profile": piece.profile,
+    }
+
+
 def approve(
     store: Store,
     settings: Settings,
+    incident: Incident,
     selected: list[Piece],
     *,
     approver: str,
@@ -213,13 +293,13 @@ def approve(
     """Record legal's decision for each piece; returns (recorded, refused) lines. Refusals are audited too."""
     if decision not in ("approved", "rejected"):
         raise InputError("decision is approved or rejected")
-    lint = _lint_errors(settings, selected) if decision == "approved" else {}
+    lint = _lint_errors(settings, incident, selected) if decision == "approved" else {}
     recorded, refused = [], []
     now = utcnow()
     with store.begin() as conn:
         for piece in selected:
-            digest = content_hash(settings.templates_dir, settings.locales_dir, piece)
-            author = q.last_author(conn, piece.notice, piece.locale, piece.channel, digest)
+            digest = _hash(settings, incident, piece)
+            author = q.last_author(conn, digest)
             reason = None
             if decision == "approved" and lint.get(piece):
                 first = lint[piece][0]
@@ -236,16 +316,14 @@ def approve(
                     conn,
                     actor=approver,
                     action=f"template.{decision[:-1]}_refused",
-                    subject=f"template:{piece}",
+                    subject=f"piece:{piece}",
                     detail={"hash": digest, "reason": reason},
                     now=now,
                 )
                 continue
             q.insert_approval(
                 conn,
-                notice=piece.notice,
-                locale=piece.locale,
-                channel=piece.channel,
+                **_columns(piece),
                 content_hash=digest,
                 decision=decision,
                 approver=approver,
@@ -257,7 +335,7 @@ def approve(
                 conn,
                 actor=approver,
                 action=f"template.{decision[:-1]}",
-                subject=f"template:{piece}",
+                subject=f"piece:{piece}",
                 detail={"hash": digest, "role": role, "comment": comment, "editor": author},
                 now=now,
             )
@@ -266,18 +344,23 @@ def approve(
 
 
 def statuses(
-    store: Store, settings: Settings, selected: list[Piece] | None = None, *, with_lint: bool = True
+    store: Store,
+    settings: Settings,
+    incident: Incident,
+    selected: list[Piece] | None = None,
+    *,
+    with_lint: bool = True,
 ) -> list[PieceStatus]:
-    selected = selected if selected is not None else pieces(settings)
-    lint = _lint_errors(settings, selected) if with_lint else {}
+    selected = selected if selected is not None else pieces(settings, incident)
+    lint = _lint_errors(settings, incident, selected) if with_lint else {}
     with store.connect() as conn:
-        decisions = q.latest_decisions(conn)
+        decisions = q.latest_decisions(conn, incident.key)
     result = []
     for piece in selected:
-        digest = content_hash(settings.templates_dir, settings.locales_dir, piece)
-        decision = decisions.get((piece.notice, piece.locale, piece.channel))
+        digest = _hash(settings, incident, piece)
+        decision = decisions.get(piece.key)
         if lint.get(piece):
-            state, detail = "failing lint", f"{len(lint[piece])} errors"
+            state, detail = "failing lint", f"{len(lint[piece])} errors, first: {lint[piece][0].message}"
         elif decision is None:
             state, detail = "never approved", ""
         elif decision.content_hash != digest:
@@ -293,15 +376,37 @@ def statuses(
     return result
 
 
+def campaign_incident(store: Store, settings: Settings, campaign_id: int) -> Incident:
+    with store.connect() as conn:
+        row = q.incident_by_id(conn, q.campaign_incident_id(conn, campaign_id))
+    return parse_incident(row.facts, settings.templates_dir)
+
+
 def require_approved(
     store: Store, settings: Settings, *, campaign_id: int, campaign_name: str, notice: str, actor: str
-) -> None:
-    """Raise (and audit) unless every piece the campaign still has to send is approved at its current hash."""
+) -> ApprovedContent:
+    """Raise (and audit) unless every piece the campaign still has to send is approved at its current hash;
+    returns what is approved."""
+    incident = campaign_incident(store, settings, campaign_id)
+    content = load_content(settings.templates_dir)
     with store.connect() as conn:
-        needed = [Piece(notice, locale, channel) for locale, channel in q.campaign_pieces(conn, campaign_id)]
-    blocked = [s for s in statuses(store, settings, needed, with_lint=False) if s.state != "approved"]
+        needed = sorted(
+            {
+                Piece(
+                    incident.key,
+                    notice,
+                    locale,
+                    channel,
+                    content.profile_for(jurisdiction, incident.data_categories).name,
+                )
+                for locale, channel, jurisdiction in q.campaign_pieces(conn, campaign_id)
+            }
+        )
+    checked = statuses(store, settings, incident, needed, with_lint=False)
+    blocked = [s for s in checked if s.state != "approved"]
     if not blocked:
-        return
+        hashes = {(s.piece.locale, s.piece.channel, s.piece.profile): s.content_hash for s in checked}
+        return ApprovedContent(incident, hashes)
     reasons = [f"{s.piece} is {s.state}" + (f" ({s.detail})" if s.detail else "") for s in blocked]
     with store.begin() as conn:
         q.audit(

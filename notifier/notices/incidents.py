@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,9 @@ REQUIRED = (
     "notice_url",
     "contact",
 )
-Localized = Mapping[str, str] | str  # {"en": …, "ru": …}, or one text for every language
+Localized = Mapping[str, str] | str  # {"en": …, "ru": …}, or (names, hours) one text for every language
+# Free texts a person reads: one per language, never one text for all (that would mix languages).
+BY_LANGUAGE = frozenset({"what_happened", "consequences", "measures", "what_is_new", "discovered_how"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,12 +52,21 @@ class Offer:
 
 @dataclass(frozen=True, slots=True)
 class Contact:
+    """Whom a reader contacts. ``by_country`` and ``by_language`` hold other contacts for readers in a
+    country (``US``) or reading a language (``ru``): a reader gets the first that fits, else this one."""
+
     phone: str | None
     email: str | None
     url: str | None
     hours: Localized | None
     dpo_name: str | None
     dpo_email: str | None
+    languages: str | None = None  # the languages the line serves, in words ("English, Русский")
+    by_country: Mapping[str, Contact] = field(default_factory=dict)
+    by_language: Mapping[str, Contact] = field(default_factory=dict)
+
+    def for_reader(self, country: str | None, language: str) -> Contact:
+        return self.by_country.get((country or "").upper()) or self.by_language.get(language) or self
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +90,43 @@ class Incident:
     notice_date: date | None
     previous_notice_date: date | None
     what_is_new: Localized | None
+    discovered_how: Localized | None  # how it was discovered (Vietnam's Decree 356 asks for it)
     facts: Mapping[str, Any]
+
+    def texts(self) -> dict[str, Localized]:
+        """Every free text of the incident, by field name: what must exist in each language it is read in."""
+        fields = {
+            "what_happened": self.what_happened,
+            "consequences": self.consequences,
+            "measures": self.measures,
+            "update.what_is_new": self.what_is_new,
+            "discovered_how": self.discovered_how,
+            "contact.hours": self.contact.hours,
+        }
+        for kind, contacts in (
+            ("by_country", self.contact.by_country),
+            ("by_language", self.contact.by_language),
+        ):
+            for key, contact in contacts.items():
+                fields[f"contact.{kind}.{key}.hours"] = contact.hours
+        return {name: value for name, value in fields.items() if value is not None}
+
+    def as_read_in(self, locale: str) -> dict[str, Any]:
+        """The facts as a reader of the ``locale`` notice reads them: every free text in that language only
+        (absent when it has none), and only the contacts that language can get. What an approval of that
+        locale covers: editing another language's text leaves it alone."""
+        facts: dict[str, Any] = json.loads(json.dumps(self.facts))
+        update, contact = _object(facts, "update"), _object(facts, "contact")
+        for container, key in [(facts, k) for k in sorted(BY_LANGUAGE)] + [(update, "what_is_new")]:
+            _keep_language(container, key, locale)
+        language = locale.split("_", maxsplit=1)[0]
+        by_language = {k: v for k, v in _object(contact, "by_language").items() if k in (locale, language)}
+        if "by_language" in contact:
+            contact["by_language"] = by_language
+        for one in (contact, *by_language.values(), *_object(contact, "by_country").values()):
+            if isinstance(one, dict):
+                _keep_language(one, "hours", locale)
+        return facts
 
     @classmethod
     def parse(cls, facts: Mapping[str, Any], *, categories: Collection[str]) -> Incident:
@@ -123,13 +170,18 @@ class _Reader:
             notice_date=self.day("notice_date", f.get("notice_date")),
             previous_notice_date=self.day("update.previous_notice_date", update.get("previous_notice_date")),
             what_is_new=self.localized("what_is_new", update),
+            discovered_how=self.localized("discovered_how"),
             facts=dict(f),
         )
         return incident
 
     def localized(self, key: str, within: Mapping[str, Any] | None = None) -> Localized | None:
         value = (self.facts if within is None else within).get(key)
-        if value is None or isinstance(value, str):
+        if value is None:
+            return None
+        if isinstance(value, str):
+            if key in BY_LANGUAGE:
+                self.problems.append(f'{key} must be an object of texts by language ({{"en": …, "ru": …}})')
             return value
         if isinstance(value, Mapping) and all(
             isinstance(k, str) and isinstance(v, str) for k, v in value.items()
@@ -211,16 +263,28 @@ class _Reader:
 
     def contact(self) -> Contact:
         contact = _mapping(self.facts.get("contact"))
+        by_country = {
+            key.upper(): self.one_contact(_mapping(value), f"contact.by_country.{key}")
+            for key, value in _mapping(contact.get("by_country")).items()
+        }
+        by_language = {
+            key: self.one_contact(_mapping(value), f"contact.by_language.{key}")
+            for key, value in _mapping(contact.get("by_language")).items()
+        }
+        return replace(self.one_contact(contact, "contact"), by_country=by_country, by_language=by_language)
+
+    def one_contact(self, contact: Mapping[str, Any], where: str) -> Contact:
         if not any(contact.get(k) for k in ("phone", "email", "url")):
-            self.problems.append("contact needs at least one of phone, email, url")
+            self.problems.append(f"{where} needs at least one of phone, email, url")
         dpo = _mapping(contact.get("dpo"))
         return Contact(
             phone=contact.get("phone"),
             email=contact.get("email"),
-            url=self.link("contact.url", contact.get("url")) or None,
+            url=self.link(f"{where}.url", contact.get("url")) or None,
             hours=self.localized("hours", contact),
             dpo_name=dpo.get("name"),
             dpo_email=dpo.get("email"),
+            languages=contact.get("languages"),
         )
 
 
@@ -249,3 +313,16 @@ def parse_incident(facts: Mapping[str, Any], templates_dir: Path) -> Incident:
     from notifier.notices.content import load_content
 
     return Incident.parse(facts, categories=load_content(templates_dir).categories)
+
+
+def _object(container: dict[str, Any], key: str) -> dict[str, Any]:
+    value = container.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def _keep_language(container: dict[str, Any], key: str, locale: str) -> None:
+    """Reduce ``container[key]``, a text by language, to the ``locale`` text (``ru_RU`` → ``ru``)."""
+    value = container.get(key)
+    if isinstance(value, dict):
+        language = locale.split("_", maxsplit=1)[0]
+        container[key] = value.get(locale) or value.get(language)

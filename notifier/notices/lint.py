@@ -1,23 +1,29 @@
 """The template linter: every notice × locale × channel × jurisdiction profile, rendered exactly as it
-would be sent (with complete and with minimal incident facts), checked against the rules legal relies on.
+would be sent, checked against the rules legal relies on. Without an incident it renders the sample
+incidents (complete and minimal facts, ``templates/samples/``); with one (``lint --incident KEY``) it
+renders that incident, and a text of the incident missing in a language is an error naming both.
 
-Rules (each has a test that breaks it, tests/test_lint.py):
+Rules (each has a test that breaks it, tests/test_lint.py; the rules on a rendered notice are in
+``lint_rules``):
 
-==============  ========  ==========================================================================
-rule            severity  what it checks
-==============  ========  ==========================================================================
-catalog         error     every message of the locale is translated and not fuzzy (listed by message)
-render          error     the part renders under StrictUndefined with complete and minimal facts
-sandbox         error     no template reaches for Python internals (``__x__`` attributes)
-sections        error     the profile's title/headings are present, in order, each with content
-links           error     every link is https, on the allow-list, and not a shortener
-subject         error     the subject is non-empty and within ``subject.max_chars``
-sms-segments    error     the SMS fits the locale's segment budget (GSM-7 160/153, UCS-2 70/67)
-sms-content     error     the SMS points to the full notice; US readers get opt-out wording
-html            error     no images, external resources or scripts; no text smaller than 10 pt
-escaping        error     hostile customer data (markup, CR/LF) renders inert in every part
-promotional     warning   no marketing wording
-==============  ========  ==========================================================================
+================  ========  =======================================================================
+rule              severity  what it checks
+================  ========  =======================================================================
+catalog           error     every message of the locale is translated and not fuzzy (listed by message)
+incident-texts    error     every free text of the incident exists in the language (field, language)
+render            error     the part renders under StrictUndefined
+sandbox           error     no template reaches for Python internals (``__x__`` attributes)
+sections          error     the profile's title/headings are present, in order, each with content
+blocks            error     exactly the profile's blocks: required ones there, others nowhere
+profile           error     the profile's own rules (DPO named, CA 12-month offer, HIPAA contacts, …)
+links             error     every link is https, on the allow-list, and not a shortener
+subject           error     the subject is non-empty and within ``subject.max_chars``
+sms-segments      error     the SMS fits the locale's segment budget (GSM-7 160/153, UCS-2 70/67)
+sms-content       error     the SMS points to the full notice; US readers get opt-out wording
+html              error     no images, external resources or scripts; no text smaller than 10 pt
+escaping          error     hostile customer data (markup, CR/LF) renders inert in every part
+promotional       warning   no marketing wording
+================  ========  =======================================================================
 """
 
 from __future__ import annotations
@@ -29,40 +35,44 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
 
 from babel.messages.pofile import read_po
 
 from notifier.errors import RenderError
-from notifier.notices.content import ContentModel, load_content
+from notifier.notices.content import ContentModel, Profile, load_content
 from notifier.notices.incidents import Incident
-from notifier.notices.render import NOTICES, PARTS, NoticeParts, Renderer
-from notifier.notices.segments import segment_info
+from notifier.notices.lint_rules import Policy, check_parts
+from notifier.notices.render import NOTICES, PARTS, Renderer
 
-__all__ = ["Finding", "LintPolicy", "Linter", "sample_incident"]
+__all__ = ["Finding", "LintPolicy", "Linter", "missing_texts", "sample_incident"]
 
 HOSTILE_NAME = "<script>alert(1)</script>\r\nBcc: attacker@example.net"
-_URL = re.compile(r"(?:https?://|www\.)[^\s<>\"')]+", re.IGNORECASE)
 _DUNDER = re.compile(r"\.__\w+__|\[\s*['\"]__\w+__['\"]\s*\]|\b__\w+__\b")
-_FONT_PX = re.compile(r"font-size:\s*([\d.]+)(px|pt)", re.IGNORECASE)
-_FORBIDDEN_HTML = re.compile(r"<img\b|<script\b|<link\b|@import|url\(|<iframe\b|<object\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
 class Finding:
     severity: str  # "error" or "warning"
     rule: str
-    notice: str
-    locale: str
-    channel: str | None
-    profile: str | None
+    notice: str  # "*": every notice
+    locale: str  # "*": every locale
+    channel: str | None  # None: every channel
+    profile: str | None  # None: every profile
     file: str
     message: str
 
     def __str__(self) -> str:
         where = "/".join(x for x in (self.notice, self.locale, self.channel, self.profile) if x)
         return f"{self.severity.upper():7} {self.file} [{where}] {self.rule}: {self.message}"
+
+    def concerns(self, notice: str, locale: str, channel: str, profile: str) -> bool:
+        """Whether this finding is about that notice piece (the approval of which it then blocks)."""
+        return (
+            self.notice in (notice, "*")
+            and self.locale in (locale, "*")
+            and self.channel in (channel, None)
+            and self.profile in (profile, None)
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +107,17 @@ class LintPolicy:
             or {"name": "Sample Customer", "time_zone": "UTC"}
         )
 
+    def for_locale(self, locale: str) -> Policy:
+        language = locale.split("_", maxsplit=1)[0]
+        return Policy(
+            allowed_domains=self.allowed_domains,
+            shorteners=self.shorteners,
+            subject_max_chars=self.subject_max_chars,
+            sms_budget=self.sms_segments.get(language, self.sms_default_segments),
+            min_font_px=self.min_font_px,
+            promotional=self.promotional.get(language, ()),
+        )
+
 
 def sample_incident(templates_dir: Path, which: str) -> Incident:
     """The incident the linter and the proof sheets render with: ``complete`` or ``minimal`` facts."""
@@ -122,20 +143,33 @@ class Linter:
     def locales(self) -> tuple[str, ...]:
         return self.renderers[NOTICES[0]].locales
 
-    def run(self, *, notice: str | None = None, locale: str | None = None) -> list[Finding]:
+    def run(
+        self, *, notice: str | None = None, locale: str | None = None, incident: Incident | None = None
+    ) -> list[Finding]:
+        """Every finding, for every notice, locale and profile (or the one asked for); with the sample
+        incidents, or with ``incident``."""
+        incidents = (
+            [incident]
+            if incident
+            else [sample_incident(self.templates_dir, w) for w in ("complete", "minimal")]
+        )
         findings = list(self._sandbox())
         for loc in self.locales:
             if locale and loc != locale:
                 continue
             findings += self._catalog(loc)
+            if incident is not None:
+                findings += [
+                    f for f in self._incident_texts(incident, loc) if f.notice in (notice or f.notice, "*")
+                ]
             for name in NOTICES:
                 if notice and name != notice:
                     continue
-                for profile in self.content.profiles:
-                    findings += self._rendered(name, loc, profile)
-        return findings
+                for profile in self.content.profiles.values():
+                    findings += self._rendered(name, loc, profile, incidents)
+        return _dedupe(findings)
 
-    # --- rules -------------------------------------------------------------------------------------
+    # --- rules that are not about one rendered notice ------------------------------------------------
 
     def _catalog(self, locale: str) -> list[Finding]:
         path = self.locales_dir / locale / "LC_MESSAGES" / "messages.po"
@@ -147,26 +181,46 @@ class Linter:
                 continue
             strings = message.string if isinstance(message.string, (list, tuple)) else [message.string]
             msgid = message.id if isinstance(message.id, str) else message.id[0]
-            if message.fuzzy:
+            problem = "fuzzy translation" if message.fuzzy else ("untranslated" if not all(strings) else None)
+            if problem:
                 findings.append(
-                    Finding(
-                        "error",
-                        "catalog",
-                        "*",
-                        locale,
-                        None,
-                        None,
-                        str(path),
-                        f"fuzzy translation: {msgid!r}",
-                    )
-                )
-            elif not all(strings):
-                findings.append(
-                    Finding(
-                        "error", "catalog", "*", locale, None, None, str(path), f"untranslated: {msgid!r}"
-                    )
+                    Finding("error", "catalog", "*", locale, None, None, str(path), f"{problem}: {msgid!r}")
                 )
         return findings
+
+    def _incident_texts(self, incident: Incident, locale: str) -> list[Finding]:
+        """Every free text of the incident in this language: a gap is named, never filled from another."""
+        language = locale.split("_", maxsplit=1)[0]
+        return [
+            Finding(
+                "error",
+                "incident-texts",
+                "breach_update" if field.startswith("update.") else "*",
+                locale,
+                None,
+                None,
+                f"incident {incident.key}",
+                f"{field!r} has no {language!r} text; add it to the incident (notifier incident edit)",
+            )
+            for field in missing_texts(incident, locale)
+        ] + [
+            Finding(
+                "error",
+                "incident-texts",
+                "breach_update",
+                locale,
+                None,
+                None,
+                f"incident {incident.key}",
+                f"an update notice needs update.{field}: say what is new since the first notice, and when "
+                "that was (notifier incident edit)",
+            )
+            for field, value in (
+                ("what_is_new", incident.what_is_new),
+                ("previous_notice_date", incident.previous_notice_date),
+            )
+            if value is None
+        ]
 
     def _sandbox(self) -> Iterator[Finding]:
         for path in sorted(self.templates_dir.rglob("*.j2")):
@@ -183,18 +237,27 @@ class Linter:
                         "refers to a Python internal (__…__ attribute); templates get data only",
                     )
 
-    def _rendered(self, notice: str, locale: str, profile: str) -> list[Finding]:
+    # --- rules about one rendered notice (lint_rules) ------------------------------------------------
+
+    def _rendered(
+        self, notice: str, locale: str, profile: Profile, incidents: list[Incident]
+    ) -> list[Finding]:
         renderer = self.renderers[notice]
         sample = self.policy.sample(locale)
+        policy = self.policy.for_locale(locale)
+        headings = self._headings(profile, locale)
         findings: list[Finding] = []
-        for which in ("complete", "minimal"):
+        for incident in incidents:
+            if not profile.applies_to(incident.data_categories):
+                continue  # the profile never applies to this incident's readers
+            facts = f"incident {incident.key}"
             try:
                 parts = renderer.render(
-                    sample_incident(self.templates_dir, which),
+                    incident,
                     name=sample["name"],
                     locale=locale,
                     time_zone=sample["time_zone"],
-                    jurisdiction=self.content.profiles[profile].sample_jurisdiction,
+                    profile=profile.name,
                 )
             except RenderError as exc:
                 file = str(exc).split(" ")[0]
@@ -206,27 +269,63 @@ class Linter:
                         notice,
                         locale,
                         channel,
-                        profile,
+                        profile.name,
                         str(self.templates_dir / file),
-                        f"with {which} facts: {exc}",
+                        f"with {facts}: {exc}",
                     )
                 )
                 continue
-            findings += self._check_parts(notice, locale, profile, which, parts)
-        findings += self._escaping(renderer, notice, locale, profile, sample)
+            problems = check_parts(
+                parts,
+                profile=profile,
+                incident=incident,
+                content=self.content,
+                headings=headings,
+                policy=policy,
+            )
+            findings += [
+                Finding(
+                    p.severity,
+                    p.rule,
+                    notice,
+                    locale,
+                    "sms" if p.part == "sms" else "email",
+                    profile.name,
+                    str(self.templates_dir / notice / PARTS[p.part]),
+                    f"{p.message} ({facts})",
+                )
+                for p in problems
+            ]
+            findings += self._escaping(renderer, notice, locale, profile, incident, sample)
         return _dedupe(findings)
 
+    def _headings(self, profile: Profile, locale: str) -> list[str]:
+        """The profile's section headings as the reader sees them: the statute's English words, or the
+        reader's language."""
+        renderer = self.renderers[NOTICES[0]]
+        _env, translations = renderer.environment(renderer.notice_locale(locale))
+        return [
+            heading if profile.sections.verbatim else translations.gettext(heading)
+            for _sid, heading in profile.sections.sections
+        ]
+
     def _escaping(
-        self, renderer: Renderer, notice: str, locale: str, profile: str, sample: dict[str, str]
+        self,
+        renderer: Renderer,
+        notice: str,
+        locale: str,
+        profile: Profile,
+        incident: Incident,
+        sample: dict[str, str],
     ) -> list[Finding]:
         """A customer called ``<script>…`` with a line break must come out as text, everywhere."""
         try:
             parts = renderer.render(
-                sample_incident(self.templates_dir, "complete"),
+                incident,
                 name=HOSTILE_NAME,
                 locale=locale,
                 time_zone=sample["time_zone"],
-                jurisdiction=self.content.profiles[profile].sample_jurisdiction,
+                profile=profile.name,
             )
         except RenderError:
             return []  # reported by the render rule
@@ -245,132 +344,13 @@ class Linter:
                 "escaping",
                 notice,
                 locale,
-                "email" if part != "sms" else "sms",
-                profile,
+                "sms" if part == "sms" else "email",
+                profile.name,
                 str(self.templates_dir / notice / PARTS[part]),
                 message,
             )
             for part, message in problems
         ]
-
-    def _check_parts(
-        self, notice: str, locale: str, profile: str, which: str, parts: NoticeParts
-    ) -> list[Finding]:
-        out: list[Finding] = []
-
-        def add(severity: str, rule: str, channel: str, part: str, message: str) -> None:
-            out.append(
-                Finding(
-                    severity,
-                    rule,
-                    notice,
-                    locale,
-                    channel,
-                    profile,
-                    str(self.templates_dir / notice / PARTS[part]),
-                    f"{message} ({which} facts)",
-                )
-            )
-
-        self._sections(parts, profile, locale, lambda part, msg: add("error", "sections", "email", part, msg))
-        for part in ("subject", "text", "html", "sms"):
-            channel = "sms" if part == "sms" else "email"
-            text = getattr(parts, part)
-            for problem in self._link_problems(text):
-                add("error", "links", channel, part, problem)
-            lowered = text.lower()
-            for word in self.policy.promotional.get(locale.split("_", maxsplit=1)[0], ()):
-                if word.lower() in lowered:
-                    add("warning", "promotional", channel, part, f"promotional wording {word!r}")
-        if not parts.subject:
-            add("error", "subject", "email", "subject", "empty subject")
-        elif len(parts.subject) > self.policy.subject_max_chars:
-            add(
-                "error",
-                "subject",
-                "email",
-                "subject",
-                f"{len(parts.subject)} characters > {self.policy.subject_max_chars}: {parts.subject!r}",
-            )
-        info = segment_info(parts.sms)
-        budget = self.policy.sms_segments.get(
-            locale.split("_", maxsplit=1)[0], self.policy.sms_default_segments
-        )
-        if info.segments > budget:
-            add(
-                "error",
-                "sms-segments",
-                "sms",
-                "sms",
-                f"{info.segments} segments ({info.encoding}, {info.units} "
-                f"units, non-GSM {''.join(info.non_gsm[:5])!r}) > budget {budget}",
-            )
-        if "https://" not in parts.sms:
-            add("error", "sms-content", "sms", "sms", "the SMS must point to the full notice (an https link)")
-        if profile == "california" and "STOP" not in parts.sms:
-            add("error", "sms-content", "sms", "sms", "US readers need opt-out wording (STOP)")
-        if _FORBIDDEN_HTML.search(parts.html):
-            add(
-                "error",
-                "html",
-                "email",
-                "html",
-                "images, scripts, external resources or frames are not allowed",
-            )
-        for size, unit in _FONT_PX.findall(parts.html):
-            px = float(size) * (4 / 3 if unit.lower() == "pt" else 1)
-            if px < self.policy.min_font_px:
-                add("error", "html", "email", "html", f"font-size {size}{unit} is below 10 pt")
-        return out
-
-    def _sections(self, parts: NoticeParts, profile_name: str, locale: str, report: Any) -> None:
-        profile = self.content.profiles[profile_name]
-        renderer = next(iter(self.renderers.values()))
-        _env, translations = renderer.environment(renderer.notice_locale(locale))
-        headings = [
-            h if profile.verbatim_headings else translations.gettext(h) for _sid, h in profile.sections
-        ]
-        if profile.title:
-            if not parts.text.startswith(profile.title):
-                report("text", f"the title {profile.title!r} must open the notice")
-            if f">{profile.title}<" not in parts.html:
-                report("html", f"the title {profile.title!r} must be shown")
-        for part in ("text", "html"):
-            body = getattr(parts, part)
-            positions = []
-            for heading in headings:
-                marker = f"== {heading}" if part == "text" else f">{heading}"
-                position = body.find(marker)
-                if position < 0:
-                    report(part, f"missing section heading {heading!r}")
-                positions.append(position)
-            found = [p for p in positions if p >= 0]
-            if found != sorted(found):
-                report(part, "section headings are out of order: " + " → ".join(headings))
-            bounds = [*found, len(body)]
-            for start, end in zip(found, bounds[1:], strict=False):
-                chunk = body[start:end]
-                content = (
-                    chunk.split("==", 2)[-1]
-                    if part == "text"
-                    else re.sub(r"<[^>]+>", "", chunk.split("</h2>", 1)[-1])
-                )
-                if not content.strip():
-                    report(part, f"a section is empty: {chunk[:60]!r}")
-
-    def _link_problems(self, text: str) -> Iterator[str]:
-        for found in _URL.findall(text):
-            url = found.rstrip(".,;:")
-            if url.lower().startswith("www."):
-                continue  # the credit bureaus' names as printed in the statute's model text
-            parts = urlsplit(url)
-            host = (parts.hostname or "").lower()
-            if parts.scheme != "https":
-                yield f"link is not https: {url}"
-            if host in self.policy.shorteners:
-                yield f"link shortener not allowed: {url}"
-            elif not any(host == d or host.endswith("." + d) for d in self.policy.allowed_domains):
-                yield f"link to a domain not on the allow-list: {url}"
 
 
 def _dedupe(findings: list[Finding]) -> list[Finding]:
@@ -383,3 +363,24 @@ def _dedupe(findings: list[Finding]) -> list[Finding]:
             seen.add(key)
             unique.append(f)
     return unique
+
+
+def missing_texts(incident: Incident, locale: str) -> list[str]:
+    """The incident's free texts (by field name) that readers of ``locale`` read but that have no text in
+    its language. A notice never fills such a gap from another language: lint fails, the plan says who."""
+    language = locale.split("_", maxsplit=1)[0]
+    return [
+        field
+        for field, value in incident.texts().items()
+        if isinstance(value, dict)
+        and not (value.get(locale) or value.get(language))
+        and _read_in(field, locale)
+    ]
+
+
+def _read_in(field: str, locale: str) -> bool:
+    """Whether readers of ``locale`` read ``field``: a contact for another language's readers they do not."""
+    parts = field.split(".")
+    if parts[:2] == ["contact", "by_language"]:
+        return parts[2] in (locale, locale.split("_", maxsplit=1)[0])
+    return True

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from notifier.channels.email import build_message
 from notifier.models import Channel
-from notifier.notices.approval import Piece, PieceStatus
+from notifier.notices.approval import PieceStatus
+from notifier.notices.incidents import Incident
 from notifier.notices.lint import Finding, Linter, sample_incident
 from notifier.notices.render import NOTICES, NoticeParts
 from notifier.notices.segments import SegmentInfo, segment_info
@@ -39,19 +40,28 @@ class _Card:
 
 
 def write_proofs(
-    linter: Linter, out_dir: Path, statuses: list[PieceStatus], *, which: str = "complete"
+    linter: Linter,
+    out_dir: Path,
+    statuses: list[PieceStatus],
+    *,
+    which: str = "complete",
+    incident: Incident | None = None,
 ) -> list[Path]:
-    """Write ``<notice>.html`` proof pages and ``eml/*.eml`` files into ``out_dir``; returns the pages."""
+    """Write ``<notice>.html`` proof pages and ``eml/*.eml`` files into ``out_dir``; returns the pages.
+    With ``incident`` (a recorded one) its facts are proofed, else the ``which`` sample's."""
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "eml").mkdir(exist_ok=True)
-    by_piece = {s.piece: s for s in statuses}
-    findings = linter.run()
-    incident = sample_incident(linter.templates_dir, which)
+    by_piece = {(s.piece.notice, s.piece.locale, s.piece.channel, s.piece.profile): s for s in statuses}
+    findings = linter.run(incident=incident)
+    source = f"recorded incident {incident.key}" if incident else f"{which} sample incident"
+    incident = incident or sample_incident(linter.templates_dir, which)
     pages = []
     for notice in NOTICES:
         renderer = linter.renderers[notice]
         sections: list[tuple[str, list[_Card]]] = []
-        for profile in linter.content.profiles:
+        for profile, model in linter.content.profiles.items():
+            if not model.applies_to(incident.data_categories):
+                continue  # no reader of this incident gets the profile
             cards = []
             for locale in linter.locales:
                 sample = linter.policy.sample(locale)
@@ -60,7 +70,7 @@ def write_proofs(
                     name=sample["name"],
                     locale=locale,
                     time_zone=sample["time_zone"],
-                    jurisdiction=linter.content.profiles[profile].sample_jurisdiction,
+                    profile=profile,
                 )
                 email, _phone = SAMPLE_CONTACT.get(locale, SAMPLE_CONTACT["en"])
                 message = parts.message(Channel.EMAIL, to=email, name=sample["name"])
@@ -80,7 +90,7 @@ def write_proofs(
                     and f.locale in (locale, "*")
                     and f.profile in (profile, None)
                 ]
-                approvals = [s for c in ("email", "sms") if (s := by_piece.get(Piece(notice, locale, c)))]
+                approvals = [s for c in ("email", "sms") if (s := by_piece.get((notice, locale, c, profile)))]
                 cards.append(
                     _Card(
                         locale, parts, segment_info(parts.sms), str(eml.relative_to(out_dir)), approvals, mine
@@ -89,7 +99,7 @@ def write_proofs(
             sections.append((profile, cards))
         page = out_dir / f"{notice}.html"
         page.write_text(
-            render_page("proof.html.j2", notice=notice, which=which, sections=sections), encoding="utf-8"
+            render_page("proof.html.j2", notice=notice, source=source, sections=sections), encoding="utf-8"
         )
         pages.append(page)
     return pages

@@ -1,42 +1,81 @@
-"""Recording incidents in the store: checked, rendered once in every notice, language and profile, audited."""
+"""Recording incidents in the store: checked, rendered once in every notice, language and profile, audited.
+
+An incident is never edited in place: ``edit_incident`` adds a revision (every earlier one is kept) and
+records its author as the editor of exactly the pieces whose text changed, which voids their approvals
+(notices.approval): a launch then refuses until someone else approves the new text."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from notifier.clock import utcnow
 from notifier.config import Settings
 from notifier.errors import InputError, RenderError
+from notifier.notices.approval import Piece, submit_changed
 from notifier.notices.incidents import Incident, parse_incident
-from notifier.notices.render import NOTICES, Renderer
+from notifier.notices.lint import missing_texts
+from notifier.notices.render import NOTICES, renderer_for
 from notifier.store import Store
 from notifier.store import queries as q
+from notifier.store.rows import IncidentRevisionRow
 
-__all__ = ["create_incident", "incident_by_id"]
+__all__ = [
+    "Edit",
+    "changed_fields",
+    "create_incident",
+    "edit_incident",
+    "incident_by_id",
+    "incident_by_key",
+    "incident_history",
+    "text_gaps",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Edit:
+    """What an edit did: the new revision, the facts it changed, and the pieces whose text changed."""
+
+    revision: int
+    changed_fields: list[str]
+    changed_pieces: list[Piece]
+
+
+def _check_renders(settings: Settings, incident: Incident) -> None:
+    """Every notice, in every profile its readers can get, renders from these facts in each language the
+    incident has all its texts in. A language it lacks a text in is not refused here (an incident may
+    concern no reader of it): lint names the gap, and a campaign whose readers need it cannot launch."""
+    for notice in NOTICES:
+        renderer = renderer_for(settings.templates_dir, settings.locales_dir, notice)
+        for locale in renderer.locales:
+            if missing_texts(incident, locale):
+                continue
+            for profile in renderer.content.profiles.values():
+                if not profile.applies_to(incident.data_categories):
+                    continue
+                try:
+                    renderer.render(
+                        incident, name="Sample Customer", locale=locale, time_zone="UTC", profile=profile.name
+                    )
+                except RenderError as exc:
+                    raise InputError(
+                        f"incident facts do not render ({notice}, {locale}, {profile.name}): {exc}"
+                    ) from exc
 
 
 def create_incident(store: Store, settings: Settings, facts: Mapping[str, Any], *, actor: str) -> int:
-    """Record an incident after proving its facts render a complete notice in every locale and profile."""
+    """Record an incident after proving its facts render a complete notice in every locale and profile;
+    ``actor`` becomes the editor of every piece (legal approves them: four eyes)."""
     incident = parse_incident(facts, settings.templates_dir)
-    for notice in NOTICES:
-        renderer = Renderer(settings.templates_dir, settings.locales_dir, notice)
-        for locale in renderer.locales:
-            for profile in renderer.content.profiles.values():
-                try:
-                    renderer.render(
-                        incident,
-                        name="Sample Customer",
-                        locale=locale,
-                        time_zone="UTC",
-                        jurisdiction=profile.sample_jurisdiction,
-                    )
-                except RenderError as exc:
-                    raise InputError(f"incident facts do not render ({notice}, {locale}): {exc}") from exc
+    _check_renders(settings, incident)
     now = utcnow()
     with store.begin() as conn:
         if q.incident_by_key(conn, incident.key) is not None:
-            raise InputError(f"incident {incident.key!r} exists already; incidents are not edited in place")
+            raise InputError(
+                f"incident {incident.key!r} exists already; change it with `notifier incident edit "
+                f"{incident.key} FILE` (a new revision)"
+            )
         incident_id = q.insert_incident(
             conn, key=incident.key, title=incident.title, facts=dict(facts), actor=actor, now=now
         )
@@ -45,13 +84,104 @@ def create_incident(store: Store, settings: Settings, facts: Mapping[str, Any], 
             actor=actor,
             action="incident.create",
             subject=f"incident:{incident.key}",
-            detail={"id": incident_id},
+            detail={"id": incident_id, "revision": 1},
             now=now,
         )
+    submit_changed(store, settings, None, incident, author=actor, comment="incident recorded")
     return incident_id
+
+
+def edit_incident(
+    store: Store, settings: Settings, key: str, facts: Mapping[str, Any], *, actor: str, comment: str = ""
+) -> Edit:
+    """Make ``facts`` the incident's next revision; the approvals of every piece whose text changes are
+    void from then on. Refused, changing nothing, if the facts do not render or name another incident."""
+    if facts.get("key") != key:
+        raise InputError(f"the file is for incident {facts.get('key')!r}, not {key!r}; the key never changes")
+    after = parse_incident(facts, settings.templates_dir)
+    _check_renders(settings, after)
+    with store.connect() as conn:
+        row = q.incident_by_key(conn, key)
+    if row is None:
+        raise InputError(f"no incident {key!r}; record it first with `notifier incident create FILE`")
+    before = parse_incident(row.facts, settings.templates_dir)
+    changed = changed_fields(row.facts, dict(facts))
+    if not changed:
+        raise InputError(f"incident {key!r} revision {row.revision} already has exactly these facts")
+    now = utcnow()
+    with store.begin() as conn:
+        revision = q.revise_incident(
+            conn,
+            row.id,
+            expected_revision=row.revision,
+            title=after.title,
+            facts=dict(facts),
+            actor=actor,
+            comment=comment,
+            now=now,
+        )
+        if revision is None:
+            raise InputError(f"incident {key!r} was edited by someone else meanwhile; look again and retry")
+        q.audit(
+            conn,
+            actor=actor,
+            action="incident.edit",
+            subject=f"incident:{key}",
+            detail={"revision": revision, "changed": changed, "comment": comment},
+            now=now,
+        )
+    pieces = submit_changed(
+        store,
+        settings,
+        before,
+        after,
+        author=actor,
+        comment=f"incident revision {revision}: {comment}".strip(),
+    )
+    return Edit(revision, changed, pieces)
+
+
+def changed_fields(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """Dotted names of the facts that differ (``what_happened.ru``, ``contact.phone``)."""
+    changed = []
+    for name in sorted(set(old) | set(new)):
+        a, b = old.get(name), new.get(name)
+        if a == b:
+            continue
+        if isinstance(a, Mapping) and isinstance(b, Mapping):
+            changed += changed_fields(a, b, f"{prefix}{name}.")
+        else:
+            changed.append(f"{prefix}{name}")
+    return changed
+
+
+def text_gaps(settings: Settings, incident: Incident) -> list[str]:
+    """One line per notice language the incident has no complete text in (what lint reports as errors)."""
+    locales = renderer_for(settings.templates_dir, settings.locales_dir, NOTICES[0]).locales
+    return [
+        f"no {locale} text for {', '.join(fields)}: readers of {locale} get no notice until it is added"
+        for locale in locales
+        if (fields := [f for f in missing_texts(incident, locale) if not f.startswith("update.")])
+    ]
 
 
 def incident_by_id(store: Store, settings: Settings, incident_id: int) -> Incident:
     with store.connect() as conn:
         row = q.incident_by_id(conn, incident_id)
     return parse_incident(row.facts, settings.templates_dir)
+
+
+def incident_by_key(store: Store, settings: Settings, key: str) -> Incident:
+    with store.connect() as conn:
+        row = q.incident_by_key(conn, key)
+    if row is None:
+        raise InputError(f"no incident {key!r}; `notifier incident list` shows the recorded ones")
+    return parse_incident(row.facts, settings.templates_dir)
+
+
+def incident_history(store: Store, key: str) -> list[IncidentRevisionRow]:
+    with store.connect() as conn:
+        row = q.incident_by_key(conn, key)
+        if row is None:
+            raise InputError(f"no incident {key!r}")
+        return q.incident_history(conn, row.id)

@@ -21,8 +21,8 @@ from markupsafe import escape
 
 from notifier.errors import RenderError
 from notifier.models import Channel, RenderedMessage
-from notifier.notices.content import ContentModel, load_content
-from notifier.notices.context import notice_context
+from notifier.notices.content import ContentModel, Profile, load_content
+from notifier.notices.context import Reader, notice_context
 from notifier.notices.i18n import available_locales, load_translations, resolve_locale
 from notifier.notices.incidents import Incident
 
@@ -30,6 +30,7 @@ __all__ = [
     "CHANNEL_PARTS",
     "NOTICES",
     "PARTS",
+    "UPDATE_NOTICES",
     "NoticeCache",
     "NoticeParts",
     "Renderer",
@@ -41,6 +42,8 @@ PARTS = {"subject": "subject.txt.j2", "text": "body.txt.j2", "html": "body.html.
 ALL_PARTS = tuple(PARTS)
 CHANNEL_PARTS = {Channel.EMAIL: ("subject", "text", "html"), Channel.SMS: ("sms",)}
 NOTICES = ("breach_notice", "breach_update")
+# Notices that follow up on one already sent: a customer may get several; of any other, one per incident.
+UPDATE_NOTICES = frozenset({"breach_update"})
 _BLANK_RUNS = re.compile(r"\n[ \t]*\n(?:[ \t]*\n)+")
 _LEFTOVER = re.compile(r"\{\{|\}\}|\{%|%\}|%\([a-z_]+\)s")
 
@@ -136,28 +139,38 @@ class Renderer:
         locale: str,
         time_zone: str,
         jurisdiction: str | None = None,
+        profile: str | None = None,
         notice_date: date | None = None,
         parts: tuple[str, ...] = ALL_PARTS,
     ) -> NoticeParts:
-        """Render the notice for one reader, or raise RenderError naming the template and locale."""
+        """Render the notice for one reader, or raise RenderError naming the template and locale. The
+        reader's profile follows from their jurisdiction and what leaked, unless ``profile`` names one
+        (the linter and the proof sheets render each profile)."""
         notice_locale = self.notice_locale(locale)
         env, translations = self.environment(notice_locale)
+        chosen = self.profile_of(incident, jurisdiction, profile)
+        reader = Reader(
+            notice_locale=notice_locale,
+            format_locale=_format_locale(locale, notice_locale),
+            time_zone=time_zone,
+            jurisdiction=jurisdiction or chosen.sample,
+        )
         try:
             context = notice_context(
                 incident,
                 self.content,
-                notice_locale=notice_locale,
-                format_locale=_format_locale(locale, notice_locale),
-                time_zone=time_zone,
-                jurisdiction=jurisdiction,
+                reader,
+                profile=chosen,
                 notice_date=notice_date or incident.notice_date or datetime.now(UTC).date(),
                 gettext=translations.gettext,
                 ngettext=translations.ngettext,
-                is_update=self.notice == "breach_update",
+                is_update=self.notice in UPDATE_NOTICES,
             )
+        except RenderError as exc:
+            raise RenderError(f"{self.notice} [{notice_locale}]: {exc}") from exc
         except (KeyError, ValueError, TypeError) as exc:  # an unknown time zone or locale
             raise RenderError(f"{self.notice} [{notice_locale}]: cannot build the notice: {exc!r}") from exc
-        context["customer_name"] = clean_name(name) or translations.gettext("Customer")
+        context["customer_name"] = clean_name(name)  # "" for a nameless reader: the salutation has no name
         context["subject"] = ""
         out = dict.fromkeys(PARTS, "")
         for part in ("subject", *[p for p in parts if p != "subject"]):
@@ -166,12 +179,22 @@ class Renderer:
                 context["subject"] = " ".join(out[part].split())
         return NoticeParts(
             locale=notice_locale,
-            profile=self.content.profile_for(jurisdiction).name,
+            profile=chosen.name,
             subject=" ".join(out["subject"].split()),
             text=out["text"],
             html=out["html"],
             sms=" ".join(out["sms"].split()),
         )
+
+    def profile_of(self, incident: Incident, jurisdiction: str | None, profile: str | None = None) -> Profile:
+        """The profile a reader gets: named, or the one their jurisdiction and the leaked data call for."""
+        if profile is not None:
+            if profile not in self.content.profiles:
+                raise RenderError(
+                    f"no jurisdiction profile {profile!r}; known: {', '.join(self.content.profiles)}"
+                )
+            return self.content.profiles[profile]
+        return self.content.profile_for(jurisdiction, incident.data_categories)
 
     def _part(self, env: SandboxedEnvironment, part: str, context: dict[str, Any], notice_locale: str) -> str:
         template_name = f"{self.notice}/{PARTS[part]}"
@@ -201,7 +224,8 @@ def renderer_for(templates_dir: Path, locales_dir: Path, notice: str) -> Rendere
 
 
 class NoticeCache:
-    """Renders each distinct (locale, time zone, jurisdiction) group once and personalizes per reader.
+    """Renders each distinct (locale, time zone, jurisdiction, named or not) group once and personalizes
+    per reader.
 
     Only the name differs between readers of a group, so the notice is rendered with ``NAME_SLOT`` and
     the name is put in afterwards: raw in text, HTML-escaped in HTML, exactly as the templates' own
@@ -213,6 +237,11 @@ class NoticeCache:
         self.incident = incident
         self._groups: dict[tuple[Any, ...], NoticeParts | RenderError] = {}
 
+    def reset(self, incident: Incident) -> None:
+        """Render from now on with ``incident`` (a new revision) and current templates: forget every group."""
+        self.incident = incident
+        self._groups.clear()
+
     def render(
         self,
         *,
@@ -222,13 +251,14 @@ class NoticeCache:
         jurisdiction: str | None = None,
         parts: tuple[str, ...] = ALL_PARTS,
     ) -> NoticeParts:
-        key = (locale, time_zone, jurisdiction, parts)
+        named = bool(clean_name(name))  # a nameless reader gets a salutation without a name: its own group
+        key = (locale, time_zone, jurisdiction, parts, named)
         group = self._groups.get(key)
         if group is None:
             try:
                 group = self.renderer.render(
                     self.incident,
-                    name=NAME_SLOT,
+                    name=NAME_SLOT if named else "",
                     locale=locale,
                     time_zone=time_zone,
                     jurisdiction=jurisdiction,
@@ -239,7 +269,7 @@ class NoticeCache:
             self._groups[key] = group
         if isinstance(group, RenderError):
             raise group
-        reader = clean_name(name) or self.renderer.environment(group.locale)[1].gettext("Customer")
+        reader = clean_name(name)
         escaped = str(escape(reader))
         return NoticeParts(
             locale=group.locale,

@@ -10,9 +10,12 @@ from typing import Any
 
 from notifier.audience.selection import FreezeResult, Planning, Selection, freeze_manifest
 from notifier.clock import utcnow
+from notifier.config import Settings
 from notifier.errors import CampaignStateError, InputError
 from notifier.models import CampaignState, Channel, ChannelPolicy, DeliveryPolicy
-from notifier.notices.render import NOTICES
+from notifier.notices.incidents import parse_incident
+from notifier.notices.lint import missing_texts
+from notifier.notices.render import NOTICES, UPDATE_NOTICES
 from notifier.sending import tokens
 from notifier.store import Store
 from notifier.store import queries as q
@@ -25,6 +28,7 @@ __all__ = [
     "get_campaign",
     "mark_running",
     "plan_campaign",
+    "translation_gaps",
 ]
 
 
@@ -118,7 +122,9 @@ def plan_campaign(
                 detail={"reason": delivery.urgent_reason, "overrides": "SMS quiet hours"},
                 now=now,
             )
-    planning = Planning(channels=channels, policy=policy, locales=locales)
+    planning = Planning(
+        channels=channels, policy=policy, locales=locales, once_per_person=notice not in UPDATE_NOTICES
+    )
     try:
         result = freeze_manifest(store, campaign_id, selection, planning, progress=progress)
     except BaseException as exc:
@@ -135,6 +141,29 @@ def plan_campaign(
             now=utcnow(),
         )
     return result
+
+
+def translation_gaps(store: Store, settings: Settings, name: str) -> list[str]:
+    """For each notice language the manifest needs, the incident's texts missing in it and how many
+    customers that leaves without a complete notice (they are not sent until the text is added)."""
+    campaign = get_campaign(store, name)
+    incident = parse_incident(campaign.facts, settings.templates_dir)
+    with store.connect() as conn:
+        by_locale = q.manifest_summary(conn, campaign.id)["by_locale"]
+    lines = []
+    for locale, customers in sorted(by_locale.items()):
+        fields = [
+            f
+            for f in missing_texts(incident, locale)
+            if campaign.notice in UPDATE_NOTICES or not f.startswith("update.")
+        ]
+        if fields:
+            lines.append(
+                f"{customers} customers read {locale}, but the incident has no {locale} text for "
+                f"{', '.join(fields)}: add it (notifier incident edit {incident.key} FILE); launch is "
+                "refused until then"
+            )
+    return lines
 
 
 def _discard(store: Store, campaign_id: int, name: str, *, actor: str, error: BaseException) -> None:

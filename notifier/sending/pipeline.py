@@ -30,13 +30,14 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from notifier.channels import DeliveryChannel
 from notifier.clock import utcnow
 from notifier.config import RetryPolicy
 from notifier.errors import ConfigurationError, DeliveryError, PermanentDeliveryError, TransientDeliveryError
 from notifier.models import Channel, OutboxState, QuietHours, RenderedMessage
-from notifier.notices.render import CHANNEL_PARTS, NoticeCache
+from notifier.notices.render import CHANNEL_PARTS, NoticeCache, NoticeParts
 from notifier.redact import mask_contact
 from notifier.sending.health import ProviderHealth
 from notifier.sending.pacing import Pacer, Unlimited
@@ -44,7 +45,7 @@ from notifier.store import Store
 from notifier.store import queries as q
 from notifier.store.rows import ClaimedRow, Outcome
 
-__all__ = ["RECORD_EVERY", "BatchResult", "ChannelJob", "Pipeline"]
+__all__ = ["RECORD_EVERY", "BatchResult", "ChannelJob", "Pipeline", "Reader", "compose"]
 
 log = logging.getLogger(__name__)
 sends_log = logging.getLogger("notifier.sending.sends")
@@ -101,6 +102,37 @@ class ChannelJob:
     max_claims: int | None = None
 
 
+class Reader(Protocol):
+    """Whom a message is for: an outbox row as claimed, or a manifest row being proofed."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def email(self) -> str | None: ...
+    @property
+    def phone(self) -> str | None: ...
+    @property
+    def locale(self) -> str: ...
+    @property
+    def time_zone(self) -> str: ...
+    @property
+    def jurisdiction(self) -> str | None: ...
+
+
+def compose(notices: NoticeCache, reader: Reader, channel: Channel) -> tuple[NoticeParts, RenderedMessage]:
+    """The notice parts and the message ``channel`` sends to ``reader``: the one way a message is made,
+    for sending, proofs of a customer's notice, and test sends. Raises RenderError."""
+    parts = notices.render(
+        name=reader.name,
+        locale=reader.locale,
+        time_zone=reader.time_zone,
+        jurisdiction=reader.jurisdiction,
+        parts=CHANNEL_PARTS[channel],
+    )
+    contact = reader.email if channel is Channel.EMAIL else reader.phone
+    return parts, parts.message(channel, to=contact or "", name=reader.name)
+
+
 @dataclass(slots=True)
 class _Ready:
     """A prepared row: claimed under ``lease``, its message rendered, waiting to be handed over."""
@@ -108,6 +140,7 @@ class _Ready:
     row: ClaimedRow
     lease: str
     message: RenderedMessage
+    content_hash: str | None  # of the approved piece the message was rendered from
 
 
 class Pipeline:
@@ -125,6 +158,7 @@ class Pipeline:
         keep_going: Callable[[], bool] | None = None,
         on_record: Callable[[BatchResult], None] | None = None,
         clock: Callable[[], datetime] = utcnow,
+        content_hash: Callable[[NoticeParts], str | None] | None = None,
     ) -> None:
         self.store = store
         self.job = job
@@ -136,6 +170,7 @@ class Pipeline:
         self.keep_going = keep_going
         self.on_record = on_record
         self.clock = clock
+        self.content_hash = content_hash
         self.result = BatchResult()
         self._unanswered: dict[int, str] = {}  # claimed row → its lease, until its answer is written
         self._handed_over: set[int] = set()  # marked "sending"
@@ -236,13 +271,7 @@ class Pipeline:
     def _prepare(self, row: ClaimedRow, lease: str) -> _Ready | Outcome:
         """The row's message, or the outcome that stops it here: a render error, or quiet hours."""
         try:
-            parts = self.notices.render(
-                name=row.name,
-                locale=row.locale,
-                time_zone=row.time_zone,
-                jurisdiction=row.jurisdiction,
-                parts=CHANNEL_PARTS[self.job.channel],
-            )
+            parts, message = compose(self.notices, row, self.job.channel)
         except Exception as exc:  # noqa: BLE001 - any failure to render fails this row only
             log.error("outbox %s: notice not rendered, not sent: %s", row.id, exc)
             return Outcome(row.id, lease, OutboxState.FAILED, handed_over=False, error=f"render error: {exc}")
@@ -254,8 +283,7 @@ class Pipeline:
                 return Outcome(
                     row.id, lease, OutboxState.DEFERRED, handed_over=False, error=why, next_attempt_at=opens
                 )
-        contact = row.email if self.job.channel is Channel.EMAIL else row.phone
-        return _Ready(row, lease, parts.message(self.job.channel, to=contact or "", name=row.name))
+        return _Ready(row, lease, message, self.content_hash(parts) if self.content_hash else None)
 
     async def _hand_over_next(self) -> bool:
         """Keep about ``concurrency`` rows handed over and waiting for a sender: mark the next few ``sending``
@@ -274,9 +302,9 @@ class Pipeline:
         if self._stop is not None:
             return True
         group = [self._prepared.popleft() for _ in range(min(len(self._prepared), size))]
-        by_lease: dict[str, list[int]] = {}
+        by_lease: dict[tuple[str, str | None], list[int]] = {}
         for ready in group:
-            by_lease.setdefault(ready.lease, []).append(ready.row.id)
+            by_lease.setdefault((ready.lease, ready.content_hash), []).append(ready.row.id)
         moved = await asyncio.to_thread(self._mark_sending, by_lease)
         for ready in group:
             if ready.row.id in moved:
@@ -303,11 +331,11 @@ class Pipeline:
             await self.health.refresh()
         return await self._keep_going()
 
-    def _mark_sending(self, by_lease: dict[str, list[int]]) -> set[int]:
+    def _mark_sending(self, by_lease: dict[tuple[str, str | None], list[int]]) -> set[int]:
         now, moved = utcnow(), set()
         with self.store.begin() as conn:
-            for lease, ids in by_lease.items():
-                moved.update(q.hand_over(conn, ids, lease_token=lease, now=now))
+            for (lease, content_hash), ids in by_lease.items():
+                moved.update(q.hand_over(conn, ids, lease_token=lease, now=now, content_hash=content_hash))
         return moved
 
     # --- pace and send -------------------------------------------------------------------------------

@@ -19,9 +19,8 @@ from notifier.channels import channel_from_url
 from notifier.clock import as_utc, utcnow
 from notifier.config import ChannelSettings, Settings
 from notifier.models import CampaignState, Channel, OutboxState
-from notifier.notices.approval import require_approved
-from notifier.notices.incidents import parse_incident
-from notifier.notices.render import NoticeCache, renderer_for
+from notifier.notices.approval import ApprovedContent, require_approved
+from notifier.notices.render import NoticeCache, NoticeParts, renderer_for
 from notifier.sending import tokens
 from notifier.sending.campaigns import CampaignRef, get_campaign, mark_running
 from notifier.sending.health import PROBE_FIRST, ProviderHealth
@@ -73,11 +72,9 @@ def send_window(
             store, settings, campaign, deadline=time.monotonic() + (seconds or settings.window_seconds)
         )
         gate()  # refuse at once, before anything is claimed
-        renderer = renderer_for(settings.templates_dir, settings.locales_dir, campaign.notice)
-        notices = NoticeCache(renderer, parse_incident(campaign.facts, settings.templates_dir))
 
         async def every_channel() -> BatchResult:
-            runs = [_send_channel(store, settings, campaign, c, notices, gate, on_record) for c in configured]
+            runs = [_send_channel(store, settings, campaign, c, gate, on_record) for c in configured]
             total = BatchResult()
             for result in await asyncio.gather(*runs):
                 total.add(result)
@@ -89,10 +86,29 @@ def send_window(
 
 
 class _Gate:
-    """Asked before every claim: is the window still open, the campaign running, every piece approved?"""
+    """Asked before every claim: is the window still open, the campaign running, every piece approved?
+
+    It also keeps the notices rendered from what is approved: when the approved hashes change (an edited
+    incident or template approved again mid-campaign), the cached renderings are forgotten and the
+    incident's current facts are used from the next claim on."""
 
     def __init__(self, store: Store, settings: Settings, campaign: CampaignRef, *, deadline: float) -> None:
         self.store, self.settings, self.campaign, self.deadline = store, settings, campaign, deadline
+        self.approved: ApprovedContent | None = None
+        self._notices: NoticeCache | None = None
+
+    @property
+    def notices(self) -> NoticeCache:
+        assert self._notices is not None, "the gate is asked once before anything is sent"
+        return self._notices
+
+    def content_hash(self, channel: Channel) -> Callable[[NoticeParts], str | None]:
+        def of(parts: NoticeParts) -> str | None:
+            return (
+                self.approved.hash_of(parts.locale, channel.value, parts.profile) if self.approved else None
+            )
+
+        return of
 
     def __call__(self) -> bool:
         if (
@@ -100,7 +116,7 @@ class _Gate:
             or _state(self.store, self.campaign.id) is not CampaignState.RUNNING
         ):
             return False
-        require_approved(
+        approved = require_approved(
             self.store,
             self.settings,
             campaign_id=self.campaign.id,
@@ -108,6 +124,14 @@ class _Gate:
             notice=self.campaign.notice,
             actor="sender",
         )
+        if self._notices is None:
+            renderer = renderer_for(
+                self.settings.templates_dir, self.settings.locales_dir, self.campaign.notice
+            )
+            self._notices = NoticeCache(renderer, approved.incident)
+        elif self.approved is None or approved.hashes != self.approved.hashes:
+            self._notices.reset(approved.incident)
+        self.approved = approved
         return True
 
 
@@ -116,7 +140,6 @@ async def _send_channel(
     settings: Settings,
     campaign: CampaignRef,
     channel: ChannelSettings,
-    notices: NoticeCache,
     gate: _Gate,
     on_record: Callable[[BatchResult], None] | None,
 ) -> BatchResult:
@@ -141,7 +164,15 @@ async def _send_channel(
     try:
         health = ProviderHealth(store, channel.account)
         pipeline = Pipeline(
-            store, job, provider, notices, pacer=pacer, health=health, keep_going=gate, on_record=on_record
+            store,
+            job,
+            provider,
+            gate.notices,
+            pacer=pacer,
+            health=health,
+            keep_going=gate,
+            on_record=on_record,
+            content_hash=gate.content_hash(channel.kind),
         )
         return await pipeline.run()
     finally:

@@ -20,7 +20,10 @@ __all__ = [
     "ClaimedRow",
     "DecisionRow",
     "HealthRow",
+    "IncidentRevisionRow",
     "IncidentRow",
+    "IncidentSummary",
+    "ManifestReader",
     "Outcome",
     "ReportRow",
     "UncertainRow",
@@ -80,6 +83,25 @@ class IncidentRow(_FromRow):
     key: str
     title: str
     facts: dict[str, Any]
+    revision: int
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentSummary(_FromRow):
+    key: str
+    title: str
+    revision: int
+    created_at: datetime
+    created_by: str
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentRevisionRow(_FromRow):
+    revision: int
+    facts: dict[str, Any]
+    created_at: datetime
+    created_by: str
+    comment: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,12 +170,31 @@ class ReportRow(_FromRow):
 
 
 @dataclass(frozen=True, slots=True)
+class ManifestReader(_FromRow):
+    """A customer as a campaign's manifest froze them: whom each channel's notice is for, and why not."""
+
+    external_id: str
+    name: str
+    email: str | None
+    phone: str | None
+    locale: str
+    notice_locale: str
+    time_zone: str
+    jurisdiction: str | None
+    channel_plan: str
+    email_reason: str | None
+    sms_reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class DecisionRow(_FromRow):
     """Legal's latest decision on a notice piece."""
 
+    incident_key: str
     notice: str
     locale: str
     channel: str
+    profile: str
     content_hash: str
     decision: str
     approver: str

@@ -42,6 +42,7 @@ __all__ = [
     "campaigns",
     "customers",
     "delivery_events",
+    "incident_revisions",
     "incidents",
     "manifest",
     "metadata",
@@ -101,9 +102,24 @@ incidents = Table(
     Column("key", String(64), nullable=False, unique=True),
     Column("title", Text, nullable=False),
     # Localized free text ({"en": ..., "ru": ...}), dates, data categories, measures and contacts.
+    Column("facts", JSON, nullable=False),  # the current revision's
+    Column("revision", Integer, nullable=False, server_default="1"),
+    Column("created_at", UTC, nullable=False),
+    Column("created_by", String(128), nullable=False),
+)
+
+# Every revision of an incident's facts, the first included: an edit adds one and never rewrites another.
+incident_revisions = Table(
+    "incident_revisions",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("incident_id", BigId, ForeignKey("incidents.id"), nullable=False),
+    Column("revision", Integer, nullable=False),
     Column("facts", JSON, nullable=False),
     Column("created_at", UTC, nullable=False),
     Column("created_by", String(128), nullable=False),
+    Column("comment", Text),
+    UniqueConstraint("incident_id", "revision"),
 )
 
 campaigns = Table(
@@ -171,6 +187,9 @@ outbox = Table(
     Column("message_token", String(64), nullable=False, unique=True),  # in Message-ID / callback URL
     Column("provider_message_id", String(255)),
     Column("last_error", Text),
+    # The approved piece's content hash the message was rendered from (notices.approval): the evidence
+    # of which approved text this customer got. Set at the hand-over.
+    Column("content_hash", String(64)),
     Column("updated_at", UTC, nullable=False),
     # The root of "never twice": one row per (campaign, customer, channel).
     UniqueConstraint("campaign_id", "manifest_id", "channel"),
@@ -204,19 +223,22 @@ audit_log = Table(
     Column("detail", JSON, nullable=False),
 )
 
-# Who last edited a piece of notice content (notice × locale × channel) at a given content hash.
+# Who last edited a piece of what customers read (incident × notice × locale × channel × jurisdiction
+# profile) at a given content hash: an editor of templates or catalogs, or of the incident's facts.
 template_submissions = Table(
     "template_submissions",
     metadata,
     Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("incident_key", String(64), nullable=False, server_default=""),
     Column("notice", String(64), nullable=False),
     Column("locale", String(35), nullable=False),
     Column("channel", String(8), nullable=False),
+    Column("profile", String(32), nullable=False, server_default=""),
     Column("content_hash", String(64), nullable=False),
     Column("author", String(128), nullable=False),
     Column("at", UTC, nullable=False),
     Column("comment", Text),
-    Index(None, "notice", "locale", "channel", "content_hash"),
+    Index(None, "content_hash"),
 )
 
 # Legal's decisions; the latest decision for a piece at its current hash is the one that counts.
@@ -224,9 +246,11 @@ approvals = Table(
     "approvals",
     metadata,
     Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("incident_key", String(64), nullable=False, server_default=""),
     Column("notice", String(64), nullable=False),
     Column("locale", String(35), nullable=False),
     Column("channel", String(8), nullable=False),
+    Column("profile", String(32), nullable=False, server_default=""),
     Column("content_hash", String(64), nullable=False),
     Column("decision", String(16), nullable=False),
     Column("approver", String(128), nullable=False),
@@ -234,7 +258,7 @@ approvals = Table(
     Column("at", UTC, nullable=False),
     Column("comment", Text),
     _one_of("decision", Decision),
-    Index(None, "notice", "locale", "channel", "content_hash"),
+    Index(None, "incident_key", "notice", "locale", "channel", "profile"),
 )
 
 # The pacing of every sender process and machine, one row per provider account: the start of the next

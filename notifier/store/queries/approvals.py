@@ -22,25 +22,25 @@ def insert_approval(conn: Connection, **values: Any) -> None:
     conn.execute(insert(approvals).values(**values))
 
 
-def last_author(conn: Connection, notice: str, locale: str, channel: str, content_hash: str) -> str | None:
-    """Who last submitted (edited) this piece at exactly this content hash."""
+def last_author(conn: Connection, content_hash: str) -> str | None:
+    """Who last submitted (edited) a piece at exactly this content hash (the hash covers the piece's key)."""
     query = (
         select(template_submissions.c.author)
-        .where(
-            template_submissions.c.notice == notice,
-            template_submissions.c.locale == locale,
-            template_submissions.c.channel == channel,
-            template_submissions.c.content_hash == content_hash,
-        )
+        .where(template_submissions.c.content_hash == content_hash)
         .order_by(template_submissions.c.id.desc())
         .limit(1)
     )
     return conn.scalar(query)
 
 
-def latest_decisions(conn: Connection) -> dict[tuple[str, str, str], DecisionRow]:
-    """The latest approval decision per (notice, locale, channel), whatever its hash."""
-    latest: dict[tuple[str, str, str], DecisionRow] = {}
-    for row in conn.execute(select(approvals).order_by(approvals.c.id)):
-        latest[(row.notice, row.locale, row.channel)] = DecisionRow.from_row(row)
+def latest_decisions(
+    conn: Connection, incident_key: str
+) -> dict[tuple[str, str, str, str, str], DecisionRow]:
+    """The latest approval decision per piece of one incident, whatever its hash."""
+    latest: dict[tuple[str, str, str, str, str], DecisionRow] = {}
+    query = select(approvals).where(approvals.c.incident_key == incident_key).order_by(approvals.c.id)
+    for row in conn.execute(query):
+        latest[(row.incident_key, row.notice, row.locale, row.channel, row.profile)] = DecisionRow.from_row(
+            row
+        )
     return latest

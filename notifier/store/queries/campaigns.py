@@ -8,26 +8,96 @@ from typing import Any
 
 from sqlalchemy import (
     Connection,
+    and_,
     case,
     delete,
     func,
     insert,
     literal,
+    or_,
     select,
     update,
 )
 
-from notifier.models import CampaignState, ChannelPlan, UnreachableReason
+from notifier.models import CampaignState, ChannelPlan, OutboxState, UnreachableReason
 from notifier.store.queries._dialect import dialect_insert
-from notifier.store.rows import CampaignRow, IncidentRow
-from notifier.store.schema import campaigns, delivery_events, incidents, manifest, outbox
+from notifier.store.rows import CampaignRow, IncidentRevisionRow, IncidentRow, IncidentSummary
+from notifier.store.schema import campaigns, delivery_events, incident_revisions, incidents, manifest, outbox
 
 
 def insert_incident(
     conn: Connection, *, key: str, title: str, facts: dict[str, Any], actor: str, now: datetime
 ) -> int:
-    stmt = insert(incidents).values(key=key, title=title, facts=facts, created_by=actor, created_at=now)
-    return int(conn.execute(stmt.returning(incidents.c.id)).scalar_one())
+    """Record a new incident and its facts as revision 1."""
+    stmt = insert(incidents).values(
+        key=key, title=title, facts=facts, revision=1, created_by=actor, created_at=now
+    )
+    incident_id = int(conn.execute(stmt.returning(incidents.c.id)).scalar_one())
+    conn.execute(
+        insert(incident_revisions).values(
+            incident_id=incident_id,
+            revision=1,
+            facts=facts,
+            created_at=now,
+            created_by=actor,
+            comment="recorded",
+        )
+    )
+    return incident_id
+
+
+def revise_incident(
+    conn: Connection,
+    incident_id: int,
+    *,
+    expected_revision: int,
+    title: str,
+    facts: dict[str, Any],
+    actor: str,
+    comment: str,
+    now: datetime,
+) -> int | None:
+    """Make ``facts`` the incident's current revision, keeping every earlier one; None when another edit
+    landed since ``expected_revision`` was read (nothing is written then)."""
+    revision = expected_revision + 1
+    moved = conn.execute(
+        update(incidents)
+        .where(incidents.c.id == incident_id, incidents.c.revision == expected_revision)
+        .values(title=title, facts=facts, revision=revision)
+    ).rowcount
+    if moved != 1:
+        return None
+    conn.execute(
+        insert(incident_revisions).values(
+            incident_id=incident_id,
+            revision=revision,
+            facts=facts,
+            created_at=now,
+            created_by=actor,
+            comment=comment,
+        )
+    )
+    return revision
+
+
+def incidents_list(conn: Connection) -> list[IncidentSummary]:
+    query = select(
+        incidents.c.key,
+        incidents.c.title,
+        incidents.c.revision,
+        incidents.c.created_at,
+        incidents.c.created_by,
+    ).order_by(incidents.c.created_at, incidents.c.id)
+    return [IncidentSummary.from_row(row) for row in conn.execute(query)]
+
+
+def incident_history(conn: Connection, incident_id: int) -> list[IncidentRevisionRow]:
+    query = (
+        select(incident_revisions)
+        .where(incident_revisions.c.incident_id == incident_id)
+        .order_by(incident_revisions.c.revision)
+    )
+    return [IncidentRevisionRow.from_row(row) for row in conn.execute(query)]
 
 
 def incident_by_key(conn: Connection, key: str) -> IncidentRow | None:
@@ -52,6 +122,12 @@ def campaign_state(conn: Connection, campaign_id: int) -> CampaignState:
 
 def incident_by_id(conn: Connection, incident_id: int) -> IncidentRow:
     return IncidentRow.from_row(conn.execute(select(incidents).where(incidents.c.id == incident_id)).one())
+
+
+def campaign_incident_id(conn: Connection, campaign_id: int) -> int:
+    return int(
+        conn.execute(select(campaigns.c.incident_id).where(campaigns.c.id == campaign_id)).scalar_one()
+    )
 
 
 def set_campaign_state(
@@ -126,6 +202,86 @@ def mark_duplicate_contacts(conn: Connection, campaign_id: int) -> None:
         conn, campaign_id, "email_key", UnreachableReason.DUPLICATE_EMAIL, ChannelPlan.SMS
     )
     _drop_duplicate_contact(conn, campaign_id, "phone", UnreachableReason.DUPLICATE_PHONE, ChannelPlan.EMAIL)
+
+
+def mark_already_notified(conn: Connection, campaign_id: int) -> int:
+    """Customers whom another campaign of the same incident already reached with the same notice get no
+    second one: plan ``none``, reason ``already_notified`` on both channels. Returns how many."""
+    this = campaigns.alias("this")
+    other = campaigns.alias("other")
+    earlier = manifest.alias("earlier")
+    reached = (
+        select(earlier.c.customer_id)
+        .join(other, other.c.id == earlier.c.campaign_id)
+        .join(this, and_(this.c.incident_id == other.c.incident_id, this.c.notice == other.c.notice))
+        .join(outbox, outbox.c.manifest_id == earlier.c.id)
+        .where(
+            this.c.id == campaign_id,
+            other.c.id != campaign_id,
+            earlier.c.customer_id.is_not(None),
+            outbox.c.state.in_([s.value for s in OutboxState.reached()]),
+        )
+    )
+    reason = UnreachableReason.ALREADY_NOTIFIED.value
+    result = conn.execute(
+        update(manifest)
+        .where(manifest.c.campaign_id == campaign_id, manifest.c.customer_id.in_(reached))
+        .values(channel_plan=ChannelPlan.NONE.value, email_reason=reason, sms_reason=reason)
+    )
+    return int(result.rowcount or 0)
+
+
+def not_reached_page(
+    conn: Connection, campaign_id: int, kinds: frozenset[str], after: str | None, limit: int
+) -> list[str]:
+    """External ids of a campaign's customers it did not reach on any channel, in keyset pages, limited to
+    ``kinds`` when given: ``bounced`` (an email bounced), ``undelivered`` (a message failed or was
+    reported undelivered), ``no_channel`` (no usable channel at all). Those an earlier campaign had
+    already reached are not among them."""
+    reached = (
+        select(literal(1))
+        .where(
+            outbox.c.manifest_id == manifest.c.id,
+            outbox.c.state.in_([s.value for s in OutboxState.reached()]),
+        )
+        .exists()
+    )
+
+    def has(states: Iterable[OutboxState]) -> Any:
+        return (
+            select(literal(1))
+            .where(outbox.c.manifest_id == manifest.c.id, outbox.c.state.in_([s.value for s in states]))
+            .exists()
+        )
+
+    conditions = {
+        "bounced": has([OutboxState.BOUNCED]),
+        "undelivered": has([OutboxState.UNDELIVERED, OutboxState.FAILED]),
+        "no_channel": manifest.c.channel_plan == ChannelPlan.NONE.value,
+    }
+    query = select(manifest.c.external_id).where(
+        manifest.c.campaign_id == campaign_id,
+        ~reached,
+        func.coalesce(manifest.c.email_reason, "") != UnreachableReason.ALREADY_NOTIFIED.value,
+    )
+    if kinds:
+        query = query.where(or_(*(conditions[k] for k in sorted(kinds))))
+    if after is not None:
+        query = query.where(manifest.c.external_id > after)
+    return list(conn.scalars(query.order_by(manifest.c.external_id).limit(limit)))
+
+
+def unfinished_rows(conn: Connection, campaign_id: int) -> int:
+    """Rows of a campaign whose outcome is still open (to send, in flight, or of unknown fate)."""
+    open_states = OutboxState.remaining() | {OutboxState.UNCERTAIN}
+    return int(
+        conn.scalar(
+            select(func.count())
+            .select_from(outbox)
+            .where(outbox.c.campaign_id == campaign_id, outbox.c.state.in_([s.value for s in open_states]))
+        )
+        or 0
+    )
 
 
 def manifest_summary(conn: Connection, campaign_id: int) -> dict[str, Any]:

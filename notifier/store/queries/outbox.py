@@ -30,7 +30,7 @@ from sqlalchemy import (
 
 from notifier.clock import as_utc
 from notifier.models import Channel, ChannelPlan, OutboxState, UnreachableReason
-from notifier.store.rows import BounceTarget, ClaimedRow, Outcome, ReportRow, UncertainRow
+from notifier.store.rows import BounceTarget, ClaimedRow, ManifestReader, Outcome, ReportRow, UncertainRow
 from notifier.store.schema import campaigns, delivery_events, manifest, outbox
 
 __all__ = [
@@ -41,6 +41,7 @@ __all__ = [
     "email_row_by_token",
     "fill_outbox",
     "hand_over",
+    "manifest_readers",
     "mark_expired_leases_uncertain",
     "next_deferred_at",
     "next_lease_expiry",
@@ -48,6 +49,7 @@ __all__ = [
     "record_outcomes",
     "release_claims",
     "release_fallback",
+    "sample_manifest",
     "settle_uncertain",
     "skip_unsent",
     "uncertain_rows",
@@ -203,9 +205,17 @@ def claim_batch(
     return [ClaimedRow.from_row(row) for row in conn.execute(query)]
 
 
-def hand_over(conn: Connection, row_ids: Sequence[int], *, lease_token: str, now: datetime) -> list[int]:
-    """Mark claimed rows ``sending`` just before they go to the provider, counting an attempt; returns the
-    ids that are still ours (a cancel or another sender may have taken some meanwhile: those are not sent).
+def hand_over(
+    conn: Connection,
+    row_ids: Sequence[int],
+    *,
+    lease_token: str,
+    now: datetime,
+    content_hash: str | None = None,
+) -> list[int]:
+    """Mark claimed rows ``sending`` just before they go to the provider, counting an attempt, with the
+    approved content hash their message was rendered from; returns the ids that are still ours (a cancel
+    or another sender may have taken some meanwhile: those are not sent).
 
     From here on a crash leaves the row ``uncertain``: only rows really about to go out are marked."""
     moved = list(
@@ -216,7 +226,12 @@ def hand_over(conn: Connection, row_ids: Sequence[int], *, lease_token: str, now
                 outbox.c.lease_token == lease_token,
                 outbox.c.state == OutboxState.CLAIMED.value,
             )
-            .values(state=OutboxState.SENDING.value, attempts=outbox.c.attempts + 1, updated_at=now)
+            .values(
+                state=OutboxState.SENDING.value,
+                attempts=outbox.c.attempts + 1,
+                updated_at=now,
+                content_hash=content_hash,
+            )
             .returning(outbox.c.id)
         )
     )
@@ -516,15 +531,47 @@ def outbox_counts(conn: Connection, campaign_id: int) -> dict[str, dict[str, int
     return counts
 
 
-def campaign_pieces(conn: Connection, campaign_id: int) -> list[tuple[str, str]]:
-    """The (notice locale, channel) pairs a campaign still has to send (its unsent rows)."""
+def campaign_pieces(
+    conn: Connection, campaign_id: int, *, unsent_only: bool = True
+) -> list[tuple[str, str, str | None]]:
+    """The (notice locale, channel, jurisdiction) groups a campaign still has to send (its unsent rows), or
+    that it has at all."""
     query = (
-        select(manifest.c.notice_locale, outbox.c.channel)
+        select(manifest.c.notice_locale, outbox.c.channel, manifest.c.jurisdiction)
         .join(manifest, manifest.c.id == outbox.c.manifest_id)
-        .where(outbox.c.campaign_id == campaign_id, outbox.c.state.in_(_values(OutboxState.unsent())))
+        .where(outbox.c.campaign_id == campaign_id)
         .distinct()
     )
-    return sorted((str(locale), str(channel)) for locale, channel in conn.execute(query))
+    if unsent_only:
+        query = query.where(outbox.c.state.in_(_values(OutboxState.unsent())))
+    return sorted(
+        ((str(locale), str(channel), jurisdiction) for locale, channel, jurisdiction in conn.execute(query)),
+        key=lambda g: (g[0], g[1], g[2] or ""),
+    )
+
+
+def _reader_columns() -> list[Any]:
+    return [getattr(manifest.c, name) for name in ManifestReader.__dataclass_fields__]
+
+
+def manifest_readers(conn: Connection, campaign_id: int, external_ids: Sequence[str]) -> list[ManifestReader]:
+    """The manifest rows of these customers, in the order asked (ids not in the manifest are left out)."""
+    query = select(*_reader_columns()).where(
+        manifest.c.campaign_id == campaign_id, manifest.c.external_id.in_(list(external_ids))
+    )
+    found = {row.external_id: ManifestReader.from_row(row) for row in conn.execute(query)}
+    return [found[i] for i in dict.fromkeys(external_ids) if i in found]
+
+
+def sample_manifest(conn: Connection, campaign_id: int, count: int) -> list[ManifestReader]:
+    """``count`` customers of the manifest picked at random (uniformly, by the database)."""
+    query = (
+        select(*_reader_columns())
+        .where(manifest.c.campaign_id == campaign_id)
+        .order_by(func.random())
+        .limit(count)
+    )
+    return [ManifestReader.from_row(row) for row in conn.execute(query)]
 
 
 def delivery_report_rows(conn: Connection, campaign_id: int) -> Iterator[ReportRow]:
