@@ -31,8 +31,9 @@ CUSTOMERS = 400
 BATCH = 200  # claimed ahead: a crash must not make these uncertain
 LEASE = 2
 CONCURRENCY = 4
-# Handed over and waiting for a sender slot, in the provider call, and answered but not yet written.
-IN_FLIGHT = 2 * CONCURRENCY + min(RECORD_EVERY, BATCH // 2)
+# Handed over and waiting for a sender slot (at most 3 x concurrency), in the provider call (concurrency),
+# and answered but not yet written (one write's worth): about the concurrency, never the claim.
+IN_FLIGHT = 4 * CONCURRENCY + min(RECORD_EVERY, BATCH // 2)
 
 
 @pytest.mark.parametrize("kill_after", [1, 130, 333])

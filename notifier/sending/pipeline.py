@@ -286,13 +286,15 @@ class Pipeline:
         return _Ready(row, lease, message, self.content_hash(parts) if self.content_hash else None)
 
     async def _hand_over_next(self) -> bool:
-        """Keep about ``concurrency`` rows handed over and waiting for a sender: mark the next few ``sending``
-        only when the senders are close to needing them; while the provider is down, one probe at a time.
-        False when the provider is down and ``keep_going`` says stop."""
-        while self._ready.qsize() > self.job.concurrency // 2 and self._stop is None:
+        """Keep between one and three times ``concurrency`` rows handed over and waiting for a sender: mark
+        the next ones ``sending`` when the senders are close to needing them, twice ``concurrency`` at a
+        time (one transaction per group: smaller groups cost more round trips than they save in what a
+        crash leaves uncertain); while the provider is down, one probe at a time. False when the provider
+        is down and ``keep_going`` says stop."""
+        while self._ready.qsize() > self.job.concurrency and self._stop is None:
             self._taken.clear()
             await self._taken.wait()
-        size = self.job.concurrency
+        size = 2 * self.job.concurrency
         if self.health is not None:
             await self.health.refresh()
             if self.health.down:

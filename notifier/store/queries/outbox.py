@@ -217,33 +217,43 @@ def hand_over(
     approved content hash their message was rendered from; returns the ids that are still ours (a cancel
     or another sender may have taken some meanwhile: those are not sent).
 
-    From here on a crash leaves the row ``uncertain``: only rows really about to go out are marked."""
-    moved = list(
-        conn.scalars(
-            update(outbox)
-            .where(
-                outbox.c.id.in_(list(row_ids)),
-                outbox.c.lease_token == lease_token,
-                outbox.c.state == OutboxState.CLAIMED.value,
-            )
-            .values(
-                state=OutboxState.SENDING.value,
-                attempts=outbox.c.attempts + 1,
-                updated_at=now,
-                content_hash=content_hash,
-            )
-            .returning(outbox.c.id)
+    From here on a crash leaves the row ``uncertain``: only rows really about to go out are marked. This
+    runs every few messages, so on PostgreSQL the mark and its events are one statement (a data-modifying
+    CTE): one round trip to the server instead of three."""
+    mark = (
+        update(outbox)
+        .where(
+            outbox.c.id.in_(list(row_ids)),
+            outbox.c.lease_token == lease_token,
+            outbox.c.state == OutboxState.CLAIMED.value,
         )
+        .values(
+            state=OutboxState.SENDING.value,
+            attempts=outbox.c.attempts + 1,
+            updated_at=now,
+            content_hash=content_hash,
+        )
+        .returning(outbox.c.id)
     )
-    _events(
-        conn,
-        moved,
-        now=now,
-        before=OutboxState.CLAIMED,
-        after=OutboxState.SENDING,
-        detail=f"handed to the provider (lease {lease_token})",
-    )
-    return moved
+    detail = f"handed to the provider (lease {lease_token})"
+    if conn.dialect.name == "postgresql":
+        moved = mark.cte("moved")
+        events = select(
+            moved.c.id,
+            literal(now, type_=delivery_events.c.at.type),
+            literal(OutboxState.CLAIMED.value),
+            literal(OutboxState.SENDING.value),
+            literal(detail),
+        )
+        stmt = (
+            insert(delivery_events)
+            .from_select(["outbox_id", "at", "from_state", "to_state", "detail"], events)
+            .returning(delivery_events.c.outbox_id)
+        )
+        return list(conn.scalars(stmt))
+    handed = list(conn.scalars(mark))
+    _events(conn, handed, now=now, before=OutboxState.CLAIMED, after=OutboxState.SENDING, detail=detail)
+    return handed
 
 
 def record_outcomes(conn: Connection, outcomes: Sequence[Outcome], *, now: datetime) -> int:
