@@ -244,6 +244,20 @@ def test_a_paused_campaign_sends_nothing(
     assert campaign_status(store, "test-campaign").outbox == {"email": {"pending": 1}}
 
 
+def test_a_window_closed_before_its_first_claim_sends_nothing_and_fails_nothing(
+    store: Store, settings: Settings, smtp: SmtpStandin, tmp_path: Path
+) -> None:
+    """The gate may say no at once (window over, or another sender just completed or paused the
+    campaign): the window ends quietly, as two senders racing to the end of a campaign need it to."""
+    planned_campaign(store, settings, tmp_path, [customer(1)], channels=frozenset({Channel.EMAIL}))
+    from notifier.sending.runner import start
+
+    start(store, settings, "test-campaign", actor="t")
+    result = send_window(settings, "test-campaign", Channel.EMAIL, seconds=-1.0)
+    assert (result.claimed, smtp.received) == (0, [])
+    assert campaign_status(store, "test-campaign").outbox == {"email": {"pending": 1}}
+
+
 def test_two_senders_at_once_send_each_message_exactly_once(
     store: Store, settings: Settings, smtp: SmtpStandin, twilio: TwilioStandin, tmp_path: Path
 ) -> None:

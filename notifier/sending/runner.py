@@ -71,7 +71,8 @@ def send_window(
         gate = _Gate(
             store, settings, campaign, deadline=time.monotonic() + (seconds or settings.window_seconds)
         )
-        gate()  # refuse at once, before anything is claimed
+        if not gate():  # refuse at once, before anything is claimed
+            return BatchResult()  # the window is over, or another sender finished or paused the campaign
 
         async def every_channel() -> BatchResult:
             runs = [_send_channel(store, settings, campaign, c, gate, on_record) for c in configured]
