@@ -18,10 +18,12 @@ __all__ = [
     "CustomerRecord",
     "Decision",
     "DeliveryPolicy",
+    "EventKind",
     "OutboxState",
     "QuietHours",
     "Receipt",
     "RenderedMessage",
+    "ReplyStatus",
     "UncertainEmail",
     "UnreachableReason",
     "parse_duration",
@@ -183,6 +185,34 @@ _TRAITS: dict[OutboxState, _StateTraits] = {
     _S.SUPPRESSED: _StateTraits(rank=3, terminal=True),
     _S.SKIPPED: _StateTraits(rank=0, terminal=True),
 }
+
+
+class EventKind(enum.StrEnum):
+    """What came back from a provider or a customer, for every channel and provider alike (in the spirit
+    of django-anymail's tracking events). Reports, look-ups and the support queue read these."""
+
+    QUEUED = "queued"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    DEFERRED = "deferred"
+    BOUNCED = "bounced"
+    UNDELIVERED = "undelivered"
+    FAILED = "failed"
+    COMPLAINED = "complained"
+    OPTED_OUT = "opted_out"
+    OPTED_IN = "opted_in"
+    HELP = "help"  # asked for help by keyword (HELP, ПОМОЩЬ, TRO GIUP): answered at once, not queued
+    REPLIED = "replied"
+    AUTO_REPLIED = "auto_replied"
+    UNKNOWN = "unknown"
+
+
+class ReplyStatus(enum.StrEnum):
+    """Where a customer's reply is in the support queue."""
+
+    OPEN = "open"
+    ANSWERED = "answered"
+    CLOSED = "closed"
 
 
 class Decision(enum.StrEnum):

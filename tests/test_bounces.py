@@ -6,6 +6,7 @@ the address for later campaigns."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from notifier.models import Channel, ChannelPolicy
 from notifier.sending.campaigns import campaign_status, plan_campaign
 from notifier.sending.runner import launch
 from notifier.store import Store
-from notifier.store.schema import campaigns, customers, manifest, outbox
+from notifier.store.schema import campaigns, customers, events, manifest, outbox
 from notifier.testing.smtp import ReceivedMail, SmtpStandin, free_port
 from notifier.testing.twilio import TwilioStandin
 from notifier.tracking.bounces.intake import BounceReceiver, apply_bounce
@@ -133,6 +134,17 @@ def test_a_soft_bounce_marks_the_message_bounced_but_keeps_the_address(
     assert _states(store)[("c1@example.com", "email")] == "bounced"
     with store.connect() as conn:
         assert conn.execute(select(customers.c.email_problem)).scalar() is None
+        (event,) = conn.execute(select(events)).all()
+        row_id = conn.execute(select(outbox.c.id).where(outbox.c.channel == "email")).scalar_one()
+    assert (event.kind, event.channel, event.provider, event.reason, event.outbox_id) == (
+        "bounced",
+        "email",
+        "smtp",
+        "5.2.2",
+        row_id,
+    )
+    assert event.customer_id is not None and event.campaign_id is not None
+    assert json.loads(event.payload)["failures"][0]["diagnostic"].startswith("552 5.2.2")
 
 
 def test_a_bounce_in_a_plain_mailbox_is_matched_by_the_quoted_message_id(
@@ -146,6 +158,8 @@ def test_a_bounce_in_a_plain_mailbox_is_matched_by_the_quoted_message_id(
     assert _states(store)[("c1@example.com", "email")] == "bounced"
     again = apply_bounce(store, raw, bounce_domain=DOMAIN)  # the same bounce twice changes nothing more
     assert again.action.startswith("kept (not forward from bounced)")
+    with store.connect() as conn:  # but both arrivals are on record
+        assert conn.execute(select(events.c.kind, events.c.reason)).all() == [("bounced", "5.1.1")] * 2
 
 
 def test_forged_bounces_and_bounces_that_name_no_message_of_ours_change_nothing(
@@ -198,6 +212,7 @@ def test_a_spam_complaint_opts_the_customer_out_of_email(
     assert receiver.outcomes[0].category == "feedback"
     with store.connect() as conn:
         assert conn.execute(select(customers.c.email_opt_out)).scalar() is True
+        assert conn.execute(select(events.c.kind, events.c.reason)).all() == [("complained", "abuse")]
     import_rows(store, tmp_path, [customer(1)])  # the file says "not opted out": the complaint still counts
     with store.connect() as conn:
         assert conn.execute(select(customers.c.email_opt_out)).scalar() is True

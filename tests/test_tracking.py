@@ -23,7 +23,7 @@ from notifier.store import Store
 from notifier.store.schema import delivery_events, outbox
 from notifier.testing.smtp import free_port
 from notifier.testing.twilio import TwilioStandin
-from notifier.tracking.twilio_status import tracking_app
+from notifier.tracking.app import tracking_app
 
 
 def _wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
@@ -42,7 +42,12 @@ def test_signed_callbacks_move_rows_forward_only(
     planned_campaign(store, settings, tmp_path, rows, channels=frozenset({Channel.SMS}))
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    with serving_at(tracking_app(store, auth_token=twilio.auth_token, public_base_url=base), port):
+    with serving_at(
+        tracking_app(
+            store, auth_token=twilio.auth_token, public_base_url=base, templates_dir=settings.templates_dir
+        ),
+        port,
+    ):
         sms = replace(settings, sms_url=f"{twilio.url}&status_callback={base}/twilio/status")
         launch(store, sms, "test-campaign", actor="t")
         _wait_for(lambda: len(twilio.callbacks_posted) == 20 * 3)
@@ -66,7 +71,9 @@ def test_forged_or_missing_signatures_change_nothing(
         token = conn.execute(select(outbox.c.message_token)).scalar_one()
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    app = tracking_app(store, auth_token=twilio.auth_token, public_base_url=base)
+    app = tracking_app(
+        store, auth_token=twilio.auth_token, public_base_url=base, templates_dir=settings.templates_dir
+    )
     with serving_at(app, port):
         form = {"MessageSid": "SM1", "MessageStatus": "failed", "ErrorCode": "30008"}
         forged = httpx.post(
@@ -120,7 +127,12 @@ def test_abusive_requests_get_a_4xx_change_nothing_and_never_stall_the_service(
     sign = RequestValidator(twilio.auth_token).compute_signature
     form = {"MessageSid": "SM1", "MessageStatus": "delivered"}
     huge = "&".join(f"F{i}=x" for i in range(200_000))  # 2.6 MB, 200,000 fields
-    with serving_at(tracking_app(store, auth_token=twilio.auth_token, public_base_url=base), port):
+    with serving_at(
+        tracking_app(
+            store, auth_token=twilio.auth_token, public_base_url=base, templates_dir=settings.templates_dir
+        ),
+        port,
+    ):
         started = time.monotonic()
         answers = {
             "other url (replayed)": httpx.post(

@@ -1,4 +1,5 @@
-"""``notifier track``: receive delivery status from providers (Twilio callbacks, bounces)."""
+"""``notifier track``: receive bounces (SMTP for the bounce domain, or saved files). The webhooks are
+served by ``notifier serve``."""
 
 from __future__ import annotations
 
@@ -9,43 +10,11 @@ from typing import Annotated
 import typer
 
 from notifier.cli.common import DatabaseOption, console, friendly_errors, settings_from, store_for
-from notifier.errors import ConfigurationError
-from notifier.models import Channel
 
 app = typer.Typer(
-    help="Receive delivery status from providers: Twilio callbacks, bounces.", no_args_is_help=True
+    help="Receive bounces: over SMTP as the bounce domain's MX, or from saved files.", no_args_is_help=True
 )
 BounceDomainOption = Annotated[str, typer.Option(help="The bounce_domain of the email channel URL.")]
-
-
-@app.command("serve")
-@friendly_errors
-def track_serve(
-    public_url: Annotated[
-        str,
-        typer.Option(
-            help="How Twilio reaches this server, e.g. https://hooks.example.com (signatures cover it)."
-        ),
-    ],
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8089,
-    database_url: DatabaseOption = None,
-) -> None:
-    """Serve POST /twilio/status (set the SMS URL's status_callback to PUBLIC_URL/twilio/status).
-
-    Callbacks are verified with the auth token of the SMS channel URL (NOTIFIER_SMS_URL)."""
-    import uvicorn
-
-    from notifier.tracking.twilio_status import tracking_app
-
-    settings = settings_from(database_url)
-    token = settings.channel(Channel.SMS).password
-    if not token:
-        raise ConfigurationError(
-            "NOTIFIER_SMS_URL has no auth token (twilio://ACCOUNT_SID:AUTH_TOKEN@api?...)"
-        )
-    app_ = tracking_app(store_for(settings), auth_token=token, public_base_url=public_url)
-    uvicorn.run(app_, host=host, port=port, log_level="info", access_log=False)
 
 
 @app.command("bounces")

@@ -7,9 +7,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
 
 from notifier.errors import ConfigurationError, StoreError
 from notifier.redact import mask_url
@@ -60,6 +60,16 @@ class Store:
     def connect(self) -> Iterator[Connection]:
         with self.engine.connect() as conn:
             yield conn
+
+    def ping(self) -> None:
+        """StoreError unless the store answers (a health check)."""
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except SQLAlchemyError as exc:
+            raise StoreError(
+                f"the store at {mask_url(self.url)} does not answer: {type(exc).__name__}"
+            ) from None
 
     def require_current(self, migrations_dir: Path) -> None:
         """Refuse, with one line saying what to do, a store that cannot be reached or is not at this

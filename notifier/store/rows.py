@@ -23,8 +23,10 @@ __all__ = [
     "IncidentRevisionRow",
     "IncidentRow",
     "IncidentSummary",
+    "LastSms",
     "ManifestReader",
     "Outcome",
+    "ReplyRow",
     "ReportRow",
     "UncertainRow",
 ]
@@ -212,3 +214,42 @@ class HealthRow(_FromRow):
     down_since: datetime | None
     last_error: str | None
     next_probe_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class LastSms(_FromRow):
+    """The latest SMS notice sent to a phone number: what an inbound message from it answers."""
+
+    outbox_id: int
+    campaign_id: int
+    campaign: str
+    notice: str
+    customer_id: int | None
+    locale: str
+    notice_locale: str
+    jurisdiction: str | None
+    incident_facts: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyRow(_FromRow):
+    """A customer's reply in the support queue, with the notice it answers where known."""
+
+    id: int
+    channel: str
+    contact: str
+    customer_external_id: str | None
+    customer_name: str | None
+    campaign: str | None
+    notice: str | None
+    outbox_state: str | None
+    content_hash: str | None
+    locale: str | None
+    received_at: datetime
+    subject: str | None
+    body: str
+    status: str
+    assignee: str | None
+    note: str | None
+    updated_at: datetime
+    updated_by: str | None

@@ -32,7 +32,9 @@ from notifier.models import (
     ChannelPlan,
     ChannelPolicy,
     Decision,
+    EventKind,
     OutboxState,
+    ReplyStatus,
     UnreachableReason,
 )
 
@@ -42,6 +44,7 @@ __all__ = [
     "campaigns",
     "customers",
     "delivery_events",
+    "events",
     "incident_revisions",
     "incidents",
     "manifest",
@@ -49,6 +52,7 @@ __all__ = [
     "outbox",
     "provider_health",
     "rate_limits",
+    "replies",
     "template_submissions",
 ]
 
@@ -93,6 +97,8 @@ customers = Table(
     Column("sms_opt_out", Boolean, nullable=False, default=False),
     Column("created_at", UTC, nullable=False),
     Column("updated_at", UTC, nullable=False),
+    Index(None, "phone"),  # inbound SMS and look-ups find customers by phone
+    Index(None, "email"),
 )
 
 incidents = Table(
@@ -210,6 +216,59 @@ delivery_events = Table(
     _one_of("from_state", OutboxState, nullable=True),
     _one_of("to_state", OutboxState),
     Index(None, "outbox_id"),
+)
+
+# What came back from providers and customers, one normalized row per report (notifier.models.EventKind):
+# status callbacks, bounces, inbound SMS, email replies. ``payload`` keeps what arrived (capped), linked to
+# the customer, campaign and outbox row where known. ``delivery_events`` stays the outbox's own log of
+# state changes; this is the record of what the outside world said.
+events = Table(
+    "events",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),
+    Column("channel", String(8), nullable=False),
+    Column("provider", String(16), nullable=False),  # twilio, smtp (bounce receiver), imap
+    Column("received_at", UTC, nullable=False),
+    Column("provider_at", UTC),  # the provider's own time, when it gives one
+    Column("reason", String(64)),  # the provider's code (Twilio error, SMTP status, keyword)
+    Column("customer_id", BigId, ForeignKey("customers.id")),
+    Column("campaign_id", BigId, ForeignKey("campaigns.id")),
+    Column("outbox_id", BigId, ForeignKey("outbox.id")),
+    Column("provider_message_id", String(255)),
+    Column("contact", String(320)),  # the phone or address it came from or was about
+    Column("payload", Text, nullable=False),
+    _one_of("kind", EventKind),
+    _one_of("channel", Channel),
+    Index(None, "outbox_id"),
+    Index(None, "customer_id"),
+    Index(None, "campaign_id", "kind"),
+)
+
+# The support queue: every reply a customer sent (SMS or email), with what they had been sent.
+replies = Table(
+    "replies",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("event_id", BigId, ForeignKey("events.id"), nullable=False, unique=True),
+    Column("channel", String(8), nullable=False),
+    Column("contact", String(320), nullable=False),
+    Column("customer_id", BigId, ForeignKey("customers.id")),
+    Column("campaign_id", BigId, ForeignKey("campaigns.id")),
+    Column("outbox_id", BigId, ForeignKey("outbox.id")),
+    Column("locale", String(35)),
+    Column("received_at", UTC, nullable=False),
+    Column("subject", Text),
+    Column("body", Text, nullable=False),  # plain text, control characters removed; never HTML
+    Column("status", String(16), nullable=False),
+    Column("assignee", String(128)),
+    Column("note", Text),
+    Column("updated_at", UTC, nullable=False),
+    Column("updated_by", String(128)),
+    _one_of("channel", Channel),
+    _one_of("status", ReplyStatus),
+    Index(None, "status", "received_at"),
+    Index(None, "customer_id"),
 )
 
 audit_log = Table(

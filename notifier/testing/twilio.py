@@ -95,6 +95,11 @@ def _matches(message: dict[str, Any], query: Mapping[str, str]) -> bool:
     return True
 
 
+# Twilio's own default keywords (reference/twilio/NOTES.md): it blocks and unblocks numbers itself.
+TWILIO_OPT_OUT = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "END", "QUIT", "REVOKE", "OPTOUT", "CANCEL"})
+TWILIO_OPT_IN = frozenset({"START", "YES", "UNSTOP"})
+
+
 @dataclass
 class TwilioStandin:
     """Run with ``with TwilioStandin() as twilio:``; ``twilio.url`` is the ``twilio+http://`` channel URL."""
@@ -337,6 +342,32 @@ class TwilioStandin:
                     logging.getLogger(__name__).warning("status callback failed: %s", exc)
                 with self._lock:
                     self.callbacks_posted.append({"to": resource["to"], "status": status})
+
+    def text_in(self, webhook_url: str, *, sender: str, body: str, to: str | None = None) -> httpx.Response:
+        """A customer texts ``body`` to one of our numbers: post Twilio's inbound-message webhook, signed,
+        to ``webhook_url`` and return the answer (TwiML). Like Twilio, the stand-in itself blocks the
+        number after one of Twilio's default opt-out words and unblocks it after an opt-in word."""
+        word = "".join(body.split()).upper()
+        if word in TWILIO_OPT_OUT:
+            self.opted_out.add(sender)
+        elif word in TWILIO_OPT_IN:
+            self.opted_out.discard(sender)
+        form = {
+            "MessageSid": "SM" + secrets.token_hex(16),
+            "SmsSid": "",
+            "AccountSid": self.account_sid,
+            "MessagingServiceSid": "",
+            "From": sender,
+            "To": to or self.from_number,
+            "Body": body,
+            "NumMedia": "0",
+            "NumSegments": "1",
+            "SmsStatus": "received",
+            "ApiVersion": "2010-04-01",
+        }
+        form["SmsSid"] = form["MessageSid"]
+        signature = RequestValidator(self.auth_token).compute_signature(webhook_url, form)
+        return httpx.post(webhook_url, data=form, headers={"X-Twilio-Signature": signature}, timeout=10)
 
     def app(self) -> Starlette:
         return Starlette(

@@ -35,6 +35,15 @@ from notifier.store.queries.customers import (
     suppress_customers_sms,
     upsert_customers,
 )
+from notifier.store.queries.events import (
+    customer_ids_by_phone,
+    event_for_token,
+    insert_event,
+    last_sms_to,
+    latest_incident_facts,
+    opt_in_sms,
+    opt_out_sms,
+)
 from notifier.store.queries.health import (
     provider_failed,
     provider_health_of,
@@ -63,6 +72,7 @@ from notifier.store.queries.outbox import (
     uncertain_rows,
 )
 from notifier.store.queries.pacing import reserve_slots
+from notifier.store.queries.replies import insert_reply, replies_page, reply_by_id, update_reply
 
 __all__ = [
     "HARD_BOUNCE",
@@ -73,10 +83,12 @@ __all__ = [
     "campaign_pieces",
     "campaign_state",
     "claim_batch",
+    "customer_ids_by_phone",
     "customers_by_external_ids",
     "delete_campaign",
     "delivery_report_rows",
     "email_row_by_token",
+    "event_for_token",
     "fill_outbox",
     "hand_over",
     "incident_by_id",
@@ -85,11 +97,15 @@ __all__ = [
     "incidents_list",
     "insert_approval",
     "insert_campaign",
+    "insert_event",
     "insert_incident",
     "insert_manifest_rows",
+    "insert_reply",
     "insert_submission",
     "last_author",
+    "last_sms_to",
     "latest_decisions",
+    "latest_incident_facts",
     "manifest_readers",
     "manifest_summary",
     "mark_already_notified",
@@ -99,7 +115,9 @@ __all__ = [
     "next_deferred_at",
     "next_lease_expiry",
     "not_reached_page",
+    "opt_in_sms",
     "opt_out_email",
+    "opt_out_sms",
     "outbox_counts",
     "provider_failed",
     "provider_health_of",
@@ -108,6 +126,8 @@ __all__ = [
     "record_outcomes",
     "release_claims",
     "release_fallback",
+    "replies_page",
+    "reply_by_id",
     "reserve_slots",
     "revise_incident",
     "sample_manifest",
@@ -118,5 +138,6 @@ __all__ = [
     "suppress_customers_sms",
     "uncertain_rows",
     "unfinished_rows",
+    "update_reply",
     "upsert_customers",
 ]

@@ -13,13 +13,16 @@ What a bounce does (forward only, like every status):
   email), and an SMS waiting as email-first fallback is released;
 - hard: also marks the address as bounced, so later campaigns do not use it;
 - feedback (a spam complaint, ARF): the customer is opted out of email;
-- delivered, delayed, auto-reply, not a bounce: recorded in the log only.
+- delivered, delayed, auto-reply, not a bounce: recorded (log line and event) only.
+
+Every bounce that names a row of ours is also an event (``events``), with the classifier's reading.
 
 ``BounceReceiver`` is an SMTP server (aiosmtpd) for the bounce domain: run it as that domain's MX."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 from dataclasses import dataclass
@@ -30,7 +33,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy import Connection
 
 from notifier.clock import utcnow
-from notifier.models import OutboxState
+from notifier.models import Channel, EventKind, OutboxState
 from notifier.redact import mask_email
 from notifier.sending import tokens
 from notifier.store import Store
@@ -117,6 +120,7 @@ def apply_report(
             log.warning("refused a bounce for outbox %s: its signature does not match", row.id)
             return BounceOutcome(report.category, token, "refused: the signature does not match (forged?)")
         action = _apply(conn, report, row, now)
+        _record_event(conn, report, row, now)
     log.info("bounce for outbox %s (%s): %s", row.id, mask_email(row.email or ""), action)
     return BounceOutcome(report.category, token, action)
 
@@ -156,6 +160,46 @@ def _apply(conn: Connection, report: BounceReport, row: BounceTarget, now: datet
     if failure.kind == "hard" and row.customer_id is not None and row.email:
         q.mark_email_bounced(conn, row.customer_id, row.email, words)
     return f"bounced ({detail})" + (", SMS fallback released" if released else "")
+
+
+# The classifier's categories → the event model's kinds (notifier.models.EventKind).
+_EVENT_OF: dict[str, EventKind] = {
+    "failure": EventKind.BOUNCED,
+    "delayed": EventKind.DEFERRED,
+    "delivered": EventKind.DELIVERED,
+    "feedback": EventKind.COMPLAINED,
+    "auto_reply": EventKind.AUTO_REPLIED,
+}
+
+
+def _record_event(conn: Connection, report: BounceReport, row: BounceTarget, now: datetime) -> None:
+    """The bounce as an event: its kind, the failure's status as reason, the classifier's reading."""
+    failure = _failure_for(report, row.email) if report.failures else None
+    payload = {
+        "category": report.category,
+        "feedback_type": report.feedback_type,
+        "failures": [
+            {
+                "address": f.address,
+                "kind": f.kind,
+                "status": f.status,
+                "reply_code": f.reply_code,
+                "diagnostic": f.diagnostic,
+            }
+            for f in report.failures
+        ],
+        "original_message_ids": list(report.original_message_ids),
+    }
+    q.event_for_token(
+        conn,
+        token=row.message_token,
+        kind=_EVENT_OF.get(report.category, EventKind.UNKNOWN),
+        channel=Channel.EMAIL,
+        provider="smtp",
+        payload=json.dumps(payload, ensure_ascii=False, sort_keys=True),
+        now=now,
+        reason=(failure.status or failure.reply_code) if failure else report.feedback_type,
+    )
 
 
 def _failure_for(report: BounceReport, email: str | None) -> Failure:

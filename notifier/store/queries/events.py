@@ -1,0 +1,230 @@
+"""What providers and customers said (the ``events`` table) and what it changes: consent by phone number,
+and the SMS rows of unfinished campaigns that an opt-out or opt-in reaches before they are sent."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, insert, literal, select, update
+
+from notifier.models import CampaignState, Channel, EventKind, OutboxState
+from notifier.store.queries.outbox import _events, _values
+from notifier.store.rows import LastSms
+from notifier.store.schema import campaigns, customers, delivery_events, events, incidents, manifest, outbox
+
+__all__ = [
+    "MAX_PAYLOAD_CHARS",
+    "customer_ids_by_phone",
+    "event_for_token",
+    "insert_event",
+    "last_sms_to",
+    "latest_incident_facts",
+    "opt_in_sms",
+    "opt_out_sms",
+]
+
+MAX_PAYLOAD_CHARS = 16_384  # what a provider sent is kept, up to this much (a callback is under 2 KB)
+UNFINISHED = (CampaignState.PLANNED, CampaignState.RUNNING, CampaignState.PAUSED)
+NOT_YET_SENT = (OutboxState.PENDING, OutboxState.DEFERRED, OutboxState.WAITING)  # and held by no sender
+
+
+def insert_event(
+    conn: Connection,
+    *,
+    kind: EventKind,
+    channel: Channel,
+    provider: str,
+    payload: str,
+    now: datetime,
+    provider_at: datetime | None = None,
+    reason: str | None = None,
+    customer_id: int | None = None,
+    campaign_id: int | None = None,
+    outbox_id: int | None = None,
+    provider_message_id: str | None = None,
+    contact: str | None = None,
+) -> int:
+    """Record one event; returns its id. The payload is cut to ``MAX_PAYLOAD_CHARS``, marked where cut."""
+    row = conn.execute(
+        insert(events)
+        .values(
+            kind=kind.value,
+            channel=channel.value,
+            provider=provider,
+            received_at=now,
+            provider_at=provider_at,
+            reason=(reason or None) and reason[:64],
+            customer_id=customer_id,
+            campaign_id=campaign_id,
+            outbox_id=outbox_id,
+            provider_message_id=(provider_message_id or None) and provider_message_id[:255],
+            contact=(contact or None) and contact[:320],
+            payload=_capped(payload),
+        )
+        .returning(events.c.id)
+    ).one()
+    return int(row.id)
+
+
+def _capped(payload: str) -> str:
+    if len(payload) <= MAX_PAYLOAD_CHARS:
+        return payload
+    mark = f"\n[cut at {MAX_PAYLOAD_CHARS} characters]"
+    return payload[: MAX_PAYLOAD_CHARS - len(mark)] + mark
+
+
+def event_for_token(
+    conn: Connection,
+    *,
+    token: str,
+    kind: EventKind,
+    channel: Channel,
+    provider: str,
+    payload: str,
+    now: datetime,
+    reason: str | None = None,
+    provider_message_id: str | None = None,
+) -> None:
+    """Record an event about the outbox row with ``token``, linked to its campaign and customer (one
+    INSERT … SELECT: a status callback costs no extra round trip to look them up)."""
+    source = (
+        select(
+            literal(kind.value),
+            literal(channel.value),
+            literal(provider),
+            literal(now),
+            literal((reason or None) and reason[:64]),
+            manifest.c.customer_id,
+            outbox.c.campaign_id,
+            outbox.c.id,
+            literal((provider_message_id or None) and provider_message_id[:255]),
+            literal(_capped(payload)),
+        )
+        .select_from(outbox.join(manifest, manifest.c.id == outbox.c.manifest_id))
+        .where(outbox.c.message_token == token)
+    )
+    conn.execute(
+        insert(events).from_select(
+            [
+                "kind",
+                "channel",
+                "provider",
+                "received_at",
+                "reason",
+                "customer_id",
+                "campaign_id",
+                "outbox_id",
+                "provider_message_id",
+                "payload",
+            ],
+            source,
+        )
+    )
+
+
+def customer_ids_by_phone(conn: Connection, phone: str) -> list[int]:
+    return [int(i) for i in conn.execute(select(customers.c.id).where(customers.c.phone == phone)).scalars()]
+
+
+def last_sms_to(conn: Connection, phone: str) -> LastSms | None:
+    """The latest SMS row handed to a provider for ``phone`` (any campaign), with its incident's facts."""
+    row = conn.execute(
+        select(
+            outbox.c.id.label("outbox_id"),
+            outbox.c.campaign_id,
+            campaigns.c.name.label("campaign"),
+            campaigns.c.notice,
+            manifest.c.customer_id,
+            manifest.c.locale,
+            manifest.c.notice_locale,
+            manifest.c.jurisdiction,
+            incidents.c.facts.label("incident_facts"),
+        )
+        .select_from(
+            outbox.join(manifest, manifest.c.id == outbox.c.manifest_id)
+            .join(campaigns, campaigns.c.id == outbox.c.campaign_id)
+            .join(incidents, incidents.c.id == campaigns.c.incident_id)
+        )
+        .where(manifest.c.phone == phone, outbox.c.channel == Channel.SMS.value)
+        .order_by(outbox.c.first_attempt_at.is_(None), outbox.c.first_attempt_at.desc(), outbox.c.id.desc())
+        .limit(1)
+    ).first()
+    return LastSms.from_row(row) if row is not None else None
+
+
+def latest_incident_facts(conn: Connection) -> dict[str, Any] | None:
+    """The newest incident's facts: whose contact an unknown number's help reply gives."""
+    facts = conn.execute(select(incidents.c.facts).order_by(incidents.c.id.desc()).limit(1)).scalar()
+    return dict(facts) if facts is not None else None
+
+
+def _unfinished_sms_rows(phone: str, states: Sequence[OutboxState]) -> Any:
+    return (
+        select(outbox.c.id)
+        .join(manifest, manifest.c.id == outbox.c.manifest_id)
+        .join(campaigns, campaigns.c.id == outbox.c.campaign_id)
+        .where(
+            manifest.c.phone == phone,
+            outbox.c.channel == Channel.SMS.value,
+            outbox.c.state.in_(_values(states)),
+            campaigns.c.state.in_([s.value for s in UNFINISHED]),
+        )
+    )
+
+
+def opt_out_sms(conn: Connection, phone: str, *, detail: str, now: datetime) -> int:
+    """The number's owner said STOP: no SMS to it from any later campaign, and its rows of unfinished
+    campaigns that no sender holds yet are suppressed. Returns how many rows were suppressed.
+
+    Rows a sender has already claimed (at most a batch, seconds from being sent) still go out."""
+    conn.execute(update(customers).where(customers.c.phone == phone).values(sms_opt_out=True, updated_at=now))
+    suppressed = 0
+    for (
+        state
+    ) in NOT_YET_SENT:  # one state at a time, so each event says what the row was (opt-in restores it)
+        ids = [int(i) for i in conn.execute(_unfinished_sms_rows(phone, (state,))).scalars()]
+        if ids:
+            conn.execute(
+                update(outbox)
+                .where(outbox.c.id.in_(ids), outbox.c.state == state.value)
+                .values(state=OutboxState.SUPPRESSED.value, last_error=detail, updated_at=now)
+            )
+            _events(conn, ids, now=now, before=state, after=OutboxState.SUPPRESSED, detail=detail)
+            suppressed += len(ids)
+    return suppressed
+
+
+def opt_in_sms(conn: Connection, phone: str, *, detail: str, now: datetime) -> int:
+    """The number's owner said START: SMS again for later campaigns, and the rows of unfinished campaigns
+    an opt-out suppressed before they were sent (never handed to a provider) go back to the state they
+    had (due, deferred, or waiting as a fallback). Returns how many."""
+    conn.execute(
+        update(customers).where(customers.c.phone == phone).values(sms_opt_out=False, updated_at=now)
+    )
+    candidates = _unfinished_sms_rows(phone, (OutboxState.SUPPRESSED,)).where(
+        outbox.c.first_attempt_at.is_(None)
+    )
+    restored = 0
+    for row_id in [int(i) for i in conn.execute(candidates).scalars()]:
+        before = conn.execute(
+            select(delivery_events.c.from_state)
+            .where(
+                delivery_events.c.outbox_id == row_id,
+                delivery_events.c.to_state == OutboxState.SUPPRESSED.value,
+            )
+            .order_by(delivery_events.c.id.desc())
+            .limit(1)
+        ).scalar()
+        if before not in {s.value for s in NOT_YET_SENT}:
+            continue  # suppressed by something else than an opt-out of this kind
+        state = OutboxState(before)
+        conn.execute(
+            update(outbox)
+            .where(outbox.c.id == row_id, outbox.c.state == OutboxState.SUPPRESSED.value)
+            .values(state=state.value, last_error=None, updated_at=now)
+        )
+        _events(conn, [row_id], now=now, before=OutboxState.SUPPRESSED, after=state, detail=detail)
+        restored += 1
+    return restored

@@ -1,0 +1,1 @@
+"""Support's work: the queue of customers' replies (``queue``)."""
