@@ -24,7 +24,11 @@ check: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+# The mailbox tests run a real IMAP server: Dovecot from Debian (its system daemon is not started).
 test: check
+	@test -x /usr/sbin/dovecot || { echo "installing dovecot-imapd for the mailbox tests"; \
+		export DEBIAN_FRONTEND=noninteractive; apt-get install -y -qq dovecot-imapd >/dev/null 2>&1 || \
+		{ apt-get update -qq && apt-get install -y -qq dovecot-imapd >/dev/null; }; }
 	$(BIN)/python -m pytest
 
 # Benchmarks need Postfix's smtp-sink/smtp-source (Debian package postfix; its daemon is not started).

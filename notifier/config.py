@@ -15,13 +15,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from notifier.errors import ConfigurationError
 from notifier.models import Channel
 from notifier.redact import mask_url
 
-__all__ = ["ENVIRONMENT", "PROJECT_ROOT", "ChannelSettings", "RetryPolicy", "Settings"]
+__all__ = ["ENVIRONMENT", "PROJECT_ROOT", "ChannelSettings", "MailboxSettings", "RetryPolicy", "Settings"]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_VAR_DIR = PROJECT_ROOT / "var"
@@ -82,6 +82,63 @@ class ChannelSettings:
         return cls(kind, url, rate_per_s=rate, burst=burst, concurrency=concurrency, account=account)
 
 
+@dataclass(frozen=True, slots=True)
+class MailboxSettings:
+    """A mailbox read over IMAP (``notifier track mailbox``): the Reply-To inbox, or a bounce mailbox.
+
+    ``imaps://user:password@host[:993]/Folder`` (TLS from the start) or ``imap://…?starttls=1`` (never
+    in the clear otherwise, unless ``&insecure=1`` on loopback for tests); ``&cafile=PATH`` trusts a
+    private CA. The folder defaults to INBOX. The mailbox is only read (never flagged or moved)."""
+
+    url: str
+    host: str
+    port: int
+    user: str
+    password: str
+    folder: str = "INBOX"
+    tls: bool = True  # TLS from the start (imaps)
+    starttls: bool = False
+    cafile: str | None = None
+
+    def __repr__(self) -> str:
+        return f"MailboxSettings({mask_url(self.url)!r})"
+
+    @property
+    def key(self) -> str:
+        """Names the mailbox in the store (its read checkpoint): user, host and folder."""
+        return f"{self.user}@{self.host}:{self.port}/{self.folder}"
+
+    @classmethod
+    def parse(cls, url: str, *, source: str = "NOTIFIER_MAILBOX_URL") -> MailboxSettings:
+        parts = urlsplit(url)
+        if parts.scheme not in ("imap", "imaps") or not parts.hostname:
+            raise ConfigurationError(f"{source}: {mask_url(url)!r} is not imaps://user:password@host/Folder")
+        if not parts.username or parts.password is None:
+            raise ConfigurationError(f"{source}: {mask_url(url)!r} needs a user and a password")
+        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        tls = parts.scheme == "imaps"
+        starttls = query.get("starttls") == "1"
+        if not tls and not starttls and query.get("insecure") != "1":
+            raise ConfigurationError(
+                f"{source}: imap:// sends the password in the clear: use imaps://, or add ?starttls=1"
+            )
+        try:
+            port = parts.port or (993 if tls else 143)
+        except ValueError:
+            raise ConfigurationError(f"{source}: {mask_url(url)!r} has a bad port") from None
+        return cls(
+            url=url,
+            host=parts.hostname,
+            port=port,
+            user=unquote(parts.username),
+            password=unquote(parts.password),
+            folder=unquote(parts.path.strip("/")) or "INBOX",
+            tls=tls,
+            starttls=starttls,
+            cafile=query.get("cafile"),
+        )
+
+
 N = TypeVar("N", int, float)
 
 
@@ -107,11 +164,14 @@ class Settings:
     var_dir:       working files (SQLite store, demo outbox, summaries).
     batch_size:    outbox rows one sender claims ahead at a time.
     lease_seconds: how long a claim is ours; a row left ``sending`` past it becomes ``uncertain``.
-    email, sms:    the parsed channel settings (from the URLs; None when the URL is not set)."""
+    mailbox_url:   IMAP mailbox read for replies and bounces (``imaps://user:pass@host/INBOX``); None = none.
+    email, sms:    the parsed channel settings (from the URLs; None when the URL is not set).
+    mailbox:       the parsed mailbox settings (None when the URL is not set)."""
 
     database_url: str = f"sqlite:///{DEFAULT_VAR_DIR / 'notifier.db'}"
     email_url: str | None = None
     sms_url: str | None = None
+    mailbox_url: str | None = None
     templates_dir: Path = PROJECT_ROOT / "templates"
     locales_dir: Path = PROJECT_ROOT / "locales"
     migrations_dir: Path = PROJECT_ROOT / "migrations"
@@ -122,6 +182,7 @@ class Settings:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     email: ChannelSettings | None = field(init=False, default=None, compare=False)
     sms: ChannelSettings | None = field(init=False, default=None, compare=False)
+    mailbox: MailboxSettings | None = field(init=False, default=None, compare=False)
 
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.lease_seconds < 1:
@@ -131,6 +192,15 @@ class Settings:
                 ChannelSettings.parse(url, kind, source=f"NOTIFIER_{kind.value.upper()}_URL") if url else None
             )
             object.__setattr__(self, kind.value, parsed)
+        if self.mailbox_url:
+            object.__setattr__(self, "mailbox", MailboxSettings.parse(self.mailbox_url))
+
+    @property
+    def bounce_domain(self) -> str | None:
+        """The email channel URL's ``bounce_domain``: the domain of our VERP addresses and Message-IDs."""
+        if not self.email_url:
+            return None
+        return parse_qs(urlsplit(self.email_url).query).get("bounce_domain", [None])[-1]
 
     def channel(self, kind: Channel) -> ChannelSettings:
         """The settings of one channel; a ConfigurationError naming the variable when it is not configured."""
@@ -181,6 +251,7 @@ ENVIRONMENT: dict[str, tuple[str, Callable[[str, str], Any], str]] = {
     "NOTIFIER_DATABASE_URL": ("database_url", _text, "SQLAlchemy URL of the store"),
     "NOTIFIER_EMAIL_URL": ("email_url", _text, "email channel URL (smtp://, smtps://, memory://email)"),
     "NOTIFIER_SMS_URL": ("sms_url", _text, "SMS channel URL (twilio://, twilio+http://, memory://sms)"),
+    "NOTIFIER_MAILBOX_URL": ("mailbox_url", _text, "IMAP mailbox of replies and bounces (imaps://)"),
     "NOTIFIER_VAR_DIR": ("var_dir", _path, "working files: the default SQLite store, demo output"),
     "NOTIFIER_TEMPLATES_DIR": ("templates_dir", _path, "notice templates and legal content data"),
     "NOTIFIER_LOCALES_DIR": ("locales_dir", _path, "gettext catalogs"),

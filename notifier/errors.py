@@ -5,6 +5,7 @@ NotifierError
 ├── SelectionError                     a selection query or source that cannot be used
 ├── CampaignStateError                 an action the campaign's state does not allow
 ├── RenderError                        a notice that cannot be rendered completely (never sent)
+├── MailboxError                       an IMAP mailbox that cannot be read (unreachable, login refused)
 └── DeliveryError                      a provider refused or failed one message
     ├── TransientDeliveryError         try again later (SMTP 4xx, disconnects, timeouts, Twilio 429/5xx)
     └── PermanentDeliveryError         never retry this message on this channel (SMTP 5xx, invalid number)
@@ -20,6 +21,7 @@ __all__ = [
     "ConfigurationError",
     "DeliveryError",
     "InputError",
+    "MailboxError",
     "NotifierError",
     "PermanentDeliveryError",
     "RenderError",
@@ -47,6 +49,10 @@ class CampaignStateError(NotifierError):
 
 class StoreError(NotifierError):
     """The store cannot be used as it is: unreachable, or not migrated to this version."""
+
+
+class MailboxError(NotifierError):
+    """An IMAP mailbox cannot be read: unreachable, TLS refused, login refused, no such folder."""
 
 
 class RenderError(NotifierError):

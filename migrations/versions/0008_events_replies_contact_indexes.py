@@ -1,4 +1,5 @@
-"""events (what providers and customers said), the support queue of replies, customers by phone and email
+"""events (what providers and customers said), the support queue of replies, IMAP read checkpoints,
+customers by phone and email
 
 Revision ID: 0008
 Revises: 0007
@@ -75,6 +76,13 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_replies_customer_id'), ['customer_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_replies_status_received_at'), ['status', 'received_at'], unique=False)
 
+    op.create_table('mailbox_checkpoints',
+    sa.Column('mailbox', sa.String(length=400), nullable=False),
+    sa.Column('uid_validity', sa.BigInteger(), nullable=False),
+    sa.Column('last_uid', sa.BigInteger(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('mailbox', name=op.f('pk_mailbox_checkpoints'))
+    )
     with op.batch_alter_table('customers', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_customers_email'), ['email'], unique=False)
         batch_op.create_index(batch_op.f('ix_customers_phone'), ['phone'], unique=False)
@@ -92,6 +100,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_replies_status_received_at'))
         batch_op.drop_index(batch_op.f('ix_replies_customer_id'))
 
+    op.drop_table('mailbox_checkpoints')
     op.drop_table('replies')
     with op.batch_alter_table('events', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_events_outbox_id'))

@@ -1,5 +1,5 @@
-"""``notifier track``: receive bounces (SMTP for the bounce domain, or saved files). The webhooks are
-served by ``notifier serve``."""
+"""``notifier track``: receive bounces (SMTP for the bounce domain, or saved files) and read the mailbox
+of replies and bounces over IMAP. The webhooks are served by ``notifier serve``."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ from typing import Annotated
 import typer
 
 from notifier.cli.common import DatabaseOption, console, friendly_errors, settings_from, store_for
+from notifier.errors import ConfigurationError
 
 app = typer.Typer(
-    help="Receive bounces: over SMTP as the bounce domain's MX, or from saved files.", no_args_is_help=True
+    help="Receive bounces and replies: SMTP as the bounce domain's MX, an IMAP mailbox, or saved files.",
+    no_args_is_help=True,
 )
 BounceDomainOption = Annotated[str, typer.Option(help="The bounce_domain of the email channel URL.")]
 
@@ -58,3 +60,51 @@ def track_bounce_files(
         outcome = apply_bounce(store, path.read_bytes(), bounce_domain=domain)
         rows.append((path.name, outcome.category, outcome.token or "-", outcome.action))
     console.print(data_table("Bounces", ("file", "kind", "message", "action"), rows))
+
+
+@app.command("mailbox")
+@friendly_errors
+def track_mailbox(
+    every: Annotated[
+        float | None, typer.Option(min=5, help="Keep reading, every this many seconds, until Ctrl-C.")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many messages per read.")] = 1000,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Read new messages of the mailbox NOTIFIER_MAILBOX_URL (the Reply-To inbox, a bounce mailbox):
+    bounces are applied, auto-replies recorded, customers' replies queued for support. The mailbox is only
+    read; a restart goes on after the last message read, never twice."""
+    from notifier.cli.output import data_table, progress_bar
+    from notifier.tracking.mailbox import read_mailbox
+
+    settings = settings_from(database_url)
+    if settings.mailbox is None:
+        raise ConfigurationError(
+            "no mailbox configured: set NOTIFIER_MAILBOX_URL=imaps://user:pass@host/INBOX"
+        )
+    store = store_for(settings)
+    while True:
+        with progress_bar(console, "reading the mailbox", None) as update:
+            run = read_mailbox(
+                store,
+                settings.mailbox,
+                bounce_domain=settings.bounce_domain,
+                limit=limit,
+                progress=lambda done, _total: update(done),
+            )
+        rows = [
+            ("messages read", run.read),
+            ("bounces and complaints", run.bounces),
+            ("replies queued for support", run.replies),
+            ("auto-replies (recorded, not queued)", run.auto_replies),
+            ("other (not ours, too large, unreadable)", run.other),
+            ("already recorded (folder renumbered)", run.already_recorded),
+            ("read up to UID", run.last_uid),
+        ]
+        console.print(data_table(f"Mailbox {run.mailbox}", ("", "count"), rows))
+        if every is None:
+            return
+        try:
+            time.sleep(every)
+        except KeyboardInterrupt:
+            return

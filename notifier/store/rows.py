@@ -23,7 +23,7 @@ __all__ = [
     "IncidentRevisionRow",
     "IncidentRow",
     "IncidentSummary",
-    "LastSms",
+    "LastNotice",
     "ManifestReader",
     "Outcome",
     "ReplyRow",
@@ -217,8 +217,9 @@ class HealthRow(_FromRow):
 
 
 @dataclass(frozen=True, slots=True)
-class LastSms(_FromRow):
-    """The latest SMS notice sent to a phone number: what an inbound message from it answers."""
+class LastNotice(_FromRow):
+    """A notice we sent (an outbox row) with what a reply to it needs: its campaign, reader, language,
+    and the incident's facts (whose support contact an answer gives)."""
 
     outbox_id: int
     campaign_id: int
@@ -229,6 +230,7 @@ class LastSms(_FromRow):
     notice_locale: str
     jurisdiction: str | None
     incident_facts: dict[str, Any]
+    campaign_settings: dict[str, Any] | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,6 +47,7 @@ __all__ = [
     "events",
     "incident_revisions",
     "incidents",
+    "mailbox_checkpoints",
     "manifest",
     "metadata",
     "outbox",
@@ -269,6 +270,18 @@ replies = Table(
     _one_of("status", ReplyStatus),
     Index(None, "status", "received_at"),
     Index(None, "customer_id"),
+)
+
+# How far each IMAP mailbox has been read: every message up to ``last_uid`` of the folder as it was at
+# ``uid_validity`` (a new UIDVALIDITY means the server renumbered the folder: it is read again, and
+# messages already recorded are recognised by their Message-ID).
+mailbox_checkpoints = Table(
+    "mailbox_checkpoints",
+    metadata,
+    Column("mailbox", String(400), primary_key=True),
+    Column("uid_validity", BigInteger, nullable=False),
+    Column("last_uid", BigInteger, nullable=False),
+    Column("updated_at", UTC, nullable=False),
 )
 
 audit_log = Table(

@@ -69,7 +69,7 @@ def take_inbound_sms(
     payload = json.dumps(dict(fields), ensure_ascii=False, sort_keys=True)
     now = utcnow()
     with store.begin() as conn:
-        last = q.last_sms_to(conn, sender)
+        last = q.last_notice_to(conn, Channel.SMS, sender)
         customer_ids = q.customer_ids_by_phone(conn, sender)
         # the customer our last notice to this number was for, else anyone with the number
         customer_id = last.customer_id if last and last.customer_id else next(iter(customer_ids), None)

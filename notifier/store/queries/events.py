@@ -10,19 +10,33 @@ from typing import Any
 from sqlalchemy import Connection, insert, literal, select, update
 
 from notifier.models import CampaignState, Channel, EventKind, OutboxState
+from notifier.store.queries._dialect import dialect_insert
 from notifier.store.queries.outbox import _events, _values
-from notifier.store.rows import LastSms
-from notifier.store.schema import campaigns, customers, delivery_events, events, incidents, manifest, outbox
+from notifier.store.rows import LastNotice
+from notifier.store.schema import (
+    campaigns,
+    customers,
+    delivery_events,
+    events,
+    incidents,
+    mailbox_checkpoints,
+    manifest,
+    outbox,
+)
 
 __all__ = [
     "MAX_PAYLOAD_CHARS",
     "customer_ids_by_phone",
     "event_for_token",
+    "event_recorded",
     "insert_event",
-    "last_sms_to",
+    "last_notice_to",
     "latest_incident_facts",
+    "mailbox_checkpoint",
+    "notice_by_token",
     "opt_in_sms",
     "opt_out_sms",
+    "save_mailbox_checkpoint",
 ]
 
 MAX_PAYLOAD_CHARS = 16_384  # what a provider sent is kept, up to this much (a callback is under 2 KB)
@@ -128,30 +142,76 @@ def customer_ids_by_phone(conn: Connection, phone: str) -> list[int]:
     return [int(i) for i in conn.execute(select(customers.c.id).where(customers.c.phone == phone)).scalars()]
 
 
-def last_sms_to(conn: Connection, phone: str) -> LastSms | None:
-    """The latest SMS row handed to a provider for ``phone`` (any campaign), with its incident's facts."""
+def _notices() -> Any:
+    return select(
+        outbox.c.id.label("outbox_id"),
+        outbox.c.campaign_id,
+        campaigns.c.name.label("campaign"),
+        campaigns.c.notice,
+        manifest.c.customer_id,
+        manifest.c.locale,
+        manifest.c.notice_locale,
+        manifest.c.jurisdiction,
+        incidents.c.facts.label("incident_facts"),
+        campaigns.c.settings.label("campaign_settings"),
+    ).select_from(
+        outbox.join(manifest, manifest.c.id == outbox.c.manifest_id)
+        .join(campaigns, campaigns.c.id == outbox.c.campaign_id)
+        .join(incidents, incidents.c.id == campaigns.c.incident_id)
+    )
+
+
+def last_notice_to(conn: Connection, channel: Channel, contact: str) -> LastNotice | None:
+    """The latest ``channel`` notice handed to a provider for ``contact`` (an E.164 phone, or an email
+    address in any case), in any campaign, else the latest planned for it."""
+    where = manifest.c.phone == contact if channel is Channel.SMS else manifest.c.email_key == contact.lower()
     row = conn.execute(
-        select(
-            outbox.c.id.label("outbox_id"),
-            outbox.c.campaign_id,
-            campaigns.c.name.label("campaign"),
-            campaigns.c.notice,
-            manifest.c.customer_id,
-            manifest.c.locale,
-            manifest.c.notice_locale,
-            manifest.c.jurisdiction,
-            incidents.c.facts.label("incident_facts"),
-        )
-        .select_from(
-            outbox.join(manifest, manifest.c.id == outbox.c.manifest_id)
-            .join(campaigns, campaigns.c.id == outbox.c.campaign_id)
-            .join(incidents, incidents.c.id == campaigns.c.incident_id)
-        )
-        .where(manifest.c.phone == phone, outbox.c.channel == Channel.SMS.value)
+        _notices()
+        .where(where, outbox.c.channel == channel.value)
         .order_by(outbox.c.first_attempt_at.is_(None), outbox.c.first_attempt_at.desc(), outbox.c.id.desc())
         .limit(1)
     ).first()
-    return LastSms.from_row(row) if row is not None else None
+    return LastNotice.from_row(row) if row is not None else None
+
+
+def notice_by_token(conn: Connection, token: str) -> LastNotice | None:
+    """The notice whose message token is ``token`` (quoted by a reply's In-Reply-To or References)."""
+    row = conn.execute(_notices().where(outbox.c.message_token == token)).first()
+    return LastNotice.from_row(row) if row is not None else None
+
+
+def event_recorded(conn: Connection, provider: str, provider_message_id: str) -> bool:
+    """Whether an event from ``provider`` with this message id is on record (a mailbox read again)."""
+    found = conn.execute(
+        select(events.c.id)
+        .where(events.c.provider == provider, events.c.provider_message_id == provider_message_id[:255])
+        .limit(1)
+    ).first()
+    return found is not None
+
+
+def mailbox_checkpoint(conn: Connection, mailbox: str, *, for_update: bool = False) -> tuple[int, int] | None:
+    """(UIDVALIDITY, last UID read) of a mailbox, or None if it was never read; ``for_update`` locks the
+    row until the transaction ends (PostgreSQL), so two readers never take the same message."""
+    query = select(mailbox_checkpoints.c.uid_validity, mailbox_checkpoints.c.last_uid).where(
+        mailbox_checkpoints.c.mailbox == mailbox
+    )
+    row = conn.execute(query.with_for_update() if for_update else query).first()
+    return (int(row.uid_validity), int(row.last_uid)) if row is not None else None
+
+
+def save_mailbox_checkpoint(
+    conn: Connection, mailbox: str, *, uid_validity: int, last_uid: int, now: datetime
+) -> None:
+    stmt = dialect_insert(conn, mailbox_checkpoints).values(
+        mailbox=mailbox, uid_validity=uid_validity, last_uid=last_uid, updated_at=now
+    )
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[mailbox_checkpoints.c.mailbox],
+            set_={"uid_validity": uid_validity, "last_uid": last_uid, "updated_at": now},
+        )
+    )
 
 
 def latest_incident_facts(conn: Connection) -> dict[str, Any] | None:

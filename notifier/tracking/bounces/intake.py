@@ -42,10 +42,12 @@ from notifier.store.rows import BounceTarget
 from notifier.tracking.bounces.classify import BounceReport, Failure, classify
 
 __all__ = [
+    "EVENT_OF",
     "BounceOutcome",
     "BounceReceiver",
     "apply_bounce",
     "apply_report",
+    "apply_report_in",
     "token_from_address",
     "tokens_from_message_ids",
 ]
@@ -104,23 +106,39 @@ def apply_report(
     now: datetime | None = None,
 ) -> BounceOutcome:
     """Apply an already classified message to the row it names (one message may go to several rows)."""
+    with store.begin() as conn:
+        return apply_report_in(
+            conn, report, envelope_to=envelope_to, bounce_domain=bounce_domain, now=now or utcnow()
+        )
+
+
+def apply_report_in(
+    conn: Connection,
+    report: BounceReport,
+    *,
+    envelope_to: str | None,
+    bounce_domain: str | None,
+    now: datetime,
+    provider: str = "smtp",
+    message_id: str | None = None,
+) -> BounceOutcome:
+    """``apply_report`` inside the caller's transaction (a mailbox reader saves its checkpoint in it too);
+    ``provider`` names where the bounce came from on its event (the SMTP receiver, or IMAP)."""
     signed = token_from_address(envelope_to, bounce_domain) if envelope_to else None
     if signed is None:
         signed = next(iter(tokens_from_message_ids(report.original_message_ids, bounce_domain)), None)
     if signed is None:
         return BounceOutcome(report.category, None, "unmatched: names no message of ours")
     token, signature = tokens.split(signed)
-    now = now or utcnow()
-    with store.begin() as conn:
-        row = q.email_row_by_token(conn, token)
-        if row is None:
-            return BounceOutcome(report.category, token, "unmatched: no email row has this token")
-        key = (row.settings or {}).get("bounce_key")
-        if key is not None and not tokens.verify(token, signature, key):
-            log.warning("refused a bounce for outbox %s: its signature does not match", row.id)
-            return BounceOutcome(report.category, token, "refused: the signature does not match (forged?)")
-        action = _apply(conn, report, row, now)
-        _record_event(conn, report, row, now)
+    row = q.email_row_by_token(conn, token)
+    if row is None:
+        return BounceOutcome(report.category, token, "unmatched: no email row has this token")
+    key = (row.settings or {}).get("bounce_key")
+    if key is not None and not tokens.verify(token, signature, key):
+        log.warning("refused a bounce for outbox %s: its signature does not match", row.id)
+        return BounceOutcome(report.category, token, "refused: the signature does not match (forged?)")
+    action = _apply(conn, report, row, now)
+    _record_event(conn, report, row, now, provider, message_id)
     log.info("bounce for outbox %s (%s): %s", row.id, mask_email(row.email or ""), action)
     return BounceOutcome(report.category, token, action)
 
@@ -163,7 +181,7 @@ def _apply(conn: Connection, report: BounceReport, row: BounceTarget, now: datet
 
 
 # The classifier's categories → the event model's kinds (notifier.models.EventKind).
-_EVENT_OF: dict[str, EventKind] = {
+EVENT_OF: dict[str, EventKind] = {
     "failure": EventKind.BOUNCED,
     "delayed": EventKind.DEFERRED,
     "delivered": EventKind.DELIVERED,
@@ -172,7 +190,14 @@ _EVENT_OF: dict[str, EventKind] = {
 }
 
 
-def _record_event(conn: Connection, report: BounceReport, row: BounceTarget, now: datetime) -> None:
+def _record_event(
+    conn: Connection,
+    report: BounceReport,
+    row: BounceTarget,
+    now: datetime,
+    provider: str,
+    message_id: str | None,
+) -> None:
     """The bounce as an event: its kind, the failure's status as reason, the classifier's reading."""
     failure = _failure_for(report, row.email) if report.failures else None
     payload = {
@@ -193,12 +218,13 @@ def _record_event(conn: Connection, report: BounceReport, row: BounceTarget, now
     q.event_for_token(
         conn,
         token=row.message_token,
-        kind=_EVENT_OF.get(report.category, EventKind.UNKNOWN),
+        kind=EVENT_OF.get(report.category, EventKind.UNKNOWN),
         channel=Channel.EMAIL,
-        provider="smtp",
+        provider=provider,
         payload=json.dumps(payload, ensure_ascii=False, sort_keys=True),
         now=now,
         reason=(failure.status or failure.reply_code) if failure else report.feedback_type,
+        provider_message_id=message_id,
     )
 
 
