@@ -71,6 +71,7 @@ def notify_customers(
     urgent: str | None = None,
     uncertain_email: str = "hold",
     retry_for: str = "12h",
+    tracking_window: str = "72h",
     actor: str = "prefect",
 ) -> dict[str, Any]:
     """Plan ``campaign`` if it is new (needs ``incident`` and ``affected_ids`` and/or ``query``; ``notice`` is
@@ -82,7 +83,11 @@ def notify_customers(
             if incident is None:
                 raise ValueError(f"campaign {campaign!r} is new: pass incident= and affected_ids= or query=")
             delivery = DeliveryPolicy.from_options(
-                quiet_hours=quiet_hours, urgent=urgent, uncertain_email=uncertain_email, retry_for=retry_for
+                quiet_hours=quiet_hours,
+                urgent=urgent,
+                uncertain_email=uncertain_email,
+                retry_for=retry_for,
+                tracking_window=tracking_window,
             )
             selection = Selection(ids_file=Path(affected_ids) if affected_ids else None, query=query)
             plan_campaign_task(

@@ -68,6 +68,7 @@ class ChannelPolicy(enum.StrEnum):
 
     ALL = "all"  # every channel with consent and a usable contact
     EMAIL_FIRST = "email-first"  # email when usable, SMS only for those without email
+    SMS_FIRST = "sms-first"  # SMS when usable, email only for those without SMS or whose SMS fails
 
 
 class UnreachableReason(enum.StrEnum):
@@ -95,7 +96,8 @@ class OutboxState(enum.StrEnum):
 
     ``pending → claimed → sending → accepted → delivered | bounced | undelivered | failed``, beside them
     ``deferred`` (due again at ``next_attempt_at``), ``waiting`` (a fallback, sent only if the channel
-    before it fails for good), ``suppressed``, ``skipped`` and ``uncertain``. A sender *claims* rows
+    before it fails for good), ``suppressed``, ``skipped``, ``uncertain``, and ``no_receipt`` (accepted,
+    never confirmed when the campaign's tracking window closed). A sender *claims* rows
     ahead under a lease and marks them ``sending`` only just before it hands them to the provider, so
     after a crash a ``claimed`` row goes back to ``pending`` and only a ``sending`` one is ``uncertain``.
     Reports from providers only ever move a row to a state of higher rank."""
@@ -113,6 +115,9 @@ class OutboxState(enum.StrEnum):
     FAILED = "failed"
     SUPPRESSED = "suppressed"
     SKIPPED = "skipped"
+    NO_RECEIPT = (
+        "no_receipt"  # accepted, and no final report came before the campaign's tracking window closed
+    )
 
     @property
     def rank(self) -> int:
@@ -184,6 +189,9 @@ _TRAITS: dict[OutboxState, _StateTraits] = {
     _S.FAILED: _StateTraits(rank=3, terminal=True),
     _S.SUPPRESSED: _StateTraits(rank=3, terminal=True),
     _S.SKIPPED: _StateTraits(rank=0, terminal=True),
+    # Settled, and not counted as reached: the provider took it and nobody ever confirmed it arrived. Rank
+    # 2, so a report that comes later still moves it on.
+    _S.NO_RECEIPT: _StateTraits(rank=2, terminal=True),
 }
 
 
@@ -332,12 +340,15 @@ class DeliveryPolicy:
     uncertain_email: emails whose fate a crash left unknown are held for review or resent.
     retry_for: how long after a message's first attempt transient failures (SMTP 4xx, Twilio 429) are
                retried before it fails (default 12 hours); a provider that cannot be reached at all
-               does not count against it."""
+               does not count against it.
+    tracking_window: how long after the campaign completes reports are awaited (default 72 hours); then
+               reconciliation settles SMS with no final report as ``no_receipt``."""
 
     quiet_hours: QuietHours = QuietHours()
     urgent_reason: str | None = None
     uncertain_email: UncertainEmail = UncertainEmail.HOLD
     retry_for: timedelta = timedelta(hours=12)
+    tracking_window: timedelta = timedelta(hours=72)
 
     @classmethod
     def from_options(
@@ -347,6 +358,7 @@ class DeliveryPolicy:
         urgent: str | None = None,
         uncertain_email: str = "hold",
         retry_for: str = "12h",
+        tracking_window: str = "72h",
     ) -> DeliveryPolicy:
         """From the words a user gives (CLI options, flow parameters); ValueError says what is wrong."""
         try:
@@ -358,6 +370,7 @@ class DeliveryPolicy:
             urgent_reason=urgent or None,
             uncertain_email=uncertain,
             retry_for=parse_duration(retry_for, what="retry for"),
+            tracking_window=parse_duration(tracking_window, what="tracking window"),
         )
 
     def sms_window(self) -> QuietHours | None:
@@ -371,6 +384,7 @@ class DeliveryPolicy:
             "urgent_reason": self.urgent_reason,
             "uncertain_email": self.uncertain_email.value,
             "retry_for_seconds": self.retry_for.total_seconds(),
+            "tracking_window_seconds": self.tracking_window.total_seconds(),
         }
 
     @classmethod
@@ -382,4 +396,5 @@ class DeliveryPolicy:
             urgent_reason=str(urgent) if urgent else None,
             uncertain_email=UncertainEmail(str(data.get("uncertain_email", "hold"))),
             retry_for=timedelta(seconds=float(str(data.get("retry_for_seconds", 12 * 3600)))),
+            tracking_window=timedelta(seconds=float(str(data.get("tracking_window_seconds", 72 * 3600)))),
         )

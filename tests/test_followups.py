@@ -135,7 +135,7 @@ def test_a_follow_up_of_an_unfinished_campaign_or_an_unknown_kind_is_refused(
     planned_campaign(store, settings, tmp_path, [customer(1)], name="first")
     with pytest.raises(InputError, match="still has 2 messages to send"):
         _plan(store, "follow-up", Selection(not_reached_in="first"))
-    with pytest.raises(InputError, match="--only takes bounced, undelivered, no_channel"):
+    with pytest.raises(InputError, match="--only takes bounced, undelivered, no_receipt, no_channel"):
         _plan(store, "follow-up", Selection(not_reached_in="first", not_reached_kinds=frozenset({"sad"})))
     with pytest.raises(InputError, match="no campaign 'nope'"):
         _plan(store, "follow-up", Selection(not_reached_in="nope"))

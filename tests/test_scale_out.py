@@ -166,7 +166,12 @@ def test_two_workers_send_one_campaign_through_the_deployments_exactly_once(
     per_recipient = Counter(r for mail in smtp.received for r in mail.recipients)
     assert status.state == "completed" and status.outbox == {"email": {"accepted": CUSTOMERS}}
     assert len(per_recipient) == CUSTOMERS and max(per_recipient.values()) == 1  # each exactly once
-    assert prefect_server.flow_runs() == {("start-campaign", "COMPLETED"): 1, ("send-shard", "COMPLETED"): 2}
+    sending_runs = {
+        k: n for k, n in prefect_server.flow_runs().items() if k[0] in ("start-campaign", "send-shard")
+    }
+    assert sending_runs == {("start-campaign", "COMPLETED"): 1, ("send-shard", "COMPLETED"): 2}
+    # The scheduled deployments (track-mailbox, reconcile) may run meanwhile; they never fail or send here.
+    assert not {state for _, state in prefect_server.flow_runs()} & {"FAILED", "CRASHED"}
     deadline = time.monotonic() + 60  # run logs reach the server in batches, after the run's final state
     while len(shares := prefect_server.shard_accepted()) < 2 and time.monotonic() < deadline:
         time.sleep(0.5)

@@ -41,7 +41,7 @@ MAX_PROBLEMS_SHOWN = 20
 Progress = Callable[[int], None]
 
 
-NOT_REACHED_KINDS = ("bounced", "undelivered", "no_channel")
+NOT_REACHED_KINDS = ("bounced", "undelivered", "no_receipt", "no_channel")
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +145,8 @@ def plan_channels(
     sms_reason = _sms_reason(customer, channels)
     if policy is ChannelPolicy.EMAIL_FIRST and email_reason is None and sms_reason is None:
         sms_reason = UnreachableReason.POLICY.value
+    elif policy is ChannelPolicy.SMS_FIRST and email_reason is None and sms_reason is None:
+        email_reason = UnreachableReason.POLICY.value
     return ChannelPlan.of(email_reason is None, sms_reason is None), email_reason, sms_reason
 
 

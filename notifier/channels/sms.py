@@ -165,6 +165,16 @@ class TwilioChannel:
             )
         return None
 
+    async def status(self, sid: str) -> tuple[str, str | None]:
+        """What Twilio says now of the message ``sid``: its status and error code (reconciliation asks for
+        messages whose final status callback never came). A fetch that fails raises a DeliveryError."""
+        try:
+            message = await self._twilio().messages(sid).fetch_async()
+        except Exception as exc:
+            raise map_twilio_error(exc, sid) from exc
+        code = message.error_code
+        return str(message.status), (str(code) if code not in (None, "", 0) else None)
+
     def _is_ours(self, message: Any, body: str, created_after: datetime) -> bool:
         if self.messaging_service_sid:
             identity = message.messaging_service_sid == self.messaging_service_sid

@@ -55,12 +55,17 @@ def campaign_plan(
     only: Annotated[
         str | None,
         typer.Option(
-            help="With --not-reached-in, only these: bounced, undelivered, no_channel (comma list)."
+            help="With --not-reached-in, only these (comma list): "
+            "bounced, undelivered, no_receipt, no_channel."
         ),
     ] = None,
     channels: Annotated[str, typer.Option(help="Channels this campaign may use.")] = "email,sms",
     policy: Annotated[
-        str, typer.Option(help="all: every usable channel; email-first: SMS only without email.")
+        str,
+        typer.Option(
+            help="all: every usable channel; email-first: SMS only without email (or if it fails); "
+            "sms-first: email only without SMS (or if it fails)."
+        ),
     ] = "all",
     notice: Annotated[
         str, typer.Option(help="breach_notice (first notice) or breach_update (follow-up).")
@@ -82,6 +87,13 @@ def campaign_plan(
             help="After a crash, emails whose fate is unknown: hold (for review) or resend (same Message-ID)."
         ),
     ] = "hold",
+    tracking_window: Annotated[
+        str,
+        typer.Option(
+            help="Await delivery reports this long after the campaign completes; then SMS with none are "
+            "no_receipt (not reached), e.g. 72h."
+        ),
+    ] = "72h",
     database_url: DatabaseOption = None,
     actor: ActorOption = "",
 ) -> None:
@@ -97,12 +109,16 @@ def campaign_plan(
         channel_set = frozenset(Channel(c.strip()) for c in channels.split(",") if c.strip())
         channel_policy = ChannelPolicy(policy)
         delivery = DeliveryPolicy.from_options(
-            quiet_hours=quiet_hours, urgent=urgent, uncertain_email=uncertain_email, retry_for=retry_for
+            quiet_hours=quiet_hours,
+            urgent=urgent,
+            uncertain_email=uncertain_email,
+            retry_for=retry_for,
+            tracking_window=tracking_window,
         )
     except ValueError as exc:
         raise ConfigurationError(
-            f"{exc}; --channels email,sms; --policy all|email-first; --quiet-hours 09-20; "
-            "--uncertain-email hold|resend; --retry-for 12h"
+            f"{exc}; --channels email,sms; --policy all|email-first|sms-first; --quiet-hours 09-20; "
+            "--uncertain-email hold|resend; --retry-for 12h; --tracking-window 72h"
         ) from exc
     store = store_for(settings)
     selected = 0
@@ -201,6 +217,68 @@ def campaign_launch(
         result = run_flow("notify-customers", settings, campaign=name, actor=actor_or_login(actor))
         console.print(f"this run: {result['this_run']}")
     console.print(outbox_table(campaign_status(store, name)))
+
+
+@app.command("reconcile")
+@friendly_errors
+def campaign_reconcile(
+    name: Annotated[str | None, typer.Argument(help="The campaign; leave out with --all.")] = None,
+    every_campaign: Annotated[
+        bool, typer.Option("--all", help="Every launched campaign with something left to settle.")
+    ] = False,
+    silent_after: Annotated[
+        str, typer.Option(help="Ask Twilio about SMS accepted this long ago with no final status, e.g. 30m.")
+    ] = "30m",
+    database_url: DatabaseOption = None,
+    actor: ActorOption = "",
+) -> None:
+    """Settle what tracking left open, without a relaunch: uncertain rows by policy, silent SMS asked of
+    Twilio, released fallbacks sent, and after the tracking window SMS with no report as no_receipt."""
+    from notifier.cli.output import data_table
+    from notifier.models import parse_duration
+    from notifier.tracking.reconcile import campaigns_to_reconcile, reconcile
+
+    if (name is None) == (not every_campaign):
+        raise ConfigurationError("name one campaign, or give --all (not both)")
+    try:
+        silent = parse_duration(silent_after, what="--silent-after")
+    except ValueError as exc:
+        raise ConfigurationError(f"{exc} (e.g. 30m, 2h)") from None
+    settings = settings_from(database_url)
+    store = store_for(settings)
+    names = campaigns_to_reconcile(store) if every_campaign else [name or ""]
+    rows = []
+    for campaign in names:
+        done = reconcile(store, settings, campaign, actor=actor_or_login(actor), silent_after=silent)
+        rows.append(
+            (
+                campaign,
+                ", ".join(f"{k} {v}" for k, v in done.uncertain_settled.items()) or "-",
+                f"{done.silent_settled}/{done.silent_asked}"
+                + (f" ({done.ask_failed} failed)" if done.ask_failed else ""),
+                done.sent.accepted,
+                done.send_refused or "-",
+                done.no_receipt,
+                f"{done.window_closes:%Y-%m-%d %H:%M} UTC" if done.window_closes else "not completed",
+            )
+        )
+    console.print(
+        data_table(
+            "Reconciliation",
+            (
+                "campaign",
+                "uncertain settled",
+                "silent SMS settled/asked",
+                "sent",
+                "not sent because",
+                "no_receipt",
+                "tracking window closes",
+            ),
+            rows,
+        )
+    )
+    if not names:
+        console.print("nothing to reconcile", markup=False)
 
 
 def _control(name: str, action: str, reason: str, database_url: str | None, actor: str) -> None:

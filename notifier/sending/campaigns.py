@@ -45,6 +45,7 @@ class CampaignRef:
     notice: str
     policy: DeliveryPolicy
     planned_at: datetime | None
+    completed_at: datetime | None = None
     bounce_key: str | None = None  # signs the email tokens (sending.tokens); None if planned before them
 
 
@@ -69,6 +70,7 @@ def get_campaign(store: Store, name: str) -> CampaignRef:
         notice=row.notice,
         policy=DeliveryPolicy.from_json(row.settings),
         planned_at=row.planned_at,
+        completed_at=row.completed_at,
         bounce_key=(row.settings or {}).get("bounce_key"),
     )
 

@@ -12,8 +12,9 @@ stop, or ``max_claims`` claims were made:
   sender slot is about to take them: after a crash only these are ``uncertain``, about
   ``2 × concurrency`` rows plus answers not yet written, never the whole claim;
 - **pace and send**: ``concurrency`` senders wait for their send slot and call the provider;
-- **record**: answers are written every ``RECORD_EVERY`` rows or 0.2 s, guarded by the lease, with an
-  email-first SMS fallback released when an email fails for good and an SMS opt-out made permanent.
+- **record**: answers are written every ``RECORD_EVERY`` rows or 0.2 s, guarded by the lease, with the
+  fallback (the other channel, waiting) released when a message fails for good and an SMS opt-out made
+  permanent.
 
 Every exception while sending one message becomes that row's outcome, never the end of the run, except
 a ``ConfigurationError`` (our own setup is wrong: login, TLS trust): then no more rows are handed over,

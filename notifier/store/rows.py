@@ -28,6 +28,7 @@ __all__ = [
     "Outcome",
     "ReplyRow",
     "ReportRow",
+    "SilentSms",
     "UncertainRow",
 ]
 
@@ -116,6 +117,7 @@ class CampaignRow(_FromRow):
     channels: str
     settings: dict[str, Any] | None
     planned_at: datetime | None
+    completed_at: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,3 +257,12 @@ class ReplyRow(_FromRow):
     note: str | None
     updated_at: datetime
     updated_by: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SilentSms(_FromRow):
+    """An SMS the provider accepted and has said nothing final about since."""
+
+    id: int
+    message_token: str
+    provider_message_id: str

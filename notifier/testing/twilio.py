@@ -95,6 +95,8 @@ def _matches(message: dict[str, Any], query: Mapping[str, str]) -> bool:
     return True
 
 
+# The error code a final status comes with (30003 unreachable handset, 30008 unknown error).
+_ERROR_OF = {"undelivered": 30003, "failed": 30008}
 # Twilio's own default keywords (reference/twilio/NOTES.md): it blocks and unblocks numbers itself.
 TWILIO_OPT_OUT = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "END", "QUIT", "REVOKE", "OPTOUT", "CANCEL"})
 TWILIO_OPT_IN = frozenset({"START", "YES", "UNSTOP"})
@@ -117,6 +119,7 @@ class TwilioStandin:
     callback_delay: float = 0.05
     callback_duplicates: bool = False
     callback_seed: int = 7
+    callbacks_lost: float = 0.0  # share of messages whose callbacks never arrive (their status is still kept)
     callbacks_posted: list[dict[str, str]] = field(default_factory=list)
     record_path: str | None = None  # benchmarks: append each accepted message's arrival time (epoch s)
     queued: set[str] = field(default_factory=set)  # numbers whose messages stay queued: no date_sent yet
@@ -318,6 +321,14 @@ class TwilioStandin:
     async def _post_callbacks(self, resource: dict[str, Any]) -> None:
         """Post "sent" then the final status, signed with our auth token, like Twilio does."""
         final = self._final_status()
+        with self._lock:
+            lost = self._rng.random() < self.callbacks_lost
+            # What a fetch of the message answers from now on, whether or not its callbacks arrive.
+            resource["status"] = final
+            resource["error_code"] = _ERROR_OF.get(final)
+            resource["date_updated"] = format_datetime(utcnow())
+        if lost:
+            return
         statuses = ["sent", final] + (["sent"] if self.callback_duplicates else [])
         validator = RequestValidator(self.auth_token)
         async with httpx.AsyncClient(timeout=10) as client:
@@ -332,8 +343,8 @@ class TwilioStandin:
                     "ApiVersion": "2010-04-01",
                     "MessagingServiceSid": resource["messaging_service_sid"] or "",
                 }
-                if status in ("undelivered", "failed"):
-                    form["ErrorCode"] = "30003" if status == "undelivered" else "30008"
+                if status in _ERROR_OF:
+                    form["ErrorCode"] = str(_ERROR_OF[status])
                 url = resource["status_callback"]
                 signature = validator.compute_signature(url, form)
                 try:

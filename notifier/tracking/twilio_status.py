@@ -109,4 +109,6 @@ def _advance(
     moved = q.advance_by_token(conn, token=token, to_state=target, detail=detail, now=now)
     if moved and target is OutboxState.SUPPRESSED:
         q.suppress_customers_sms(conn, [moved])
+    if moved and target in (OutboxState.UNDELIVERED, OutboxState.FAILED):
+        q.release_fallback(conn, [moved], now)  # sms-first: the customer's email, waiting, goes out
     return f"{'applied' if moved else 'kept (not forward)'}: {target.value}"

@@ -236,7 +236,8 @@ def not_reached_page(
 ) -> list[str]:
     """External ids of a campaign's customers it did not reach on any channel, in keyset pages, limited to
     ``kinds`` when given: ``bounced`` (an email bounced), ``undelivered`` (a message failed or was
-    reported undelivered), ``no_channel`` (no usable channel at all). Those an earlier campaign had
+    reported undelivered), ``no_receipt`` (an SMS never confirmed before the tracking window closed),
+    ``no_channel`` (no usable channel at all). Those an earlier campaign had
     already reached are not among them."""
     reached = (
         select(literal(1))
@@ -257,6 +258,7 @@ def not_reached_page(
     conditions = {
         "bounced": has([OutboxState.BOUNCED]),
         "undelivered": has([OutboxState.UNDELIVERED, OutboxState.FAILED]),
+        "no_receipt": has([OutboxState.NO_RECEIPT]),
         "no_channel": manifest.c.channel_plan == ChannelPlan.NONE.value,
     }
     query = select(manifest.c.external_id).where(

@@ -29,13 +29,22 @@ from sqlalchemy import (
 )
 
 from notifier.clock import as_utc
-from notifier.models import Channel, ChannelPlan, OutboxState, UnreachableReason
-from notifier.store.rows import BounceTarget, ClaimedRow, ManifestReader, Outcome, ReportRow, UncertainRow
+from notifier.models import CampaignState, Channel, ChannelPlan, OutboxState, UnreachableReason
+from notifier.store.rows import (
+    BounceTarget,
+    ClaimedRow,
+    ManifestReader,
+    Outcome,
+    ReportRow,
+    SilentSms,
+    UncertainRow,
+)
 from notifier.store.schema import campaigns, delivery_events, manifest, outbox
 
 __all__ = [
     "advance_by_token",
     "campaign_pieces",
+    "campaigns_to_reconcile",
     "claim_batch",
     "delivery_report_rows",
     "email_row_by_token",
@@ -43,6 +52,7 @@ __all__ = [
     "hand_over",
     "manifest_readers",
     "mark_expired_leases_uncertain",
+    "mark_no_receipt",
     "next_deferred_at",
     "next_lease_expiry",
     "outbox_counts",
@@ -51,6 +61,7 @@ __all__ = [
     "release_fallback",
     "sample_manifest",
     "settle_uncertain",
+    "silent_sms",
     "skip_unsent",
     "uncertain_rows",
 ]
@@ -96,7 +107,7 @@ def _events(
 def fill_outbox(conn: Connection, campaign_id: int, now: datetime) -> dict[str, int]:
     """Create one outbox row per (manifest row, planned channel), in one INSERT … SELECT each; under
     email-first, customers who could also take SMS get a ``waiting`` SMS row, released if their email
-    fails for good.
+    fails for good (and the other way round under sms-first).
 
     The message token is derived from the row's identity, so the Message-ID of a resend is the same."""
 
@@ -110,6 +121,9 @@ def fill_outbox(conn: Connection, campaign_id: int, now: datetime) -> dict[str, 
         (Channel.SMS, OutboxState.PENDING): manifest.c.channel_plan.in_([ChannelPlan.SMS, ChannelPlan.BOTH]),
         (Channel.SMS, OutboxState.WAITING): and_(
             manifest.c.sms_reason == UnreachableReason.POLICY.value, manifest.c.phone.is_not(None)
+        ),
+        (Channel.EMAIL, OutboxState.WAITING): and_(
+            manifest.c.email_reason == UnreachableReason.POLICY.value, manifest.c.email.is_not(None)
         ),
     }
     created: dict[str, int] = {}
@@ -628,3 +642,65 @@ def email_row_by_token(conn: Connection, token: str) -> BounceTarget | None:
         .where(outbox.c.message_token == token, outbox.c.channel == Channel.EMAIL.value)
     ).first()
     return BounceTarget.from_row(row) if row is not None else None
+
+
+def silent_sms(
+    conn: Connection, campaign_id: int, *, accepted_before: datetime, limit: int
+) -> list[SilentSms]:
+    """SMS rows the provider accepted before ``accepted_before`` and has reported nothing final about."""
+    rows = conn.execute(
+        select(outbox.c.id, outbox.c.message_token, outbox.c.provider_message_id)
+        .where(
+            outbox.c.campaign_id == campaign_id,
+            outbox.c.channel == Channel.SMS.value,
+            outbox.c.state == OutboxState.ACCEPTED.value,
+            outbox.c.provider_message_id.is_not(None),
+            outbox.c.updated_at <= accepted_before,
+        )
+        .order_by(outbox.c.id)
+        .limit(limit)
+    )
+    return [SilentSms.from_row(r) for r in rows]
+
+
+def mark_no_receipt(conn: Connection, campaign_id: int, now: datetime) -> int:
+    """The tracking window has closed: SMS rows still only ``accepted`` become ``no_receipt`` (email has no
+    delivery receipts: an accepted email with no bounce stays accepted)."""
+    ids = list(
+        conn.scalars(
+            update(outbox)
+            .where(
+                outbox.c.campaign_id == campaign_id,
+                outbox.c.channel == Channel.SMS.value,
+                outbox.c.state == OutboxState.ACCEPTED.value,
+            )
+            .values(state=OutboxState.NO_RECEIPT.value, updated_at=now)
+            .returning(outbox.c.id)
+        )
+    )
+    _events(
+        conn,
+        ids,
+        now=now,
+        before=OutboxState.ACCEPTED,
+        after=OutboxState.NO_RECEIPT,
+        detail="no final report before the tracking window closed",
+    )
+    return len(ids)
+
+
+def campaigns_to_reconcile(conn: Connection) -> list[str]:
+    """Launched campaigns with something left to settle: rows in flight, due (a released fallback), of
+    unknown fate, or SMS still waiting for their final report."""
+    open_states = _values(OutboxState.remaining() | {OutboxState.UNCERTAIN})
+    waiting = or_(
+        outbox.c.state.in_(open_states),
+        and_(outbox.c.channel == Channel.SMS.value, outbox.c.state == OutboxState.ACCEPTED.value),
+    )
+    has_work = select(literal(1)).where(outbox.c.campaign_id == campaigns.c.id, waiting).exists()
+    launched = [CampaignState.RUNNING.value, CampaignState.PAUSED.value, CampaignState.COMPLETED.value]
+    return list(
+        conn.scalars(
+            select(campaigns.c.name).where(campaigns.c.state.in_(launched), has_work).order_by(campaigns.c.id)
+        )
+    )
