@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from bench.baselines import naive_smtplib_rate
+from bench.callbacks import callbacks_rate
 from bench.e2e import database, prepare, run_shards
 from bench.latency_smtpd import latency_server
 from bench.ports import free_port, stop_process, wait_for_port
@@ -33,6 +34,7 @@ TARGETS = {
     "throttle_max_1s_window": ("<=", 210.0),
     "throttle_loaded_max_1s_sender": ("<=", 210.0),
     "peak_rss_mb_1m": ("<=", 300.0),
+    "callbacks_per_s": (">=", 1000.0),
 }
 SMTP_QUERY = "from=notices@example.com&reply_to=support@example.com&bounce_domain=bounces.example.com"
 
@@ -98,6 +100,19 @@ def sms_e2e(work: Path, results: dict[str, float | int | str | None]) -> None:
         f"(d) SMS into the Twilio stand-in: {accepted} in {seconds:.1f} s = "
         f"{results['sms_e2e_msgs_per_s']} msgs/s"
     )
+
+
+def callbacks(work: Path, results: dict[str, float | int | str | None]) -> None:
+    proc, url = twilio_standin()
+    try:
+        with database("postgresql", work) as db:
+            campaign = prepare(db, n(10000), Channel.SMS, work)
+            run_shards(db, campaign, channel=Channel.SMS, channel_url=url + "&concurrency=32", shards=2)
+            rate, sent = callbacks_rate(db, url, auth_token="standin-auth-token")
+    finally:
+        stop_process(proc)
+    results["callbacks_per_s"] = round(rate, 1)
+    log(f"(h) signed status callbacks into notifier serve (PostgreSQL): {sent} = {rate:.0f}/s")
 
 
 def windows(stamps: list[float], seconds: float) -> tuple[float, int]:
@@ -199,7 +214,7 @@ def main() -> None:
     results: dict[str, float | int | str | None] = {"scale": SCALE}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        for step in (email_e2e, email_latency, sms_e2e, throttle, throttle_loaded):
+        for step in (email_e2e, email_latency, sms_e2e, callbacks, throttle, throttle_loaded):
             step(work, results)
         memory(results)
     write_results(results, RESULTS)

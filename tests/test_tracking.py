@@ -20,7 +20,7 @@ from notifier.config import Settings
 from notifier.models import Channel
 from notifier.sending.runner import launch
 from notifier.store import Store
-from notifier.store.schema import delivery_events, outbox
+from notifier.store.schema import delivery_events, events, outbox
 from notifier.testing.smtp import free_port
 from notifier.testing.twilio import TwilioStandin
 from notifier.tracking.app import tracking_app
@@ -181,3 +181,93 @@ def test_abusive_requests_get_a_4xx_change_nothing_and_never_stall_the_service(
     assert took < 5  # each refused at once: nothing held the event loop
     assert alive.status_code == 200 and alive.text == "applied: delivered"
     assert "Traceback" not in caplog.text and all(r.levelname != "ERROR" for r in caplog.records)
+
+
+PATHS = [  # status sequences Twilio produces for one message, each ending in one final status
+    ["queued", "sending", "sent", "delivered"],
+    ["accepted", "queued", "sent", "undelivered"],
+    ["queued", "sending", "sent", "failed"],
+    ["queued", "sent", "delivered", "read"],
+]
+
+
+@pytest.mark.parametrize("path", PATHS, ids="-".join)
+def test_every_order_and_batching_of_a_status_sequence_ends_in_its_final_state(
+    store: Store, settings: Settings, twilio: TwilioStandin, tmp_path: Path, path: list[str]
+) -> None:
+    """All 24 orders of the sequence, each applied one by one and in one batch, with a duplicate of every
+    callback: the row always ends in the path's final state, moved there exactly once."""
+    import itertools
+
+    from notifier.tracking.twilio_status import StatusCallback, apply_statuses
+
+    orders = list(itertools.permutations(path))
+    rows = [customer(n) for n in range(1, 2 * len(orders) + 1)]
+    planned_campaign(store, settings, tmp_path, rows, channels=frozenset({Channel.SMS}))
+    launch(store, settings, "test-campaign", actor="t")
+    with store.connect() as conn:
+        tokens = list(conn.execute(select(outbox.c.message_token).order_by(outbox.c.id)).scalars())
+    final = "delivered" if path[-1] == "read" else path[-1]
+    for i, order in enumerate(orders):
+        one_by_one, batched = tokens[2 * i], tokens[2 * i + 1]
+        for status in [*order, *order]:
+            apply_statuses(store, [StatusCallback(one_by_one, status, _error(status))])
+        apply_statuses(store, [StatusCallback(batched, s, _error(s)) for s in [*order, *reversed(order)]])
+    with store.connect() as conn:
+        states = set(conn.execute(select(outbox.c.state)).scalars())
+        moves = conn.execute(
+            select(delivery_events.c.outbox_id).where(delivery_events.c.to_state == final)
+        ).all()
+        recorded = conn.execute(select(events.c.id)).all()
+    assert states == {final}
+    assert len(moves) == len(tokens)  # each row moved to its final state exactly once
+    assert len(recorded) == len(tokens) * 2 * len(path)  # every callback is an event, duplicates too
+
+
+def _error(status: str) -> str | None:
+    return {"undelivered": "30003", "failed": "30008"}.get(status)
+
+
+def test_many_callbacks_at_once_are_all_answered_and_applied_and_a_failing_store_gets_503(
+    store: Store, settings: Settings, twilio: TwilioStandin, tmp_path: Path
+) -> None:
+    import asyncio
+
+    from twilio.request_validator import RequestValidator
+
+    planned_campaign(
+        store, settings, tmp_path, [customer(n) for n in range(1, 41)], channels=frozenset({Channel.SMS})
+    )
+    launch(store, settings, "test-campaign", actor="t")
+    with store.connect() as conn:
+        tokens = list(conn.execute(select(outbox.c.message_token)).scalars())
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    sign = RequestValidator(twilio.auth_token).compute_signature
+
+    async def post_all(client: httpx.AsyncClient, target: str) -> list[httpx.Response]:
+        posts = []
+        for token in tokens:
+            for status in ("sent", "delivered"):
+                form = {"MessageSid": f"SM{token}", "MessageStatus": status}
+                url = f"{target}/twilio/status?t={token}"
+                posts.append(client.post(url, data=form, headers={"X-Twilio-Signature": sign(url, form)}))
+        return await asyncio.gather(*posts)
+
+    async def run(app_store: Store, at: str, on_port: int) -> list[httpx.Response]:
+        app = tracking_app(
+            app_store, auth_token=twilio.auth_token, public_base_url=at, templates_dir=settings.templates_dir
+        )
+        with serving_at(app, on_port):
+            async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=50)) as client:
+                return await post_all(client, at)
+
+    answers = asyncio.run(run(store, base, port))
+    assert [a.status_code for a in answers] == [200] * 80
+    assert sorted(a.text for a in answers).count("applied: delivered") == 40
+    with store.connect() as conn:
+        assert set(conn.execute(select(outbox.c.state)).scalars()) == {"delivered"}
+    down_port = free_port()
+    unreachable = Store("postgresql+psycopg://postgres@127.0.0.1:1/none")
+    refused = asyncio.run(run(unreachable, f"http://127.0.0.1:{down_port}", down_port))
+    assert {a.status_code for a in refused} == {503}

@@ -1,6 +1,7 @@
 """The tracking service (``notifier serve``): one ASGI app for everything providers send us.
 
-- ``POST /twilio/status?t=<message token>``: Twilio status callbacks (``twilio_status``).
+- ``POST /twilio/status?t=<message token>``: Twilio status callbacks (``twilio_status``), written in
+  batches, each answered once its batch is committed.
 - ``POST /twilio/inbound``: inbound SMS, the Messaging webhook of our numbers (``inbound``), answered
   with TwiML.
 - ``GET /healthz``: the store answers, and which version runs (200, or 503 when the store does not).
@@ -27,7 +28,7 @@ from notifier.errors import InputError, StoreError
 from notifier.store import Store
 from notifier.tracking.inbound import take_inbound_sms
 from notifier.tracking.keywords import KeywordTable
-from notifier.tracking.twilio_status import MESSAGE_TOKEN, apply_status
+from notifier.tracking.twilio_status import MESSAGE_TOKEN, StatusCallback, StatusWriter
 from notifier.tracking.webhook import RejectedError, signed_form
 
 __all__ = ["tracking_app"]
@@ -47,6 +48,7 @@ def tracking_app(store: Store, *, auth_token: str, public_base_url: str, templat
     so behind a proxy it is the proxy's public address. The keyword table is read here, once."""
     validator = RequestValidator(auth_token)
     keywords = KeywordTable.load(templates_dir)
+    writer = StatusWriter(store)
 
     def refused(request: Request, exc: RejectedError) -> Response:
         log.warning("refused a Twilio request for %s: %s (HTTP %d)", request.url.path, exc.reason, exc.status)
@@ -60,15 +62,18 @@ def tracking_app(store: Store, *, auth_token: str, public_base_url: str, templat
                 raise RejectedError(400, "missing or malformed message token")
         except RejectedError as exc:
             return refused(request, exc)
-        outcome = await asyncio.to_thread(
-            apply_status,
-            store,
+        callback = StatusCallback(
             token=token,
             status=fields.get("MessageStatus", ""),
             error_code=fields.get("ErrorCode") or None,
             message_sid=fields.get("MessageSid"),
             fields=dict(fields),
         )
+        try:
+            outcome = await writer.apply(callback)
+        except Exception as exc:  # noqa: BLE001 - the store failed, not the request: Twilio may try again
+            log.error("could not record a status callback: %s", type(exc).__name__)
+            return PlainTextResponse("the store is unavailable", status_code=503)
         return PlainTextResponse(outcome)
 
     async def twilio_inbound(request: Request) -> Response:

@@ -39,6 +39,7 @@ from notifier.store.queries.events import (
     customer_ids_by_phone,
     event_for_token,
     event_recorded,
+    events_for_tokens,
     insert_event,
     last_notice_to,
     latest_incident_facts,
@@ -56,6 +57,7 @@ from notifier.store.queries.health import (
 )
 from notifier.store.queries.outbox import (
     advance_by_token,
+    advance_many_by_token,
     campaign_pieces,
     campaigns_to_reconcile,
     claim_batch,
@@ -84,6 +86,7 @@ from notifier.store.queries.replies import insert_reply, replies_page, reply_by_
 __all__ = [
     "HARD_BOUNCE",
     "advance_by_token",
+    "advance_many_by_token",
     "audit",
     "campaign_by_name",
     "campaign_incident_id",
@@ -98,6 +101,7 @@ __all__ = [
     "email_row_by_token",
     "event_for_token",
     "event_recorded",
+    "events_for_tokens",
     "fill_outbox",
     "hand_over",
     "incident_by_id",

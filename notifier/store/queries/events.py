@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, literal, select, update
+from sqlalchemy import Connection, bindparam, insert, literal, select, update
 
 from notifier.models import CampaignState, Channel, EventKind, OutboxState
 from notifier.store.queries._dialect import dialect_insert
@@ -29,6 +29,7 @@ __all__ = [
     "customer_ids_by_phone",
     "event_for_token",
     "event_recorded",
+    "events_for_tokens",
     "insert_event",
     "last_notice_to",
     "latest_incident_facts",
@@ -288,3 +289,45 @@ def opt_in_sms(conn: Connection, phone: str, *, detail: str, now: datetime) -> i
         _events(conn, [row_id], now=now, before=OutboxState.SUPPRESSED, after=state, detail=detail)
         restored += 1
     return restored
+
+
+def events_for_tokens(
+    conn: Connection, rows: Sequence[dict[str, Any]], *, channel: Channel, provider: str, now: datetime
+) -> None:
+    """``event_for_token`` for many reports at once (one INSERT … SELECT, executed for every row in one
+    round trip where the driver pipelines): each row gives token, kind, reason, provider_message_id and
+    payload."""
+    if not rows:
+        return
+    source = (
+        select(
+            bindparam("kind"),
+            literal(channel.value),
+            literal(provider),
+            literal(now, type_=events.c.received_at.type),
+            bindparam("reason"),
+            manifest.c.customer_id,
+            outbox.c.campaign_id,
+            outbox.c.id,
+            bindparam("provider_message_id"),
+            bindparam("payload"),
+        )
+        .select_from(outbox.join(manifest, manifest.c.id == outbox.c.manifest_id))
+        .where(outbox.c.message_token == bindparam("token"))
+    )
+    statement = insert(events).from_select(
+        [
+            "kind",
+            "channel",
+            "provider",
+            "received_at",
+            "reason",
+            "customer_id",
+            "campaign_id",
+            "outbox_id",
+            "provider_message_id",
+            "payload",
+        ],
+        source,
+    )
+    conn.execute(statement, [{**r, "payload": _capped(str(r["payload"]))} for r in rows])

@@ -7,7 +7,7 @@ The states and what they allow are ``notifier.models.OutboxState``'s; nothing he
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -43,6 +43,7 @@ from notifier.store.schema import campaigns, delivery_events, manifest, outbox
 
 __all__ = [
     "advance_by_token",
+    "advance_many_by_token",
     "campaign_pieces",
     "campaigns_to_reconcile",
     "claim_batch",
@@ -464,6 +465,42 @@ def advance_by_token(
         return None
     _events(conn, [row.id], now=now, before=None, after=to_state, detail=detail)
     return int(row.id)
+
+
+def advance_many_by_token(
+    conn: Connection, details: Mapping[str, str], *, to_state: OutboxState, now: datetime
+) -> dict[str, int]:
+    """``advance_by_token`` for many rows at once (``details``: token → the delivery event's detail);
+    returns token → id of the rows that moved."""
+    if not details:
+        return {}
+    moved = {
+        str(r.message_token): int(r.id)
+        for r in conn.execute(
+            update(outbox)
+            .where(
+                outbox.c.message_token.in_(list(details)),
+                outbox.c.state.in_(_values(OutboxState.before(to_state))),
+            )
+            .values(state=to_state.value, updated_at=now)
+            .returning(outbox.c.id, outbox.c.message_token)
+        )
+    }
+    if moved:
+        conn.execute(
+            insert(delivery_events),
+            [
+                {
+                    "outbox_id": i,
+                    "at": now,
+                    "from_state": None,
+                    "to_state": to_state.value,
+                    "detail": details[t],
+                }
+                for t, i in moved.items()
+            ],
+        )
+    return moved
 
 
 def uncertain_rows(conn: Connection, campaign_id: int) -> list[UncertainRow]:
