@@ -210,3 +210,33 @@ def test_the_track_mailbox_flow_reads_and_publishes_what_it_found(
             artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["mailbox"]))
         )
     assert artifacts and "replies queued for support" in str(artifacts[0].data)
+
+
+def test_saved_messages_are_applied_once_from_the_cli(
+    store: Store, settings: Settings, smtp: SmtpStandin, tmp_path: Path
+) -> None:
+    from notifier.testing import mail
+
+    sent = _sent(store, settings, smtp, tmp_path)
+    files = {
+        "reply.eml": mail.reply(sent["c1@example.com"], "Is my card safe?"),
+        "away.eml": mail.vacation_reply(sent["c2@example.com"]),
+        "bounce.eml": mail.dsn(sent["c3@example.com"], status="5.1.1", diagnostic="550 5.1.1 no such user"),
+    }
+    for name, raw in files.items():
+        (tmp_path / name).write_bytes(raw)
+    args = ["track", "mail-files", *(str(tmp_path / n) for n in files), str(tmp_path / "missing.eml")]
+    env = {"NOTIFIER_DATABASE_URL": settings.database_url, "NOTIFIER_EMAIL_URL": settings.email_url or ""}
+    first = CliRunner().invoke(cli, args, env=env)
+    again = CliRunner().invoke(cli, args, env=env)
+    assert first.exit_code == 0 and again.exit_code == 0
+    for taken in ("reply", "auto_reply", "failure", "cannot read"):
+        assert taken in first.output
+    assert again.output.count("already recorded") == 3  # recognised by their Message-ID
+    with store.connect() as conn:
+        queued = conn.execute(select(replies.c.body, replies.c.customer_id)).all()
+        state = conn.execute(
+            select(outbox.c.state).join(manifest).where(manifest.c.email == "c3@example.com")
+        ).scalar()
+    assert [b for b, _ in queued] == ["Is my card safe?"] and queued[0][1] is not None
+    assert state == "bounced"

@@ -62,6 +62,37 @@ def track_bounce_files(
     console.print(data_table("Bounces", ("file", "kind", "message", "action"), rows))
 
 
+@app.command("mail-files")
+@friendly_errors
+def track_mail_files(
+    files: Annotated[
+        list[Path], typer.Argument(help="Messages (.eml) saved from the Reply-To or bounce mailbox.")
+    ],
+    domain: Annotated[
+        str | None, typer.Option(help="The bounce_domain (default: the email channel URL's).")
+    ] = None,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Apply saved messages as the mailbox reader would: bounces applied, auto-replies recorded, customers'
+    replies queued for support. A message already on record (its Message-ID) is not applied twice."""
+    from notifier.cli.output import data_table
+    from notifier.tracking.mailbox import apply_saved_message
+
+    settings = settings_from(database_url)
+    store = store_for(settings)
+    rows = []
+    for path in files:
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            rows.append((path.name, f"cannot read: {exc.strerror}"))
+            continue
+        rows.append(
+            (path.name, apply_saved_message(store, raw, bounce_domain=domain or settings.bounce_domain))
+        )
+    console.print(data_table("Messages", ("file", "taken as"), rows))
+
+
 @app.command("mailbox")
 @friendly_errors
 def track_mailbox(

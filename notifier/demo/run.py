@@ -1,23 +1,29 @@
 """``notifier demo``: the whole job end to end on the embedded default.
 
 A fresh SQLite store, a few thousand seeded customers (with bad records), an example incident, a local
-SMTP server saving ``.eml`` files under ``var/outbox/`` and a Twilio stand-in, then the
-``notify-customers`` Prefect flow, twice (the second run must send nothing), and a summary in
+SMTP server saving ``.eml`` files under ``var/outbox/``, a Twilio stand-in and the tracking service, then
+the ``notify-customers`` Prefect flow (email first, SMS where email cannot be used or fails), twice (the
+second run must send nothing). Then what comes back: Twilio's status callbacks (some delivered, some
+undelivered, a few never arriving), real DSNs to the bounce receiver, «СТОП» and a question by SMS, an
+email reply and an out-of-office answer; reconciliation settles the rest. A summary of everything is in
 ``var/demo-summary.json``."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 import time
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import aiosmtplib
 from rich.console import Console
 
 from notifier.audience.importer import ImportReport, import_customers
-from notifier.cli.output import import_report_table, manifest_tables, outbox_table, progress_bar
+from notifier.cli.output import data_table, import_report_table, manifest_tables, outbox_table, progress_bar
 from notifier.config import Settings
 from notifier.demo.seed import write_demo_csv
 from notifier.notices import approval
@@ -26,12 +32,19 @@ from notifier.notices.lint import Linter
 from notifier.notices.proof import write_proofs
 from notifier.notices.records import create_incident, incident_by_key
 from notifier.orchestration import run_flow
+from notifier.redact import mask_contact
 from notifier.reports.delivery import write_delivery_report
 from notifier.sending import campaigns
 from notifier.store import Store
 from notifier.store import queries as q
-from notifier.testing.smtp import SmtpStandin
+from notifier.testing import mail
+from notifier.testing.serving import served
+from notifier.testing.smtp import SmtpStandin, free_port
 from notifier.testing.twilio import TwilioStandin
+from notifier.tracking.app import tracking_app
+from notifier.tracking.bounces.intake import BounceReceiver
+from notifier.tracking.mailbox import apply_saved_message
+from notifier.tracking.reconcile import reconcile
 
 __all__ = ["run_demo"]
 
@@ -45,7 +58,12 @@ VAR_FILES = (
     "demo-summary.json",
     "demo-import-report.txt",
 )
-VAR_DIRS = ("outbox", "reports", "proof")
+VAR_DIRS = ("outbox", "reports", "proof", "inbox")
+BOUNCE_DOMAIN = "bounces.example.com"  # the SMTP stand-in's channel URL says so
+BOUNCES = 5
+# How the Twilio stand-in's messages end, and how many of their callbacks never reach us.
+SMS_OUTCOMES = {"delivered": 0.8, "undelivered": 0.15, "failed": 0.05}
+CALLBACKS_LOST = 0.1
 
 
 @dataclass
@@ -132,20 +150,34 @@ def _legal_review(demo: _Demo, key: str) -> None:
 
 
 def _notify(demo: _Demo, incident: str, affected_ids: Path) -> dict[str, Any]:
-    demo.console.rule("[bold]4. Notify (Prefect flow notify-customers)")
-    with SmtpStandin(save_dir=demo.var_dir / "outbox") as smtp, TwilioStandin() as twilio:
-        settings = replace(demo.settings, email_url=smtp.url, sms_url=twilio.url)
-        first = run_flow(
-            "notify-customers",
-            settings,
-            campaign=CAMPAIGN,
-            incident=incident,
-            affected_ids=str(affected_ids),
-            urgent="demo: local stand-ins, runs at any hour",
-            actor="demo",
+    demo.console.rule("[bold]4. Notify (Prefect flow notify-customers, email first)")
+    twilio = TwilioStandin(callback_outcomes=SMS_OUTCOMES, callbacks_lost=CALLBACKS_LOST)
+    with SmtpStandin(save_dir=demo.var_dir / "outbox") as smtp, twilio:
+        port = free_port()
+        app = tracking_app(
+            demo.store,
+            auth_token=twilio.auth_token,
+            public_base_url=f"http://127.0.0.1:{port}",  # what the stand-in calls and signs
+            templates_dir=demo.settings.templates_dir,
         )
-        demo.console.rule("[bold]5. The same campaign again: nothing may be sent twice")
-        second = run_flow("notify-customers", settings, campaign=CAMPAIGN, actor="demo")
+        with served(app, port) as base:
+            sms_url = f"{twilio.url}&status_callback={base}/twilio/status"
+            settings = replace(demo.settings, email_url=smtp.url, sms_url=sms_url)
+            first = run_flow(
+                "notify-customers",
+                settings,
+                campaign=CAMPAIGN,
+                incident=incident,
+                affected_ids=str(affected_ids),
+                policy="email-first",
+                urgent="demo: local stand-ins, runs at any hour",
+                actor="demo",
+            )
+            demo.console.rule("[bold]5. The same campaign again: nothing may be sent twice")
+            second = run_flow("notify-customers", settings, campaign=CAMPAIGN, actor="demo")
+            twilio.settle()
+            _what_comes_back(demo, settings, smtp, twilio, base)
+            twilio.settle()
         return {
             "first": first,
             "second": second,
@@ -154,14 +186,100 @@ def _notify(demo: _Demo, incident: str, affected_ids: Path) -> dict[str, Any]:
         }
 
 
+def _what_comes_back(
+    demo: _Demo, settings: Settings, smtp: SmtpStandin, twilio: TwilioStandin, base: str
+) -> None:
+    console = demo.console
+    console.rule("[bold]6. What comes back: callbacks, bounces, STOP, replies; then reconciliation")
+    lost = sum(1 for m in twilio.messages) - len({c["to"] for c in twilio.callbacks_posted})
+    console.print(
+        f"Twilio posted {len(twilio.callbacks_posted)} signed status callbacks to {base}/twilio/status; "
+        f"the callbacks of {lost} messages never arrived",
+        markup=False,
+    )
+    # Emails that bounce: customers who also have a mobile, so that their SMS, waiting as the fallback,
+    # goes out; two of them then answer by SMS, in Russian and in Vietnamese.
+    by_address = {m.recipients[0]: m for m in smtp.received}
+    with demo.store.connect() as conn:
+        readers = sorted(
+            q.sample_manifest(conn, campaigns.get_campaign(demo.store, CAMPAIGN).id, 10**7),
+            key=lambda r: r.external_id,
+        )
+    with_fallback = [r for r in readers if r.sms_reason == "policy" and r.email in by_address]
+    chosen = [next(r for r in with_fallback if r.notice_locale.startswith(lang)) for lang in ("ru", "vi")]
+    chosen += [r for r in with_fallback if r not in chosen][: BOUNCES - len(chosen)]
+    with BounceReceiver(demo.store, BOUNCE_DOMAIN, port=free_port()) as receiver:
+        for reader in chosen:
+            one = by_address[reader.email or ""]
+            report = mail.dsn(one, status="5.1.1", diagnostic="550 5.1.1 The email account does not exist")
+            asyncio.run(_deliver(receiver.port, report, one.envelope_from))
+    console.print(f"{len(chosen)} delivery status notifications (5.1.1) to the bounce receiver", markup=False)
+    done = reconcile(demo.store, settings, CAMPAIGN, actor="demo", silent_after=timedelta(0))
+    closes = f"{done.window_closes:%Y-%m-%d %H:%M} UTC" if done.window_closes else "when it completes"
+    console.print(
+        f"reconciliation: {done.silent_settled} of {done.silent_asked} silent SMS settled by asking Twilio, "
+        f"{done.sent.accepted} fallback messages sent; the tracking window closes {closes}",
+        markup=False,
+    )
+    twilio.settle()
+    for reader, text in ((chosen[0], "СТОП"), (chosen[1], "Tôi có cần đổi mật khẩu không?")):
+        answer = twilio.text_in(f"{base}/twilio/inbound", sender=reader.phone or "", body=text)
+        console.print(
+            f"SMS from {mask_contact(reader.phone)}: {text!r} → HTTP {answer.status_code}", markup=False
+        )
+    inbox = demo.var_dir / "inbox"
+    inbox.mkdir(exist_ok=True)
+    others = [by_address[a] for a in sorted(by_address) if a not in {r.email for r in chosen}]
+    saved = {
+        "reply.eml": mail.reply(others[0], "Do I also need to change the password I use in your mobile app?"),
+        "vacation.eml": mail.vacation_reply(others[1]),
+    }
+    for name, raw in saved.items():
+        (inbox / name).write_bytes(raw)
+        taken = apply_saved_message(demo.store, raw, bounce_domain=BOUNCE_DOMAIN)
+        console.print(f"{inbox / name} (as `notifier track mail-files` reads it): {taken}", markup=False)
+    later = reconcile(demo.store, settings, CAMPAIGN, actor="demo", silent_after=timedelta(0))
+    console.print(
+        f"reconciliation again, as its schedule would run it: {later.silent_settled} of {later.silent_asked} "
+        "silent SMS settled (the fallbacks' callbacks that never came)",
+        markup=False,
+    )
+
+
+async def _deliver(port: int, raw: bytes, to: str) -> None:
+    async with aiosmtplib.SMTP(hostname="127.0.0.1", port=port) as client:
+        await client.sendmail("", [to], raw)  # the null sender <>, as every bounce has
+
+
 def _summary(
     demo: _Demo, customers: int, report: ImportReport, runs: dict[str, Any], seconds: float
 ) -> dict[str, Any]:
     status = campaigns.campaign_status(demo.store, CAMPAIGN)
     eml_files = len(list((demo.var_dir / "outbox").glob("*.eml")))
+    campaign_id = campaigns.get_campaign(demo.store, CAMPAIGN).id
     with demo.store.connect() as conn:
-        rows = q.delivery_report_rows(conn, campaigns.get_campaign(demo.store, CAMPAIGN).id)
+        rows = q.delivery_report_rows(conn, campaign_id)
         csv_path, html_path = write_delivery_report(rows, demo.var_dir / "reports", CAMPAIGN)
+        taken = q.handed_over(conn, campaign_id)
+        came_back = q.what_came_back(conn, campaign_id)
+        not_reached = q.not_reached_count(conn, campaign_id)
+    final: dict[str, int] = {}
+    for states in status.outbox.values():
+        for state, n in states.items():
+            final[state] = final.get(state, 0) + n
+    tracking = {
+        "delivered": final.get("delivered", 0),
+        "accepted_no_report_yet": final.get("accepted", 0),
+        "bounced": final.get("bounced", 0),
+        "undelivered": final.get("undelivered", 0) + final.get("failed", 0),
+        "fell_back": came_back.get("fallbacks_released", 0),
+        "opted_out": came_back.get("opted_out", 0),
+        "sms_suppressed": final.get("suppressed", 0),
+        "replies_awaiting_support": came_back.get("replies_open", 0),
+        "auto_replies": came_back.get("auto_replied", 0),
+        "callback_events": sum(came_back.get(k, 0) for k in ("sent", "delivered", "undelivered", "failed")),
+        "not_reached": not_reached,
+    }
     summary = {
         "campaign": CAMPAIGN,
         "customers_in_file": customers,
@@ -173,13 +291,15 @@ def _summary(
         },
         "manifest": status.manifest,
         "outbox": status.outbox,
-        "emails_accepted": status.outbox.get("email", {}).get("accepted", 0),
-        "sms_accepted": status.outbox.get("sms", {}).get("accepted", 0),
+        # Taken by the provider (our SMTP server, the Twilio stand-in), whatever became of them after.
+        "emails_accepted": taken.get("email", 0),
+        "sms_accepted": taken.get("sms", 0),
         "eml_files": eml_files,
         "smtp_messages_received": runs["smtp_received"],
         "twilio_messages_received": runs["sms_received"],
         "first_run": runs["first"]["this_run"],
         "second_run": runs["second"]["this_run"],
+        "tracking": tracking,
         "reports": {"csv": str(csv_path), "html": str(html_path)},
         "seconds": round(seconds, 1),
     }
@@ -190,6 +310,20 @@ def _summary(
     for table in manifest_tables(status.manifest):
         console.print(table)
     console.print(outbox_table(status))
+    labels = {
+        "delivered": "delivered (confirmed by Twilio)",
+        "accepted_no_report_yet": "accepted, no report yet (email has none)",
+        "bounced": "bounced",
+        "undelivered": "undelivered or failed",
+        "fell_back": "fell back to the other channel",
+        "opted_out": "opted out by SMS (STOP)",
+        "sms_suppressed": "SMS rows suppressed",
+        "replies_awaiting_support": "replies awaiting support",
+        "auto_replies": "auto-replies (recorded, not queued)",
+        "callback_events": "status events recorded",
+        "not_reached": "customers not reached on any channel",
+    }
+    console.print(data_table("What came back", ("", "count"), ((labels[k], v) for k, v in tracking.items())))
     console.print(
         f"email: {summary['emails_accepted']} accepted, {eml_files} .eml files in {demo.var_dir / 'outbox'}; "
         f"SMS: {summary['sms_accepted']} accepted, {runs['sms_received']} received by the Twilio stand-in",

@@ -354,6 +354,19 @@ class TwilioStandin:
                 with self._lock:
                     self.callbacks_posted.append({"to": resource["to"], "status": status})
 
+    def settle(self, timeout: float = 15.0) -> None:
+        """Wait until every status callback due so far has been posted (or given up)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:  # the stand-in's own thread adds tasks meanwhile
+                if all(task.done() for task in list(self._pending_callbacks)):
+                    return
+            except RuntimeError:
+                continue
+            if time.monotonic() > deadline:
+                raise TimeoutError("the Twilio stand-in still has status callbacks to post")
+            time.sleep(0.05)
+
     def text_in(self, webhook_url: str, *, sender: str, body: str, to: str | None = None) -> httpx.Response:
         """A customer texts ``body`` to one of our numbers: post Twilio's inbound-message webhook, signed,
         to ``webhook_url`` and return the answer (TwiML). Like Twilio, the stand-in itself blocks the

@@ -42,7 +42,7 @@ from notifier.tracking.bounces.intake import EVENT_OF, apply_report_in, tokens_f
 from notifier.tracking.email_replies import EmailReply, read_reply
 from notifier.tracking.inbound import clean_text
 
-__all__ = ["MailboxRun", "read_mailbox"]
+__all__ = ["MailboxRun", "apply_saved_message", "read_mailbox"]
 
 log = logging.getLogger(__name__)
 MAX_MESSAGE_BYTES = 2 * 1024 * 1024  # larger messages are recorded as unknown, never downloaded
@@ -113,6 +113,13 @@ def read_mailbox(
         run.other,
     )
     return run
+
+
+def apply_saved_message(store: Store, raw: bytes, *, bounce_domain: str | None) -> str:
+    """One message saved from a mailbox (an ``.eml`` file), applied as the reader applies a new message;
+    returns what it was. A message already on record (by its Message-ID) is not applied twice."""
+    with store.begin() as conn:
+        return _apply(conn, raw, bounce_domain, utcnow(), reread=True, run=MailboxRun("files"))
 
 
 class _Session:

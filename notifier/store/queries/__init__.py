@@ -21,6 +21,7 @@ from notifier.store.queries.campaigns import (
     manifest_summary,
     mark_already_notified,
     mark_duplicate_contacts,
+    not_reached_count,
     not_reached_page,
     revise_incident,
     set_campaign_state,
@@ -40,6 +41,7 @@ from notifier.store.queries.events import (
     event_for_token,
     event_recorded,
     events_for_tokens,
+    handed_over,
     insert_event,
     last_notice_to,
     latest_incident_facts,
@@ -48,6 +50,7 @@ from notifier.store.queries.events import (
     opt_in_sms,
     opt_out_sms,
     save_mailbox_checkpoint,
+    what_came_back,
 )
 from notifier.store.queries.health import (
     provider_failed,
@@ -104,6 +107,7 @@ __all__ = [
     "events_for_tokens",
     "fill_outbox",
     "hand_over",
+    "handed_over",
     "incident_by_id",
     "incident_by_key",
     "incident_history",
@@ -129,6 +133,7 @@ __all__ = [
     "mark_no_receipt",
     "next_deferred_at",
     "next_lease_expiry",
+    "not_reached_count",
     "not_reached_page",
     "notice_by_token",
     "opt_in_sms",
@@ -158,4 +163,5 @@ __all__ = [
     "unfinished_rows",
     "update_reply",
     "upsert_customers",
+    "what_came_back",
 ]

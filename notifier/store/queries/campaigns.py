@@ -231,14 +231,7 @@ def mark_already_notified(conn: Connection, campaign_id: int) -> int:
     return int(result.rowcount or 0)
 
 
-def not_reached_page(
-    conn: Connection, campaign_id: int, kinds: frozenset[str], after: str | None, limit: int
-) -> list[str]:
-    """External ids of a campaign's customers it did not reach on any channel, in keyset pages, limited to
-    ``kinds`` when given: ``bounced`` (an email bounced), ``undelivered`` (a message failed or was
-    reported undelivered), ``no_receipt`` (an SMS never confirmed before the tracking window closed),
-    ``no_channel`` (no usable channel at all). Those an earlier campaign had
-    already reached are not among them."""
+def _not_reached(campaign_id: int, kinds: frozenset[str]) -> Any:
     reached = (
         select(literal(1))
         .where(
@@ -268,9 +261,28 @@ def not_reached_page(
     )
     if kinds:
         query = query.where(or_(*(conditions[k] for k in sorted(kinds))))
+    return query
+
+
+def not_reached_page(
+    conn: Connection, campaign_id: int, kinds: frozenset[str], after: str | None, limit: int
+) -> list[str]:
+    """External ids of a campaign's customers it did not reach on any channel, in keyset pages, limited to
+    ``kinds`` when given: ``bounced`` (an email bounced), ``undelivered`` (a message failed or was
+    reported undelivered), ``no_receipt`` (an SMS never confirmed before the tracking window closed),
+    ``no_channel`` (no usable channel at all). Those an earlier campaign had already reached are not
+    among them."""
+    query = _not_reached(campaign_id, kinds)
     if after is not None:
         query = query.where(manifest.c.external_id > after)
     return list(conn.scalars(query.order_by(manifest.c.external_id).limit(limit)))
+
+
+def not_reached_count(conn: Connection, campaign_id: int) -> int:
+    """How many of the campaign's customers it did not reach on any channel (``not_reached_page``)."""
+    return int(
+        conn.scalar(select(func.count()).select_from(_not_reached(campaign_id, frozenset()).subquery())) or 0
+    )
 
 
 def unfinished_rows(conn: Connection, campaign_id: int) -> int:

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, literal, select, update
+from sqlalchemy import Connection, bindparam, func, insert, literal, select, update
 
-from notifier.models import CampaignState, Channel, EventKind, OutboxState
+from notifier.models import CampaignState, Channel, EventKind, OutboxState, ReplyStatus
 from notifier.store.queries._dialect import dialect_insert
 from notifier.store.queries.outbox import _events, _values
 from notifier.store.rows import LastNotice
@@ -22,6 +22,7 @@ from notifier.store.schema import (
     mailbox_checkpoints,
     manifest,
     outbox,
+    replies,
 )
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "event_for_token",
     "event_recorded",
     "events_for_tokens",
+    "handed_over",
     "insert_event",
     "last_notice_to",
     "latest_incident_facts",
@@ -38,6 +40,7 @@ __all__ = [
     "opt_in_sms",
     "opt_out_sms",
     "save_mailbox_checkpoint",
+    "what_came_back",
 ]
 
 MAX_PAYLOAD_CHARS = 16_384  # what a provider sent is kept, up to this much (a callback is under 2 KB)
@@ -331,3 +334,49 @@ def events_for_tokens(
         source,
     )
     conn.execute(statement, [{**r, "payload": _capped(str(r["payload"]))} for r in rows])
+
+
+def what_came_back(conn: Connection, campaign_id: int) -> dict[str, int]:
+    """A campaign's tracking at a glance: events by kind, replies still open in the support queue, and
+    fallbacks released (a first channel failed for good, the other one was sent)."""
+    counts = {
+        str(kind): int(n)
+        for kind, n in conn.execute(
+            select(events.c.kind, func.count())
+            .where(events.c.campaign_id == campaign_id)
+            .group_by(events.c.kind)
+        )
+    }
+    counts["replies_open"] = int(
+        conn.scalar(
+            select(func.count())
+            .select_from(replies)
+            .where(replies.c.campaign_id == campaign_id, replies.c.status == ReplyStatus.OPEN.value)
+        )
+        or 0
+    )
+    counts["fallbacks_released"] = int(
+        conn.scalar(
+            select(func.count())
+            .select_from(delivery_events.join(outbox, outbox.c.id == delivery_events.c.outbox_id))
+            .where(
+                outbox.c.campaign_id == campaign_id,
+                delivery_events.c.from_state == OutboxState.WAITING.value,
+                delivery_events.c.to_state == OutboxState.PENDING.value,
+            )
+        )
+        or 0
+    )
+    return counts
+
+
+def handed_over(conn: Connection, campaign_id: int) -> dict[str, int]:
+    """Messages each channel's provider took (they carry its message id), whatever became of them after."""
+    return {
+        str(channel): int(n)
+        for channel, n in conn.execute(
+            select(outbox.c.channel, func.count())
+            .where(outbox.c.campaign_id == campaign_id, outbox.c.provider_message_id.is_not(None))
+            .group_by(outbox.c.channel)
+        )
+    }
