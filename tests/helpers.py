@@ -200,24 +200,7 @@ def sms_for(settings: Settings, campaign: CampaignRef, row: ClaimedRow) -> Rende
 
 
 def dsn(mail: ReceivedMail, *, status: str, diagnostic: str, action: str = "failed") -> bytes:
-    """A Postfix-style RFC 3464 report about ``mail``, quoting its headers as real servers do."""
-    headers = mail.data.split(b"\r\n\r\n", 1)[0].decode()
-    recipient = mail.recipients[0]
-    return (
-        "From: MAILER-DAEMON@mx.example.net (Mail Delivery System)\r\n"
-        f"To: {mail.envelope_from}\r\n"
-        "Subject: Undelivered Mail Returned to Sender\r\n"
-        "Message-ID: <20261122.ABC@mx.example.net>\r\n"
-        "MIME-Version: 1.0\r\n"
-        'Content-Type: multipart/report; report-type=delivery-status; boundary="BND"\r\n\r\n'
-        "--BND\r\nContent-Type: text/plain\r\n\r\n"
-        "This is the mail system at host mx.example.net.\r\n"
-        "I'm sorry to have to inform you that your message could not be delivered.\r\n\r\n"
-        f"<{recipient}>: host mx.example.net said: {diagnostic}\r\n\r\n"
-        "--BND\r\nContent-Type: message/delivery-status\r\n\r\n"
-        "Reporting-MTA: dns; mx.example.net\r\n\r\n"
-        f"Final-Recipient: rfc822; {recipient}\r\nAction: {action}\r\nStatus: {status}\r\n"
-        f"Diagnostic-Code: smtp; {diagnostic}\r\n\r\n"
-        f"--BND\r\nContent-Type: text/rfc822-headers\r\n\r\n{headers}\r\n"
-        "--BND--\r\n"
-    ).encode()
+    """A Postfix-style RFC 3464 report about ``mail`` (``notifier.testing.mail.dsn``)."""
+    from notifier.testing.mail import dsn as report
+
+    return report(mail, status=status, diagnostic=diagnostic, action=action)

@@ -21,6 +21,7 @@ from typing import Any
 
 import aiosmtplib
 from rich.console import Console
+from sqlalchemy import Connection
 
 from notifier.audience.importer import ImportReport, import_customers
 from notifier.cli.output import data_table, import_report_table, manifest_tables, outbox_table, progress_bar
@@ -251,23 +252,14 @@ async def _deliver(port: int, raw: bytes, to: str) -> None:
         await client.sendmail("", [to], raw)  # the null sender <>, as every bounce has
 
 
-def _summary(
-    demo: _Demo, customers: int, report: ImportReport, runs: dict[str, Any], seconds: float
-) -> dict[str, Any]:
-    status = campaigns.campaign_status(demo.store, CAMPAIGN)
-    eml_files = len(list((demo.var_dir / "outbox").glob("*.eml")))
-    campaign_id = campaigns.get_campaign(demo.store, CAMPAIGN).id
-    with demo.store.connect() as conn:
-        rows = q.delivery_report_rows(conn, campaign_id)
-        csv_path, html_path = write_delivery_report(rows, demo.var_dir / "reports", CAMPAIGN)
-        taken = q.handed_over(conn, campaign_id)
-        came_back = q.what_came_back(conn, campaign_id)
-        not_reached = q.not_reached_count(conn, campaign_id)
+def _tracking(conn: Connection, campaign_id: int, outbox: dict[str, dict[str, int]]) -> dict[str, int]:
+    """What came back for the campaign, from the store: final states, fallbacks, opt-outs, replies."""
+    came_back = q.what_came_back(conn, campaign_id)
     final: dict[str, int] = {}
-    for states in status.outbox.values():
+    for states in outbox.values():
         for state, n in states.items():
             final[state] = final.get(state, 0) + n
-    tracking = {
+    return {
         "delivered": final.get("delivered", 0),
         "accepted_no_report_yet": final.get("accepted", 0),
         "bounced": final.get("bounced", 0),
@@ -278,8 +270,21 @@ def _summary(
         "replies_awaiting_support": came_back.get("replies_open", 0),
         "auto_replies": came_back.get("auto_replied", 0),
         "callback_events": sum(came_back.get(k, 0) for k in ("sent", "delivered", "undelivered", "failed")),
-        "not_reached": not_reached,
+        "not_reached": q.not_reached_count(conn, campaign_id),
     }
+
+
+def _summary(
+    demo: _Demo, customers: int, report: ImportReport, runs: dict[str, Any], seconds: float
+) -> dict[str, Any]:
+    status = campaigns.campaign_status(demo.store, CAMPAIGN)
+    eml_files = len(list((demo.var_dir / "outbox").glob("*.eml")))
+    campaign_id = campaigns.get_campaign(demo.store, CAMPAIGN).id
+    with demo.store.connect() as conn:
+        rows = q.delivery_report_rows(conn, campaign_id)
+        csv_path, html_path = write_delivery_report(rows, demo.var_dir / "reports", CAMPAIGN)
+        taken = q.handed_over(conn, campaign_id)
+        tracking = _tracking(conn, campaign_id, status.outbox)
     summary = {
         "campaign": CAMPAIGN,
         "customers_in_file": customers,

@@ -129,8 +129,8 @@ def apply_statuses(
                 {
                     "token": c.token,
                     "kind": c.kind.value,
-                    "reason": (c.error_code or None) and c.error_code[:64],
-                    "provider_message_id": (c.message_sid or None) and c.message_sid[:255],
+                    "reason": c.error_code,
+                    "provider_message_id": c.message_sid,
                     "payload": json.dumps(dict(c.fields), ensure_ascii=False, sort_keys=True),
                 }
                 for c in callbacks

@@ -105,41 +105,9 @@ def event_for_token(
     reason: str | None = None,
     provider_message_id: str | None = None,
 ) -> None:
-    """Record an event about the outbox row with ``token``, linked to its campaign and customer (one
-    INSERT … SELECT: a status callback costs no extra round trip to look them up)."""
-    source = (
-        select(
-            literal(kind.value),
-            literal(channel.value),
-            literal(provider),
-            literal(now),
-            literal((reason or None) and reason[:64]),
-            manifest.c.customer_id,
-            outbox.c.campaign_id,
-            outbox.c.id,
-            literal((provider_message_id or None) and provider_message_id[:255]),
-            literal(_capped(payload)),
-        )
-        .select_from(outbox.join(manifest, manifest.c.id == outbox.c.manifest_id))
-        .where(outbox.c.message_token == token)
-    )
-    conn.execute(
-        insert(events).from_select(
-            [
-                "kind",
-                "channel",
-                "provider",
-                "received_at",
-                "reason",
-                "customer_id",
-                "campaign_id",
-                "outbox_id",
-                "provider_message_id",
-                "payload",
-            ],
-            source,
-        )
-    )
+    """Record an event about the outbox row with ``token``, linked to its campaign and customer."""
+    row = {"token": token, "kind": kind.value, "reason": reason, "provider_message_id": provider_message_id}
+    events_for_tokens(conn, [{**row, "payload": payload}], channel=channel, provider=provider, now=now)
 
 
 def customer_ids_by_phone(conn: Connection, phone: str) -> list[int]:
@@ -333,7 +301,20 @@ def events_for_tokens(
         ],
         source,
     )
-    conn.execute(statement, [{**r, "payload": _capped(str(r["payload"]))} for r in rows])
+    conn.execute(
+        statement,
+        [
+            {
+                "token": r["token"],
+                "kind": r["kind"],
+                "reason": (r.get("reason") or None) and str(r["reason"])[:64],
+                "provider_message_id": (r.get("provider_message_id") or None)
+                and str(r["provider_message_id"])[:255],
+                "payload": _capped(str(r["payload"])),
+            }
+            for r in rows
+        ],
+    )
 
 
 def what_came_back(conn: Connection, campaign_id: int) -> dict[str, int]:
