@@ -125,9 +125,20 @@ def _show(r: ReplyRow) -> None:
     console.print(Text(r.body))  # the customer's words, as text: never markup
 
 
-def _update(reply_id: int, actor: str, database_url: str | None, **changes: object) -> None:
+def _update(
+    reply_id: int,
+    actor: str,
+    database_url: str | None,
+    *,
+    status: ReplyStatus | None = None,
+    assignee: str | None = None,
+    note: str | None = None,
+) -> None:
     store = store_for(settings_from(database_url))
-    _show(update_reply(store, reply_id, actor=actor_or_login(actor), **changes))  # type: ignore[arg-type]
+    changed = update_reply(
+        store, reply_id, actor=actor_or_login(actor), status=status, assignee=assignee, note=note
+    )
+    _show(changed)
 
 
 @app.command("close")
