@@ -1,7 +1,7 @@
 """The ``reconcile`` flow (scheduled in prefect.yaml): settle, for every launched campaign with something
 left open, what the tracking loop could not (``notifier.tracking.reconcile``): uncertain rows by policy,
 silent SMS asked of Twilio, released fallbacks sent, and SMS with no report as ``no_receipt`` once the
-campaign's tracking window has closed. One table artifact per run says what each campaign got."""
+campaign's tracking window has closed; then seal what was written since into the hash chains. One table artifact per run says what each campaign got."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from prefect import flow
 from prefect.artifacts import create_table_artifact
 
 from notifier.config import Settings
+from notifier.reports.integrity import seal_all
 from notifier.store import Store
 from notifier.tracking.reconcile import campaigns_to_reconcile, reconcile
 
@@ -38,8 +39,10 @@ def reconcile_campaigns(
                     "no_receipt": done.no_receipt,
                 }
             )
+        # What the senders and the tracking service wrote since the last run joins the hash chains.
+        sealed = seal_all(store)
     create_table_artifact(rows or [{"campaign": "(none with anything to settle)"}], key="reconcile")
-    return {"campaigns": rows}
+    return {"campaigns": rows, "sealed": sealed}
 
 
 if __name__ == "__main__":

@@ -236,6 +236,7 @@ def campaign_reconcile(
     Twilio, released fallbacks sent, and after the tracking window SMS with no report as no_receipt."""
     from notifier.cli.output import data_table
     from notifier.models import parse_duration
+    from notifier.reports.integrity import seal_all
     from notifier.tracking.reconcile import campaigns_to_reconcile, reconcile
 
     if (name is None) == (not every_campaign):
@@ -279,6 +280,10 @@ def campaign_reconcile(
     )
     if not names:
         console.print("nothing to reconcile", markup=False)
+    sealed = seal_all(store)
+    console.print(
+        "sealed in the hash chains: " + ", ".join(f"{c} {n:,}" for c, n in sealed.items()), markup=False
+    )
 
 
 def _control(name: str, action: str, reason: str, database_url: str | None, actor: str) -> None:

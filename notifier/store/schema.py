@@ -39,9 +39,11 @@ from notifier.models import (
 )
 
 __all__ = [
+    "CHAINED",
     "approvals",
     "audit_log",
     "campaigns",
+    "chain_heads",
     "customers",
     "delivery_events",
     "events",
@@ -52,6 +54,7 @@ __all__ = [
     "metadata",
     "outbox",
     "provider_health",
+    "pseudonym_keys",
     "rate_limits",
     "replies",
     "template_submissions",
@@ -69,6 +72,16 @@ metadata = MetaData(
 # BigInteger ids on PostgreSQL, but INTEGER on SQLite so that it is the rowid alias (autoincrement).
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 UTC = DateTime(timezone=True)
+
+
+def _chain_link() -> list[Column[object] | Index]:
+    """The columns that put a row in its table's hash chain (store/queries/chain.py): its place in the
+    chain, the previous row's hash and its own (over its content and ``prev_hash``). NULL until sealed."""
+    return [
+        Column("seq", BigInteger, unique=True),
+        Column("prev_hash", String(64)),
+        Column("row_hash", String(64)),
+    ]
 
 
 def _one_of(column: str, values: type[enum.StrEnum], *, nullable: bool = False) -> CheckConstraint:
@@ -176,6 +189,7 @@ manifest = Table(
     _one_of("sms_reason", UnreachableReason, nullable=True),
     Index(None, "campaign_id", "email_key"),
     Index(None, "campaign_id", "phone"),
+    Index(None, "customer_id"),  # a customer's notices across campaigns (notifier customer show)
 )
 
 outbox = Table(
@@ -214,6 +228,7 @@ delivery_events = Table(
     Column("from_state", String(16)),
     Column("to_state", String(16), nullable=False),
     Column("detail", Text),
+    *_chain_link(),
     _one_of("from_state", OutboxState, nullable=True),
     _one_of("to_state", OutboxState),
     Index(None, "outbox_id"),
@@ -239,6 +254,7 @@ events = Table(
     Column("provider_message_id", String(255)),
     Column("contact", String(320)),  # the phone or address it came from or was about
     Column("payload", Text, nullable=False),
+    *_chain_link(),
     _one_of("kind", EventKind),
     _one_of("channel", Channel),
     Index(None, "outbox_id"),
@@ -293,6 +309,31 @@ audit_log = Table(
     Column("action", String(64), nullable=False),
     Column("subject", String(255), nullable=False),
     Column("detail", JSON, nullable=False),
+    *_chain_link(),
+)
+
+# The newest sealed link of each hash chain: what `notifier audit verify` checks the last row against (a
+# deleted tail shows), and the row a sealer locks so that two sealers never fork a chain.
+chain_heads = Table(
+    "chain_heads",
+    metadata,
+    Column("chain", String(32), primary_key=True),
+    Column("seq", BigInteger, nullable=False),
+    Column("row_hash", String(64), nullable=False),
+    Column("updated_at", UTC, nullable=False),
+)
+
+# The tables whose rows are hash-chained, by chain name (= table name).
+CHAINED = {table.name: table for table in (audit_log, delivery_events, events)}
+
+# The key of each incident's pseudonymous ids in its evidence pack (a keyed hash of the customer's
+# external id): the regulator gets the pseudonyms, the company keeps the key and so the way back.
+pseudonym_keys = Table(
+    "pseudonym_keys",
+    metadata,
+    Column("incident_id", BigId, ForeignKey("incidents.id"), primary_key=True),
+    Column("key", String(64), nullable=False),
+    Column("created_at", UTC, nullable=False),
 )
 
 # Who last edited a piece of what customers read (incident × notice × locale × channel × jurisdiction

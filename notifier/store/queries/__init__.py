@@ -5,7 +5,7 @@ store, where several senders run at once) and kept correct on SQLite (one writer
 names re-exported here (``from notifier.store import queries as q``; ``q.claim_batch(conn, ...)``)."""
 
 from notifier.store.queries.approvals import insert_approval, insert_submission, last_author, latest_decisions
-from notifier.store.queries.audit import audit
+from notifier.store.queries.audit import AuditEntry, audit, audit_entries
 from notifier.store.queries.campaigns import (
     campaign_by_name,
     campaign_incident_id,
@@ -26,6 +26,14 @@ from notifier.store.queries.campaigns import (
     revise_incident,
     set_campaign_state,
     unfinished_rows,
+)
+from notifier.store.queries.chain import (
+    ChainBreak,
+    ChainHead,
+    chain_heads_now,
+    seal,
+    unsealed_count,
+    verify_chain,
 )
 from notifier.store.queries.customers import (
     HARD_BOUNCE,
@@ -88,14 +96,19 @@ from notifier.store.queries.replies import insert_reply, replies_page, reply_by_
 
 __all__ = [
     "HARD_BOUNCE",
+    "AuditEntry",
+    "ChainBreak",
+    "ChainHead",
     "advance_by_token",
     "advance_many_by_token",
     "audit",
+    "audit_entries",
     "campaign_by_name",
     "campaign_incident_id",
     "campaign_pieces",
     "campaign_state",
     "campaigns_to_reconcile",
+    "chain_heads_now",
     "claim_batch",
     "customer_ids_by_phone",
     "customers_by_external_ids",
@@ -153,6 +166,7 @@ __all__ = [
     "revise_incident",
     "sample_manifest",
     "save_mailbox_checkpoint",
+    "seal",
     "selection_page",
     "set_campaign_state",
     "settle_uncertain",
@@ -161,7 +175,9 @@ __all__ = [
     "suppress_customers_sms",
     "uncertain_rows",
     "unfinished_rows",
+    "unsealed_count",
     "update_reply",
     "upsert_customers",
+    "verify_chain",
     "what_came_back",
 ]

@@ -1,20 +1,55 @@
-"""The audit log: who did what to which campaign, incident or notice piece, and when."""
+"""The audit log: who did what to which campaign, incident or notice piece, and when. Append-only and
+hash-chained (store/queries/chain.py): every entry is sealed in the transaction that writes it."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import (
-    Connection,
-    insert,
-)
+from sqlalchemy import Connection, insert, select
 
+from notifier.store.queries.chain import seal
 from notifier.store.schema import audit_log
+
+__all__ = ["AuditEntry", "audit", "audit_entries"]
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    subject: str
+    detail: dict[str, Any]
+    seq: int | None
 
 
 def audit(
     conn: Connection, *, actor: str, action: str, subject: str, detail: dict[str, Any], now: datetime
 ) -> None:
-    """Append one entry to the audit log (who did what to which campaign/incident, when)."""
+    """Append one entry to the audit log (who did what to which campaign/incident, when) and seal it."""
     conn.execute(insert(audit_log).values(at=now, actor=actor, action=action, subject=subject, detail=detail))
+    seal(conn, audit_log.name, now)
+
+
+def audit_entries(
+    conn: Connection,
+    *,
+    actor: str | None = None,
+    action: str | None = None,
+    subject: str | None = None,
+    limit: int = 100,
+) -> list[AuditEntry]:
+    """The newest entries first, filtered by exact actor, action prefix (``campaign.``) and subject
+    substring (``incident:acme-2026``)."""
+    query = select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
+    if actor:
+        query = query.where(audit_log.c.actor == actor)
+    if action:
+        query = query.where(audit_log.c.action.startswith(action, autoescape=True))
+    if subject:
+        query = query.where(audit_log.c.subject.contains(subject, autoescape=True))
+    rows = conn.execute(query)
+    return [AuditEntry(r.id, r.at, r.actor, r.action, r.subject, dict(r.detail), r.seq) for r in rows]
