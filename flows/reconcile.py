@@ -1,7 +1,8 @@
 """The ``reconcile`` flow (scheduled in prefect.yaml): settle, for every launched campaign with something
 left open, what the tracking loop could not (``notifier.tracking.reconcile``): uncertain rows by policy,
 silent SMS asked of Twilio, released fallbacks sent, and SMS with no report as ``no_receipt`` once the
-campaign's tracking window has closed; then seal what was written since into the hash chains. One table artifact per run says what each campaign got."""
+campaign's tracking window has closed; then seal what was written since into the hash chains. One table
+artifact per run says what each campaign got."""
 
 from __future__ import annotations
 
