@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit, urlunsplit
 
-__all__ = ["mask_contact", "mask_email", "mask_phone", "mask_url"]
+__all__ = ["mask_contact", "mask_email", "mask_phone", "mask_text", "mask_url"]
+
+# An address or a phone number inside free text (a provider's error, a bounce's diagnostic).
+_EMAIL_IN_TEXT = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+")
+# A phone: "+" and 8 to 15 digits (spaces, dashes, brackets between), or 10 to 15 digits in a row; not a
+# date or a time ("2026-11-29 12:00") and not an SMTP status code.
+_PHONE_IN_TEXT = re.compile(r"\+\d[\d ()-]{6,18}\d|(?<![\w.])\d{10,15}(?![\w.])")
 
 
 def mask_email(address: str | None) -> str:
@@ -45,3 +52,11 @@ def mask_url(url: str) -> str:
         host = f"{host}:{parts.port}"
     netloc = f"{parts.username}:***@{host}" if parts.username else f":***@{host}"
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def mask_text(text: str | None) -> str:
+    """Free text with every email address and phone number in it masked (``mask_email``, ``mask_phone``)."""
+    if not text:
+        return ""
+    text = _EMAIL_IN_TEXT.sub(lambda m: mask_email(m.group(0)), text)
+    return _PHONE_IN_TEXT.sub(lambda m: mask_phone("+" + re.sub(r"\D", "", m.group(0))), text)

@@ -24,9 +24,8 @@ from notifier.errors import InputError, PermanentDeliveryError
 from notifier.models import Channel, ChannelPolicy, RenderedMessage
 from notifier.notices.records import create_incident
 from notifier.reports.delivery import write_delivery_report
-from notifier.sending.campaigns import campaign_exists, campaign_status, get_campaign, plan_campaign
+from notifier.sending.campaigns import campaign_exists, campaign_status, plan_campaign
 from notifier.store import Store
-from notifier.store import queries as q
 from notifier.store.schema import customers, manifest
 from notifier.testing.smtp import SmtpStandin
 
@@ -160,12 +159,7 @@ def test_csv_cells_that_a_spreadsheet_would_run_are_neutralized(
     evil = ['=HYPERLINK("https://evil.example","click")', "+1+2", "-cmd", "@SUM(A1)"]
     rows = [customer(n, name=name) for n, name in enumerate(evil, start=1)]
     planned_campaign(store, settings, tmp_path, rows)
-    with store.connect() as conn:
-        csv_path, _html = write_delivery_report(
-            q.delivery_report_rows(conn, get_campaign(store, "test-campaign").id),
-            tmp_path / "r",
-            "test-campaign",
-        )
+    csv_path = write_delivery_report(store, "test-campaign", tmp_path / "r", formats=("csv",))["csv"]
     with csv_path.open(encoding="utf-8", newline="") as handle:
         names = {row["name"] for row in csv.DictReader(handle)}
     assert names == {"'" + name for name in evil}

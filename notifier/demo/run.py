@@ -280,9 +280,11 @@ def _summary(
     status = campaigns.campaign_status(demo.store, CAMPAIGN)
     eml_files = len(list((demo.var_dir / "outbox").glob("*.eml")))
     campaign_id = campaigns.get_campaign(demo.store, CAMPAIGN).id
+    paths = write_delivery_report(
+        demo.store, CAMPAIGN, demo.var_dir / "reports", formats=("html", "csv", "json"), actor="demo"
+    )
+    csv_path, html_path = paths["csv"], paths["html"]
     with demo.store.connect() as conn:
-        rows = q.delivery_report_rows(conn, campaign_id)
-        csv_path, html_path = write_delivery_report(rows, demo.var_dir / "reports", CAMPAIGN)
         taken = q.handed_over(conn, campaign_id)
         tracking = _tracking(conn, campaign_id, status.outbox)
     summary = {

@@ -12,10 +12,11 @@ from datetime import datetime
 from typing import Any, Self
 
 from notifier.clock import as_utc
-from notifier.models import Channel, OutboxState
+from notifier.models import OutboxState
 
 __all__ = [
     "BounceTarget",
+    "BreakdownRow",
     "CampaignRow",
     "ClaimedRow",
     "DecisionRow",
@@ -24,11 +25,15 @@ __all__ = [
     "IncidentRow",
     "IncidentSummary",
     "LastNotice",
+    "LedgerRow",
     "ManifestReader",
+    "MessageRow",
+    "NotReachedRow",
     "Outcome",
+    "ReasonRow",
     "ReplyRow",
-    "ReportRow",
     "SilentSms",
+    "TimelineRow",
     "UncertainRow",
 ]
 
@@ -151,29 +156,6 @@ class BounceTarget(_FromRow):
 
 
 @dataclass(frozen=True, slots=True)
-class ReportRow(_FromRow):
-    """One (customer, channel) line of a delivery report; ``channel`` is None for the unreachable."""
-
-    external_id: str
-    name: str
-    email: str | None
-    phone: str | None
-    channel_plan: str
-    email_reason: str | None
-    sms_reason: str | None
-    channel: str | None
-    state: str | None
-    attempts: int | None
-    provider_message_id: str | None
-    last_error: str | None
-    updated_at: datetime | None
-
-    @property
-    def channel_kind(self) -> Channel | None:
-        return Channel(self.channel) if self.channel else None
-
-
-@dataclass(frozen=True, slots=True)
 class ManifestReader(_FromRow):
     """A customer as a campaign's manifest froze them: whom each channel's notice is for, and why not."""
 
@@ -266,3 +248,96 @@ class SilentSms(_FromRow):
     id: int
     message_token: str
     provider_message_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class BreakdownRow(_FromRow):
+    """Messages of one channel × state × notice language × jurisdiction (channel None: no channel)."""
+
+    channel: str | None
+    state: str | None
+    notice_locale: str
+    jurisdiction: str | None
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReasonRow(_FromRow):
+    channel: str
+    state: str
+    reason: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineRow:
+    bucket: datetime  # the start of the bucket, UTC
+    state: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class NotReachedRow(_FromRow):
+    """A customer not reached, with one channel tried (channel None: none could be)."""
+
+    external_id: str
+    name: str
+    email: str | None
+    phone: str | None
+    notice_locale: str
+    jurisdiction: str | None
+    channel_plan: str
+    email_reason: str | None
+    sms_reason: str | None
+    channel: str | None
+    state: str | None
+    attempts: int | None
+    last_error: str | None
+    updated_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRow(_FromRow):
+    """One (customer, channel) line of a delivery report (channel None: no usable channel)."""
+
+    external_id: str
+    name: str
+    email: str | None
+    phone: str | None
+    notice_locale: str
+    jurisdiction: str | None
+    channel_plan: str
+    email_reason: str | None
+    sms_reason: str | None
+    channel: str | None
+    state: str | None
+    attempts: int | None
+    provider_message_id: str | None
+    last_error: str | None
+    content_hash: str | None
+    sent_at: datetime | None
+    delivered_at: datetime | None
+    fallback: bool
+    updated_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerRow(_FromRow):
+    """One message of an incident's evidence ledger (no contact data: the pack names people by pseudonym)."""
+
+    campaign: str
+    external_id: str
+    jurisdiction: str | None
+    notice_locale: str
+    channel_plan: str
+    email_reason: str | None
+    sms_reason: str | None
+    channel: str | None
+    state: str | None
+    attempts: int | None
+    provider_message_id: str | None
+    content_hash: str | None
+    sent_at: datetime | None
+    delivered_at: datetime | None
+    fallback: bool
+    updated_at: datetime | None

@@ -7,7 +7,7 @@ The states and what they allow are ``notifier.models.OutboxState``'s; nothing he
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -35,7 +35,6 @@ from notifier.store.rows import (
     ClaimedRow,
     ManifestReader,
     Outcome,
-    ReportRow,
     SilentSms,
     UncertainRow,
 )
@@ -47,7 +46,6 @@ __all__ = [
     "campaign_pieces",
     "campaigns_to_reconcile",
     "claim_batch",
-    "delivery_report_rows",
     "email_row_by_token",
     "fill_outbox",
     "hand_over",
@@ -633,33 +631,6 @@ def sample_manifest(conn: Connection, campaign_id: int, count: int) -> list[Mani
         .limit(count)
     )
     return [ManifestReader.from_row(row) for row in conn.execute(query)]
-
-
-def delivery_report_rows(conn: Connection, campaign_id: int) -> Iterator[ReportRow]:
-    """Every manifest row with its outbox rows (LEFT JOIN: the unreachable appear with NULL channel)."""
-    query = (
-        select(
-            manifest.c.external_id,
-            manifest.c.name,
-            manifest.c.email,
-            manifest.c.phone,
-            manifest.c.channel_plan,
-            manifest.c.email_reason,
-            manifest.c.sms_reason,
-            outbox.c.channel,
-            outbox.c.state,
-            outbox.c.attempts,
-            outbox.c.provider_message_id,
-            outbox.c.last_error,
-            outbox.c.updated_at,
-        )
-        .select_from(manifest.outerjoin(outbox, outbox.c.manifest_id == manifest.c.id))
-        .where(manifest.c.campaign_id == campaign_id)
-        .order_by(manifest.c.id, outbox.c.channel)
-        .execution_options(yield_per=1000)
-    )
-    for row in conn.execute(query):
-        yield ReportRow.from_row(row)
 
 
 def email_row_by_token(conn: Connection, token: str) -> BounceTarget | None:
