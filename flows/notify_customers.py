@@ -12,14 +12,22 @@ from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.artifacts import create_image_artifact, create_markdown_artifact, create_table_artifact
 
 from flows.tasks import ProgressArtifact, send_through_task
 from notifier.audience.selection import Selection
 from notifier.config import Settings
 from notifier.models import Channel, ChannelPolicy, DeliveryPolicy
 from notifier.notices.render import renderer_for
-from notifier.reports.summary import manifest_lines, summary_markdown, summary_rows
+from notifier.reports.delivery import build_report, chart_svgs
+from notifier.reports.integrity import seal_all
+from notifier.reports.summary import (
+    chart_data_url,
+    manifest_lines,
+    report_markdown,
+    summary_markdown,
+    summary_rows,
+)
 from notifier.sending import campaigns, runner
 from notifier.store import Store
 
@@ -98,13 +106,21 @@ def notify_customers(
             store, settings, campaign, send=send_through_task(campaign), actor=actor, progress=progress
         )
         status = campaigns.campaign_status(store, campaign)
+        seal_all(store)  # what this run wrote joins the hash chains now, not at the next reconciliation
+        report = build_report(store, campaign, settings=settings)
+    key = _artifact_key(campaign)
     create_markdown_artifact(
-        summary_markdown(status, totals),
-        key=_artifact_key(campaign),
+        report_markdown(report) + "\n" + summary_markdown(status, totals),
+        key=key,
         description=f"Delivery summary of {campaign}",
     )
-    create_table_artifact(summary_rows(status), key=f"{_artifact_key(campaign)}-outbox")
-    return {"status": status.as_dict(), "this_run": asdict(totals)}
+    create_table_artifact(summary_rows(status), key=f"{key}-outbox")
+    create_image_artifact(
+        chart_data_url(chart_svgs(report)["timeline"]),
+        key=f"{key}-timeline",
+        description=f"{campaign}: sent, delivered and failed over time (UTC)",
+    )
+    return {"status": status.as_dict(), "this_run": asdict(totals), "headline": report.headline}
 
 
 def _artifact_key(campaign: str) -> str:

@@ -204,3 +204,22 @@ def test_a_report_of_a_campaign_with_nothing_sent_yet_still_reads(
     }
     paths = write_delivery_report(store, CAMPAIGN, tmp_path / "r", formats=("html",), reveal=Reveal("x", "y"))
     assert "<svg" in paths["html"].read_text(encoding="utf-8")
+
+
+def test_the_report_and_campaign_status_show_the_deadlines_countdown(
+    store: Store, finished: Settings, tmp_path: Path
+) -> None:
+    from notifier.clock import utcnow
+    from notifier.notices.deadlines import incident_deadlines
+
+    paths = write_delivery_report(store, CAMPAIGN, tmp_path, formats=("html", "json"), settings=finished)
+    data = json.loads(paths["json"].read_text(encoding="utf-8"))
+    expected = [
+        o for o in incident_deadlines(store, finished, "2026-11-credential-leak", utcnow()) if o.applies
+    ]
+    assert expected and [d["recipient"] for d in data["deadlines"]] == [o.recipient for o in expected]
+    html = paths["html"].read_text(encoding="utf-8")
+    assert 'id="deadlines"' in html and all(o.recipient in html for o in expected)
+    status = runner.invoke(cli, ["campaign", "status", CAMPAIGN, "--database-url", finished.database_url])
+    assert status.exit_code == 0, status.output
+    assert "deadline: " in status.output and ("left" in status.output or "overdue" in status.output)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -21,7 +20,6 @@ from notifier.cli.common import (
     settings_from,
     store_for,
 )
-from notifier.config import Settings
 from notifier.errors import ConfigurationError
 
 app = typer.Typer(help="Plan, launch and watch a notification campaign.", no_args_is_help=True)
@@ -330,17 +328,33 @@ def campaign_status_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
     database_url: DatabaseOption = None,
 ) -> None:
-    """Manifest counts and outbox states of a campaign."""
+    """Manifest counts and outbox states of a campaign, with the countdown to each notification deadline
+    of its incident that is still open."""
     from notifier.cli.output import manifest_tables, outbox_table
-    from notifier.sending.campaigns import campaign_status
+    from notifier.clock import utcnow
+    from notifier.notices.deadlines import earliest_per_recipient, incident_deadlines
+    from notifier.sending.campaigns import campaign_status, get_campaign
 
-    status = campaign_status(store_for(settings_from(database_url)), name)
+    settings = settings_from(database_url)
+    store = store_for(settings)
+    status = campaign_status(store, name)
+    key = str(get_campaign(store, name).facts["key"])
+    obligations = [o for o in incident_deadlines(store, settings, key, utcnow()) if o.applies]
     if as_json:
-        sys.stdout.write(json.dumps(status.as_dict(), indent=2, ensure_ascii=False) + "\n")
+        data = {**status.as_dict(), "deadlines": [o.as_dict() for o in obligations]}
+        sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
         return
     for table in manifest_tables(status.manifest):
         console.print(table)
     console.print(outbox_table(status))
+    for o in earliest_per_recipient(obligations):
+        due = f"due {o.due:%Y-%m-%d %H:%M} UTC" if o.due else o.duration
+        console.print(
+            f"deadline: {o.recipient} ({o.rule_id}): {o.countdown}, {due}",
+            style="red" if o.status.value == "overdue" else None,
+            markup=False,
+            highlight=False,
+        )
     for line in status.providers_down:
         console.print(
             f"paused: {line}; its messages wait and are sent once it answers", style="yellow", markup=False
@@ -378,7 +392,7 @@ def campaign_report(
         formats=formats or ("html", "csv"),
         reveal=Reveal(who, reason) if reveal else None,
         actor=who,
-        deadlines=_deadline_rows(settings),
+        settings=settings,
     )
     for kind, path in paths.items():
         console.print(f"{kind}: {path}", markup=False, highlight=False)
@@ -386,11 +400,6 @@ def campaign_report(
         err_console.print(
             "contacts are shown in full in these files; the reveal is in the audit log", style="yellow"
         )
-
-
-def _deadline_rows(settings: Settings) -> Callable[[str], list[dict[str, Any]]] | None:
-    """The incident's notification deadlines as report rows (None until the rules are loaded)."""
-    return None
 
 
 @app.command("held")

@@ -281,7 +281,12 @@ def _summary(
     eml_files = len(list((demo.var_dir / "outbox").glob("*.eml")))
     campaign_id = campaigns.get_campaign(demo.store, CAMPAIGN).id
     paths = write_delivery_report(
-        demo.store, CAMPAIGN, demo.var_dir / "reports", formats=("html", "csv", "json"), actor="demo"
+        demo.store,
+        CAMPAIGN,
+        demo.var_dir / "reports",
+        formats=("html", "csv", "json"),
+        actor="demo",
+        settings=demo.settings,
     )
     csv_path, html_path = paths["csv"], paths["html"]
     with demo.store.connect() as conn:

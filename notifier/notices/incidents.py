@@ -15,7 +15,17 @@ from typing import Any
 
 from notifier.errors import InputError
 
-__all__ = ["OCCURRED_KINDS", "Contact", "Incident", "Occurrence", "Offer", "load_incident_file"]
+__all__ = [
+    "BOOKKEEPING",
+    "OCCURRED_KINDS",
+    "Contact",
+    "Filing",
+    "Incident",
+    "LawEnforcementHold",
+    "Occurrence",
+    "Offer",
+    "load_incident_file",
+]
 
 OCCURRED_KINDS = ("exact", "estimate", "range", "unknown")
 REQUIRED = (
@@ -31,6 +41,10 @@ REQUIRED = (
 Localized = Mapping[str, str] | str  # {"en": …, "ru": …}, or (names, hours) one text for every language
 # Free texts a person reads: one per language, never one text for all (that would mix languages).
 BY_LANGUAGE = frozenset({"what_happened", "consequences", "measures", "what_is_new", "discovered_how"})
+# Facts the deadline tracker reads and no notice prints (docs/incidents.md "Deadlines"): recording a filing
+# or a hold must not void the approval of what customers read, so ``as_read_in`` leaves them out.
+BOOKKEEPING = frozenset({"determined_at", "law_enforcement_hold", "regimes", "filings"})
+FILING_KEYS = frozenset({"obligation", "at", "reference", "note"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +62,25 @@ class Offer:
     code: str | None
     enrol_url: str | None
     enrol_by: date | None
+
+
+@dataclass(frozen=True, slots=True)
+class LawEnforcementHold:
+    """Law enforcement asked to hold the notice from ``start`` until ``end`` (None: still on hold)."""
+
+    start: datetime
+    end: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Filing:
+    """A notice to a regulator (or other recipient) made outside notifier, recorded by editing the
+    incident: which obligation of templates/deadlines.toml it fulfils, when, and the reference it got."""
+
+    obligation: str
+    at: datetime
+    reference: str | None = None
+    note: str | None = None  # e.g. the reasons given for a late filing
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +125,11 @@ class Incident:
     what_is_new: Localized | None
     discovered_how: Localized | None  # how it was discovered (Vietnam's Decree 356 asks for it)
     facts: Mapping[str, Any]
+    # Bookkeeping for the deadlines (BOOKKEEPING): never printed in a notice.
+    determined_at: datetime | None = None
+    law_enforcement_hold: LawEnforcementHold | None = None
+    regimes: tuple[str, ...] = ()
+    filings: tuple[Filing, ...] = ()
 
     def texts(self) -> dict[str, Localized]:
         """Every free text of the incident, by field name: what must exist in each language it is read in."""
@@ -114,8 +152,11 @@ class Incident:
     def as_read_in(self, locale: str) -> dict[str, Any]:
         """The facts as a reader of the ``locale`` notice reads them: every free text in that language only
         (absent when it has none), and only the contacts that language can get. What an approval of that
-        locale covers: editing another language's text leaves it alone."""
-        facts: dict[str, Any] = json.loads(json.dumps(self.facts))
+        locale covers: editing another language's text leaves it alone, and so does editing the
+        bookkeeping facts no notice prints (``BOOKKEEPING``: filings, the hold, determination, regimes)."""
+        facts: dict[str, Any] = {
+            k: v for k, v in json.loads(json.dumps(self.facts)).items() if k not in BOOKKEEPING
+        }
         update, contact = _object(facts, "update"), _object(facts, "contact")
         for container, key in [(facts, k) for k in sorted(BY_LANGUAGE)] + [(update, "what_is_new")]:
             _keep_language(container, key, locale)
@@ -129,10 +170,21 @@ class Incident:
         return facts
 
     @classmethod
-    def parse(cls, facts: Mapping[str, Any], *, categories: Collection[str]) -> Incident:
-        """Check ``facts`` against docs/incidents.md; an InputError lists every problem, by field."""
+    def parse(
+        cls,
+        facts: Mapping[str, Any],
+        *,
+        categories: Collection[str],
+        regimes: Collection[str] | None = None,
+        obligations: Collection[str] | None = None,
+    ) -> Incident:
+        """Check ``facts`` against docs/incidents.md; an InputError lists every problem, by field.
+        ``regimes`` and ``obligations`` are the names the deadline rules know, when given: a declared
+        regime or a filing naming anything else is a problem."""
         reader = _Reader(facts)
         incident = reader.incident(categories)
+        if incident is not None:
+            incident = reader.bookkeeping(incident, regimes, obligations)
         if reader.problems:
             raise InputError("incident facts: " + "; ".join(reader.problems) + " (see docs/incidents.md)")
         assert incident is not None
@@ -174,6 +226,89 @@ class _Reader:
             facts=dict(f),
         )
         return incident
+
+    def bookkeeping(
+        self, incident: Incident, regimes: Collection[str] | None, obligations: Collection[str] | None
+    ) -> Incident:
+        """The facts the deadlines read: determination, law-enforcement hold, regimes, filings."""
+        f = self.facts
+        determined = self.moment("determined_at", f["determined_at"]) if "determined_at" in f else None
+        if (
+            determined
+            and determined.tzinfo
+            and incident.discovered_at.tzinfo
+            and determined < incident.discovered_at
+        ):
+            self.problems.append("determined_at is before discovered_at")
+        return replace(
+            incident,
+            determined_at=determined,
+            law_enforcement_hold=self.hold(incident.law_enforcement_delay),
+            regimes=self.names("regimes", regimes),
+            filings=self.filings(obligations),
+        )
+
+    def hold(self, delay_stated: bool) -> LawEnforcementHold | None:
+        if "law_enforcement_hold" not in self.facts:
+            return None
+        hold = self.facts["law_enforcement_hold"]
+        if not isinstance(hold, Mapping) or "from" not in hold or set(hold) - {"from", "until"}:
+            self.problems.append(
+                'law_enforcement_hold must be {"from": …, "until": …} (until: absent while on hold)'
+            )
+            return None
+        start = self.moment("law_enforcement_hold.from", hold["from"])
+        end = self.moment("law_enforcement_hold.until", hold["until"]) if hold.get("until") else None
+        if end is not None and start.tzinfo and end.tzinfo and end < start:
+            self.problems.append("law_enforcement_hold.until is before law_enforcement_hold.from")
+        if not delay_stated:
+            self.problems.append(
+                "law_enforcement_hold is recorded but law_enforcement_delay is not true: the notice must "
+                "say that law enforcement delayed it"
+            )
+        return LawEnforcementHold(start, end)
+
+    def names(self, key: str, known: Collection[str] | None) -> tuple[str, ...]:
+        listed = self.facts.get(key, [])
+        if not isinstance(listed, list) or not all(isinstance(n, str) for n in listed):
+            self.problems.append(f"{key} must be a list of names")
+            return ()
+        unknown = [n for n in listed if known is not None and n not in known]
+        if unknown:
+            self.problems.append(f"unknown {key} {unknown}; known: {', '.join(sorted(known or ()))}")
+        return tuple(listed)
+
+    def filings(self, known: Collection[str] | None) -> tuple[Filing, ...]:
+        listed = self.facts.get("filings", [])
+        if not isinstance(listed, list):
+            self.problems.append("filings must be a list of {obligation, at, reference}")
+            return ()
+        filings = []
+        for n, filing in enumerate(listed):
+            where = f"filings[{n}]"
+            if not isinstance(filing, Mapping) or not {"obligation", "at"} <= set(filing):
+                self.problems.append(f"{where} needs obligation and at")
+                continue
+            if set(filing) - FILING_KEYS:
+                self.problems.append(f"{where}: unknown keys {sorted(set(filing) - FILING_KEYS)}")
+            obligation = str(filing["obligation"])
+            if known is not None and obligation not in known:
+                self.problems.append(
+                    f"{where}.obligation {obligation!r} is not a rule of templates/deadlines.toml"
+                )
+            texts = {k: filing.get(k) for k in ("reference", "note")}
+            for key, value in texts.items():
+                if value is not None and not isinstance(value, str):
+                    self.problems.append(f"{where}.{key} must be text")
+            filings.append(
+                Filing(
+                    obligation=obligation,
+                    at=self.moment(f"{where}.at", filing["at"]),
+                    reference=texts["reference"] if isinstance(texts["reference"], str) else None,
+                    note=texts["note"] if isinstance(texts["note"], str) else None,
+                )
+            )
+        return tuple(filings)
 
     def localized(self, key: str, within: Mapping[str, Any] | None = None) -> Localized | None:
         value = (self.facts if within is None else within).get(key)
@@ -309,10 +444,17 @@ def load_incident_file(path: Path) -> dict[str, Any]:
 
 
 def parse_incident(facts: Mapping[str, Any], templates_dir: Path) -> Incident:
-    """``Incident.parse`` with the data categories of the legal content model in ``templates_dir``."""
+    """``Incident.parse`` with the data categories of the legal content model in ``templates_dir``, and
+    the regimes and obligations of its deadline rules when the facts declare regimes or filings."""
     from notifier.notices.content import load_content
 
-    return Incident.parse(facts, categories=load_content(templates_dir).categories)
+    categories = load_content(templates_dir).categories
+    if "regimes" not in facts and "filings" not in facts:
+        return Incident.parse(facts, categories=categories)
+    from notifier.notices.deadline_rules import load_deadline_rules
+
+    rules = load_deadline_rules(templates_dir)
+    return Incident.parse(facts, categories=categories, regimes=rules.regimes, obligations=rules.ids)
 
 
 def _object(container: dict[str, Any], key: str) -> dict[str, Any]:

@@ -11,15 +11,17 @@ from __future__ import annotations
 import csv
 import json
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from notifier.clock import utcnow
+from notifier.config import Settings
 from notifier.errors import InputError
 from notifier.models import OutboxState
+from notifier.notices.deadlines import incident_deadlines
 from notifier.pages import render_page
 from notifier.redact import mask_email, mask_phone, mask_text
 from notifier.reports import charts
@@ -203,13 +205,36 @@ def _timeline(store: Store, campaign_id: int) -> tuple[dict[str, dict[datetime, 
     return series, bucket
 
 
+def deadline_rows(store: Store, settings: Settings, incident_key: str) -> list[dict[str, Any]]:
+    """The incident's notification obligations that apply, due first, as the report shows them."""
+    rows = []
+    for o in incident_deadlines(store, settings, incident_key, utcnow()):
+        if not o.applies:
+            continue
+        rows.append(
+            {
+                "obligation": f"{o.regime} ({o.rule_id})" + (" [verify]" if o.verify else ""),
+                "recipient": o.recipient,
+                "clock": f"{o.clock} {o.clock_start:%Y-%m-%d %H:%M}" if o.clock_start else o.clock,
+                "due": f"{o.due:%Y-%m-%d %H:%M}" if o.due else o.duration,
+                "remaining": o.countdown,
+                "overdue": o.status.value == "overdue",
+                "threshold": o.threshold,
+                "status": o.status.value,
+                "done": f"{o.done_at:%Y-%m-%d %H:%M}" if o.done_at else "",
+                "individuals": o.individuals,
+            }
+        )
+    return rows
+
+
 def build_report(
     store: Store,
     name: str,
     *,
     reveal: bool = False,
     not_reached_limit: int = NOT_REACHED_IN_HTML,
-    deadlines: Callable[[str], list[dict[str, Any]]] | None = None,
+    settings: Settings | None = None,
 ) -> DeliveryReport:
     """Everything the report shows, read from the store (aggregates; the not-reached list capped)."""
     campaign = get_campaign(store, name)
@@ -283,7 +308,7 @@ def build_report(
         came_back=came_back,
         timeline=timeline,
         bucket_seconds=bucket,
-        deadlines=deadlines(incident.key) if deadlines else [],
+        deadlines=deadline_rows(store, settings, incident.key) if settings else [],
     )
 
 
@@ -360,7 +385,7 @@ def write_delivery_report(
     formats: Sequence[str] = ("html", "csv"),
     reveal: Reveal | None = None,
     actor: str = "unknown",
-    deadlines: Callable[[str], list[dict[str, Any]]] | None = None,
+    settings: Settings | None = None,
 ) -> dict[str, Path]:
     """Write ``<campaign>-delivery.{html,csv,json}`` (the formats asked for) and record in the audit log
     that it was written, and, with ``reveal``, who saw the contacts unmasked and why."""
@@ -377,7 +402,7 @@ def write_delivery_report(
         paths["csv"] = out_dir / f"{name}-delivery.csv"
         write_messages_csv(store, campaign.id, paths["csv"], reveal=shown)
     if "html" in formats or "json" in formats:
-        report = build_report(store, name, reveal=shown, deadlines=deadlines)
+        report = build_report(store, name, reveal=shown, settings=settings)
         if "json" in formats:
             paths["json"] = out_dir / f"{name}-delivery.json"
             paths["json"].write_text(

@@ -3,14 +3,23 @@ artifacts, and the manifest counts as log lines."""
 
 from __future__ import annotations
 
+import base64
 from dataclasses import asdict
 from typing import Any
 
 from notifier.models import OutboxState
+from notifier.reports.delivery import OUTCOME_ORDER, DeliveryReport
 from notifier.sending.campaigns import CampaignStatus
 from notifier.sending.pipeline import BatchResult
 
-__all__ = ["STATE_ORDER", "manifest_lines", "summary_markdown", "summary_rows"]
+__all__ = [
+    "STATE_ORDER",
+    "chart_data_url",
+    "manifest_lines",
+    "report_markdown",
+    "summary_markdown",
+    "summary_rows",
+]
 
 STATE_ORDER = tuple(s.value for s in OutboxState)  # the state machine's own order
 
@@ -62,3 +71,60 @@ def manifest_lines(campaign: str, manifest: dict[str, Any]) -> list[str]:
         counts = ", ".join(f"{k} {v}" for k, v in manifest[key].items())
         lines.append(f"  {key.replace('_', ' ')}: {counts}")
     return lines
+
+
+def _cell(value: object) -> str:
+    # Markdown table cells: a pipe or a newline in a provider's words must not break the table.
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def report_markdown(report: DeliveryReport, *, reasons: int = 10, not_reached: int = 20) -> str:
+    """The delivery report's summary as a Prefect markdown artifact: headline, outcomes by channel, the
+    deadlines, the most frequent failure reasons and the first customers not reached (masked)."""
+    h = report.headline
+    share = f"{100 * h['reached'] / h['customers']:.1f} %" if h["customers"] else "-"
+    parts = [
+        f"# `{report.campaign}`: {h['reached']:,} of {h['customers']:,} customers reached ({share})",
+        f"Incident `{report.incident}`, notice `{report.notice}`, campaign {report.state}. "
+        f"In progress {h['in_progress']:,}, not reached {h['not_reached']:,}, told by an earlier campaign "
+        f"{h['already_notified']:,}.",
+    ]
+    outcomes = [o for o in OUTCOME_ORDER if any(c.get(o) for c in report.by_channel.values())]
+    if outcomes:
+        lines = ["| channel | " + " | ".join(outcomes) + " |", "|---|" + "---:|" * len(outcomes)]
+        lines += [
+            f"| {channel} | " + " | ".join(f"{counts.get(o, 0):,}" for o in outcomes) + " |"
+            for channel, counts in report.by_channel.items()
+        ]
+        parts.append("\n".join(lines))
+    if report.deadlines:
+        lines = ["| obligation | recipient | due (UTC) | remaining | status |", "|---|---|---|---|---|"]
+        lines += [
+            "| "
+            + " | ".join(_cell(d[k]) for k in ("obligation", "recipient", "due", "remaining", "status"))
+            + " |"
+            for d in report.deadlines
+        ]
+        parts.append("## Deadlines\n\n" + "\n".join(lines))
+    if report.reasons:
+        lines = ["| channel | state | reason | messages |", "|---|---|---|---:|"]
+        lines += [
+            f"| {r['channel']} | {r['state']} | {_cell(r['reason'])} | {r['count']:,} |"
+            for r in report.reasons[:reasons]
+        ]
+        parts.append("## Why messages did not arrive\n\n" + "\n".join(lines))
+    if report.not_reached:
+        lines = ["| customer | jurisdiction | contact | why |", "|---|---|---|---|"]
+        lines += [
+            f"| {_cell(n.external_id)} | {n.jurisdiction} | {_cell(n.contact)} | {_cell(n.why)} |"
+            for n in report.not_reached[:not_reached]
+        ]
+        more = report.not_reached_total - min(not_reached, len(report.not_reached))
+        tail = f"\n\n… and {more:,} more: `notifier campaign report {report.campaign}`" if more > 0 else ""
+        parts.append("## Not reached\n\n" + "\n".join(lines) + tail)
+    return "\n\n".join(parts) + "\n"
+
+
+def chart_data_url(svg: str) -> str:
+    """An SVG chart as a ``data:`` URL, for a Prefect image artifact (no file server needed)."""
+    return "data:image/svg+xml;base64," + base64.b64encode(svg.encode("utf-8")).decode("ascii")
