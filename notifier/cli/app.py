@@ -34,6 +34,7 @@ app = typer.Typer(
 db_app = typer.Typer(help="The store's schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(customers.app, name="customers")
+app.add_typer(customers.customer_app, name="customer")
 app.add_typer(incidents.app, name="incident")
 app.add_typer(campaigns.app, name="campaign")
 app.add_typer(templates.app, name="templates")
