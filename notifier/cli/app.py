@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from notifier.cli import audit, campaigns, customers, incidents, serve, support, templates, track
+from notifier.cli import audit, campaigns, customers, evidence, incidents, serve, support, templates, track
 from notifier.cli.common import (
     DatabaseOption,
     console,
@@ -42,6 +42,7 @@ app.add_typer(track.app, name="track")
 app.add_typer(support.app, name="support")
 app.add_typer(audit.app, name="audit")
 app.command("serve")(serve.serve)
+app.command("evidence")(evidence.evidence)
 
 
 @app.command()

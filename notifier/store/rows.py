@@ -20,6 +20,7 @@ __all__ = [
     "CampaignRow",
     "ClaimedRow",
     "DecisionRow",
+    "EvidenceCampaign",
     "HealthRow",
     "IncidentRevisionRow",
     "IncidentRow",
@@ -32,6 +33,7 @@ __all__ = [
     "Outcome",
     "ReasonRow",
     "ReplyRow",
+    "SentContent",
     "SilentSms",
     "TimelineRow",
     "UncertainRow",
@@ -341,3 +343,27 @@ class LedgerRow(_FromRow):
     delivered_at: datetime | None
     fallback: bool
     updated_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceCampaign(_FromRow):
+    id: int
+    name: str
+    notice: str
+    state: str
+    channels: str
+    policy: str
+    created_at: datetime
+    created_by: str
+    planned_at: datetime | None
+    launched_at: datetime | None
+    completed_at: datetime | None
+    customers: int
+
+
+@dataclass(frozen=True, slots=True)
+class SentContent(_FromRow):
+    content_hash: str
+    channel: str
+    notice_locale: str
+    messages: int
