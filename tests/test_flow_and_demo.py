@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email
+import hashlib
 import json
 from email import policy
 from pathlib import Path
@@ -62,7 +63,16 @@ def test_flow_plans_sends_and_publishes_summary_and_progress_artifacts(
         progress = client.read_artifacts(
             artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["campaign-flow-test-progress"]))
         )
+        timeline = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["campaign-flow-test-timeline"]))
+        )
     assert artifacts and "flow-test" in str(artifacts[0].data) and "accepted" in str(artifacts[0].data)
+    assert "12 of 13 customers reached" in str(artifacts[0].data)  # the report's headline, first
+    assert (
+        timeline
+        and timeline[0].type == "image"
+        and str(timeline[0].data).startswith("data:image/svg+xml;base64,")
+    )
     assert (
         progress and progress[0].type == "progress" and float(progress[0].data) == 100.0
     )  # nothing left due
@@ -126,6 +136,14 @@ def test_the_demo_end_to_end(prefect_harness: None, tmp_path: Path, monkeypatch:
             assert "{{" not in body and "{%" not in body and "%(" not in body
     report = (var / "reports" / "demo-2026-11-credential-leak-delivery.csv").read_text(encoding="utf-8")
     assert "not reached" in report and "unknown_customer" in report
+    html = (var / "reports" / "demo-2026-11-credential-leak-delivery.html").read_text(encoding="utf-8")
+    assert html.count("<svg") == 3 and 'id="deadlines"' in html and 'id="not-reached"' in html
+    assert all(c["result"] == "ok" and c["verified_links"] > 0 for c in on_disk["chains"].values())
+    pack = var / "evidence"
+    for line in (pack / "MANIFEST.sha256").read_text(encoding="utf-8").splitlines():
+        digest, name = line.split("  ", 1)
+        assert hashlib.sha256((pack / name).read_bytes()).hexdigest() == digest
+    assert on_disk["evidence"]["files"] == len([p for p in pack.rglob("*") if p.is_file()])
 
 
 def test_two_send_shards_send_one_campaign_exactly_once(

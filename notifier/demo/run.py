@@ -35,6 +35,8 @@ from notifier.notices.records import create_incident, incident_by_key
 from notifier.orchestration import run_flow
 from notifier.redact import mask_contact
 from notifier.reports.delivery import write_delivery_report
+from notifier.reports.evidence import write_evidence_pack
+from notifier.reports.integrity import verify_all
 from notifier.sending import campaigns
 from notifier.store import Store
 from notifier.store import queries as q
@@ -59,7 +61,7 @@ VAR_FILES = (
     "demo-summary.json",
     "demo-import-report.txt",
 )
-VAR_DIRS = ("outbox", "reports", "proof", "inbox")
+VAR_DIRS = ("outbox", "reports", "proof", "inbox", "evidence")
 BOUNCE_DOMAIN = "bounces.example.com"  # the SMTP stand-in's channel URL says so
 BOUNCES = 5
 # How the Twilio stand-in's messages end, and how many of their callbacks never reach us.
@@ -274,6 +276,12 @@ def _tracking(conn: Connection, campaign_id: int, outbox: dict[str, dict[str, in
     }
 
 
+def _bounced_example(demo: _Demo) -> str:
+    """A customer worth looking up: their email bounced and SMS took over."""
+    with demo.store.connect() as conn:
+        return q.bounced_example(conn) or "CUST-0000001"
+
+
 def _summary(
     demo: _Demo, customers: int, report: ImportReport, runs: dict[str, Any], seconds: float
 ) -> dict[str, Any]:
@@ -289,6 +297,11 @@ def _summary(
         settings=demo.settings,
     )
     csv_path, html_path = paths["csv"], paths["html"]
+    incident_key = str(campaigns.get_campaign(demo.store, CAMPAIGN).facts["key"])
+    pack = write_evidence_pack(
+        demo.store, demo.settings, incident_key, demo.var_dir / "evidence", actor="demo"
+    )
+    chains = {c.chain: (c.verified, str(c.broken) if c.broken else "ok") for c in verify_all(demo.store)}
     with demo.store.connect() as conn:
         taken = q.handed_over(conn, campaign_id)
         tracking = _tracking(conn, campaign_id, status.outbox)
@@ -312,7 +325,9 @@ def _summary(
         "first_run": runs["first"]["this_run"],
         "second_run": runs["second"]["this_run"],
         "tracking": tracking,
-        "reports": {"csv": str(csv_path), "html": str(html_path)},
+        "reports": {"csv": str(csv_path), "html": str(html_path), "json": str(paths["json"])},
+        "evidence": {"index": str(pack.directory / "index.html"), "files": len(pack.files) + 1},
+        "chains": {chain: {"verified_links": n, "result": result} for chain, (n, result) in chains.items()},
         "seconds": round(seconds, 1),
     }
     path = demo.var_dir / "demo-summary.json"
@@ -343,5 +358,19 @@ def _summary(
     )
     console.print(f"second run sent {summary['second_run']['accepted']} messages (must be 0)")
     console.print(f"delivery report: {html_path} and {csv_path.name}; summary: {path}", markup=False)
+    console.print(
+        f"evidence pack: {pack.directory / 'index.html'} ({len(pack.files) + 1} files, "
+        "MANIFEST.sha256); "
+        "hash chains: " + ", ".join(f"{c} {n:,} links {r}" for c, (n, r) in chains.items()),
+        markup=False,
+    )
+    console.print(
+        f"next: notifier customer show {_bounced_example(demo)} · "
+        f"notifier incident deadlines {incident_key} · "
+        "notifier audit verify (with NOTIFIER_DATABASE_URL=sqlite:///"
+        + str(demo.var_dir / "notifier.db")
+        + ")",
+        markup=False,
+    )
     console.print(f"done in {summary['seconds']} s")
     return summary

@@ -76,6 +76,7 @@ from notifier.store.queries.health import (
 )
 from notifier.store.queries.lookup import (
     approvals_of_hashes,
+    bounced_example,
     customer_events,
     customers_matching,
     delivery_events_of,
@@ -133,6 +134,7 @@ __all__ = [
     "audit",
     "audit_entries",
     "audit_of_incident",
+    "bounced_example",
     "campaign_by_name",
     "campaign_headline",
     "campaign_incident_id",

@@ -25,6 +25,7 @@ from notifier.store.schema import (
 
 __all__ = [
     "approvals_of_hashes",
+    "bounced_example",
     "customer_events",
     "customers_matching",
     "delivery_events_of",
@@ -119,3 +120,16 @@ def approvals_of_hashes(conn: Connection, content_hashes: Sequence[str]) -> list
         .order_by(approvals.c.at, approvals.c.id)
     )
     return list(conn.execute(query))
+
+
+def bounced_example(conn: Connection) -> str | None:
+    """The external id of a customer whose email bounced (the demo points support at one)."""
+    query = (
+        select(manifest.c.external_id)
+        .join(outbox, outbox.c.manifest_id == manifest.c.id)
+        .where(outbox.c.channel == "email", outbox.c.state == "bounced")
+        .order_by(manifest.c.external_id)
+        .limit(1)
+    )
+    found = conn.scalar(query)
+    return str(found) if found is not None else None
