@@ -17,10 +17,12 @@ ConfigurationError (ValueError)        deliberately *not* a NotifierError: a bro
 from __future__ import annotations
 
 __all__ = [
+    "AccessDeniedError",
     "CampaignStateError",
     "ConfigurationError",
     "DeliveryError",
     "InputError",
+    "LoginRefusedError",
     "MailboxError",
     "NotifierError",
     "PermanentDeliveryError",
@@ -45,6 +47,15 @@ class SelectionError(NotifierError):
 
 class CampaignStateError(NotifierError):
     """The campaign is not in a state that allows this action."""
+
+
+class AccessDeniedError(NotifierError):
+    """The person is not signed in, or their roles do not allow the action; the message says which."""
+
+
+class LoginRefusedError(NotifierError):
+    """A sign-in failed: unknown user, wrong password, disabled or locked (the message does not say which
+    to the person signing in; the audit log does)."""
 
 
 class StoreError(NotifierError):

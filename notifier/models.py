@@ -24,6 +24,7 @@ __all__ = [
     "Receipt",
     "RenderedMessage",
     "ReplyStatus",
+    "Role",
     "UncertainEmail",
     "UnreachableReason",
     "parse_duration",
@@ -228,6 +229,17 @@ class Decision(enum.StrEnum):
 
     APPROVED = "approved"
     REJECTED = "rejected"
+
+
+class Role(enum.StrEnum):
+    """What a person does with notifier; a user may hold several. What each role may do is declared once,
+    in ``notifier.accounts.permissions``."""
+
+    ADMIN = "admin"  # users and roles, the audit log
+    COMMS = "comms"  # incidents, campaigns: plan, launch, control, watch
+    LEGAL = "legal"  # reviews and approves every notice piece; evidence for regulators
+    SUPPORT = "support"  # looks customers up, answers their replies, reads reports
+    VIEWER = "viewer"  # reads campaigns and reports, masked; changes nothing
 
 
 class CampaignState(enum.StrEnum):

@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from notifier.audience.importer import COLUMNS, ImportReport, import_customers
 from notifier.audience.selection import FreezeResult, Selection
 from notifier.config import PROJECT_ROOT, Settings
@@ -204,3 +206,18 @@ def dsn(mail: ReceivedMail, *, status: str, diagnostic: str, action: str = "fail
     from notifier.testing.mail import dsn as report
 
     return report(mail, status=status, diagnostic=diagnostic, action=action)
+
+
+def sign_in(store: Store, monkeypatch: pytest.MonkeyPatch, *roles: str, username: str = "") -> str:
+    """Be a user with these roles for the CLI (NOTIFIER_TOKEN), adding the user the first time; returns
+    the user name the audit log will show."""
+    from notifier.accounts.users import add_user, issue_token
+    from notifier.store import queries as q
+
+    name = username or "-".join(sorted(roles)) + "-user"
+    with store.connect() as conn:
+        known = q.user_by_name(conn, name) is not None
+    if not known:
+        add_user(store, name, display_name=name, roles=roles, password=None, actor="tests")
+    monkeypatch.setenv("NOTIFIER_TOKEN", issue_token(store, name, label="tests", actor="tests"))
+    return name

@@ -6,10 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers import INCIDENT_FILE, customer, write_csv
+from helpers import INCIDENT_FILE, customer, sign_in, write_csv
 from typer.testing import CliRunner
 
 from notifier.cli.app import app
+from notifier.store import Store
 from notifier.testing.smtp import SmtpStandin
 from notifier.testing.twilio import TwilioStandin
 
@@ -37,11 +38,37 @@ def test_the_whole_workflow_from_the_command_line(
     ids.write_text("C00001\nC00002\nC00003\nC404\n", encoding="utf-8")
 
     assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    # People: the first admin needs no sign-in; then only the admin adds users and issues tokens.
+    first = runner.invoke(
+        app, ["users", "add", "ada", "--role", "admin", "--password-stdin"], input="correct horse battery\n"
+    )
+    assert first.exit_code == 0, first.output
+    tokens = {"ada": runner.invoke(app, ["users", "token", "ada"]).stdout.strip().splitlines()[-1]}
+    again = runner.invoke(app, ["users", "token", "ada"])
+    assert again.exit_code == 1 and "NOTIFIER_TOKEN" in again.output  # only the first token is free
+    monkeypatch.setenv("NOTIFIER_TOKEN", tokens["ada"])
+    for name, roles in (("alice", ["comms", "legal"]), ("bob", ["comms"]), ("carol", ["legal"])):
+        added = runner.invoke(
+            app, ["users", "add", name, "--token-only", *[a for r in roles for a in ("--role", r)]]
+        )
+        assert added.exit_code == 0, added.output
+        tokens[name] = runner.invoke(app, ["users", "token", name]).stdout.strip().splitlines()[-1]
+    listed = runner.invoke(app, ["users", "list"])
+    assert listed.exit_code == 0 and "comms, legal" in listed.output
+
+    def as_user(name: str) -> None:
+        monkeypatch.setenv("NOTIFIER_TOKEN", tokens[name])
+
+    not_allowed = runner.invoke(app, ["customers", "import", str(csv_path)])
+    assert not_allowed.exit_code == 1 and "ada may not customers.import" in " ".join(
+        not_allowed.output.split()
+    )
+    as_user("alice")
     imported = runner.invoke(app, ["customers", "import", str(csv_path)])
     assert imported.exit_code == 0, imported.output
     assert "invalid email" in imported.output and "rejected" in imported.output
     assert "expected 10 fields, found 3" in " ".join(imported.output.split())
-    assert runner.invoke(app, ["incident", "create", str(INCIDENT_FILE), "--actor", "alice"]).exit_code == 0
+    assert runner.invoke(app, ["incident", "create", str(INCIDENT_FILE)]).exit_code == 0
     key = "2026-11-credential-leak"
     planned = runner.invoke(
         app,
@@ -53,29 +80,33 @@ def test_the_whole_workflow_from_the_command_line(
             "2026-11-credential-leak",
             "--affected-ids",
             str(ids),
-            "--actor",
-            "alice",
             "--quiet-hours",
             "0-24",
         ],
     )
     assert planned.exit_code == 0, planned.output
     assert "unknown_customer" in planned.output and "email + SMS" in planned.output
-    refused = runner.invoke(app, ["campaign", "launch", "cli-test", "--direct", "--actor", "bob"])
+    as_user("bob")
+    refused = runner.invoke(app, ["campaign", "launch", "cli-test", "--direct"])
     assert refused.exit_code == 1 and f"{key}/breach_notice/ru/email/ru is never approved" in " ".join(
         refused.output.split()
     )
     chosen = ["--incident", key, "--notice", "breach_notice"]
-    submitted = runner.invoke(app, ["templates", "submit", "--author", "alice", *chosen])
+    not_legal = runner.invoke(app, ["templates", "approve", *chosen])
+    assert not_legal.exit_code == 1 and "bob may not notice.decide" in " ".join(not_legal.output.split())
+    as_user("alice")
+    submitted = runner.invoke(app, ["templates", "submit", *chosen])
     assert submitted.exit_code == 0, submitted.output
-    same = runner.invoke(app, ["templates", "approve", "--approver", "alice", *chosen])
+    same = runner.invoke(app, ["templates", "approve", *chosen])  # alice is legal too, but edited them
     assert same.exit_code == 1 and "four eyes" in same.output
-    approved = runner.invoke(app, ["templates", "approve", "--approver", "carol", *chosen])
+    as_user("carol")
+    approved = runner.invoke(app, ["templates", "approve", *chosen])
     assert approved.exit_code == 0, approved.output
     assert "48 approved, 0 refused" in approved.output  # 3 languages × 2 channels × 8 profiles
     status = runner.invoke(app, ["templates", "status", "--incident", key])
     assert status.exit_code == 0 and "failing lint" in status.output  # the update notice: no update facts yet
-    launched = runner.invoke(app, ["campaign", "launch", "cli-test", "--direct", "--actor", "bob"])
+    as_user("bob")
+    launched = runner.invoke(app, ["campaign", "launch", "cli-test", "--direct"])
     assert launched.exit_code == 0, launched.output
     assert (
         "sent 5 · delivered 0 · failed 0 · deferred 0 · remaining 0" in launched.output
@@ -104,6 +135,12 @@ def test_errors_are_one_clear_line_not_a_traceback(
         app, ["campaign", "plan", "x", "--incident", "nope", "--query", "SELECT 1", "--channels", "fax"]
     )
     assert result.exit_code == 1 and "fax" in result.output
+    result = runner.invoke(app, ["campaign", "status", "missing"])
+    assert result.exit_code == 1 and "sign in first: export NOTIFIER_TOKEN" in " ".join(result.output.split())
+    monkeypatch.setenv("NOTIFIER_TOKEN", "ntf_forged")
+    result = runner.invoke(app, ["campaign", "status", "missing"])
+    assert result.exit_code == 1 and "not a valid token" in result.output
+    sign_in(Store(db_url), monkeypatch, "viewer")
     result = runner.invoke(app, ["campaign", "status", "missing"])
     assert result.exit_code == 1 and "no campaign named 'missing'" in result.output
 
@@ -152,5 +189,6 @@ def test_a_store_that_was_never_migrated_says_how_to_fix_it(
         result.output.split()
     )
     assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    sign_in(Store(f"sqlite:///{tmp_path / 'never.db'}"), monkeypatch, "viewer")
     after = runner.invoke(app, ["campaign", "status", "x"])
     assert after.exit_code == 1 and "no campaign named 'x'" in after.output

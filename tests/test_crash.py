@@ -36,6 +36,14 @@ CONCURRENCY = 4
 IN_FLIGHT = 4 * CONCURRENCY + min(RECORD_EVERY, BATCH // 2)
 
 
+def _token(store: Store) -> str:
+    """The launching worker's API token (a comms user's): the CLI acts only as a signed-in person."""
+    from notifier.accounts.users import add_user, issue_token
+
+    add_user(store, "worker", display_name="worker", roles=["comms"], password=None, actor="tests")
+    return issue_token(store, "worker", label="crash test", actor="tests")
+
+
 @pytest.mark.parametrize("kill_after", [1, 130, 333])
 def test_kill_9_mid_campaign_then_resume(
     store: Store, settings: Settings, smtp: SmtpStandin, tmp_path: Path, kill_after: int
@@ -49,6 +57,7 @@ def test_kill_9_mid_campaign_then_resume(
     )
     env = {
         **os.environ,
+        "NOTIFIER_TOKEN": _token(store),
         "NOTIFIER_DATABASE_URL": settings.database_url,
         "NOTIFIER_EMAIL_URL": f"{smtp.url}&concurrency={CONCURRENCY}",
         "NOTIFIER_BATCH_SIZE": str(BATCH),
@@ -63,8 +72,6 @@ def test_kill_9_mid_campaign_then_resume(
             "launch",
             "test-campaign",
             "--direct",
-            "--actor",
-            "w1",
         ],
         cwd=PROJECT_ROOT,
         env=env,
@@ -108,6 +115,7 @@ def test_kill_9_then_relaunch_at_once_with_the_resend_policy(
     planned_campaign(store, settings, tmp_path, rows, channels=frozenset({Channel.EMAIL}), delivery=resend)
     env = {
         **os.environ,
+        "NOTIFIER_TOKEN": _token(store),
         "NOTIFIER_DATABASE_URL": settings.database_url,
         "NOTIFIER_EMAIL_URL": f"{smtp.url}&concurrency={CONCURRENCY}",
         "NOTIFIER_BATCH_SIZE": str(BATCH),
@@ -122,8 +130,6 @@ def test_kill_9_then_relaunch_at_once_with_the_resend_policy(
             "launch",
             "test-campaign",
             "--direct",
-            "--actor",
-            "w1",
         ],
         cwd=PROJECT_ROOT,
         env=env,

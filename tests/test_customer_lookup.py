@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers import customer, planned_campaign
+from helpers import customer, planned_campaign, sign_in
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
@@ -103,10 +103,14 @@ def test_replies_and_consent_changes_are_in_the_story(
 
 
 def test_the_command_masks_reveals_only_with_a_reason_and_says_when_nobody_matches(
-    store: Store, settings: Settings, tmp_path: Path
+    store: Store, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _sent(store, settings, tmp_path)
     url = ["--database-url", settings.database_url]
+    sign_in(store, monkeypatch, "viewer")
+    viewer = runner.invoke(cli, ["customer", "show", "C00002", *url])
+    assert viewer.exit_code == 1 and "may not customer.look_up" in viewer.output
+    sign_in(store, monkeypatch, "support", username="sam")
     shown = runner.invoke(cli, ["customer", "show", "c2@example.com", *url])
     assert shown.exit_code == 0, shown.output
     assert "C00002" in shown.output and "REACHED" in shown.output and "c2@example.com" not in shown.output
@@ -114,7 +118,7 @@ def test_the_command_masks_reveals_only_with_a_reason_and_says_when_nobody_match
     assert refused.exit_code == 1 and "--reason" in refused.output
     revealed = runner.invoke(
         cli,
-        ["customer", "show", "C00002", "--reveal", "--reason", "ticket 12", "--actor", "sam", "--json", *url],
+        ["customer", "show", "C00002", "--reveal", "--reason", "ticket 12", "--json", *url],
     )
     assert revealed.exit_code == 0, revealed.output
     data = json.loads(revealed.output)

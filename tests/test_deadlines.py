@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import customer, incident_facts, planned_campaign
+from helpers import customer, incident_facts, planned_campaign, sign_in
 from typer.testing import CliRunner
 
 from notifier.cli.app import app
@@ -463,6 +463,7 @@ def test_the_deadlines_command_prints_the_table(
     planned_campaign(store, settings, tmp_path, [*_californians(2), customer(3)])  # customer(3) is in Russia
     monkeypatch.setattr(console, "width", 300)  # one line per cell line: the assertions read whole phrases
     runner = CliRunner()
+    sign_in(store, monkeypatch, "viewer")
     result = runner.invoke(app, ["incident", "deadlines", KEY, "--database-url", db_url])
     assert result.exit_code == 0, result.output
     text = result.output

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers import customer, planned_campaign
+from helpers import customer, planned_campaign, sign_in
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
@@ -121,9 +121,15 @@ def test_the_pack_records_the_chain_heads_and_itself_in_the_audit_log(
 
 
 def test_the_command_refuses_a_used_directory_and_an_unknown_incident(
-    store: Store, sent: Settings, tmp_path: Path
+    store: Store, sent: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     url = ["--database-url", sent.database_url]
+    sign_in(store, monkeypatch, "support")
+    denied = runner.invoke(cli, ["evidence", INCIDENT, "--out", str(tmp_path / "no"), *url])
+    assert (
+        denied.exit_code == 1 and "may not evidence.write" in denied.output and not (tmp_path / "no").exists()
+    )
+    sign_in(store, monkeypatch, "legal", username="dpo")
     used = tmp_path / "used"
     used.mkdir()
     (used / "old.txt").write_text("x", encoding="utf-8")
@@ -131,6 +137,6 @@ def test_the_command_refuses_a_used_directory_and_an_unknown_incident(
     assert refused.exit_code == 1 and "not empty" in refused.output and "Traceback" not in refused.output
     unknown = runner.invoke(cli, ["evidence", "no-such-incident", "--out", str(tmp_path / "x"), *url])
     assert unknown.exit_code == 1 and "no incident" in unknown.output
-    made = runner.invoke(cli, ["evidence", INCIDENT, "--out", str(tmp_path / "pack"), "--actor", "dpo", *url])
+    made = runner.invoke(cli, ["evidence", INCIDENT, "--out", str(tmp_path / "pack"), *url])
     assert made.exit_code == 0, made.output
     assert "sha256sum -c MANIFEST.sha256" in made.output

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from helpers import LOCALES, customer, dsn, incident_facts, planned_campaign
+from helpers import LOCALES, customer, dsn, incident_facts, planned_campaign, sign_in
 from sqlalchemy import select
 from test_approval import KEY
 from typer.testing import CliRunner
@@ -148,6 +148,7 @@ def test_follow_ups_from_the_command_line(
     for name, value in settings.as_env().items():
         monkeypatch.setenv(name, value)
     args = ["campaign", "plan", "again", "--incident", KEY, "--channels", "email"]
+    sign_in(store, monkeypatch, "comms")
     second = runner.invoke(app, [*args, "--affected-ids", str(first_campaign)])
     assert second.exit_code == 0, second.output
     assert "4 customers already got this notice" in " ".join(second.output.split())

@@ -11,7 +11,7 @@ from email import policy
 from pathlib import Path
 
 import pytest
-from helpers import LOCALES, customer, import_rows, incident_facts, planned_campaign, write_csv
+from helpers import LOCALES, customer, import_rows, incident_facts, planned_campaign, sign_in, write_csv
 from sqlalchemy import select
 from typer.testing import CliRunner
 
@@ -36,6 +36,7 @@ def test_customer_data_that_looks_like_console_markup_is_printed_as_text(
     db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("NOTIFIER_DATABASE_URL", db_url)
+    sign_in(Store(db_url), monkeypatch, "comms")
     rows = [
         customer(1, name="[/] [bold red]Boss[/bold red]"),
         customer(2, email="[/link]@", external_id="[/]"),

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from helpers import customer, incident_facts, planned_campaign
+from helpers import customer, incident_facts, planned_campaign, sign_in
 from sqlalchemy import select, update
 from test_tracking import serving_at
 from typer.testing import CliRunner
@@ -255,11 +255,12 @@ def test_unknown_numbers_get_the_generic_answer_and_questions_reach_the_support_
     runner = CliRunner()
     monkeypatch.setattr(console, "width", 200)  # a wide terminal: whole cells, one row per reply
     env = {"NOTIFIER_DATABASE_URL": settings.database_url}
+    sign_in(store, monkeypatch, "support", username="sam")
     listed = runner.invoke(cli, ["support", "list"], env=env)
     shown = runner.invoke(cli, ["support", "show", str(reply.id)], env=env)
     closed = runner.invoke(
         cli,
-        ["support", "close", str(reply.id), "--note", "called back", "--actor", "sam"],
+        ["support", "close", str(reply.id), "--note", "called back"],
         env=env,
         terminal_width=200,
     )

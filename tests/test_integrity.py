@@ -7,7 +7,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from helpers import customer, planned_campaign
+from helpers import customer, planned_campaign, sign_in
 from sqlalchemy import Connection, delete, func, select, text, update
 from typer.testing import CliRunner
 
@@ -175,8 +175,11 @@ def test_writers_and_sealers_at_once_never_fork_a_chain(store: Store) -> None:
     assert _broken(store) == {}
 
 
-def test_audit_verify_command_names_the_first_broken_link(store: Store, settings: Settings) -> None:
+def test_audit_verify_command_names_the_first_broken_link(
+    store: Store, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _audit(store, 3)
+    sign_in(store, monkeypatch, "admin")
     ok = runner.invoke(cli, ["audit", "verify", "--database-url", settings.database_url])
     assert ok.exit_code == 0, ok.output
     assert "audit_log" in ok.output and "BROKEN" not in ok.output

@@ -9,7 +9,7 @@ from email import policy
 from pathlib import Path
 
 import pytest
-from helpers import INCIDENT_FILE, customer, planned_campaign, write_csv
+from helpers import INCIDENT_FILE, customer, planned_campaign, sign_in, write_csv
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
@@ -53,9 +53,12 @@ def test_proof_of_a_recorded_incident_shows_its_approval_states(
 ) -> None:
     monkeypatch.setenv("NOTIFIER_DATABASE_URL", f"sqlite:///{tmp_path / 'n.db'}")
     assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
-    assert runner.invoke(app, ["incident", "create", str(INCIDENT_FILE), "--actor", "alice"]).exit_code == 0
+    store = Store(f"sqlite:///{tmp_path / 'n.db'}")
+    sign_in(store, monkeypatch, "comms", username="alice")
+    assert runner.invoke(app, ["incident", "create", str(INCIDENT_FILE)]).exit_code == 0
     approve = ["templates", "approve", "--incident", KEY, "--notice", "breach_notice", "--locale", "ru"]
-    assert runner.invoke(app, [*approve, "--approver", "carol"]).exit_code == 0
+    sign_in(store, monkeypatch, "legal", username="carol")
+    assert runner.invoke(app, [*approve]).exit_code == 0
     result = runner.invoke(app, ["templates", "proof", "--incident", KEY, "--out", str(tmp_path / "p")])
     assert result.exit_code == 0, result.output
     page = (tmp_path / "p" / "breach_notice.html").read_text(encoding="utf-8")
@@ -75,7 +78,8 @@ def test_a_customers_proof_is_exactly_what_the_sender_would_send(
     monkeypatch.setenv("NOTIFIER_EMAIL_URL", settings.email_url or "")
     out = tmp_path / "customers"
     args = ["templates", "proof", "--campaign", "test-campaign", "--customer", "C00003", "--sample", "3"]
-    result = runner.invoke(app, [*args, "--out", str(out), "--actor", "support"])
+    sign_in(store, monkeypatch, "comms", username="support")
+    result = runner.invoke(app, [*args, "--out", str(out)])
     assert result.exit_code == 0, result.output
     page = (out / "customers.html").read_text(encoding="utf-8")
     assert page.count("<h2>") >= 2 and "<h2>C00003</h2>" in page
@@ -97,6 +101,7 @@ def test_a_stored_customers_proof_needs_no_campaign(
     store: Store, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("NOTIFIER_DATABASE_URL", settings.database_url)
+    sign_in(store, monkeypatch, "comms")
     csv_path = write_csv(tmp_path / "c.csv", [customer(2), customer(3, phone="")])
     assert runner.invoke(app, ["customers", "import", str(csv_path)]).exit_code == 0
     assert runner.invoke(app, ["incident", "create", str(INCIDENT_FILE)]).exit_code == 0
@@ -122,7 +127,8 @@ def test_test_send_reaches_the_seeds_on_every_version_and_counts_for_no_one(
     for name, value in settings.as_env().items():
         monkeypatch.setenv(name, value)
     seeds = ["--to", "legal-seed@example.com", "--to", "+15005550006"]
-    result = runner.invoke(app, ["campaign", "test-send", "test-campaign", *seeds, "--actor", "legal"])
+    sign_in(store, monkeypatch, "legal", username="legal")
+    result = runner.invoke(app, ["campaign", "test-send", "test-campaign", *seeds])
     assert result.exit_code == 0, result.output
     # The manifest reads ru (RU), vi (VN) and en (US): three versions per channel.
     assert "6 test messages sent, 0 failed" in result.output

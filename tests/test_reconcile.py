@@ -10,7 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from helpers import customer, planned_campaign
+from helpers import customer, planned_campaign, sign_in
 from sqlalchemy import select, update
 from test_tracking import serving_at
 from test_uncertain import _crashed_with_one_row_in_flight, _send_as_the_dead_sender
@@ -152,6 +152,7 @@ def test_after_the_tracking_window_sms_without_a_report_are_no_receipt_and_not_r
     monkeypatch.setattr(console, "width", 200)
     runner = CliRunner()
     env = {"NOTIFIER_DATABASE_URL": settings.database_url, "NOTIFIER_SMS_URL": settings.sms_url or ""}
+    sign_in(store, monkeypatch, "comms")
     listed = runner.invoke(cli, ["campaign", "reconcile", "--all"], env=env)
     one = runner.invoke(cli, ["campaign", "reconcile", "test-campaign"], env=env)
     neither = runner.invoke(cli, ["campaign", "reconcile"], env=env)

@@ -12,7 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from helpers import customer, planned_campaign
+from helpers import customer, planned_campaign, sign_in
 from sqlalchemy import func, select
 from test_tracking import _wait_for, serving_at
 from typer.testing import CliRunner
@@ -152,9 +152,29 @@ def test_the_csv_has_every_message_once_with_contacts_masked(
     assert {r["reached"] for r in rows if r["state"] in ("undelivered", "failed")} == {"no"}
 
 
-def test_a_reveal_needs_a_reason_and_is_audited(store: Store, finished: Settings, tmp_path: Path) -> None:
+def test_a_reveal_needs_a_reason_and_is_audited(
+    store: Store, finished: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     url = finished.database_url
     tmp_path = tmp_path / "reports"
+    sign_in(store, monkeypatch, "viewer")
+    viewer = runner.invoke(
+        cli,
+        [
+            "campaign",
+            "report",
+            CAMPAIGN,
+            "--reveal",
+            "--reason",
+            "x",
+            "--out",
+            str(tmp_path),
+            "--database-url",
+            url,
+        ],
+    )
+    assert viewer.exit_code == 1 and "may not contacts.reveal" in viewer.output
+    sign_in(store, monkeypatch, "support", username="sam")
     refused = runner.invoke(
         cli, ["campaign", "report", CAMPAIGN, "--reveal", "--out", str(tmp_path), "--database-url", url]
     )
@@ -169,8 +189,6 @@ def test_a_reveal_needs_a_reason_and_is_audited(store: Store, finished: Settings
             "--reveal",
             "--reason",
             "ticket 4711: customer asks which address",
-            "--actor",
-            "sam",
             "--out",
             str(tmp_path),
             "--database-url",
@@ -207,8 +225,9 @@ def test_a_report_of_a_campaign_with_nothing_sent_yet_still_reads(
 
 
 def test_the_report_and_campaign_status_show_the_deadlines_countdown(
-    store: Store, finished: Settings, tmp_path: Path
+    store: Store, finished: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    sign_in(store, monkeypatch, "viewer")
     from notifier.clock import utcnow
     from notifier.notices.deadlines import incident_deadlines
 

@@ -11,7 +11,18 @@ from typing import Annotated
 
 import typer
 
-from notifier.cli import audit, campaigns, customers, evidence, incidents, serve, support, templates, track
+from notifier.cli import (
+    audit,
+    campaigns,
+    customers,
+    evidence,
+    incidents,
+    serve,
+    support,
+    templates,
+    track,
+    users,
+)
 from notifier.cli.common import (
     DatabaseOption,
     console,
@@ -41,6 +52,7 @@ app.add_typer(templates.app, name="templates")
 app.add_typer(track.app, name="track")
 app.add_typer(support.app, name="support")
 app.add_typer(audit.app, name="audit")
+app.add_typer(users.app, name="users")
 app.command("serve")(serve.serve)
 app.command("evidence")(evidence.evidence)
 

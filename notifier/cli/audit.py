@@ -6,12 +6,14 @@ from typing import Annotated
 
 import typer
 
+from notifier.accounts.permissions import Action
 from notifier.cli.common import (
     DatabaseOption,
     console,
     err_console,
     friendly_errors,
     settings_from,
+    signed_in,
     store_for,
 )
 from notifier.cli.output import data_table
@@ -26,7 +28,9 @@ def audit_verify(database_url: DatabaseOption = None) -> None:
     head; name the first broken link and exit 1 if one does not hold."""
     from notifier.reports.integrity import verify_all
 
-    statuses = verify_all(store_for(settings_from(database_url)))
+    store = store_for(settings_from(database_url))
+    signed_in(store, Action.AUDIT_VIEW)
+    statuses = verify_all(store)
     console.print(
         data_table(
             "hash chains",
@@ -57,7 +61,9 @@ def audit_seal(database_url: DatabaseOption = None) -> None:
     """Chain every row written since the last seal (the reconciliation flow does this every 10 minutes)."""
     from notifier.reports.integrity import seal_all
 
-    sealed = seal_all(store_for(settings_from(database_url)))
+    store = store_for(settings_from(database_url))
+    signed_in(store, Action.AUDIT_SEAL)
+    sealed = seal_all(store)
     console.print(", ".join(f"{chain}: {n:,} sealed" for chain, n in sealed.items()), markup=False)
 
 
@@ -76,6 +82,7 @@ def audit_list(
     from notifier.store import queries as q
 
     store = store_for(settings_from(database_url))
+    signed_in(store, Action.AUDIT_VIEW)
     with store.connect() as conn:
         entries = q.audit_entries(conn, actor=actor, action=action, subject=subject, limit=limit)
     console.print(

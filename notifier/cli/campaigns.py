@@ -9,15 +9,15 @@ from typing import Annotated
 
 import typer
 
+from notifier.accounts.permissions import Action
 from notifier.cli.common import (
-    ActorOption,
     DatabaseOption,
     ReasonOption,
-    actor_or_login,
     console,
     err_console,
     friendly_errors,
     settings_from,
+    signed_in,
     store_for,
 )
 from notifier.errors import ConfigurationError
@@ -95,7 +95,6 @@ def campaign_plan(
         ),
     ] = "72h",
     database_url: DatabaseOption = None,
-    actor: ActorOption = "",
 ) -> None:
     """Select the affected customers and freeze the manifest; prints the counts to check before launch."""
     from notifier.audience.selection import Selection
@@ -121,6 +120,7 @@ def campaign_plan(
             "--uncertain-email hold|resend; --retry-for 12h; --tracking-window 72h"
         ) from exc
     store = store_for(settings)
+    user = signed_in(store, Action.CAMPAIGN_PLAN)
     selected = 0
 
     def advance_by(n: int) -> None:
@@ -143,7 +143,7 @@ def campaign_plan(
             channels=channel_set,
             policy=channel_policy,
             locales=renderer_for(settings.templates_dir, settings.locales_dir, notice).locales,
-            actor=actor_or_login(actor),
+            actor=user.username,
             progress=advance_by,
             notice=notice,
             delivery=delivery,
@@ -174,14 +174,15 @@ def campaign_test_send(
         ),
     ],
     database_url: DatabaseOption = None,
-    actor: ActorOption = "",
 ) -> None:
     """Send every version the campaign sends (each notice language × jurisdiction profile, per channel) to a
     seed list through the real channels. Marked as a test and audited; never counted as notifying anyone."""
     from notifier.sending.preview import send_to_seeds
 
     settings = settings_from(database_url)
-    sends = send_to_seeds(store_for(settings), settings, name, to, actor=actor_or_login(actor))
+    store = store_for(settings)
+    user = signed_in(store, Action.CAMPAIGN_TEST_SEND)
+    sends = send_to_seeds(store, settings, name, to, actor=user.username)
     failed = sum(not s.sent for s in sends)
     for send in sends:
         (console if send.sent else err_console).print(str(send), markup=False, highlight=False)
@@ -196,7 +197,6 @@ def campaign_launch(
     name: Annotated[str, typer.Argument(help="The planned campaign.")],
     direct: Annotated[bool, typer.Option("--direct", help="Send in this process without Prefect.")] = False,
     database_url: DatabaseOption = None,
-    actor: ActorOption = "",
 ) -> None:
     """Send everything due (through the notify-customers Prefect flow). Safe to repeat: nothing goes twice."""
     from notifier.cli.output import delivery_progress, outbox_table
@@ -205,16 +205,17 @@ def campaign_launch(
 
     settings = settings_from(database_url)
     store = store_for(settings)
+    user = signed_in(store, Action.CAMPAIGN_CONTROL)
     if direct:
         with delivery_progress(console, rows_by_state(store, get_campaign(store, name).id)) as progress:
             totals = launch(
-                store, settings, name, actor=actor_or_login(actor), progress=progress, on_record=progress.add
+                store, settings, name, actor=user.username, progress=progress, on_record=progress.add
             )
         console.print(f"this run: {totals}")
     else:
         from notifier.orchestration import run_flow
 
-        result = run_flow("notify-customers", settings, campaign=name, actor=actor_or_login(actor))
+        result = run_flow("notify-customers", settings, campaign=name, actor=user.username)
         console.print(f"this run: {result['this_run']}")
     console.print(outbox_table(campaign_status(store, name)))
 
@@ -230,7 +231,6 @@ def campaign_reconcile(
         str, typer.Option(help="Ask Twilio about SMS accepted this long ago with no final status, e.g. 30m.")
     ] = "30m",
     database_url: DatabaseOption = None,
-    actor: ActorOption = "",
 ) -> None:
     """Settle what tracking left open, without a relaunch: uncertain rows by policy, silent SMS asked of
     Twilio, released fallbacks sent, and after the tracking window SMS with no report as no_receipt."""
@@ -247,10 +247,11 @@ def campaign_reconcile(
         raise ConfigurationError(f"{exc} (e.g. 30m, 2h)") from None
     settings = settings_from(database_url)
     store = store_for(settings)
+    user = signed_in(store, Action.CAMPAIGN_CONTROL)
     names = campaigns_to_reconcile(store) if every_campaign else [name or ""]
     rows = []
     for campaign in names:
-        done = reconcile(store, settings, campaign, actor=actor_or_login(actor), silent_after=silent)
+        done = reconcile(store, settings, campaign, actor=user.username, silent_after=silent)
         rows.append(
             (
                 campaign,
@@ -286,39 +287,34 @@ def campaign_reconcile(
     )
 
 
-def _control(name: str, action: str, reason: str, database_url: str | None, actor: str) -> None:
+def _control(name: str, action: str, reason: str, database_url: str | None) -> None:
     from notifier.sending.campaigns import control
 
     store = store_for(settings_from(database_url))
-    state = control(store, name, action, actor=actor_or_login(actor), reason=reason)
+    user = signed_in(store, Action.CAMPAIGN_CONTROL)
+    state = control(store, name, action, actor=user.username, reason=reason)
     console.print(f"campaign {name!r} is now {state}", markup=False, highlight=False)
 
 
 @app.command("pause")
 @friendly_errors
-def campaign_pause(
-    name: str, reason: ReasonOption = "", database_url: DatabaseOption = None, actor: ActorOption = ""
-) -> None:
+def campaign_pause(name: str, reason: ReasonOption = "", database_url: DatabaseOption = None) -> None:
     """Stop sending after the current batch; `campaign resume` continues where it stopped."""
-    _control(name, "pause", reason, database_url, actor)
+    _control(name, "pause", reason, database_url)
 
 
 @app.command("resume")
 @friendly_errors
-def campaign_resume(
-    name: str, reason: ReasonOption = "", database_url: DatabaseOption = None, actor: ActorOption = ""
-) -> None:
+def campaign_resume(name: str, reason: ReasonOption = "", database_url: DatabaseOption = None) -> None:
     """Make a paused campaign launchable again (then run `campaign launch`)."""
-    _control(name, "resume", reason, database_url, actor)
+    _control(name, "resume", reason, database_url)
 
 
 @app.command("cancel")
 @friendly_errors
-def campaign_cancel(
-    name: str, reason: ReasonOption = "", database_url: DatabaseOption = None, actor: ActorOption = ""
-) -> None:
+def campaign_cancel(name: str, reason: ReasonOption = "", database_url: DatabaseOption = None) -> None:
     """Stop for good: every row not yet handed to a provider becomes skipped."""
-    _control(name, "cancel", reason, database_url, actor)
+    _control(name, "cancel", reason, database_url)
 
 
 @app.command("status")
@@ -337,6 +333,7 @@ def campaign_status_cmd(
 
     settings = settings_from(database_url)
     store = store_for(settings)
+    signed_in(store, Action.CAMPAIGN_VIEW)
     status = campaign_status(store, name)
     key = str(get_campaign(store, name).facts["key"])
     obligations = [o for o in incident_deadlines(store, settings, key, utcnow()) if o.applies]
@@ -377,16 +374,16 @@ def campaign_report(
     ] = False,
     reason: Annotated[str, typer.Option(help="Why the contacts must be shown (for the audit log).")] = "",
     database_url: DatabaseOption = None,
-    actor: ActorOption = "",
 ) -> None:
     """Write the delivery report: summary first (reached, not reached, by channel, language and
     jurisdiction, failure reasons, timeline and charts, deadlines) in HTML, every message in CSV."""
     from notifier.reports.delivery import Reveal, write_delivery_report
 
-    who = actor_or_login(actor)
     settings = settings_from(database_url)
+    store = store_for(settings)
+    who = signed_in(store, Action.CONTACTS_REVEAL if reveal else Action.CAMPAIGN_VIEW).username
     paths = write_delivery_report(
-        store_for(settings),
+        store,
         name,
         out,
         formats=formats or ("html", "csv"),
@@ -415,6 +412,7 @@ def campaign_held(
     from notifier.store import queries as q
 
     store = store_for(settings_from(database_url))
+    signed_in(store, Action.CAMPAIGN_VIEW)
     campaign = get_campaign(store, name)
     with store.connect() as conn:
         rows = q.uncertain_rows(conn, campaign.id)
@@ -444,7 +442,6 @@ def campaign_release(
     ] = None,
     reason: ReasonOption = "",
     database_url: DatabaseOption = None,
-    actor: ActorOption = "",
 ) -> None:
     """Release rows held for review after a crash: resend them, or mark them sent. Audited with why."""
     from notifier.sending.campaigns import get_campaign
@@ -459,12 +456,13 @@ def campaign_release(
             f"--rows {rows!r}: give row numbers separated by commas, e.g. 12,40"
         ) from None
     store = store_for(settings_from(database_url))
+    user = signed_in(store, Action.CAMPAIGN_CONTROL)
     decision = Release.RESEND if resend else Release.MARK_SENT
     settled = release_uncertain(
         store,
         get_campaign(store, name),
         decision,
-        actor=actor_or_login(actor),
+        actor=user.username,
         reason=reason,
         row_ids=row_ids,
     )

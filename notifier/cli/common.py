@@ -4,7 +4,7 @@ that a known error is one line and exit status 1, never a traceback."""
 from __future__ import annotations
 
 import functools
-import getpass
+import os
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
@@ -12,22 +12,23 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from notifier.accounts.permissions import Action, Identity
 from notifier.config import Settings
-from notifier.errors import ConfigurationError, NotifierError
+from notifier.errors import AccessDeniedError, ConfigurationError, NotifierError
 from notifier.store import Store
 
 __all__ = [
-    "ActorOption",
     "ChannelOption",
     "DatabaseOption",
     "LocaleOption",
     "NoticeOption",
     "ReasonOption",
-    "actor_or_login",
     "console",
     "err_console",
     "friendly_errors",
     "settings_from",
+    "signed_in",
+    "signed_in_store",
     "store_for",
 ]
 
@@ -44,21 +45,26 @@ DatabaseOption = Annotated[
         help="SQLAlchemy URL of the store (default: sqlite:///var/notifier.db).",
     ),
 ]
-ActorOption = Annotated[str, typer.Option("--actor", help="Who does this, for the audit log.")]
 ReasonOption = Annotated[str, typer.Option(help="Why (recorded in the audit log).")]
 NoticeOption = Annotated[str | None, typer.Option(help="Only this notice (breach_notice, breach_update).")]
 LocaleOption = Annotated[str | None, typer.Option(help="Only this locale (en, ru, vi).")]
 ChannelOption = Annotated[str | None, typer.Option(help="Only this channel (email, sms).")]
 
 
-def actor_or_login(actor: str) -> str:
-    """``--actor``, or the login name of whoever runs the command."""
-    if actor:
-        return actor
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
+def signed_in(store: Store, action: Action) -> Identity:
+    """The person running the command, signed in by their API token (``NOTIFIER_TOKEN``), if their roles
+    allow ``action``; else one clear line and exit 1. Never a typed name: the audit log and the
+    four-eyes rule see who really acted."""
+    from notifier.accounts.permissions import authorize
+    from notifier.accounts.users import identity_for_token
+
+    token = os.environ.get("NOTIFIER_TOKEN", "").strip()
+    if not token:
+        raise AccessDeniedError(
+            "sign in first: export NOTIFIER_TOKEN=<your API token> (an admin issues one with "
+            "`notifier users token NAME`)"
+        )
+    return authorize(identity_for_token(store, token), action)
 
 
 def settings_from(database_url: str | None) -> Settings:
@@ -70,6 +76,13 @@ def store_for(settings: Settings) -> Store:
     """The store of these settings, refused with one clear line if it is unreachable or not migrated."""
     store = Store(settings.database_url)
     store.require_current(settings.migrations_dir)
+    return store
+
+
+def signed_in_store(settings: Settings, action: Action) -> Store:
+    """The settings' store, once the person running the command is signed in and allowed ``action``."""
+    store = store_for(settings)
+    signed_in(store, action)
     return store
 
 

@@ -8,13 +8,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from notifier.accounts.permissions import Action
 from notifier.cli.common import (
-    ActorOption,
     DatabaseOption,
-    actor_or_login,
     console,
     friendly_errors,
     settings_from,
+    signed_in,
     store_for,
 )
 
@@ -44,6 +44,7 @@ def customers_import(
     from notifier.cli.output import import_report_table, progress_bar
 
     store = store_for(settings_from(database_url))
+    signed_in(store, Action.CUSTOMERS_IMPORT)
     with progress_bar(console, f"importing {file.name}", total=file.stat().st_size) as advance:
         report = import_customers(store, file, progress=advance)
     console.print(import_report_table(report, limit=show))
@@ -62,7 +63,6 @@ def customer_show(
     reason: Annotated[str, typer.Option(help="Why the contacts must be shown (for the audit log).")] = "",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
     database_url: DatabaseOption = None,
-    actor: ActorOption = "",
 ) -> None:
     """Every notice the customer was planned for and sent, per channel, with the full status timeline,
     the approved content each message was rendered from, fallbacks, replies and consent changes.
@@ -75,7 +75,10 @@ def customer_show(
     from notifier.reports.customer import look_up
 
     store = store_for(settings_from(database_url))
-    stories = look_up(store, query, actor=actor_or_login(actor), reveal_reason=reason if reveal else None)
+    user = signed_in(store, Action.CUSTOMER_LOOK_UP)
+    if reveal:
+        signed_in(store, Action.CONTACTS_REVEAL)
+    stories = look_up(store, query, actor=user.username, reveal_reason=reason if reveal else None)
     if not stories:
         raise InputError("no customer matches that id, email or phone (it is in the audit log as a look-up)")
     if as_json:

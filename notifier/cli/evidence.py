@@ -8,15 +8,15 @@ from typing import Annotated
 
 import typer
 
+from notifier.accounts.permissions import Action
 from notifier.cli.common import (
-    ActorOption,
     DatabaseOption,
     ReasonOption,
-    actor_or_login,
     console,
     err_console,
     friendly_errors,
     settings_from,
+    signed_in,
     store_for,
 )
 
@@ -35,7 +35,6 @@ def evidence(
     ] = None,
     reason: ReasonOption = "",
     database_url: DatabaseOption = None,
-    actor: ActorOption = "",
 ) -> None:
     """Write the incident's evidence pack: timeline, counts per jurisdiction against thresholds, deadlines
     with what was done when, approved notices with their hashes and approvers, the per-recipient ledger
@@ -46,7 +45,7 @@ def evidence(
 
     settings = settings_from(database_url)
     store = store_for(settings)
-    who = actor_or_login(actor)
+    who = signed_in(store, Action.EVIDENCE_RESOLVE if resolve else Action.EVIDENCE_WRITE).username
     if resolve:
         found = resolve_pseudonyms(store, incident, resolve, actor=who, reason=reason)
         for name, external_id in found.items():

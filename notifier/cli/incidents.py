@@ -9,14 +9,15 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from notifier.accounts.permissions import Action
 from notifier.cli.common import (
-    ActorOption,
     DatabaseOption,
-    actor_or_login,
     console,
     err_console,
     friendly_errors,
     settings_from,
+    signed_in,
+    signed_in_store,
     store_for,
 )
 from notifier.config import Settings
@@ -35,7 +36,6 @@ FactsFile = Annotated[
 def incident_create(
     file: FactsFile,
     database_url: DatabaseOption = None,
-    actor: ActorOption = "",
 ) -> None:
     """Record an incident, after checking its facts render a complete notice in every language and
     profile. You become the editor of every piece: someone else approves them (templates approve)."""
@@ -44,7 +44,9 @@ def incident_create(
 
     settings = settings_from(database_url)
     facts = load_incident_file(file)
-    incident_id = create_incident(store_for(settings), settings, facts, actor=actor_or_login(actor))
+    store = store_for(settings)
+    user = signed_in(store, Action.INCIDENT_EDIT)
+    incident_id = create_incident(store, settings, facts, actor=user.username)
     console.print(f"incident {facts.get('key')!r} recorded (id {incident_id})", markup=False, highlight=False)
     _warn_gaps(settings, facts)
 
@@ -64,7 +66,6 @@ def incident_edit(
     file: FactsFile,
     comment: Annotated[str, typer.Option(help="What changed and why (kept with the revision).")] = "",
     database_url: DatabaseOption = None,
-    actor: ActorOption = "",
 ) -> None:
     """Make FILE the incident's next revision (earlier ones are kept). The approvals of every piece whose
     text changes are void: the campaign cannot send until someone else approves them again."""
@@ -73,12 +74,14 @@ def incident_edit(
 
     settings = settings_from(database_url)
     facts = load_incident_file(file)
+    store = store_for(settings)
+    user = signed_in(store, Action.INCIDENT_EDIT)
     edit = edit_incident(
-        store_for(settings),
+        store,
         settings,
         key,
         facts,
-        actor=actor_or_login(actor),
+        actor=user.username,
         comment=comment,
     )
     console.print(f"incident {key!r} is now revision {edit.revision}", markup=False, highlight=False)
@@ -107,7 +110,7 @@ def incident_list(database_url: DatabaseOption = None) -> None:
     from notifier.store import queries as q
 
     settings = settings_from(database_url)
-    with store_for(settings).connect() as conn:
+    with signed_in_store(settings, Action.INCIDENT_VIEW).connect() as conn:
         console.print(incidents_table(q.incidents_list(conn)))
 
 
@@ -122,7 +125,7 @@ def incident_history(
     from notifier.notices.records import incident_history as history
 
     settings = settings_from(database_url)
-    console.print(revisions_table(key, history(store_for(settings), key)))
+    console.print(revisions_table(key, history(signed_in_store(settings, Action.INCIDENT_VIEW), key)))
 
 
 @app.command("show")
@@ -141,7 +144,7 @@ def incident_show(
     from notifier.notices.records import incident_history as history
 
     settings = settings_from(database_url)
-    revisions = history(store_for(settings), key)
+    revisions = history(signed_in_store(settings, Action.INCIDENT_VIEW), key)
     chosen = (
         revisions[-1] if revision is None else next((r for r in revisions if r.revision == revision), None)
     )
@@ -182,7 +185,7 @@ def incident_deadlines(
     if output not in ("table", "json"):
         raise InputError(f"--format {output!r}: expected table or json")
     settings = settings_from(database_url)
-    report = deadline_report(store_for(settings), settings, key, utcnow())
+    report = deadline_report(signed_in_store(settings, Action.INCIDENT_VIEW), settings, key, utcnow())
     if output == "json":
         typer.echo(json.dumps([o.as_dict() for o in report.obligations], ensure_ascii=False, indent=2))
         return

@@ -7,13 +7,14 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
+from notifier.accounts.permissions import Action
 from notifier.cli.common import (
-    ActorOption,
     DatabaseOption,
-    actor_or_login,
     console,
     friendly_errors,
     settings_from,
+    signed_in,
+    signed_in_store,
     store_for,
 )
 from notifier.cli.output import data_table
@@ -54,7 +55,7 @@ def support_list(
     database_url: DatabaseOption = None,
 ) -> None:
     """The replies waiting for support (newest first); contacts are masked."""
-    store = store_for(settings_from(database_url))
+    store = signed_in_store(settings_from(database_url), Action.SUPPORT_QUEUE)
     rows = list_replies(store, status=_status(status), campaign=campaign, limit=limit)
     console.print(
         data_table(
@@ -96,7 +97,7 @@ def support_list(
 @friendly_errors
 def support_show(reply_id: ReplyId, database_url: DatabaseOption = None) -> None:
     """One reply in full, with the customer and the notice it answers."""
-    _show(reply(store_for(settings_from(database_url)), reply_id))
+    _show(reply(signed_in_store(settings_from(database_url), Action.SUPPORT_QUEUE), reply_id))
 
 
 def _show(r: ReplyRow) -> None:
@@ -127,7 +128,6 @@ def _show(r: ReplyRow) -> None:
 
 def _update(
     reply_id: int,
-    actor: str,
     database_url: str | None,
     *,
     status: ReplyStatus | None = None,
@@ -135,28 +135,23 @@ def _update(
     note: str | None = None,
 ) -> None:
     store = store_for(settings_from(database_url))
-    changed = update_reply(
-        store, reply_id, actor=actor_or_login(actor), status=status, assignee=assignee, note=note
-    )
+    user = signed_in(store, Action.SUPPORT_QUEUE)
+    changed = update_reply(store, reply_id, actor=user.username, status=status, assignee=assignee, note=note)
     _show(changed)
 
 
 @app.command("close")
 @friendly_errors
-def support_close(
-    reply_id: ReplyId, note: NoteOption = None, actor: ActorOption = "", database_url: DatabaseOption = None
-) -> None:
+def support_close(reply_id: ReplyId, note: NoteOption = None, database_url: DatabaseOption = None) -> None:
     """Close a reply (nothing more to do); audited."""
-    _update(reply_id, actor, database_url, status=ReplyStatus.CLOSED, note=note)
+    _update(reply_id, database_url, status=ReplyStatus.CLOSED, note=note)
 
 
 @app.command("answer")
 @friendly_errors
-def support_answer(
-    reply_id: ReplyId, note: NoteOption = None, actor: ActorOption = "", database_url: DatabaseOption = None
-) -> None:
+def support_answer(reply_id: ReplyId, note: NoteOption = None, database_url: DatabaseOption = None) -> None:
     """Mark a reply answered (the customer was answered outside notifier); audited."""
-    _update(reply_id, actor, database_url, status=ReplyStatus.ANSWERED, note=note)
+    _update(reply_id, database_url, status=ReplyStatus.ANSWERED, note=note)
 
 
 @app.command("assign")
@@ -165,17 +160,14 @@ def support_assign(
     reply_id: ReplyId,
     to: Annotated[str, typer.Option("--to", help="Who works on it.")],
     note: NoteOption = None,
-    actor: ActorOption = "",
     database_url: DatabaseOption = None,
 ) -> None:
     """Assign a reply to someone (it stays open); audited."""
-    _update(reply_id, actor, database_url, assignee=to, note=note)
+    _update(reply_id, database_url, assignee=to, note=note)
 
 
 @app.command("reopen")
 @friendly_errors
-def support_reopen(
-    reply_id: ReplyId, note: NoteOption = None, actor: ActorOption = "", database_url: DatabaseOption = None
-) -> None:
+def support_reopen(reply_id: ReplyId, note: NoteOption = None, database_url: DatabaseOption = None) -> None:
     """Open a closed or answered reply again; audited."""
-    _update(reply_id, actor, database_url, status=ReplyStatus.OPEN, note=note)
+    _update(reply_id, database_url, status=ReplyStatus.OPEN, note=note)

@@ -7,17 +7,18 @@ from typing import Annotated
 
 import typer
 
+from notifier.accounts.permissions import Action
 from notifier.cli.common import (
-    ActorOption,
     ChannelOption,
     DatabaseOption,
     LocaleOption,
     NoticeOption,
-    actor_or_login,
     console,
     err_console,
     friendly_errors,
     settings_from,
+    signed_in,
+    signed_in_store,
     store_for,
 )
 from notifier.errors import InputError
@@ -26,8 +27,6 @@ from notifier.store import Store
 app = typer.Typer(
     help="Check, proof and approve notice templates (legal's four-eyes review).", no_args_is_help=True
 )
-ApproverOption = Annotated[str, typer.Option(help="Who decides (must not be the last editor).")]
-RoleOption = Annotated[str, typer.Option(help="The approver's role, e.g. legal.")]
 
 
 IncidentOption = Annotated[
@@ -55,7 +54,11 @@ def templates_lint(
     settings = settings_from(database_url)
     linter = Linter(settings.templates_dir, settings.locales_dir)
     _check_choice(notice, locale, linter.locales)
-    facts = incident_by_key(store_for(settings), settings, incident) if incident else None
+    facts = (
+        incident_by_key(signed_in_store(settings, Action.NOTICE_REVIEW), settings, incident)
+        if incident
+        else None
+    )
     findings = linter.run(notice=notice, locale=locale, incident=facts)
     for finding in findings:
         style = "red" if finding.severity == "error" else "yellow"
@@ -93,7 +96,6 @@ def templates_proof(
     sample: Annotated[int, typer.Option(help="This many random customers of the campaign's manifest.")] = 0,
     database_url: DatabaseOption = None,
     notice: NoticeOption = None,
-    actor: ActorOption = "",
 ) -> None:
     """Proof sheets: every locale × channel × profile of a notice (sample or recorded incident), or exactly
     what chosen customers of a campaign would get, rendered through the sending code path."""
@@ -107,6 +109,7 @@ def templates_proof(
         from notifier.sending import preview
 
         store = store_for(settings)
+        user = signed_in(store, Action.NOTICE_REVIEW)
         if campaign:
             ref, readers = preview.campaign_readers(store, campaign, list(customer or []), sample)
             about = campaign_incident(store, settings, ref.id)
@@ -128,12 +131,16 @@ def templates_proof(
             notice=notice,
             readers=readers,
             source=source,
-            actor=actor_or_login(actor),
+            actor=user.username,
         )
         console.print(f"wrote {page}", markup=False, highlight=False)
         return
     store = Store(settings.database_url)  # proof sheets need no store; with one, they show approvals
-    recorded = incident_by_key(store_for(settings), settings, incident) if incident else None
+    recorded = (
+        incident_by_key(signed_in_store(settings, Action.NOTICE_REVIEW), settings, incident)
+        if incident
+        else None
+    )
     has_store = recorded is not None or _has_store(store)
     linter = Linter(settings.templates_dir, settings.locales_dir)
     status = statuses(store, settings, recorded, with_lint=False) if has_store and recorded else []
@@ -157,7 +164,6 @@ def _has_store(store: Store) -> bool:
 @app.command("submit")
 @friendly_errors
 def templates_submit(
-    author: Annotated[str, typer.Option(help="Who edited the templates or catalogs (the last editor).")],
     incident: IncidentOption,
     notice: NoticeOption = None,
     locale: LocaleOption = None,
@@ -166,12 +172,14 @@ def templates_submit(
     comment: Annotated[str, typer.Option(help="What changed.")] = "",
     database_url: DatabaseOption = None,
 ) -> None:
-    """Record who edited the current version of each selected piece, so that someone else can approve it."""
+    """Record that you edited the current version of each selected piece (templates, catalogs), so that
+    someone else must approve it."""
     from notifier.notices.approval import pieces, submit
     from notifier.notices.records import incident_by_key
 
     settings = settings_from(database_url)
     store = store_for(settings)
+    author = signed_in(store, Action.NOTICE_SUBMIT).username
     facts = incident_by_key(store, settings, incident)
     selected = pieces(settings, facts, notice=notice, locale=locale, channel=channel, profile=profile)
     for line in submit(store, settings, facts, selected, author=author, comment=comment):
@@ -180,8 +188,6 @@ def templates_submit(
 
 def _decide(
     decision: str,
-    approver: str,
-    role: str,
     comment: str,
     incident: str,
     selection: dict[str, str | None],
@@ -192,10 +198,11 @@ def _decide(
 
     settings = settings_from(database_url)
     store = store_for(settings)
+    approver = signed_in(store, Action.NOTICE_DECIDE).username
     facts = incident_by_key(store, settings, incident)
     selected = pieces(settings, facts, **selection)
     recorded, refused = approve(
-        store, settings, facts, selected, approver=approver, role=role, comment=comment, decision=decision
+        store, settings, facts, selected, approver=approver, role="legal", comment=comment, decision=decision
     )
     for line in recorded:
         console.print(line, style="green", markup=False, highlight=False)
@@ -209,9 +216,7 @@ def _decide(
 @app.command("approve")
 @friendly_errors
 def templates_approve(
-    approver: ApproverOption,
     incident: IncidentOption,
-    role: RoleOption = "legal",
     comment: Annotated[str, typer.Option(help="Recorded with the approval.")] = "",
     notice: NoticeOption = None,
     locale: LocaleOption = None,
@@ -221,15 +226,13 @@ def templates_approve(
 ) -> None:
     """Approve the current version (content hash) of each selected piece. Refused if it fails lint."""
     selection = {"notice": notice, "locale": locale, "channel": channel, "profile": profile}
-    _decide("approved", approver, role, comment, incident, selection, database_url)
+    _decide("approved", comment, incident, selection, database_url)
 
 
 @app.command("reject")
 @friendly_errors
 def templates_reject(
-    approver: ApproverOption,
     incident: IncidentOption,
-    role: RoleOption = "legal",
     comment: Annotated[str, typer.Option(help="Why it is rejected.")] = "",
     notice: NoticeOption = None,
     locale: LocaleOption = None,
@@ -239,7 +242,7 @@ def templates_reject(
 ) -> None:
     """Reject the current version of each selected piece (recorded and audited)."""
     selection = {"notice": notice, "locale": locale, "channel": channel, "profile": profile}
-    _decide("rejected", approver, role, comment, incident, selection, database_url)
+    _decide("rejected", comment, incident, selection, database_url)
 
 
 @app.command("status")
@@ -251,5 +254,5 @@ def templates_status(incident: IncidentOption, database_url: DatabaseOption = No
     from notifier.notices.records import incident_by_key
 
     settings = settings_from(database_url)
-    store = store_for(settings)
+    store = signed_in_store(settings, Action.NOTICE_REVIEW)
     console.print(approval_table(statuses(store, settings, incident_by_key(store, settings, incident))))

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any, Self
 
 from notifier.clock import as_utc
-from notifier.models import OutboxState
+from notifier.models import OutboxState, Role
 
 __all__ = [
     "BounceTarget",
@@ -37,6 +37,7 @@ __all__ = [
     "SilentSms",
     "TimelineRow",
     "UncertainRow",
+    "UserRow",
 ]
 
 
@@ -367,3 +368,18 @@ class SentContent(_FromRow):
     channel: str
     notice_locale: str
     messages: int
+
+
+@dataclass(frozen=True, slots=True)
+class UserRow(_FromRow):
+    id: int
+    username: str
+    display_name: str
+    password_hash: str | None
+    disabled: bool
+    failed_logins: int
+    locked_until: datetime | None
+    password_changed_at: datetime | None
+    created_at: datetime
+    created_by: str
+    roles: frozenset[Role]

@@ -35,11 +35,13 @@ from notifier.models import (
     EventKind,
     OutboxState,
     ReplyStatus,
+    Role,
     UnreachableReason,
 )
 
 __all__ = [
     "CHAINED",
+    "api_tokens",
     "approvals",
     "audit_log",
     "campaigns",
@@ -57,7 +59,10 @@ __all__ = [
     "pseudonym_keys",
     "rate_limits",
     "replies",
+    "sessions",
     "template_submissions",
+    "user_roles",
+    "users",
 ]
 
 metadata = MetaData(
@@ -394,4 +399,57 @@ rate_limits = Table(
     metadata,
     Column("name", String(200), primary_key=True),
     Column("next_slot_at", Float, nullable=False),
+)
+
+
+# The people who use notifier (console and CLI). Passwords are argon2id hashes; a user with too many
+# failed sign-ins in a row is locked until ``locked_until``.
+users = Table(
+    "users",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("username", String(64), nullable=False, unique=True),
+    Column("display_name", String(128), nullable=False),
+    Column("password_hash", String(255)),  # NULL: signs in only with an API token
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("failed_logins", Integer, nullable=False, default=0),
+    Column("locked_until", UTC),
+    Column("password_changed_at", UTC),
+    Column("created_at", UTC, nullable=False),
+    Column("created_by", String(128), nullable=False),
+)
+
+user_roles = Table(
+    "user_roles",
+    metadata,
+    Column("user_id", BigId, ForeignKey("users.id"), primary_key=True),
+    Column("role", String(16), primary_key=True),
+    _one_of("role", Role),
+)
+
+# API tokens (the CLI's NOTIFIER_TOKEN): only their SHA-256 is kept; the token is shown once.
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("user_id", BigId, ForeignKey("users.id"), nullable=False),
+    Column("label", String(128), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", UTC, nullable=False),
+    Column("last_used_at", UTC),
+    Column("revoked_at", UTC),
+)
+
+# Console sessions, server side: the cookie carries a signed random secret, the store its SHA-256, so a
+# session ends (sign-out, disabling the user) the moment its row says so.
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", String(64), primary_key=True),  # SHA-256 of the cookie's secret
+    Column("user_id", BigId, ForeignKey("users.id"), nullable=False),
+    Column("created_at", UTC, nullable=False),
+    Column("last_seen_at", UTC, nullable=False),
+    Column("expires_at", UTC, nullable=False),
+    Column("ended_at", UTC),
+    Index(None, "user_id"),
 )

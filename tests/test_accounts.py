@@ -1,0 +1,127 @@
+"""People and what they may do: argon2 passwords, lockout after repeated failures, tokens kept only as
+hashes and dead once revoked or their user disabled, and the role × action table declared once."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from notifier.accounts.permissions import ALLOWED, Action, authorize, permissions_markdown
+from notifier.accounts.users import (
+    LOCK_AFTER,
+    add_user,
+    identity_for_token,
+    issue_token,
+    reset_password,
+    set_disabled,
+    set_roles,
+    sign_in,
+)
+from notifier.config import PROJECT_ROOT
+from notifier.errors import AccessDeniedError, InputError, LoginRefusedError
+from notifier.models import Role
+from notifier.store import Store
+from notifier.store.schema import api_tokens, audit_log, users
+
+PASSWORD = "a long enough passphrase"
+
+
+def test_passwords_are_argon2id_hashes_and_weak_ones_are_refused(store: Store) -> None:
+    add_user(store, "Alice", display_name="Alice Martin", roles=["comms"], password=PASSWORD, actor="ada")
+    with store.connect() as conn:
+        row = conn.execute(select(users)).one()
+    assert row.username == "alice" and row.password_hash.startswith("$argon2id$")
+    assert PASSWORD not in row.password_hash
+    for weak, says in (("short", "at least 12"), ("bob-is-the-best-1", "user name")):
+        with pytest.raises(InputError, match=says):
+            add_user(store, "bob", display_name="", roles=["comms"], password=weak, actor="ada")
+    with pytest.raises(InputError, match="unknown role 'boss'"):
+        add_user(store, "carol", display_name="", roles=["boss"], password=PASSWORD, actor="ada")
+    with pytest.raises(InputError, match="exists already"):
+        add_user(store, "ALICE", display_name="", roles=["comms"], password=PASSWORD, actor="ada")
+    assert sign_in(store, " Alice ", PASSWORD, source="test").username == "alice"
+
+
+def test_five_wrong_passwords_lock_the_user_and_the_answer_never_says_which_part_was_wrong(
+    store: Store,
+) -> None:
+    add_user(store, "alice", display_name="", roles=["comms"], password=PASSWORD, actor="ada")
+    answers = set()
+    for _ in range(LOCK_AFTER):
+        with pytest.raises(LoginRefusedError) as refused:
+            sign_in(store, "alice", "wrong password here", source="10.0.0.9")
+        answers.add(str(refused.value))
+    with pytest.raises(LoginRefusedError) as locked:
+        sign_in(store, "alice", PASSWORD, source="10.0.0.9")  # the right password, but locked
+    with pytest.raises(LoginRefusedError) as nobody:
+        sign_in(store, "mallory", PASSWORD, source="10.0.0.9")
+    answers |= {str(locked.value), str(nobody.value)}
+    assert len(answers) == 1  # one answer for all: no user enumeration
+    with store.connect() as conn:
+        reasons = [
+            r.detail["reason"]
+            for r in conn.execute(select(audit_log).where(audit_log.c.action == "user.sign_in_refused"))
+        ]
+    assert reasons == ["wrong password"] * (LOCK_AFTER - 1) + [
+        "wrong password, now locked",
+        reasons[LOCK_AFTER],
+        "unknown user",
+    ]
+    assert reasons[LOCK_AFTER].startswith("locked until")
+    reset_password(store, "alice", "another long passphrase", actor="ada")  # lifts the lock
+    assert sign_in(store, "alice", "another long passphrase", source="t").username == "alice"
+
+
+def test_tokens_are_kept_as_hashes_and_die_with_revocation_or_a_disabled_user(store: Store) -> None:
+    add_user(store, "ada", display_name="", roles=["admin"], password=PASSWORD, actor="bootstrap")
+    add_user(store, "bot", display_name="", roles=["comms"], password=None, actor="ada")
+    token = issue_token(store, "bot", label="ci", actor="ada")
+    assert re.fullmatch(r"ntf_[A-Za-z0-9_-]{43}", token)
+    with store.connect() as conn:
+        stored = conn.execute(select(api_tokens.c.token_hash)).scalar_one()
+    assert token not in stored and len(stored) == 64
+    assert identity_for_token(store, token).roles == frozenset({Role.COMMS})
+    with pytest.raises(LoginRefusedError):
+        sign_in(store, "bot", "", source="t")  # token only: no password sign-in
+    with pytest.raises(InputError, match="cannot disable yourself"):
+        set_disabled(store, "ada", True, actor="ada")
+    set_disabled(store, "bot", True, actor="ada")
+    with pytest.raises(AccessDeniedError, match="not a valid token"):
+        identity_for_token(store, token)
+    set_disabled(store, "bot", False, actor="ada")
+    with pytest.raises(AccessDeniedError):  # revoked for good: enabling again needs a new token
+        identity_for_token(store, token)
+    assert identity_for_token(store, issue_token(store, "bot", label="new", actor="ada")).username == "bot"
+
+
+def test_roles_allow_exactly_their_actions(store: Store) -> None:
+    viewer = add_user(store, "val", display_name="", roles=["viewer"], password=None, actor="ada")
+    admin = add_user(store, "ada", display_name="", roles=["admin"], password=None, actor="ada")
+    assert authorize(viewer, Action.CAMPAIGN_VIEW) is viewer
+    for action in (
+        Action.NOTICE_DECIDE,
+        Action.CAMPAIGN_CONTROL,
+        Action.CONTACTS_REVEAL,
+        Action.USERS_MANAGE,
+    ):
+        with pytest.raises(AccessDeniedError, match=f"val may not {re.escape(action.value)}"):
+            authorize(viewer, action)
+    with pytest.raises(AccessDeniedError, match="needs the role legal"):
+        authorize(admin, Action.NOTICE_DECIDE)  # least privilege: an admin approves nothing
+    set_roles(store, "ada", ["admin", "legal"], actor="ada")
+    with store.connect() as conn:
+        changed = conn.execute(select(audit_log).where(audit_log.c.action == "user.roles")).one()
+    assert changed.detail == {"from": ["admin"], "to": ["admin", "legal"]}
+    assert {action for action, roles in ALLOWED.items() if Role.VIEWER in roles} == {
+        Action.INCIDENT_VIEW,
+        Action.NOTICE_REVIEW,
+        Action.CAMPAIGN_VIEW,
+    }
+
+
+def test_the_docs_carry_the_role_table_the_code_enforces() -> None:
+    docs = Path(PROJECT_ROOT, "docs", "access.md").read_text(encoding="utf-8")
+    assert permissions_markdown() in docs
