@@ -24,11 +24,15 @@ check: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-# The mailbox tests run a real IMAP server: Dovecot from Debian (its system daemon is not started).
+# The mailbox tests run a real IMAP server: Dovecot from Debian (its system daemon is not started); the
+# console's tests a real browser: Debian's Chromium, driven by Playwright.
 test: check
 	@test -x /usr/sbin/dovecot || { echo "installing dovecot-imapd for the mailbox tests"; \
 		export DEBIAN_FRONTEND=noninteractive; apt-get install -y -qq dovecot-imapd >/dev/null 2>&1 || \
 		{ apt-get update -qq && apt-get install -y -qq dovecot-imapd >/dev/null; }; }
+	@test -x /usr/bin/chromium || { echo "installing chromium for the console's browser tests"; \
+		export DEBIAN_FRONTEND=noninteractive; apt-get install -y -qq chromium >/dev/null 2>&1 || \
+		{ apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }; }
 	$(BIN)/python -m pytest
 
 # Benchmarks need Postfix's smtp-sink/smtp-source (Debian package postfix; its daemon is not started).

@@ -165,6 +165,7 @@ class Settings:
     batch_size:    outbox rows one sender claims ahead at a time.
     lease_seconds: how long a claim is ours; a row left ``sending`` past it becomes ``uncertain``.
     mailbox_url:   IMAP mailbox read for replies and bounces (``imaps://user:pass@host/INBOX``); None = none.
+    secret_key:    signs the console's session cookies (``notifier serve``); never printed.
     email, sms:    the parsed channel settings (from the URLs; None when the URL is not set).
     mailbox:       the parsed mailbox settings (None when the URL is not set)."""
 
@@ -178,6 +179,7 @@ class Settings:
     var_dir: Path = DEFAULT_VAR_DIR
     batch_size: int = 500
     lease_seconds: int = 300
+    secret_key: str | None = field(default=None, repr=False)  # signs console session cookies
     window_seconds: float = 30.0  # one sending window (a Prefect task's worth of sending)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     email: ChannelSettings | None = field(init=False, default=None, compare=False)
@@ -257,4 +259,5 @@ ENVIRONMENT: dict[str, tuple[str, Callable[[str, str], Any], str]] = {
     "NOTIFIER_LOCALES_DIR": ("locales_dir", _path, "gettext catalogs"),
     "NOTIFIER_BATCH_SIZE": ("batch_size", _positive_int, "outbox rows one sender claims ahead"),
     "NOTIFIER_LEASE_SECONDS": ("lease_seconds", _positive_int, "how long a sender's claim holds"),
+    "NOTIFIER_SECRET_KEY": ("secret_key", _text, "signs the console's session cookies"),
 }

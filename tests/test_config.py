@@ -14,7 +14,8 @@ OPTION_FALLBACKS = {
     "NOTIFIER_SOURCE_URL",
     "NOTIFIER_TEST_PG_URL",
     "NOTIFIER_PROJECT_DIR",
-}  # option, tests, prefect.yaml
+    "NOTIFIER_TOKEN",
+}  # option, tests, prefect.yaml, the CLI's credential (a person's, not the process's setting)
 
 
 def test_every_variable_the_code_reads_is_declared_once_and_documented() -> None:

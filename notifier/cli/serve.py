@@ -1,14 +1,18 @@
-"""``notifier serve``: the tracking service (Twilio status callbacks, inbound SMS, health)."""
+"""``notifier serve``: the web console and the provider webhooks, in one process or apart."""
 
 from __future__ import annotations
 
+import logging
+import secrets
 from typing import Annotated
 
 import typer
 
-from notifier.cli.common import DatabaseOption, friendly_errors, settings_from, store_for
+from notifier.cli.common import DatabaseOption, err_console, friendly_errors, settings_from, store_for
 from notifier.errors import ConfigurationError
 from notifier.models import Channel
+
+PARTS = ("all", "hooks", "console")
 
 
 @friendly_errors
@@ -16,31 +20,65 @@ def serve(
     public_url: Annotated[
         str,
         typer.Option(
-            help="How Twilio reaches this server, e.g. https://hooks.example.com (signatures cover it)."
+            help="How browsers and Twilio reach this server, e.g. https://notify.example.com (Twilio's "
+            "signatures cover it; https also marks the console's cookies Secure)."
         ),
-    ],
+    ] = "http://127.0.0.1:8089",
+    only: Annotated[
+        str,
+        typer.Option(
+            help="all, hooks (the webhooks that face the internet) or console (the people's pages)."
+        ),
+    ] = "all",
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8089,
     database_url: DatabaseOption = None,
 ) -> None:
-    """Serve the webhooks providers call: POST /twilio/status (the SMS URL's status_callback is
-    PUBLIC_URL/twilio/status), POST /twilio/inbound (your numbers' incoming-message webhook), GET /healthz.
+    """Serve the web console (sign in, legal review, campaigns, support, admin) and the webhooks providers
+    call: POST /twilio/status (the SMS URL's status_callback is PUBLIC_URL/twilio/status), POST
+    /twilio/inbound (your numbers' incoming-message webhook), GET /healthz. The webhooks face the
+    internet and the console should not have to: run them apart with --only hooks and --only console.
 
-    Requests are verified with the auth token of the SMS channel URL (NOTIFIER_SMS_URL)."""
+    Webhooks are verified with the auth token of the SMS channel URL (NOTIFIER_SMS_URL); console sessions
+    are signed with NOTIFIER_SECRET_KEY."""
     import uvicorn
 
-    from notifier.tracking.app import tracking_app
-
+    if only not in PARTS:
+        raise ConfigurationError(f"--only {only!r}: use one of {', '.join(PARTS)}")
     settings = settings_from(database_url)
-    token = settings.channel(Channel.SMS).password
-    if not token:
-        raise ConfigurationError(
-            "NOTIFIER_SMS_URL has no auth token (twilio://ACCOUNT_SID:AUTH_TOKEN@api?...)"
+    store = store_for(settings)
+    apps = {}
+    if only in ("all", "hooks"):
+        from notifier.tracking.app import tracking_app
+
+        token = settings.channel(Channel.SMS).password
+        if not token:
+            raise ConfigurationError(
+                "NOTIFIER_SMS_URL has no auth token (twilio://ACCOUNT_SID:AUTH_TOKEN@api?...)"
+            )
+        apps["hooks"] = tracking_app(
+            store, auth_token=token, public_base_url=public_url, templates_dir=settings.templates_dir
         )
-    app_ = tracking_app(
-        store_for(settings),
-        auth_token=token,
-        public_base_url=public_url,
-        templates_dir=settings.templates_dir,
+    if only in ("all", "console"):
+        from notifier.console.app import console_app
+
+        key = settings.secret_key
+        if not key:
+            key = secrets.token_hex(32)
+            err_console.print(
+                "NOTIFIER_SECRET_KEY is not set: using a random key (every session ends when this stops)",
+                style="yellow",
+            )
+        apps["console"] = console_app(
+            store, settings, secret_key=key, secure_cookies=public_url.startswith("https://")
+        )
+    from notifier.console.dispatch import by_path
+
+    logging.basicConfig(level=logging.INFO)
+    uvicorn.run(
+        by_path(apps.get("hooks"), apps.get("console")),
+        host=host,
+        port=port,
+        log_level="info",
+        access_log=False,
     )
-    uvicorn.run(app_, host=host, port=port, log_level="info", access_log=False)

@@ -17,6 +17,7 @@ from notifier.models import OutboxState, Role
 __all__ = [
     "BounceTarget",
     "BreakdownRow",
+    "CampaignOverview",
     "CampaignRow",
     "ClaimedRow",
     "DecisionRow",
@@ -383,3 +384,14 @@ class UserRow(_FromRow):
     created_at: datetime
     created_by: str
     roles: frozenset[Role]
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignOverview(_FromRow):
+    name: str
+    incident: str
+    notice: str
+    state: str
+    planned_at: datetime | None
+    completed_at: datetime | None
+    customers: int

@@ -30,6 +30,7 @@ from notifier.store.queries.campaigns import (
     campaign_by_name,
     campaign_incident_id,
     campaign_state,
+    campaigns_overview,
     delete_campaign,
     incident_by_id,
     incident_by_key,
@@ -131,6 +132,7 @@ from notifier.store.queries.outbox import (
 from notifier.store.queries.pacing import reserve_slots
 from notifier.store.queries.replies import insert_reply, replies_page, reply_by_id, update_reply
 from notifier.store.queries.reports import (
+    accepted_since,
     campaign_headline,
     failure_reasons,
     headline_by_jurisdiction,
@@ -147,6 +149,7 @@ __all__ = [
     "AuditEntry",
     "ChainBreak",
     "ChainHead",
+    "accepted_since",
     "add_token",
     "add_user",
     "advance_by_token",
@@ -162,6 +165,7 @@ __all__ = [
     "campaign_incident_id",
     "campaign_pieces",
     "campaign_state",
+    "campaigns_overview",
     "campaigns_to_reconcile",
     "chain_heads_now",
     "claim_batch",

@@ -21,7 +21,13 @@ from sqlalchemy import (
 
 from notifier.models import CampaignState, ChannelPlan, OutboxState, UnreachableReason
 from notifier.store.queries._dialect import dialect_insert
-from notifier.store.rows import CampaignRow, IncidentRevisionRow, IncidentRow, IncidentSummary
+from notifier.store.rows import (
+    CampaignOverview,
+    CampaignRow,
+    IncidentRevisionRow,
+    IncidentRow,
+    IncidentSummary,
+)
 from notifier.store.schema import campaigns, delivery_events, incident_revisions, incidents, manifest, outbox
 
 
@@ -344,3 +350,27 @@ def delete_campaign(conn: Connection, campaign_id: int) -> None:
     conn.execute(delete(outbox).where(outbox.c.campaign_id == campaign_id))
     conn.execute(delete(manifest).where(manifest.c.campaign_id == campaign_id))
     conn.execute(delete(campaigns).where(campaigns.c.id == campaign_id))
+
+
+def campaigns_overview(conn: Connection) -> list[CampaignOverview]:
+    """Every campaign, newest first, with its incident and the number of customers in its manifest."""
+    customers_in = (
+        select(func.count())
+        .select_from(manifest)
+        .where(manifest.c.campaign_id == campaigns.c.id)
+        .scalar_subquery()
+    )
+    query = (
+        select(
+            campaigns.c.name,
+            incidents.c.key.label("incident"),
+            campaigns.c.notice,
+            campaigns.c.state,
+            campaigns.c.planned_at,
+            campaigns.c.completed_at,
+            customers_in.label("customers"),
+        )
+        .join(incidents, incidents.c.id == campaigns.c.incident_id)
+        .order_by(campaigns.c.id.desc())
+    )
+    return [CampaignOverview.from_row(r) for r in conn.execute(query)]

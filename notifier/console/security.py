@@ -1,0 +1,104 @@
+"""What every console response and request goes through: security headers (a strict Content-Security-
+Policy: scripts and styles only from the console itself, no inline code, no framing), the session cookie
+(signed, HttpOnly, SameSite=Lax, Secure behind TLS), and the cross-site request check on every state-
+changing request (the ``Sec-Fetch-Site`` / ``Origin`` check Datasette uses: a browser says where a
+request comes from, and a form posted from another site is refused with 403)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from itsdangerous import BadSignature, URLSafeSerializer
+from starlette.datastructures import MutableHeaders
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = ["COOKIE", "CSP", "Guard", "cookie_signer", "same_origin", "signed_secret"]
+
+COOKIE = "notifier_session"
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "frame-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+# An email preview is shown in a sandboxed frame: its own inline styles, nothing else, no script at all.
+PREVIEW_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; sandbox; frame-ancestors 'self'"
+# A delivery report is one self-contained file (inline stylesheet and SVG charts), never a script.
+REPORT_CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'; base-uri 'none'"
+)
+UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def cookie_signer(secret_key: str) -> URLSafeSerializer:
+    return URLSafeSerializer(secret_key, salt="notifier-session")
+
+
+def same_origin(request: Request) -> bool:
+    """True unless the browser says the request comes from another site. A request that says nothing
+    (no Sec-Fetch-Site, no Origin) is not from a browser form of ours: refused too."""
+    fetch_site = request.headers.get("sec-fetch-site")
+    if fetch_site is not None:
+        return fetch_site in ("same-origin", "none")
+    origin = request.headers.get("origin")
+    if origin is None:
+        return False
+    return origin == f"{request.url.scheme}://{request.url.netloc}"
+
+
+@dataclass(frozen=True, slots=True)
+class _Headers:
+    path: str
+
+    @property
+    def preview(self) -> bool:
+        return self.path.startswith("/preview/")
+
+    def apply(self, headers: MutableHeaders) -> None:
+        policy = PREVIEW_CSP if self.preview else REPORT_CSP if self.path.startswith("/reports/") else CSP
+        headers.setdefault("Content-Security-Policy", policy)
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("Referrer-Policy", "no-referrer")
+        headers.setdefault("X-Frame-Options", "SAMEORIGIN" if self.preview else "DENY")
+        headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+        headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+        headers.setdefault("Cache-Control", "no-store")  # pages carry personal data: never cached
+
+
+class Guard:
+    """ASGI middleware: refuse cross-site state changes, then add the security headers to every answer."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        headers = _Headers(request.url.path)
+        if request.method in UNSAFE and not same_origin(request):
+            refused = PlainTextResponse(
+                "403: a cross-site request may not change anything here", status_code=403
+            )
+            headers.apply(refused.headers)
+            await refused(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers.apply(MutableHeaders(scope=message))
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def signed_secret(request: Request, signer: URLSafeSerializer) -> str | None:
+    raw = request.cookies.get(COOKIE)
+    if not raw:
+        return None
+    try:
+        value = signer.loads(raw)
+    except BadSignature:
+        return None
+    return value if isinstance(value, str) else None

@@ -1,0 +1,167 @@
+"""Comms' pages: campaigns with their live progress (sent, delivered, failed, remaining, rate, ETA, the
+deadlines), launch, pause, resume and cancel; incidents with their facts and deadlines."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from datetime import timedelta
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from notifier.accounts.permissions import Action
+from notifier.clock import utcnow
+from notifier.console.web import Console, render, require, see_other
+from notifier.models import OutboxState
+from notifier.notices.deadlines import earliest_per_recipient, incident_deadlines
+from notifier.notices.records import incident_by_key
+from notifier.reports.delivery import write_delivery_report
+from notifier.sending.campaigns import campaign_status, control, get_campaign
+from notifier.store import queries as q
+
+__all__ = ["routes"]
+
+RATE_WINDOW = timedelta(seconds=60)
+log = logging.getLogger(__name__)
+
+
+def routes(console: Console) -> list[BaseRoute]:
+    store, settings = console.store, console.settings
+
+    def progress_of(name: str) -> dict[str, object]:
+        campaign = get_campaign(store, name)
+        now = utcnow()
+        with store.connect() as conn:
+            counts = q.outbox_counts(conn, campaign.id)
+            recent = q.accepted_since(conn, campaign.id, now - RATE_WINDOW)
+        states: dict[str, int] = {}
+        for by_state in counts.values():
+            for state, n in by_state.items():
+                states[state] = states.get(state, 0) + n
+        total = sum(states.values())
+        remaining = sum(states.get(s.value, 0) for s in OutboxState.remaining())
+        failed = sum(states.get(s, 0) for s in ("bounced", "undelivered", "failed"))
+        rate = recent / RATE_WINDOW.total_seconds()
+        eta = timedelta(seconds=round(remaining / rate)) if rate and remaining else None
+        return {
+            "name": name,
+            "state": campaign_status(store, name).state,
+            "total": total,
+            "sent": sum(n for s, n in states.items() if OutboxState(s).rank >= 2),
+            "delivered": states.get("delivered", 0),
+            "failed": failed,
+            "remaining": remaining,
+            "done_percent": round(100 * (total - remaining) / total, 1) if total else 100.0,
+            "rate": round(rate, 1),
+            "eta": str(eta) if eta else ("done" if not remaining else "not sending now"),
+        }
+
+    async def campaigns(request: Request) -> Response:
+        require(request, Action.CAMPAIGN_VIEW)
+        with store.connect() as conn:
+            rows = q.campaigns_overview(conn)
+        return render(request, "comms/campaigns.html.j2", campaigns=rows)
+
+    async def campaign(request: Request) -> Response:
+        require(request, Action.CAMPAIGN_VIEW)
+        name = request.path_params["name"]
+        ref = get_campaign(store, name)
+        obligations = [
+            o for o in incident_deadlines(store, settings, str(ref.facts["key"]), utcnow()) if o.applies
+        ]
+        return render(
+            request,
+            "comms/campaign.html.j2",
+            progress=progress_of(name),
+            status=campaign_status(store, name),
+            deadlines=earliest_per_recipient(obligations),
+            done=request.query_params.get("done", ""),
+        )
+
+    async def progress(request: Request) -> Response:
+        require(request, Action.CAMPAIGN_VIEW)
+        return render(request, "comms/progress.html.j2", progress=progress_of(request.path_params["name"]))
+
+    async def act(request: Request) -> Response:
+        user = require(request, Action.CAMPAIGN_CONTROL)
+        name = request.path_params["name"]
+        form = await request.form()
+        action = str(form.get("action", ""))
+        if action == "launch":
+            _launch(console, name, user.username)
+        else:
+            control(store, name, action, actor=user.username, reason=str(form.get("reason", ""))[:500])
+        return see_other(f"/campaigns/{name}?done={action}")
+
+    async def report(request: Request) -> Response:
+        user = require(request, Action.CAMPAIGN_VIEW)
+        name = request.path_params["name"]
+        out = settings.var_dir / "console-reports" / user.username
+        paths = write_delivery_report(
+            store, name, out, formats=("html",), actor=user.username, settings=settings
+        )
+        return FileResponse(paths["html"], media_type="text/html")
+
+    async def incidents(request: Request) -> Response:
+        require(request, Action.INCIDENT_VIEW)
+        with store.connect() as conn:
+            rows = q.incidents_list(conn)
+        return render(request, "comms/incidents.html.j2", incidents=rows)
+
+    async def incident(request: Request) -> Response:
+        require(request, Action.INCIDENT_VIEW)
+        key = request.path_params["key"]
+        found = incident_by_key(store, settings, key)
+        obligations = incident_deadlines(store, settings, key, utcnow())
+        return render(
+            request,
+            "comms/incident.html.j2",
+            incident=found,
+            obligations=[o for o in obligations if o.applies],
+        )
+
+    return [
+        Route("/campaigns", campaigns, methods=["GET"]),
+        Route("/campaigns/{name}", campaign, methods=["GET"]),
+        Route("/campaigns/{name}/progress", progress, methods=["GET"]),
+        Route("/campaigns/{name}/control", act, methods=["POST"]),
+        Route("/reports/{name}", report, methods=["GET"]),
+        Route("/incidents", incidents, methods=["GET"]),
+        Route("/incidents/{key}", incident, methods=["GET"]),
+    ]
+
+
+def _launch(console: Console, name: str, actor: str) -> None:
+    """Send the campaign: through the notify-customers deployment when a Prefect server is configured,
+    else in a thread of this process (the launch gate runs first either way)."""
+    if os.environ.get("PREFECT_API_URL"):
+        from prefect.deployments import run_deployment
+
+        run_deployment(
+            "notify-customers/notify-customers", parameters={"campaign": name, "actor": actor}, timeout=0
+        )
+        return
+    from notifier.notices.approval import require_approved
+    from notifier.sending.runner import launch
+
+    campaign = get_campaign(console.store, name)
+    # The launch gate answers now, on the page; the sending itself goes on in the background.
+    require_approved(
+        console.store,
+        console.settings,
+        campaign_id=campaign.id,
+        campaign_name=name,
+        notice=campaign.notice,
+        actor=actor,
+    )
+
+    def send() -> None:
+        try:
+            launch(console.store, console.settings, name, actor=actor)
+        except Exception:
+            log.exception("launch of campaign %s failed", name)
+
+    threading.Thread(target=send, daemon=True, name=f"launch-{name}").start()

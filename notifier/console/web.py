@@ -1,0 +1,81 @@
+"""What every console view shares: the page renderer (Jinja2, autoescape, StrictUndefined), the signed-in
+person of the request, and the one check of what they may do."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse
+
+from notifier.accounts.permissions import Action, Identity
+from notifier.config import Settings
+from notifier.errors import AccessDeniedError
+from notifier.store import Store
+
+__all__ = ["NAV", "Console", "render", "require", "see_other"]
+
+HERE = Path(__file__).parent
+
+
+@dataclass(frozen=True, slots=True)
+class Console:
+    """What the views need, built once by ``console_app``."""
+
+    store: Store
+    settings: Settings
+
+
+# The navigation: each entry shown only to those who may take its action.
+NAV: tuple[tuple[str, str, Action], ...] = (
+    ("/campaigns", "Campaigns", Action.CAMPAIGN_VIEW),
+    ("/incidents", "Incidents", Action.INCIDENT_VIEW),
+    ("/customers", "Customer look-up", Action.CUSTOMER_LOOK_UP),
+    ("/support", "Replies", Action.SUPPORT_QUEUE),
+    ("/admin/users", "Users", Action.USERS_MANAGE),
+    ("/admin/audit", "Audit log", Action.AUDIT_VIEW),
+)
+
+
+@cache
+def _environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(HERE / "templates"),
+        autoescape=select_autoescape(["html", "j2"]),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.globals["Action"] = Action
+    return env
+
+
+def render(request: Request, template: str, *, status_code: int = 200, **context: Any) -> HTMLResponse:
+    user: Identity | None = request.state.user
+    nav = [(href, label) for href, label, action in NAV if user is not None and user.may(action)]
+    page = (
+        _environment()
+        .get_template(template)
+        .render(request=request, user=user, nav=nav, path=request.url.path, **context)
+    )
+    return HTMLResponse(page, status_code=status_code)
+
+
+def require(request: Request, action: Action) -> Identity:
+    """The signed-in person, if they may take ``action``: else 403 (or 401, sent to sign in)."""
+    user: Identity | None = request.state.user
+    if user is None:
+        raise HTTPException(401, "sign in first")
+    if not user.may(action):
+        raise AccessDeniedError(f"{user.username} may not {action.value}")
+    return user
+
+
+def see_other(path: str) -> RedirectResponse:
+    """After a form is handled: the page to show next (POST, redirect, GET)."""
+    return RedirectResponse(path, status_code=303)

@@ -1,0 +1,220 @@
+"""The web console in a real browser (Debian's Chromium driven by Playwright) against a real console on
+loopback with a real store: each role's main journey, what a role may not do (the button absent and a
+crafted POST refused), cross-site posts refused, every page audited with axe-core (WCAG 2.1 A and AA: no
+violation) and usable by keyboard."""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import playwright.sync_api as playwright_api
+import pytest
+from helpers import customer, planned_campaign
+from test_tracking import serving_at
+
+from notifier.accounts.users import add_user
+from notifier.config import PROJECT_ROOT, Settings
+from notifier.console.app import console_app
+from notifier.models import Channel
+from notifier.notices.incidents import load_incident_file
+from notifier.notices.records import edit_incident
+from notifier.store import Store
+from notifier.testing.smtp import free_port
+from notifier.tracking.inbound import take_inbound_sms
+from notifier.tracking.keywords import KeywordTable
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+AXE = PROJECT_ROOT / "tests" / "data" / "axe" / "axe.min.js"
+PASSWORD = "console test passphrase"
+PEOPLE = {"ada": "admin", "casey": "comms", "lee": "legal", "sam": "support", "val": "viewer"}
+KEY = "2026-11-credential-leak"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    with playwright_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def console(store: Store, settings: Settings, tmp_path: Path) -> Iterator[str]:
+    """A campaign planned for 6 customers (not launched), the people of every role, the console served."""
+    planned_campaign(
+        store, settings, tmp_path, [customer(n) for n in range(1, 7)], channels=frozenset({Channel.EMAIL})
+    )
+    for name, role in PEOPLE.items():
+        add_user(store, name, display_name=name.title(), roles=[role], password=PASSWORD, actor="tests")
+    port = free_port()
+    app = console_app(store, settings, secret_key=secrets.token_hex(32), secure_cookies=False)
+    with serving_at(app, port):
+        yield f"http://127.0.0.1:{port}"
+
+
+def _page(browser: object, base: str, who: str) -> object:
+    context = browser.new_context(base_url=base, bypass_csp=True)  # axe is injected as a script
+    page = context.new_page()
+    page.goto("/login")
+    page.get_by_label("User name").fill(who)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(base + "/")
+    return page
+
+
+def _nav(page: object, name: str) -> None:
+    page.get_by_role("navigation", name="Main").get_by_role("link", name=name, exact=True).click()
+
+
+def _axe(page: object) -> None:
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate(
+        "async () => await axe.run(document, {runOnly: {type: 'tag', values: "
+        "['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})"
+    )
+    problems = [f"{v['id']}: {v['help']} ({len(v['nodes'])})" for v in result["violations"]]
+    assert problems == [], f"{page.url}: {problems}"
+
+
+def test_legal_approves_a_piece_and_sees_it_voided_after_an_edit(
+    browser: object, console: str, store: Store, settings: Settings
+) -> None:
+    page = _page(browser, console, "lee")
+    _axe(page)
+    _nav(page, "Incidents")
+    _axe(page)
+    page.get_by_role("link", name=KEY).click()
+    _axe(page)
+    page.get_by_role("link", name="Notices and their approvals").click()
+    _axe(page)
+    piece = f"/incidents/{KEY}/pieces/breach_notice/en/email/us_ny"
+    page.goto(piece)
+    _axe(page)
+    assert page.frame_locator("iframe.preview").locator("body").inner_text()  # the email, as displayed
+    page.get_by_label("Comment (kept with the decision)").fill("checked against the NY rules")
+    page.get_by_role("button", name="Approve this version").click()
+    assert "Recorded: approved." in page.get_by_role("status").inner_text()
+    assert page.locator("strong.ok").inner_text() == "approved"
+
+    facts = load_incident_file(PROJECT_ROOT / "notifier" / "demo" / "incident.json")
+    facts["contact"]["phone"] = "+1 800 555 0199"  # every language shows it: every piece changes
+    edit_incident(store, settings, KEY, facts, actor="casey", comment="new hotline")
+    page.reload()
+    assert page.locator("strong.warn").inner_text() == "changed since approval"
+
+
+def test_comms_launches_the_campaign_and_watches_progress_reach_100(browser: object, console: str) -> None:
+    page = _page(browser, console, "casey")
+    _nav(page, "Campaigns")
+    _axe(page)
+    page.get_by_role("link", name="test-campaign").click()
+    _axe(page)
+    assert page.get_by_text("0.0 % handled").is_visible()
+    page.get_by_role("button", name="Launch").click()
+    page.get_by_text("100.0 % handled").wait_for(timeout=30_000)  # polled by htmx every 3 s
+    assert "Done: launch." in page.get_by_role("status").inner_text()
+    _axe(page)
+
+
+def test_support_finds_a_customer_opens_a_reply_and_closes_it(
+    browser: object, console: str, store: Store, settings: Settings
+) -> None:
+    keywords = KeywordTable.load(settings.templates_dir)
+    take_inbound_sms(
+        store, keywords, settings.templates_dir, {"From": "+79160000003", "Body": "<b>Кто вы?</b>"}
+    )
+    page = _page(browser, console, "sam")
+    _nav(page, "Customer look-up")
+    _axe(page)
+    page.get_by_label("Customer id, email address or phone number (with + and country code)").fill("C00003")
+    page.get_by_role("button", name="Look up").click()
+    assert "C00003" in page.get_by_role("heading", level=2).first.inner_text()
+    assert "c3@example.com" not in page.content() and "c***@example.com" in page.content()  # masked
+    assert "C00003" not in page.url  # personal data never in a URL
+    _axe(page)
+    _nav(page, "Replies")
+    _axe(page)
+    page.get_by_role("link", name=re.compile(r"^\d+$")).first.click()
+    assert page.locator("pre").first.inner_text() == "<b>Кто вы?</b>"  # text, never markup
+    _axe(page)
+    page.get_by_label("Internal note (never sent to the customer)").fill("called back, explained")
+    page.get_by_role("button", name="Close").click()
+    assert page.get_by_role("heading", level=1).inner_text().endswith("closed")
+
+
+def test_a_viewer_cannot_approve_the_button_is_absent_and_a_crafted_post_is_refused(
+    browser: object, console: str
+) -> None:
+    page = _page(browser, console, "val")
+    piece = f"/incidents/{KEY}/pieces/breach_notice/en/email/us_ny"
+    page.goto(piece)
+    assert page.get_by_role("button", name="Approve this version").count() == 0
+    _axe(page)
+    crafted = page.request.post(
+        piece + "/decide", form={"decision": "approve", "comment": "x"}, headers={"Origin": console}
+    )
+    assert crafted.status == 403 and "may not notice.decide" in crafted.text()
+    for path in ("/customers", "/admin/users", "/support"):
+        assert page.goto(path).status == 403
+
+
+def test_cross_site_posts_are_refused_and_pages_carry_a_strict_policy(browser: object, console: str) -> None:
+    page = _page(browser, console, "lee")
+    cookies = {c["name"]: c["value"] for c in page.context.cookies()}
+    piece = f"{console}/incidents/{KEY}/pieces/breach_notice/en/email/us_ny/decide"
+    form = {"decision": "approve"}
+    for headers in ({"Origin": "https://evil.example"}, {"Sec-Fetch-Site": "cross-site"}, {}):
+        answer = httpx.post(piece, data=form, headers=headers, cookies=cookies)
+        assert answer.status_code == 403, headers
+    same = httpx.post(piece, data=form, headers={"Origin": console}, cookies=cookies, follow_redirects=False)
+    assert same.status_code == 303  # the same request from the console itself goes through
+    home = httpx.get(console + "/login")
+    policy = home.headers["content-security-policy"]
+    assert (
+        "script-src 'self'" in policy and "unsafe-inline" not in policy and "frame-ancestors 'none'" in policy
+    )
+    assert home.headers["x-frame-options"] == "DENY" and home.headers["cache-control"] == "no-store"
+    signed_in = httpx.get(console + "/", cookies=cookies)
+    cookie_line = httpx.post(
+        console + "/login", data={"username": "lee", "password": PASSWORD}, headers={"Origin": console}
+    ).headers["set-cookie"]
+    assert "HttpOnly" in cookie_line and "SameSite=lax" in cookie_line and signed_in.status_code == 200
+
+
+def test_sign_in_by_keyboard_alone_and_refusals_say_nothing_about_which_part(
+    browser: object, console: str
+) -> None:
+    context = browser.new_context(base_url=console, bypass_csp=True)
+    page = context.new_page()
+    page.goto("/login")
+    _axe(page)
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to the content"
+    page.get_by_label("User name").focus()
+    page.keyboard.type("ada")
+    page.keyboard.press("Tab")
+    page.keyboard.type("wrong password, surely")
+    page.keyboard.press("Enter")
+    refused = page.get_by_role("alert").inner_text()
+    page.get_by_label("User name").fill("nobody-at-all")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.keyboard.press("Enter")
+    assert page.get_by_role("alert").inner_text() == refused
+    page.get_by_label("User name").fill("ada")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_url(console + "/")
+    _nav(page, "Users")
+    _axe(page)
+    _nav(page, "Audit log")
+    page.get_by_role("button", name="Verify the hash chains").click()
+    _axe(page)
+    assert page.get_by_text("verified").first.is_visible()
+    assert json.dumps(page.get_by_role("table").last.inner_text()).count("user.sign_in_refused") >= 2

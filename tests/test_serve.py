@@ -1,0 +1,50 @@
+"""``notifier serve``: the webhooks and the console in one process or apart (``--only``), and the console's
+session cookie Secure behind https."""
+
+from __future__ import annotations
+
+import httpx
+
+from notifier.accounts.users import add_user
+from notifier.config import Settings
+from notifier.console.app import console_app
+from notifier.console.dispatch import by_path
+from notifier.store import Store
+from notifier.tracking.app import tracking_app
+
+PASSWORD = "console test passphrase"
+BASE = "https://h.example"
+
+
+def _client(app: object) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE)  # type: ignore[arg-type]
+
+
+async def test_hooks_and_console_share_a_process_or_run_apart(store: Store, settings: Settings) -> None:
+    console = console_app(store, settings, secret_key="k" * 64, secure_cookies=True)
+    hooks = tracking_app(
+        store, auth_token="t" * 32, public_base_url=BASE, templates_dir=settings.templates_dir
+    )
+    for app, hook_status, page_status in (
+        (by_path(hooks, console), 200, 200),
+        (by_path(hooks, None), 200, 404),
+        (by_path(None, console), 404, 200),
+    ):
+        async with _client(app) as client:
+            assert (await client.get("/healthz")).status_code == hook_status
+            assert (await client.get("/login")).status_code == page_status
+
+
+async def test_behind_https_the_session_cookie_is_secure_http_only_and_same_site(
+    store: Store, settings: Settings
+) -> None:
+    add_user(store, "ada", display_name="Ada", roles=["admin"], password=PASSWORD, actor="tests")
+    console = console_app(store, settings, secret_key="k" * 64, secure_cookies=True)
+    async with _client(console) as client:
+        answer = await client.post(
+            "/login", data={"username": "ada", "password": PASSWORD}, headers={"Origin": BASE}
+        )
+    assert answer.status_code == 303
+    assert {"Secure", "HttpOnly", "SameSite=lax"} <= {
+        p.strip() for p in answer.headers["set-cookie"].split(";")
+    }
