@@ -144,6 +144,13 @@ def test_the_demo_end_to_end(prefect_harness: None, tmp_path: Path, monkeypatch:
         digest, name = line.split("  ", 1)
         assert hashlib.sha256((pack / name).read_bytes()).hexdigest() == digest
     assert on_disk["evidence"]["files"] == len([p for p in pack.rglob("*") if p.is_file()])
+    from notifier.accounts.users import sign_in
+    from notifier.demo.run import PEOPLE, demo_password
+
+    store = Store(f"sqlite:///{var / 'notifier.db'}")
+    for username, role in PEOPLE.items():  # the sign-ins `notifier demo` prints work, one per role
+        assert sign_in(store, username, demo_password(username), source="test").roles == {role}
+    store.dispose()
 
 
 def test_two_send_shards_send_one_campaign_exactly_once(

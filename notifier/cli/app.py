@@ -6,6 +6,7 @@ The command groups live in their own modules; this one assembles them and holds 
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -64,14 +65,53 @@ def demo(
     var_dir: Annotated[Path, typer.Option(help="Working directory for the demo's store and files.")] = Path(
         "var"
     ),
+    serve: Annotated[
+        bool | None,
+        typer.Option(
+            "--serve/--no-serve",
+            help="Then serve the console until Ctrl-C (default: in a terminal; never in scripts and CI).",
+        ),
+    ] = None,
+    port: Annotated[int, typer.Option(help="The console's port when serving.")] = 8089,
 ) -> None:
-    """Run everything end to end on the embedded default: SQLite, local SMTP and Twilio stand-ins."""
-    from notifier.demo.run import run_demo
+    """Run everything end to end on the embedded default: SQLite, local SMTP and Twilio stand-ins; then
+    print the console's address and a demo sign-in for each role."""
+    from notifier.demo.run import PEOPLE, demo_password, run_demo
 
     summary = run_demo(var_dir.resolve(), customers=customers, console=console)
     if summary["second_run"]["accepted"] != 0 or summary["eml_files"] != summary["emails_accepted"]:
         err_console.print("[red]demo check failed: see var/demo-summary.json")
         raise typer.Exit(1)
+    url = f"http://127.0.0.1:{port}"
+    console.print(f"\nThe console: {url} (demo sign-ins, one per role):", markup=False)
+    for username, role in PEOPLE.items():
+        console.print(f"  {role:<8} {username:<6} password: {demo_password(username)}", markup=False)
+    if serve is None:
+        serve = sys.stdout.isatty()
+    if serve:
+        _serve_console(var_dir.resolve(), port)
+    else:
+        console.print(
+            f"(not serving: run `notifier demo --serve`, or `NOTIFIER_DATABASE_URL=sqlite:///"
+            f"{var_dir.resolve() / 'notifier.db'} notifier serve --only console`)",
+            markup=False,
+        )
+
+
+def _serve_console(var_dir: Path, port: int) -> None:
+    import secrets
+
+    import uvicorn
+
+    from notifier.config import Settings
+    from notifier.console.app import console_app
+
+    settings = Settings.from_env(var_dir=var_dir, database_url=f"sqlite:///{var_dir / 'notifier.db'}")
+    app_ = console_app(
+        Store(settings.database_url), settings, secret_key=secrets.token_hex(32), secure_cookies=False
+    )
+    console.print(f"serving the console on http://127.0.0.1:{port} until Ctrl-C", markup=False)
+    uvicorn.run(app_, host="127.0.0.1", port=port, log_level="warning")
 
 
 @db_app.command("upgrade")

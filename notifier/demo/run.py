@@ -23,6 +23,7 @@ import aiosmtplib
 from rich.console import Console
 from sqlalchemy import Connection
 
+from notifier.accounts.users import add_user
 from notifier.audience.importer import ImportReport, import_customers
 from notifier.cli.output import data_table, import_report_table, manifest_tables, outbox_table, progress_bar
 from notifier.config import Settings
@@ -89,11 +90,34 @@ def run_demo(var_dir: Path, *, customers: int = 3000, console: Console | None = 
     with Store(settings.database_url) as store:
         store.upgrade(settings.migrations_dir)
         demo = _Demo(var_dir, settings, store, console or Console())
+        _people(demo)
         report, affected_ids, facts = _customers_and_incident(demo, customers)
         _legal_review(demo, facts["key"])
         runs = _notify(demo, facts["key"], affected_ids)
         summary = _summary(demo, customers, report, runs, time.monotonic() - started)
     return summary
+
+
+# The people of the demo, one per role, for the console (`notifier demo` prints these; demo only).
+PEOPLE = {"ada": "admin", "casey": "comms", "lee": "legal", "sam": "support", "val": "viewer"}
+COMMS, LEGAL = "casey", "lee"
+
+
+def demo_password(username: str) -> str:
+    """The demo's password of one of its people (printed by `notifier demo`; a demo has nothing to hide)."""
+    return f"{PEOPLE[username]} demo passphrase"
+
+
+def _people(demo: _Demo) -> None:
+    for username, role in PEOPLE.items():
+        add_user(
+            demo.store,
+            username,
+            display_name=f"{username.title()} ({role}, demo)",
+            roles=[role],
+            password=demo_password(username),
+            actor="demo",
+        )
 
 
 def _customers_and_incident(demo: _Demo, customers: int) -> tuple[ImportReport, Path, dict[str, Any]]:
@@ -108,7 +132,7 @@ def _customers_and_incident(demo: _Demo, customers: int) -> tuple[ImportReport, 
 
     demo.console.rule("[bold]2. Incident and affected customers")
     facts = load_incident_file(INCIDENT_FILE)
-    create_incident(demo.store, demo.settings, facts, actor="demo")
+    create_incident(demo.store, demo.settings, facts, actor=COMMS)
     ids_file = demo.var_dir / "demo-affected-ids.txt"
     affected = [i for n, i in enumerate(population.external_ids) if n % 20 != 19] + list(UNKNOWN_IDS)
     ids_file.write_text("external_id\n" + "\n".join(affected) + "\n", encoding="utf-8")
@@ -131,7 +155,7 @@ def _legal_review(demo: _Demo, key: str) -> None:
         f"templates lint of the first notice with incident {key}: {errors} errors, "
         f"{len(findings) - errors} warnings"
     )
-    # Recording the incident made "demo" the editor of every piece; legal, someone else, approves those
+    # Recording the incident made casey (comms) the editor of every piece; lee (legal) approves those
     # of the first notice (an update notice needs the incident's update facts first: an edit).
     selected = approval.pieces(settings, incident, notice="breach_notice")
     recorded, refused = approval.approve(
@@ -139,7 +163,7 @@ def _legal_review(demo: _Demo, key: str) -> None:
         settings,
         incident,
         selected,
-        approver="legal@example.com (demo)",
+        approver=LEGAL,
         role="legal",
         comment="demo approval",
     )
@@ -174,10 +198,10 @@ def _notify(demo: _Demo, incident: str, affected_ids: Path) -> dict[str, Any]:
                 affected_ids=str(affected_ids),
                 policy="email-first",
                 urgent="demo: local stand-ins, runs at any hour",
-                actor="demo",
+                actor=COMMS,
             )
             demo.console.rule("[bold]5. The same campaign again: nothing may be sent twice")
-            second = run_flow("notify-customers", settings, campaign=CAMPAIGN, actor="demo")
+            second = run_flow("notify-customers", settings, campaign=CAMPAIGN, actor=COMMS)
             twilio.settle()
             _what_comes_back(demo, settings, smtp, twilio, base)
             twilio.settle()
@@ -217,7 +241,7 @@ def _what_comes_back(
             report = mail.dsn(one, status="5.1.1", diagnostic="550 5.1.1 The email account does not exist")
             asyncio.run(_deliver(receiver.port, report, one.envelope_from))
     console.print(f"{len(chosen)} delivery status notifications (5.1.1) to the bounce receiver", markup=False)
-    done = reconcile(demo.store, settings, CAMPAIGN, actor="demo", silent_after=timedelta(0))
+    done = reconcile(demo.store, settings, CAMPAIGN, actor=COMMS, silent_after=timedelta(0))
     closes = f"{done.window_closes:%Y-%m-%d %H:%M} UTC" if done.window_closes else "when it completes"
     console.print(
         f"reconciliation: {done.silent_settled} of {done.silent_asked} silent SMS settled by asking Twilio, "
@@ -241,7 +265,7 @@ def _what_comes_back(
         (inbox / name).write_bytes(raw)
         taken = apply_saved_message(demo.store, raw, bounce_domain=BOUNCE_DOMAIN)
         console.print(f"{inbox / name} (as `notifier track mail-files` reads it): {taken}", markup=False)
-    later = reconcile(demo.store, settings, CAMPAIGN, actor="demo", silent_after=timedelta(0))
+    later = reconcile(demo.store, settings, CAMPAIGN, actor=COMMS, silent_after=timedelta(0))
     console.print(
         f"reconciliation again, as its schedule would run it: {later.silent_settled} of {later.silent_asked} "
         "silent SMS settled (the fallbacks' callbacks that never came)",
@@ -293,13 +317,13 @@ def _summary(
         CAMPAIGN,
         demo.var_dir / "reports",
         formats=("html", "csv", "json"),
-        actor="demo",
+        actor=COMMS,
         settings=demo.settings,
     )
     csv_path, html_path = paths["csv"], paths["html"]
     incident_key = str(campaigns.get_campaign(demo.store, CAMPAIGN).facts["key"])
     pack = write_evidence_pack(
-        demo.store, demo.settings, incident_key, demo.var_dir / "evidence", actor="demo"
+        demo.store, demo.settings, incident_key, demo.var_dir / "evidence", actor=LEGAL
     )
     chains = {c.chain: (c.verified, str(c.broken) if c.broken else "ok") for c in verify_all(demo.store)}
     with demo.store.connect() as conn:
@@ -329,6 +353,7 @@ def _summary(
         "evidence": {"index": str(pack.directory / "index.html"), "files": len(pack.files) + 1},
         "chains": {chain: {"verified_links": n, "result": result} for chain, (n, result) in chains.items()},
         "seconds": round(seconds, 1),
+        "people": PEOPLE,
     }
     path = demo.var_dir / "demo-summary.json"
     path.write_text(json.dumps(summary, indent=2, ensure_ascii=False), encoding="utf-8")
