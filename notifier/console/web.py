@@ -3,22 +3,25 @@ person of the request, and the one check of what they may do."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from notifier.accounts.permissions import Action, Identity
 from notifier.config import Settings
 from notifier.errors import AccessDeniedError
 from notifier.store import Store
 
-__all__ = ["NAV", "Console", "render", "require", "see_other"]
+__all__ = ["NAV", "Console", "render", "require", "see_other", "with_form"]
 
 HERE = Path(__file__).parent
 
@@ -79,3 +82,15 @@ def require(request: Request, action: Action) -> Identity:
 def see_other(path: str) -> RedirectResponse:
     """After a form is handled: the page to show next (POST, redirect, GET)."""
     return RedirectResponse(path, status_code=303)
+
+
+def with_form(handler: Callable[[Request, FormData], Response]) -> Callable[[Request], Awaitable[Response]]:
+    """An endpoint that reads the posted form, then runs ``handler`` in a worker thread: the store is
+    synchronous, and the event loop must go on serving other requests meanwhile. (Endpoints without a
+    form are plain functions: Starlette runs those in a worker thread itself.)"""
+
+    async def endpoint(request: Request) -> Response:
+        form = await request.form()
+        return await run_in_threadpool(handler, request, form)
+
+    return endpoint

@@ -3,13 +3,14 @@ audit log with filters and the verification of the hash chains."""
 
 from __future__ import annotations
 
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from notifier.accounts.permissions import Action
 from notifier.accounts.users import add_user, list_users, reset_password, set_disabled, set_roles
-from notifier.console.web import Console, render, require, see_other
+from notifier.console.web import Console, render, require, see_other, with_form
 from notifier.models import Role
 from notifier.reports.integrity import verify_all
 from notifier.store import queries as q
@@ -20,7 +21,7 @@ __all__ = ["routes"]
 def routes(console: Console) -> list[BaseRoute]:
     store = console.store
 
-    async def users(request: Request) -> Response:
+    def users(request: Request) -> Response:
         require(request, Action.USERS_MANAGE)
         return render(
             request,
@@ -30,9 +31,8 @@ def routes(console: Console) -> list[BaseRoute]:
             done=request.query_params.get("done", ""),
         )
 
-    async def add(request: Request) -> Response:
+    def add(request: Request, form: FormData) -> Response:
         admin = require(request, Action.USERS_MANAGE)
-        form = await request.form()
         added = add_user(
             store,
             str(form.get("username", "")),
@@ -43,10 +43,9 @@ def routes(console: Console) -> list[BaseRoute]:
         )
         return see_other(f"/admin/users?done=added+{added.username}")
 
-    async def change(request: Request) -> Response:
+    def change(request: Request, form: FormData) -> Response:
         admin = require(request, Action.USERS_MANAGE)
         username = request.path_params["username"]
-        form = await request.form()
         action = str(form.get("action", ""))
         if action in ("disable", "enable"):
             set_disabled(store, username, action == "disable", actor=admin.username)
@@ -56,14 +55,14 @@ def routes(console: Console) -> list[BaseRoute]:
             reset_password(store, username, str(form.get("password", "")), actor=admin.username)
         return see_other(f"/admin/users?done={action}")
 
-    async def audit(request: Request) -> Response:
+    def audit(request: Request) -> Response:
         require(request, Action.AUDIT_VIEW)
         filters = {k: request.query_params.get(k, "").strip() or None for k in ("actor", "action", "subject")}
         with store.connect() as conn:
             entries = q.audit_entries(conn, limit=200, **filters)
         return render(request, "admin/audit.html.j2", entries=entries, filters=filters, chains=None)
 
-    async def verify(request: Request) -> Response:
+    def verify(request: Request) -> Response:
         require(request, Action.AUDIT_VIEW)
         with store.connect() as conn:
             entries = q.audit_entries(conn, limit=200)
@@ -74,8 +73,8 @@ def routes(console: Console) -> list[BaseRoute]:
 
     return [
         Route("/admin/users", users, methods=["GET"]),
-        Route("/admin/users", add, methods=["POST"]),
-        Route("/admin/users/{username}", change, methods=["POST"]),
+        Route("/admin/users", with_form(add), methods=["POST"]),
+        Route("/admin/users/{username}", with_form(change), methods=["POST"]),
         Route("/admin/audit", audit, methods=["GET"]),
         Route("/admin/audit/verify", verify, methods=["POST"]),
     ]

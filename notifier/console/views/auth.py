@@ -3,9 +3,11 @@ each client address gets at most 10 attempts a minute whatever the user names.""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import defaultdict, deque
 
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -13,7 +15,7 @@ from starlette.routing import BaseRoute, Route
 from notifier.accounts.sessions import end_session, start_session
 from notifier.accounts.users import sign_in
 from notifier.console.security import COOKIE, cookie_signer, signed_secret
-from notifier.console.web import Console, render, see_other
+from notifier.console.web import Console, render, see_other, with_form
 from notifier.errors import LoginRefusedError
 
 __all__ = ["routes"]
@@ -24,8 +26,13 @@ PER_ADDRESS = 10  # sign-in attempts per client address per minute
 class _Throttle:
     def __init__(self) -> None:
         self.seen: defaultdict[str, deque[float]] = defaultdict(deque)
+        self.lock = threading.Lock()  # handlers run in worker threads
 
     def allow(self, address: str) -> bool:
+        with self.lock:
+            return self._allow(address)
+
+    def _allow(self, address: str) -> bool:
         now = time.monotonic()
         recent = self.seen[address]
         while recent and now - recent[0] > 60:
@@ -40,13 +47,12 @@ def routes(console: Console, *, secure_cookies: bool, secret_key: str) -> list[B
     signer = cookie_signer(secret_key)
     throttle = _Throttle()
 
-    async def login_page(request: Request) -> Response:
+    def login_page(request: Request) -> Response:
         if request.state.user is not None:
             return see_other("/")
         return render(request, "login.html.j2", error="")
 
-    async def login(request: Request) -> Response:
-        form = await request.form()
+    def login(request: Request, form: FormData) -> Response:
         username, password = str(form.get("username", "")), str(form.get("password", ""))
         address = request.client.host if request.client else "unknown"
         if not throttle.allow(address):
@@ -68,7 +74,7 @@ def routes(console: Console, *, secure_cookies: bool, secret_key: str) -> list[B
         )
         return response
 
-    async def logout(request: Request) -> Response:
+    def logout(request: Request) -> Response:
         secret = signed_secret(request, signer)
         if secret:
             end_session(console.store, secret)
@@ -78,6 +84,6 @@ def routes(console: Console, *, secure_cookies: bool, secret_key: str) -> list[B
 
     return [
         Route("/login", login_page, methods=["GET"]),
-        Route("/login", login, methods=["POST"]),
+        Route("/login", with_form(login), methods=["POST"]),
         Route("/logout", logout, methods=["POST"]),
     ]

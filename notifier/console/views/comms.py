@@ -8,13 +8,14 @@ import os
 import threading
 from datetime import timedelta
 
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from notifier.accounts.permissions import Action
 from notifier.clock import utcnow
-from notifier.console.web import Console, render, require, see_other
+from notifier.console.web import Console, render, require, see_other, with_form
 from notifier.models import OutboxState
 from notifier.notices.deadlines import earliest_per_recipient, incident_deadlines
 from notifier.notices.records import incident_by_key
@@ -59,13 +60,13 @@ def routes(console: Console) -> list[BaseRoute]:
             "eta": str(eta) if eta else ("done" if not remaining else "not sending now"),
         }
 
-    async def campaigns(request: Request) -> Response:
+    def campaigns(request: Request) -> Response:
         require(request, Action.CAMPAIGN_VIEW)
         with store.connect() as conn:
             rows = q.campaigns_overview(conn)
         return render(request, "comms/campaigns.html.j2", campaigns=rows)
 
-    async def campaign(request: Request) -> Response:
+    def campaign(request: Request) -> Response:
         require(request, Action.CAMPAIGN_VIEW)
         name = request.path_params["name"]
         ref = get_campaign(store, name)
@@ -81,14 +82,13 @@ def routes(console: Console) -> list[BaseRoute]:
             done=request.query_params.get("done", ""),
         )
 
-    async def progress(request: Request) -> Response:
+    def progress(request: Request) -> Response:
         require(request, Action.CAMPAIGN_VIEW)
         return render(request, "comms/progress.html.j2", progress=progress_of(request.path_params["name"]))
 
-    async def act(request: Request) -> Response:
+    def act(request: Request, form: FormData) -> Response:
         user = require(request, Action.CAMPAIGN_CONTROL)
         name = request.path_params["name"]
-        form = await request.form()
         action = str(form.get("action", ""))
         if action == "launch":
             _launch(console, name, user.username)
@@ -96,7 +96,7 @@ def routes(console: Console) -> list[BaseRoute]:
             control(store, name, action, actor=user.username, reason=str(form.get("reason", ""))[:500])
         return see_other(f"/campaigns/{name}?done={action}")
 
-    async def report(request: Request) -> Response:
+    def report(request: Request) -> Response:
         user = require(request, Action.CAMPAIGN_VIEW)
         name = request.path_params["name"]
         out = settings.var_dir / "console-reports" / user.username
@@ -105,13 +105,13 @@ def routes(console: Console) -> list[BaseRoute]:
         )
         return FileResponse(paths["html"], media_type="text/html")
 
-    async def incidents(request: Request) -> Response:
+    def incidents(request: Request) -> Response:
         require(request, Action.INCIDENT_VIEW)
         with store.connect() as conn:
             rows = q.incidents_list(conn)
         return render(request, "comms/incidents.html.j2", incidents=rows)
 
-    async def incident(request: Request) -> Response:
+    def incident(request: Request) -> Response:
         require(request, Action.INCIDENT_VIEW)
         key = request.path_params["key"]
         found = incident_by_key(store, settings, key)
@@ -127,7 +127,7 @@ def routes(console: Console) -> list[BaseRoute]:
         Route("/campaigns", campaigns, methods=["GET"]),
         Route("/campaigns/{name}", campaign, methods=["GET"]),
         Route("/campaigns/{name}/progress", progress, methods=["GET"]),
-        Route("/campaigns/{name}/control", act, methods=["POST"]),
+        Route("/campaigns/{name}/control", with_form(act), methods=["POST"]),
         Route("/reports/{name}", report, methods=["GET"]),
         Route("/incidents", incidents, methods=["GET"]),
         Route("/incidents/{key}", incident, methods=["GET"]),

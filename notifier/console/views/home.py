@@ -14,7 +14,7 @@ __all__ = ["routes"]
 def routes(console: Console) -> list[BaseRoute]:
     del console
 
-    async def start(request: Request) -> Response:
+    def start(request: Request) -> Response:
         if request.state.user is None:
             return render(request, "login.html.j2", error="")
         return render(request, "home.html.j2")

@@ -7,13 +7,14 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
+from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from notifier.accounts.permissions import Action
-from notifier.console.web import Console, render, require, see_other
+from notifier.console.web import Console, render, require, see_other, with_form
 from notifier.notices.approval import Piece, approve, pieces, statuses
 from notifier.notices.lint import Linter
 from notifier.notices.records import incident_by_key
@@ -52,7 +53,7 @@ def routes(console: Console) -> list[BaseRoute]:
             profile=piece.profile,
         )
 
-    async def matrix(request: Request) -> Response:
+    def matrix(request: Request) -> Response:
         require(request, Action.NOTICE_REVIEW)
         incident = incident_by_key(console.store, settings, request.path_params["key"])
         found = statuses(console.store, settings, incident)
@@ -61,7 +62,7 @@ def routes(console: Console) -> list[BaseRoute]:
             counts[status.state] = counts.get(status.state, 0) + 1
         return render(request, "legal/matrix.html.j2", incident=incident, statuses=found, counts=counts)
 
-    async def piece_page(request: Request) -> Response:
+    def piece_page(request: Request) -> Response:
         require(request, Action.NOTICE_REVIEW)
         piece = piece_of(request)
         incident = incident_by_key(console.store, settings, piece.incident)
@@ -89,15 +90,14 @@ def routes(console: Console) -> list[BaseRoute]:
             done=request.query_params.get("done", ""),
         )
 
-    async def preview(request: Request) -> Response:
+    def preview(request: Request) -> Response:
         require(request, Action.NOTICE_REVIEW)
         parts = rendered(piece_of(request))
         return HTMLResponse(parts.html)
 
-    async def decide(request: Request) -> Response:
+    def decide(request: Request, form: FormData) -> Response:
         user = require(request, Action.NOTICE_DECIDE)
         piece = piece_of(request)
-        form = await request.form()
         decision = "rejected" if form.get("decision") == "reject" else "approved"
         incident = incident_by_key(console.store, settings, piece.incident)
         _recorded, refused = approve(
@@ -121,6 +121,6 @@ def routes(console: Console) -> list[BaseRoute]:
     return [
         Route("/incidents/{key}/approvals", matrix, methods=["GET"]),
         Route(piece_path, piece_page, methods=["GET"]),
-        Route(piece_path + "/decide", decide, methods=["POST"]),
+        Route(piece_path + "/decide", with_form(decide), methods=["POST"]),
         Route("/preview/{key}/{notice}/{locale}/{channel}/{profile}", preview, methods=["GET"]),
     ]

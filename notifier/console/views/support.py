@@ -3,13 +3,14 @@ with assignee, internal note and status, and each reply with the notice it answe
 
 from __future__ import annotations
 
+from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from notifier.accounts.permissions import Action
-from notifier.console.web import Console, render, require, see_other
+from notifier.console.web import Console, render, require, see_other, with_form
 from notifier.errors import InputError
 from notifier.models import ReplyStatus
 from notifier.redact import mask_contact
@@ -22,13 +23,12 @@ __all__ = ["routes"]
 def routes(console: Console) -> list[BaseRoute]:
     store = console.store
 
-    async def lookup_page(request: Request) -> Response:
+    def lookup_page(request: Request) -> Response:
         require(request, Action.CUSTOMER_LOOK_UP)
         return render(request, "support/lookup.html.j2", query="", stories=None, revealed=False)
 
-    async def lookup(request: Request) -> Response:
+    def lookup(request: Request, form: FormData) -> Response:
         user = require(request, Action.CUSTOMER_LOOK_UP)
-        form = await request.form()
         query = str(form.get("query", ""))[:320]
         reason = str(form.get("reason", "")).strip()
         reveal = form.get("reveal") == "1"
@@ -39,7 +39,7 @@ def routes(console: Console) -> list[BaseRoute]:
         stories = look_up(store, query, actor=user.username, reveal_reason=reason if reveal else None)
         return render(request, "support/lookup.html.j2", query=query, stories=stories, revealed=reveal)
 
-    async def queue(request: Request) -> Response:
+    def queue(request: Request) -> Response:
         require(request, Action.SUPPORT_QUEUE)
         wanted = request.query_params.get("status", "open")
         status = (
@@ -59,7 +59,7 @@ def routes(console: Console) -> list[BaseRoute]:
             mask=mask_contact,
         )
 
-    async def one(request: Request) -> Response:
+    def one(request: Request) -> Response:
         require(request, Action.SUPPORT_QUEUE)
         found = reply(store, _reply_id(request))
         return render(
@@ -70,10 +70,9 @@ def routes(console: Console) -> list[BaseRoute]:
             done=request.query_params.get("done", ""),
         )
 
-    async def change(request: Request) -> Response:
+    def change(request: Request, form: FormData) -> Response:
         user = require(request, Action.SUPPORT_QUEUE)
         reply_id = _reply_id(request)
-        form = await request.form()
         action = str(form.get("action", "note"))
         status = {
             "answer": ReplyStatus.ANSWERED,
@@ -87,10 +86,10 @@ def routes(console: Console) -> list[BaseRoute]:
 
     return [
         Route("/customers", lookup_page, methods=["GET"]),
-        Route("/customers", lookup, methods=["POST"]),
+        Route("/customers", with_form(lookup), methods=["POST"]),
         Route("/support", queue, methods=["GET"]),
         Route("/support/{reply_id}", one, methods=["GET"]),
-        Route("/support/{reply_id}", change, methods=["POST"]),
+        Route("/support/{reply_id}", with_form(change), methods=["POST"]),
     ]
 
 
