@@ -5,6 +5,8 @@ violation) and usable by keyboard."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 import secrets
@@ -16,6 +18,7 @@ import httpx
 import playwright.sync_api as playwright_api
 import pytest
 from helpers import customer, planned_campaign
+from sqlalchemy import select
 from test_tracking import serving_at
 
 from notifier.accounts.users import add_user
@@ -25,6 +28,7 @@ from notifier.models import Channel
 from notifier.notices.incidents import load_incident_file
 from notifier.notices.records import edit_incident
 from notifier.store import Store
+from notifier.store.schema import audit_log
 from notifier.testing.smtp import free_port
 from notifier.tracking.inbound import take_inbound_sms
 from notifier.tracking.keywords import KeywordTable
@@ -218,3 +222,37 @@ def test_sign_in_by_keyboard_alone_and_refusals_say_nothing_about_which_part(
     _axe(page)
     assert page.get_by_text("verified").first.is_visible()
     assert json.dumps(page.get_by_role("table").last.inner_text()).count("user.sign_in_refused") >= 2
+
+
+def test_support_reads_who_was_not_reached_and_exports_them_as_csv(
+    browser: object, console: str, store: Store
+) -> None:
+    page = _page(browser, console, "sam")
+    _nav(page, "Campaigns")
+    page.get_by_role("link", name="test-campaign").click()
+    page.get_by_role("link", name="Customers not reached").click()
+    _axe(page)
+    assert page.get_by_role("heading", level=1).inner_text().endswith(": 6")  # planned, nothing sent yet
+    assert page.locator("tbody tr").count() == 6 and "c1@example.com" not in page.content()
+    export = page.request.get(console + "/campaigns/test-campaign/not-reached.csv")
+    rows = list(csv.reader(io.StringIO(export.text())))
+    assert export.status == 200 and rows[0][0] == "external_id" and len(rows) == 7
+    assert all("***" in row[4] for row in rows[1:])
+    with store.connect() as conn:
+        exported = conn.execute(select(audit_log).where(audit_log.c.action == "report.exported")).one()
+    assert exported.actor == "sam"
+
+
+def test_an_admin_gives_a_role_and_the_user_gets_its_pages(browser: object, console: str) -> None:
+    page = _page(browser, console, "ada")
+    _nav(page, "Users")
+    page.get_by_text("Roles or password of val").click()
+    page.get_by_role("group", name="Roles of val").get_by_label("support").check()
+    page.get_by_role("group", name="Roles of val").locator("xpath=..").get_by_role(
+        "button", name="Save roles"
+    ).click()
+    assert "Done: roles." in page.get_by_role("status").inner_text()
+    assert page.get_by_role("row", name=re.compile(r"^val ")).get_by_text("support, viewer").is_visible()
+    _axe(page)
+    val = _page(browser, console, "val")
+    assert val.goto("/customers").status == 200  # support's look-up, now hers

@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from notifier.accounts.sessions import session_identity
 from notifier.config import Settings
 from notifier.console.security import Guard, cookie_signer, signed_secret
-from notifier.console.views import admin, auth, comms, home, legal, support
+from notifier.console.views import admin, auth, comms, home, incidents, legal, support
 from notifier.console.web import HERE, Console, render
 from notifier.errors import AccessDeniedError, NotifierError
 from notifier.store import Store
@@ -67,6 +67,7 @@ def console_app(store: Store, settings: Settings, *, secret_key: str, secure_coo
         *home.routes(context),
         *legal.routes(context),
         *comms.routes(context),
+        *incidents.routes(context),
         *support.routes(context),
         *admin.routes(context),
     ]

@@ -9,9 +9,10 @@ masked unless a reveal is asked for, with a reason, and audited."""
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -35,10 +36,13 @@ from notifier.store.rows import MessageRow, NotReachedRow
 __all__ = [
     "FORMATS",
     "MESSAGE_COLUMNS",
+    "NOT_REACHED_COLUMNS",
     "DeliveryReport",
     "NotReachedLine",
     "Reveal",
     "build_report",
+    "not_reached_csv",
+    "not_reached_page",
     "write_delivery_report",
 ]
 
@@ -436,3 +440,94 @@ def write_delivery_report(
             now=utcnow(),
         )
     return paths
+
+
+NOT_REACHED_COLUMNS = (
+    "external_id",
+    "name",
+    "jurisdiction",
+    "notice_language",
+    "contact",
+    "why",
+    "what_was_tried",
+)
+
+
+def not_reached_page(
+    store: Store, name: str, *, page: int, size: int = 100
+) -> tuple[list[NotReachedLine], int]:
+    """One page of the customers a campaign did not reach (by customer id), and how many there are."""
+    campaign = get_campaign(store, name)
+    with store.connect() as conn:
+        headline = q.campaign_headline(conn, campaign.id)
+        lines = _not_reached_lines(
+            q.not_reached_rows(conn, campaign.id, limit=size, offset=page * size), False
+        )
+    return lines, headline["not_reached"] + headline["in_progress"]
+
+
+def not_reached_csv(store: Store, name: str, *, actor: str) -> Iterator[str]:
+    """Every customer the campaign did not reach, as CSV text streamed in chunks (contacts masked); the
+    export is recorded in the audit log."""
+    campaign = get_campaign(store, name)
+    with store.begin() as conn:
+        q.audit(
+            conn,
+            actor=actor,
+            action="report.exported",
+            subject=f"campaign:{name}",
+            detail={"report": "not reached", "format": "csv"},
+            now=utcnow(),
+        )
+
+    def chunks() -> Iterator[str]:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(NOT_REACHED_COLUMNS)
+        with store.connect() as conn:
+            rows = q.not_reached_rows(conn, campaign.id)
+            for batch in _batched(_not_reached_lines_streamed(rows), 500):
+                for line in batch:
+                    writer.writerow(
+                        [
+                            spreadsheet_safe(v)
+                            for v in (
+                                line.external_id,
+                                line.name,
+                                line.jurisdiction,
+                                line.locale,
+                                line.contact,
+                                line.why,
+                                " | ".join(line.tried),
+                            )
+                        ]
+                    )
+                yield buffer.getvalue()
+                buffer.seek(0)
+                buffer.truncate()
+        yield buffer.getvalue()
+
+    return chunks()
+
+
+def _batched(lines: Iterable[NotReachedLine], size: int) -> Iterator[list[NotReachedLine]]:
+    batch: list[NotReachedLine] = []
+    for line in lines:
+        batch.append(line)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _not_reached_lines_streamed(rows: Iterable[NotReachedRow]) -> Iterator[NotReachedLine]:
+    """``_not_reached_lines`` without holding every line: one customer's rows at a time."""
+    current: list[NotReachedRow] = []
+    for row in rows:
+        if current and current[0].external_id != row.external_id:
+            yield from _not_reached_lines(current, False)
+            current = []
+        current.append(row)
+    if current:
+        yield from _not_reached_lines(current, False)

@@ -1,5 +1,6 @@
-"""Comms' pages: campaigns with their live progress (sent, delivered, failed, remaining, rate, ETA, the
-deadlines), launch, pause, resume and cancel; incidents with their facts and deadlines."""
+"""Comms' campaign pages: campaigns with their live progress (sent, delivered, failed, remaining, rate,
+ETA, the deadlines), launch, pause, resume and cancel, the delivery report and the customers not reached
+(a page at a time, or all as CSV)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ import os
 import threading
 from datetime import timedelta
 
+from starlette.concurrency import iterate_in_threadpool
 from starlette.datastructures import FormData
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response
+from starlette.responses import FileResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from notifier.accounts.permissions import Action
@@ -18,14 +20,14 @@ from notifier.clock import utcnow
 from notifier.console.web import Console, render, require, see_other, with_form
 from notifier.models import OutboxState
 from notifier.notices.deadlines import earliest_per_recipient, incident_deadlines
-from notifier.notices.records import incident_by_key
-from notifier.reports.delivery import write_delivery_report
+from notifier.reports.delivery import not_reached_csv, not_reached_page, write_delivery_report
 from notifier.sending.campaigns import campaign_status, control, get_campaign
 from notifier.store import queries as q
 
 __all__ = ["routes"]
 
 RATE_WINDOW = timedelta(seconds=60)
+PAGE = 100  # customers per page of the not-reached list
 log = logging.getLogger(__name__)
 
 
@@ -105,22 +107,25 @@ def routes(console: Console) -> list[BaseRoute]:
         )
         return FileResponse(paths["html"], media_type="text/html")
 
-    def incidents(request: Request) -> Response:
-        require(request, Action.INCIDENT_VIEW)
-        with store.connect() as conn:
-            rows = q.incidents_list(conn)
-        return render(request, "comms/incidents.html.j2", incidents=rows)
-
-    def incident(request: Request) -> Response:
-        require(request, Action.INCIDENT_VIEW)
-        key = request.path_params["key"]
-        found = incident_by_key(store, settings, key)
-        obligations = incident_deadlines(store, settings, key, utcnow())
+    def not_reached(request: Request) -> Response:
+        require(request, Action.CAMPAIGN_VIEW)
+        name = request.path_params["name"]
+        try:
+            page = max(0, int(request.query_params.get("page", "0")))
+        except ValueError:
+            page = 0
+        lines, total = not_reached_page(store, name, page=page, size=PAGE)
         return render(
-            request,
-            "comms/incident.html.j2",
-            incident=found,
-            obligations=[o for o in obligations if o.applies],
+            request, "comms/not_reached.html.j2", name=name, lines=lines, total=total, page=page, size=PAGE
+        )
+
+    def not_reached_export(request: Request) -> Response:
+        user = require(request, Action.CAMPAIGN_VIEW)
+        name = request.path_params["name"]
+        return StreamingResponse(
+            iterate_in_threadpool(not_reached_csv(store, name, actor=user.username)),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{name}-not-reached.csv"'},
         )
 
     return [
@@ -129,8 +134,8 @@ def routes(console: Console) -> list[BaseRoute]:
         Route("/campaigns/{name}/progress", progress, methods=["GET"]),
         Route("/campaigns/{name}/control", with_form(act), methods=["POST"]),
         Route("/reports/{name}", report, methods=["GET"]),
-        Route("/incidents", incidents, methods=["GET"]),
-        Route("/incidents/{key}", incident, methods=["GET"]),
+        Route("/campaigns/{name}/not-reached", not_reached, methods=["GET"]),
+        Route("/campaigns/{name}/not-reached.csv", not_reached_export, methods=["GET"]),
     ]
 
 

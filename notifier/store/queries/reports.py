@@ -172,7 +172,7 @@ def failure_reasons(conn: Connection, campaign_id: int, limit: int = 20) -> list
 
 
 def not_reached_rows(
-    conn: Connection, campaign_id: int, *, after: str | None = None, limit: int | None = None
+    conn: Connection, campaign_id: int, *, after: str | None = None, limit: int | None = None, offset: int = 0
 ) -> Iterator[NotReachedRow]:
     """The customers the campaign did not reach (for good or not yet), each with what was tried: one row
     per (customer, channel tried), or one with channel None for a customer with no usable channel."""
@@ -182,6 +182,8 @@ def not_reached_rows(
     ids = ids.order_by(manifest.c.external_id)
     if limit is not None:
         ids = ids.limit(limit)
+    if offset:
+        ids = ids.offset(offset)
     chosen = ids.subquery()
     query = (
         select(
