@@ -256,3 +256,44 @@ def test_an_admin_gives_a_role_and_the_user_gets_its_pages(browser: object, cons
     _axe(page)
     val = _page(browser, console, "val")
     assert val.goto("/customers").status == 200  # support's look-up, now hers
+
+
+def test_comms_revises_the_facts_and_plans_a_campaign_from_an_uploaded_file(
+    browser: object, console: str, tmp_path: Path
+) -> None:
+    page = _page(browser, console, "casey")
+    _nav(page, "Incidents")
+    page.get_by_role("link", name=KEY).click()
+    page.get_by_role("link", name="Revise the facts").click()
+    _axe(page)
+    facts = json.loads(page.get_by_label("Facts (JSON)").input_value())
+    facts["contact"]["phone"] = "+1 800 555 0142"
+    page.get_by_label("Facts (JSON)").fill(json.dumps(facts, ensure_ascii=False))
+    page.get_by_label("What changed and why (kept with the revision)").fill("new hotline number")
+    page.get_by_role("button", name="Record the revision").click()
+    assert re.search(r"revision 2, \d+ pieces need approval again", page.get_by_role("status").inner_text())
+    page.get_by_role("link", name="Revise the facts").click()
+    page.get_by_label("Facts (JSON)").fill('{"key": ')
+    page.get_by_label("What changed and why (kept with the revision)").fill("broken on purpose")
+    page.get_by_role("button", name="Record the revision").click()
+    assert "line 1, column 9: invalid JSON" in page.get_by_role("alert").inner_text()  # said, not a 500
+
+    ids = tmp_path / "ids.txt"
+    ids.write_text("C00001\nC00002\nC00003\nNOBODY-9\n", encoding="utf-8")
+    _nav(page, "Campaigns")
+    page.get_by_role("link", name="Plan a campaign").click()
+    _axe(page)
+    page.get_by_label("Campaign name (letters, digits, dashes)").fill("from-the-console")
+    page.get_by_label(
+        "Affected customers: a file of external ids (one per line, or a CSV with an external_id column)"
+    ).set_input_files(str(ids))
+    page.get_by_label("Channel policy").select_option("all")
+    page.get_by_role("button", name="Plan the campaign").click()
+    assert "Done: planned." in page.get_by_role("status").inner_text()
+    assert "Who the campaign is for (4 customers)" in page.content()
+    assert (
+        page.get_by_role("table", name="cannot be reached, because")
+        .get_by_text("unknown_customer")
+        .is_visible()
+    )
+    _axe(page)
