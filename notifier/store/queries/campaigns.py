@@ -21,6 +21,7 @@ from sqlalchemy import (
 
 from notifier.models import CampaignState, ChannelPlan, OutboxState, UnreachableReason
 from notifier.store.queries._dialect import dialect_insert
+from notifier.store.queries._joins import OUTBOX_OF_MANIFEST
 from notifier.store.rows import (
     CampaignOverview,
     CampaignRow,
@@ -220,7 +221,7 @@ def mark_already_notified(conn: Connection, campaign_id: int) -> int:
         select(earlier.c.customer_id)
         .join(other, other.c.id == earlier.c.campaign_id)
         .join(this, and_(this.c.incident_id == other.c.incident_id, this.c.notice == other.c.notice))
-        .join(outbox, outbox.c.manifest_id == earlier.c.id)
+        .join(outbox, and_(outbox.c.campaign_id == other.c.id, outbox.c.manifest_id == earlier.c.id))
         .where(
             this.c.id == campaign_id,
             other.c.id != campaign_id,
@@ -241,7 +242,7 @@ def _not_reached(campaign_id: int, kinds: frozenset[str]) -> Any:
     reached = (
         select(literal(1))
         .where(
-            outbox.c.manifest_id == manifest.c.id,
+            OUTBOX_OF_MANIFEST,
             outbox.c.state.in_([s.value for s in OutboxState.reached()]),
         )
         .exists()
@@ -250,7 +251,7 @@ def _not_reached(campaign_id: int, kinds: frozenset[str]) -> Any:
     def has(states: Iterable[OutboxState]) -> Any:
         return (
             select(literal(1))
-            .where(outbox.c.manifest_id == manifest.c.id, outbox.c.state.in_([s.value for s in states]))
+            .where(OUTBOX_OF_MANIFEST, outbox.c.state.in_([s.value for s in states]))
             .exists()
         )
 

@@ -19,6 +19,7 @@ from sqlalchemy import (
 
 from notifier.models import CustomerRecord
 from notifier.store.queries._dialect import dialect_insert
+from notifier.store.queries._joins import OUTBOX_OF_MANIFEST
 from notifier.store.schema import customers, manifest, outbox
 
 HARD_BOUNCE = "hard bounce"  # customers.email_problem of an address that bounced for good
@@ -133,7 +134,7 @@ def suppress_customers_sms(conn: Connection, outbox_ids: Sequence[int]) -> None:
     """Customers who told the provider STOP are opted out of SMS for every later campaign too."""
     customer_ids = (
         select(manifest.c.customer_id)
-        .join(outbox, outbox.c.manifest_id == manifest.c.id)
+        .join(outbox, OUTBOX_OF_MANIFEST)
         .where(outbox.c.id.in_(list(outbox_ids)), manifest.c.customer_id.is_not(None))
         .scalar_subquery()
     )

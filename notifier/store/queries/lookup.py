@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection, or_, select, tuple_
 
+from notifier.store.queries._joins import OUTBOX_OF_MANIFEST
 from notifier.store.schema import (
     approvals,
     campaigns,
@@ -126,7 +127,7 @@ def bounced_example(conn: Connection) -> str | None:
     """The external id of a customer whose email bounced (the demo points support at one)."""
     query = (
         select(manifest.c.external_id)
-        .join(outbox, outbox.c.manifest_id == manifest.c.id)
+        .join(outbox, OUTBOX_OF_MANIFEST)
         .where(outbox.c.channel == "email", outbox.c.state == "bounced")
         .order_by(manifest.c.external_id)
         .limit(1)

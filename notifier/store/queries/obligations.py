@@ -16,6 +16,7 @@ from sqlalchemy import Connection, and_, case, distinct, func, select
 
 from notifier.clock import as_utc
 from notifier.models import OutboxState
+from notifier.store.queries._joins import OUTBOX_OF_MANIFEST
 from notifier.store.schema import campaigns, delivery_events, manifest, outbox
 
 __all__ = ["JurisdictionNotified", "affected_by_jurisdiction", "notified_by_jurisdiction"]
@@ -87,7 +88,7 @@ def notified_by_jurisdiction(
         )
         .select_from(
             manifest.join(campaigns, campaigns.c.id == manifest.c.campaign_id)
-            .join(outbox, outbox.c.manifest_id == manifest.c.id)
+            .join(outbox, OUTBOX_OF_MANIFEST)
             .outerjoin(handed, handed.c.outbox_id == outbox.c.id)
         )
         .where(campaigns.c.incident_id == incident_id, campaigns.c.notice.in_(list(notices)))

@@ -11,6 +11,7 @@ from sqlalchemy import Connection, Integer, case, func, literal, select
 
 from notifier.clock import as_utc
 from notifier.models import ChannelPlan, EventKind, OutboxState, UnreachableReason
+from notifier.store.queries._joins import OUTBOX_OF_MANIFEST
 from notifier.store.queries.campaigns import _not_reached
 from notifier.store.rows import (
     BreakdownRow,
@@ -54,17 +55,13 @@ def _values(states: Any) -> list[str]:
 
 
 def _has(states: Any) -> Any:
-    return (
-        select(literal(1))
-        .where(outbox.c.manifest_id == manifest.c.id, outbox.c.state.in_(_values(states)))
-        .exists()
-    )
+    return select(literal(1)).where(OUTBOX_OF_MANIFEST, outbox.c.state.in_(_values(states))).exists()
 
 
 def _headline_columns() -> list[Any]:
     reached = _has(OutboxState.reached())
     # A waiting fallback is not progress: it is sent only if the channel before it fails for good.
-    unsent = ~select(literal(1)).where(outbox.c.manifest_id == manifest.c.id).exists()
+    unsent = ~select(literal(1)).where(OUTBOX_OF_MANIFEST).exists()
     open_ = _has(OutboxState.remaining() | {OutboxState.UNCERTAIN}) | (
         (manifest.c.channel_plan != ChannelPlan.NONE.value) & unsent  # planned, not launched yet
     )
@@ -134,7 +131,7 @@ def status_breakdown(conn: Connection, campaign_id: int) -> list[BreakdownRow]:
         )
         .where(
             manifest.c.campaign_id == campaign_id,
-            ~select(literal(1)).where(outbox.c.manifest_id == manifest.c.id).exists(),
+            ~select(literal(1)).where(OUTBOX_OF_MANIFEST).exists(),
         )
         .group_by(manifest.c.notice_locale, manifest.c.jurisdiction)
     )
@@ -202,7 +199,7 @@ def not_reached_rows(
             outbox.c.last_error,
             outbox.c.updated_at,
         )
-        .select_from(manifest.outerjoin(outbox, outbox.c.manifest_id == manifest.c.id))
+        .select_from(manifest.outerjoin(outbox, OUTBOX_OF_MANIFEST))
         .where(
             manifest.c.campaign_id == campaign_id, manifest.c.external_id.in_(select(chosen.c.external_id))
         )
@@ -324,7 +321,7 @@ def message_rows(conn: Connection, campaign_id: int) -> Iterator[MessageRow]:
             case((_fell_back(), True), else_=False).label("fallback"),
             outbox.c.updated_at,
         )
-        .select_from(manifest.outerjoin(outbox, outbox.c.manifest_id == manifest.c.id))
+        .select_from(manifest.outerjoin(outbox, OUTBOX_OF_MANIFEST))
         .where(manifest.c.campaign_id == campaign_id)
         .order_by(manifest.c.id, outbox.c.channel)
         .execution_options(yield_per=2000)
@@ -358,7 +355,7 @@ def ledger_rows(conn: Connection, campaign_ids: list[int]) -> Iterator[LedgerRow
         )
         .select_from(
             manifest.join(campaigns, campaigns.c.id == manifest.c.campaign_id).outerjoin(
-                outbox, outbox.c.manifest_id == manifest.c.id
+                outbox, OUTBOX_OF_MANIFEST
             )
         )
         .where(manifest.c.campaign_id.in_(campaign_ids))
