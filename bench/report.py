@@ -38,6 +38,37 @@ def write_results(results: dict[str, Value], path: Path) -> None:
     path.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
+def merge_results(results: dict[str, Value], path: Path, parts: list[str]) -> dict[str, Value]:
+    """Merge the results of a run of only some ``parts`` into the record at ``path``: their keys replace
+    the old values, every other part's are kept. ``measured_at`` and ``machine`` stay those of the last
+    full run; ``measured_at_<part>`` says when each part was measured on its own. Returns the table rows
+    (the record without ``measured_at*`` and ``machine``).
+
+    Raises:
+        ValueError: the record was measured at another ``scale`` (a record mixes no sizes).
+    """
+    old: dict[str, object] = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    if "scale" in old and old["scale"] != results.get("scale"):
+        raise ValueError(
+            f"{path} holds results at scale {old['scale']}, this run is at {results.get('scale')}"
+        )
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    record = {k: v for k, v in old.items() if k not in ("measured_at", "machine")}
+    record.update(results)
+    record.update({f"measured_at_{part}": now for part in parts})
+    record["measured_at"] = old.get("measured_at", now)
+    record["machine"] = old.get("machine", machine_info())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return {
+        k: v
+        for k, v in record.items()
+        if not k.startswith("measured_at")
+        and k != "machine"
+        and (v is None or isinstance(v, (int, float, str)))
+    }
+
+
 def meets(value: object, op: str, number: float) -> bool:
     """Return whether ``value`` satisfies ``op number``; a missing or non-numeric value never does.
 

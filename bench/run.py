@@ -1,23 +1,33 @@
 """``make bench``: every benchmark of the delivery engine in one run, side by side.
 
 Prints a table with the targets and writes bench/results/latest.json. Loopback only; every server it
-starts is stopped again. Sizes can be scaled down with BENCH_SCALE=0.1 for a quick look."""
+starts is stopped again. Sizes can be scaled down with BENCH_SCALE=0.1 for a quick look.
+
+``python -m bench.run PART …`` runs only those parts (``python -m bench.run --list`` names them) and merges
+their results into bench/results/latest.json, keeping every other part's."""
 
 from __future__ import annotations
 
+import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 
 from bench.baselines import naive_smtplib_rate
+from bench.bigstore import BigStore, BigStores
 from bench.callbacks import callbacks_rate
+from bench.delivery_report import ReportTimeoutError, report_run
 from bench.e2e import database, prepare, run_shards
 from bench.latency_smtpd import latency_server
+from bench.lookup import lookup_latencies
 from bench.ports import free_port, stop_process, wait_for_port
-from bench.report import print_table, write_results
+from bench.report import Target, Value, merge_results, print_table, write_results
 from bench.rss import peak_rss_mb_of
 from bench.sink import smtp_sink, smtp_source_rate
 from notifier.config import PROJECT_ROOT
@@ -35,7 +45,21 @@ TARGETS = {
     "throttle_loaded_max_1s_sender": ("<=", 210.0),
     "peak_rss_mb_1m": ("<=", 300.0),
     "callbacks_per_s": (">=", 1000.0),
+    "lookup_ms_p50": ("<=", 50.0),
+    "lookup_ms_p99": ("<=", 250.0),
+    "lookup_pg_ms_p50": ("<=", 50.0),
+    "lookup_pg_ms_p99": ("<=", 250.0),
+    # Constant memory: the report at 1M within 1.5 x its RSS at 100k + 50 MB (targets_for tightens these
+    # two rows from the 100k figure; 500 is the rule at the 100k cap), the 100k one within what the whole
+    # pipeline may use.
+    "report_rss_mb_100k": ("<=", 300.0),
+    "report_rss_mb_1m": ("<=", 500.0),
+    "report_pg_rss_mb_100k": ("<=", 300.0),
+    "report_pg_rss_mb_1m": ("<=", 500.0),
 }
+# A report still running after this long is stopped and counts as not measured (a FAIL).
+REPORT_TIMEOUT = float(os.environ.get("BENCH_REPORT_TIMEOUT", "600"))
+Results = dict[str, Value]
 SMTP_QUERY = "from=notices@example.com&reply_to=support@example.com&bounce_domain=bounces.example.com"
 
 
@@ -210,15 +234,117 @@ def memory(results: dict[str, float | int | str | None]) -> None:
         )
 
 
-def main() -> None:
-    results: dict[str, float | int | str | None] = {"scale": SCALE}
-    with tempfile.TemporaryDirectory() as tmp:
+def big_store(stores: BigStores, kind: str, customers: int, label: str, results: Results) -> BigStore:
+    """The run's store of ``customers`` on ``kind``, built by the first part that needs it."""
+    big = stores.get(kind, customers)
+    if big.build_seconds is not None:
+        db = "_pg" if kind == "postgresql" else ""
+        results[f"bigstore{db}_build_seconds_{label}"] = round(big.build_seconds)
+    return big
+
+
+def lookup(work: Path, results: Results, stores: BigStores) -> None:
+    for kind, key in (("sqlite", "lookup"), ("postgresql", "lookup_pg")):
+        big = big_store(stores, kind, n(1_000_000), "1m", results)
+        found = lookup_latencies(big)
+        results[f"{key}_ms_p50"] = round(found.p50_ms, 1)
+        results[f"{key}_ms_p99"] = round(found.p99_ms, 1)
+        by_kind = ", ".join(f"{k} {ms:.1f}" for k, ms in found.p50_by_kind.items())
+        log(
+            f"(i) customer look-up on {kind}, {big.customers:,} customers: {found.count} look-ups, "
+            f"p50 {found.p50_ms:.1f} ms, p99 {found.p99_ms:.1f} ms, max {found.max_ms:.1f} ms "
+            f"(p50 by {by_kind})"
+        )
+
+
+def report(work: Path, results: Results, stores: BigStores) -> None:
+    for kind, db in (("sqlite", ""), ("postgresql", "_pg")):
+        too_slow = False
+        for customers, label in ((n(100_000), "100k"), (n(1_000_000), "1m")):
+            keys = (
+                f"report{db}_seconds_{label}",
+                f"report{db}_rss_mb_{label}",
+                f"report{db}_csv_lines_{label}",
+            )
+            if too_slow:
+                results.update(dict.fromkeys(keys))
+                log(f"(j) delivery report on {kind}, {customers:,} customers: skipped, the smaller timed out")
+                continue
+            big = big_store(stores, kind, customers, label, results)
+            out = work / f"report-{kind}-{label}"
+            try:
+                run = report_run(big, out, timeout=REPORT_TIMEOUT)
+            except ReportTimeoutError as exc:
+                too_slow = True
+                results.update(dict.fromkeys(keys))
+                log(f"(j) delivery report on {kind}, {customers:,} customers: NOT MEASURED, {exc}")
+                continue
+            finally:
+                shutil.rmtree(out, ignore_errors=True)
+            results.update(
+                zip(keys, (round(run.seconds, 1), round(run.rss_mb, 1), run.csv_lines), strict=True)
+            )
+            log(
+                f"(j) delivery report on {kind}, {customers:,} customers (HTML, CSV, JSON): "
+                f"{run.seconds:.1f} s, peak RSS {run.rss_mb:.0f} MB, CSV {run.csv_lines:,} lines "
+                "(outbox rows + customers with no channel + header)"
+            )
+
+
+def targets_for(results: Results) -> dict[str, Target]:
+    """``TARGETS`` and the delivery report's constant-memory rule: RSS at 1M <= 1.5 x RSS at 100k + 50 MB."""
+    targets = dict(TARGETS)
+    for db in ("", "_pg"):
+        small = results.get(f"report{db}_rss_mb_100k")
+        if isinstance(small, (int, float)) and not isinstance(small, bool):
+            targets[f"report{db}_rss_mb_1m"] = ("<=", round(1.5 * small + 50, 1))
+    return targets
+
+
+Part = Callable[[Path, Results, BigStores], None]
+PARTS: dict[str, Part] = {
+    "email_e2e": lambda work, results, _stores: email_e2e(work, results),
+    "email_latency": lambda work, results, _stores: email_latency(work, results),
+    "sms_e2e": lambda work, results, _stores: sms_e2e(work, results),
+    "callbacks": lambda work, results, _stores: callbacks(work, results),
+    "throttle": lambda work, results, _stores: throttle(work, results),
+    "throttle_loaded": lambda work, results, _stores: throttle_loaded(work, results),
+    "memory": lambda _work, results, _stores: memory(results),
+    "lookup": lookup,  # the big stores are built once per run and shared by these two
+    "report": report,
+}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
+    parser.add_argument("parts", nargs="*", metavar="PART", help="run only these parts (default: all)")
+    parser.add_argument("--list", action="store_true", help="name the parts and stop")
+    args = parser.parse_args(argv)
+    if args.list:
+        print("\n".join(PARTS))
+        return
+    unknown = [p for p in args.parts if p not in PARTS]
+    if unknown:
+        parser.error(f"unknown part {unknown[0]!r}; the parts are {', '.join(PARTS)}")
+    chosen = list(dict.fromkeys(args.parts)) or list(PARTS)
+    results: Results = {"scale": SCALE}
+    with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
         work = Path(tmp)
-        for step in (email_e2e, email_latency, sms_e2e, callbacks, throttle, throttle_loaded):
-            step(work, results)
-        memory(results)
+        stores = BigStores(work, stack, log)
+        for name in chosen:
+            PARTS[name](work, results, stores)
+    if args.parts:
+        try:
+            record = merge_results(results, RESULTS, chosen)
+        except ValueError as exc:  # another BENCH_SCALE: merging would mix sizes in one record
+            print_table(results, targets_for(results))
+            log(f"not written: {exc}")
+            return
+        print_table(record, targets_for(record))
+        log(f"{', '.join(chosen)} merged into {RESULTS}")
+        return
     write_results(results, RESULTS)
-    print_table(results, TARGETS)
+    print_table(results, targets_for(results))
     log(f"written to {RESULTS}")
 
 
