@@ -112,6 +112,12 @@ def test_legal_approves_a_piece_and_sees_it_voided_after_an_edit(
     edit_incident(store, settings, KEY, facts, actor="casey", comment="new hotline")
     page.reload()
     assert page.locator("strong.warn").inner_text() == "changed since approval"
+    assert page.get_by_role("heading", name=re.compile(r"^What changed since lee approved it")).is_visible()
+    assert (
+        page.locator("pre.diff ins", has_text="0199").count() >= 1
+    )  # the new number, rendered and in the facts
+    assert page.locator("pre.diff del", has_text="0100").count() >= 1  # and the old one
+    _axe(page)
 
 
 def test_comms_launches_the_campaign_and_watches_progress_reach_100(browser: object, console: str) -> None:

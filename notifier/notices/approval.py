@@ -23,6 +23,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from babel.messages.pofile import read_po
 from jinja2 import Environment, meta
@@ -143,7 +144,9 @@ def _file_digest_of(path: Path, mtime_ns: int, size: int) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def content_hash(templates_dir: Path, locales_dir: Path, incident: Incident, piece: Piece) -> str:
+def piece_files(templates_dir: Path, piece: Piece) -> list[Path]:
+    """Every template file a piece is rendered from: its notice's parts for the channel, what they import,
+    include or extend, and the blocks its profile shows."""
     channel = Channel(piece.channel)
     content = load_content(templates_dir)
     names = [f"{piece.notice}/{PARTS[part]}" for part in CHANNEL_PARTS[channel]]
@@ -154,9 +157,12 @@ def content_hash(templates_dir: Path, locales_dir: Path, incident: Incident, pie
             for block in content.profiles[piece.profile].blocks
             for kind in ("txt", "html")
         ]
-    files = {
-        str(p.relative_to(templates_dir)): _file_digest(p) for p in _template_files(templates_dir, names)
-    }
+    return _template_files(templates_dir, names)
+
+
+def content_hash(templates_dir: Path, locales_dir: Path, incident: Incident, piece: Piece) -> str:
+    content = load_content(templates_dir)
+    files = {str(p.relative_to(templates_dir)): _file_digest(p) for p in piece_files(templates_dir, piece)}
     material = {
         "piece": list(piece.key),
         "files": files,
@@ -331,6 +337,8 @@ def approve(
                 at=now,
                 comment=comment,
             )
+            if decision == "approved":
+                q.save_snapshot(conn, digest, snapshot(settings, incident, piece), now)
             q.audit(
                 conn,
                 actor=approver,
@@ -341,6 +349,33 @@ def approve(
             )
             recorded.append(f"{piece}: {decision} by {approver} ({role}) at {digest[:12]}")
     return recorded, refused
+
+
+def snapshot(settings: Settings, incident: Incident, piece: Piece) -> dict[str, Any]:
+    """What a piece says now, for a later diff: its template sources, the incident's facts as read in its
+    language, and its text rendered for the sample reader of that language (subject, text part, SMS)."""
+    from notifier.notices.lint import LintPolicy
+    from notifier.notices.render import renderer_for
+
+    sample = LintPolicy.load(settings.templates_dir / "policy.toml").sample(piece.locale)
+    parts = renderer_for(settings.templates_dir, settings.locales_dir, piece.notice).render(
+        incident,
+        name=sample["name"],
+        locale=piece.locale,
+        time_zone=sample["time_zone"],
+        profile=piece.profile,
+    )
+    rendered = (
+        {"subject": parts.subject, "text": parts.text} if piece.channel == "email" else {"sms": parts.sms}
+    )
+    return {
+        "sources": {
+            str(p.relative_to(settings.templates_dir)): p.read_text(encoding="utf-8")
+            for p in piece_files(settings.templates_dir, piece)
+        },
+        "facts": incident.as_read_in(piece.locale),
+        "rendered": rendered,
+    }
 
 
 def statuses(

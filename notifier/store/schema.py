@@ -42,6 +42,7 @@ from notifier.models import (
 __all__ = [
     "CHAINED",
     "api_tokens",
+    "approval_snapshots",
     "approvals",
     "audit_log",
     "campaigns",
@@ -377,6 +378,17 @@ approvals = Table(
     Column("comment", Text),
     _one_of("decision", Decision),
     Index(None, "incident_key", "notice", "locale", "channel", "profile"),
+)
+
+# What an approved piece said, by content hash: its template sources, the incident's facts as read in its
+# language and its text as rendered for a sample reader; what legal's diff against the last approved
+# version compares with.
+approval_snapshots = Table(
+    "approval_snapshots",
+    metadata,
+    Column("content_hash", String(64), primary_key=True),
+    Column("snapshot", JSON, nullable=False),
+    Column("created_at", UTC, nullable=False),
 )
 
 # The pacing of every sender process and machine, one row per provider account: the start of the next

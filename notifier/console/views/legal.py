@@ -15,11 +15,13 @@ from starlette.routing import BaseRoute, Route
 
 from notifier.accounts.permissions import Action
 from notifier.console.web import Console, render, require, see_other, with_form
-from notifier.notices.approval import Piece, approve, pieces, statuses
+from notifier.notices.approval import Piece, approve, pieces, snapshot, statuses
+from notifier.notices.diffs import diff_snapshots
 from notifier.notices.lint import Linter
 from notifier.notices.records import incident_by_key
 from notifier.notices.render import NoticeParts
 from notifier.notices.segments import segment_info
+from notifier.store import queries as q
 
 __all__ = ["routes"]
 
@@ -30,7 +32,7 @@ def _linter(templates_dir: Path, locales_dir: Path) -> Linter:
 
 
 def routes(console: Console) -> list[BaseRoute]:
-    settings = console.settings
+    store, settings = console.store, console.settings
 
     def piece_of(request: Request) -> Piece:
         p = request.path_params
@@ -79,9 +81,19 @@ def routes(console: Console) -> list[BaseRoute]:
             if status.state == "failing lint"
             else []
         )
+        with store.connect() as conn:
+            last = q.last_approved(conn, piece.key)
+            before = (
+                q.snapshot_of(conn, last.content_hash)
+                if last and last.content_hash != status.content_hash
+                else None
+            )
+        changes = diff_snapshots(before, snapshot(settings, incident, piece)) if before else []
         return render(
             request,
             "legal/piece.html.j2",
+            last=last,
+            changes=changes,
             piece=piece,
             status=status,
             parts=parts,

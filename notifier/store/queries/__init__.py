@@ -24,7 +24,15 @@ from notifier.store.queries.accounts import (
     user_by_name,
     users_list,
 )
-from notifier.store.queries.approvals import insert_approval, insert_submission, last_author, latest_decisions
+from notifier.store.queries.approvals import (
+    insert_approval,
+    insert_submission,
+    last_approved,
+    last_author,
+    latest_decisions,
+    save_snapshot,
+    snapshot_of,
+)
 from notifier.store.queries.audit import AuditEntry, audit, audit_entries
 from notifier.store.queries.campaigns import (
     campaign_by_name,
@@ -203,6 +211,7 @@ __all__ = [
     "insert_manifest_rows",
     "insert_reply",
     "insert_submission",
+    "last_approved",
     "last_author",
     "last_notice_to",
     "latest_decisions",
@@ -246,6 +255,7 @@ __all__ = [
     "revoke_tokens_of",
     "sample_manifest",
     "save_mailbox_checkpoint",
+    "save_snapshot",
     "seal",
     "selection_page",
     "session_user",
@@ -254,6 +264,7 @@ __all__ = [
     "settle_uncertain",
     "silent_sms",
     "skip_unsent",
+    "snapshot_of",
     "start_session",
     "status_breakdown",
     "suppress_customers_sms",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -10,8 +11,9 @@ from sqlalchemy import (
     select,
 )
 
+from notifier.store.queries._dialect import dialect_insert
 from notifier.store.rows import DecisionRow
-from notifier.store.schema import approvals, template_submissions
+from notifier.store.schema import approval_snapshots, approvals, template_submissions
 
 
 def insert_submission(conn: Connection, **values: Any) -> None:
@@ -44,3 +46,38 @@ def latest_decisions(
             row
         )
     return latest
+
+
+def save_snapshot(conn: Connection, content_hash: str, snapshot: dict[str, Any], now: datetime) -> None:
+    """Keep what the piece at ``content_hash`` says (once: the same hash says the same)."""
+    statement = dialect_insert(conn, approval_snapshots).values(
+        content_hash=content_hash, snapshot=snapshot, created_at=now
+    )
+    conn.execute(statement.on_conflict_do_nothing(index_elements=["content_hash"]))
+
+
+def snapshot_of(conn: Connection, content_hash: str) -> dict[str, Any] | None:
+    found = conn.scalar(
+        select(approval_snapshots.c.snapshot).where(approval_snapshots.c.content_hash == content_hash)
+    )
+    return dict(found) if found is not None else None
+
+
+def last_approved(conn: Connection, key: tuple[str, str, str, str, str]) -> DecisionRow | None:
+    """The latest *approved* decision of one piece (incident, notice, locale, channel, profile)."""
+    incident, notice, locale, channel, profile = key
+    query = (
+        select(approvals)
+        .where(
+            approvals.c.incident_key == incident,
+            approvals.c.notice == notice,
+            approvals.c.locale == locale,
+            approvals.c.channel == channel,
+            approvals.c.profile == profile,
+            approvals.c.decision == "approved",
+        )
+        .order_by(approvals.c.id.desc())
+        .limit(1)
+    )
+    row = conn.execute(query).first()
+    return DecisionRow.from_row(row) if row is not None else None
