@@ -8,10 +8,15 @@ from urllib.parse import urlsplit, urlunsplit
 __all__ = ["mask_contact", "mask_email", "mask_phone", "mask_text", "mask_url"]
 
 # An address or a phone number inside free text (a provider's error, a bounce's diagnostic).
-_EMAIL_IN_TEXT = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+")
+_EMAIL_IN_TEXT = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)*")
 # A phone: "+" and 8 to 15 digits (spaces, dashes, brackets between), or 10 to 15 digits in a row; not a
 # date or a time ("2026-11-29 12:00") and not an SMTP status code.
-_PHONE_IN_TEXT = re.compile(r"\+\d[\d ()-]{6,18}\d|(?<![\w.])\d{10,15}(?![\w.])")
+_PHONE_IN_TEXT = re.compile(
+    r"\+\d[\d ()-]{6,18}\d"  # international, with +
+    r"|(?<![\w.])00\d[\d ()-]{6,18}\d"  # international, with 00
+    r"|(?<![\w.])\(?\d{2,4}\)?[ -]\d{3,4}[ -]\d{3,4}(?![\w.])"  # national: (415) 555 0100, 415-555-0100
+    r"|(?<![\w.])\d{10,15}(?![\w.])"
+)
 
 
 def mask_email(address: str | None) -> str:

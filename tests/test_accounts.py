@@ -125,3 +125,20 @@ def test_roles_allow_exactly_their_actions(store: Store) -> None:
 def test_the_docs_carry_the_role_table_the_code_enforces() -> None:
     docs = Path(PROJECT_ROOT, "docs", "access.md").read_text(encoding="utf-8")
     assert permissions_markdown() in docs
+
+
+def test_the_last_active_admin_stays_and_unknown_names_never_reach_the_audit_log(store: Store) -> None:
+    add_user(store, "ada", display_name="", roles=["admin"], password=PASSWORD, actor="bootstrap")
+    add_user(store, "bob", display_name="", roles=["comms"], password=PASSWORD, actor="ada")
+    with pytest.raises(InputError, match="only active admin"):
+        set_roles(store, "ada", ["comms"], actor="ada")
+    set_roles(store, "bob", ["comms", "admin"], actor="ada")
+    set_roles(store, "ada", ["comms"], actor="bob")  # another admin exists now
+    with pytest.raises(InputError, match="only active admin"):
+        set_disabled(store, "bob", True, actor="ada")
+    with pytest.raises(LoginRefusedError):
+        sign_in(store, "my secret passphrase", "oops", source="t")  # a password typed as the name
+    with store.connect() as conn:
+        refused = conn.execute(select(audit_log).where(audit_log.c.action == "user.sign_in_refused")).one()
+    assert (refused.actor, refused.subject) == ("unknown", "user:unknown")
+    assert "passphrase" not in str(refused.detail) and len(refused.detail["name_sha256"]) == 16

@@ -131,6 +131,13 @@ def test_comms_launches_the_campaign_and_watches_progress_reach_100(browser: obj
     page.get_by_text("100.0 % handled").wait_for(timeout=30_000)  # polled by htmx every 3 s
     assert "Done: launch." in page.get_by_role("status").inner_text()
     _axe(page)
+    odd = page.request.post(
+        console + "/campaigns/test-campaign/control", form={"action": "explode"}, headers={"Origin": console}
+    )
+    assert odd.status == 400 and "unknown action" in odd.text()
+    page.get_by_role("link", name="Delivery report (charts, not reached)").click()
+    assert page.locator("svg[role=img]").count() == 3  # the report, served as the console's page
+    _axe(page)
 
 
 def test_support_finds_a_customer_opens_a_reply_and_closes_it(
@@ -173,6 +180,7 @@ def test_a_viewer_cannot_approve_the_button_is_absent_and_a_crafted_post_is_refu
     assert crafted.status == 403 and "may not notice.decide" in crafted.text()
     for path in ("/customers", "/admin/users", "/support"):
         assert page.goto(path).status == 403
+    _axe(page)  # the refusal page too
 
 
 def test_cross_site_posts_are_refused_and_pages_carry_a_strict_policy(browser: object, console: str) -> None:
@@ -183,6 +191,15 @@ def test_cross_site_posts_are_refused_and_pages_carry_a_strict_policy(browser: o
     for headers in ({"Origin": "https://evil.example"}, {"Sec-Fetch-Site": "cross-site"}, {}):
         answer = httpx.post(piece, data=form, headers=headers, cookies=cookies)
         assert answer.status_code == 403, headers
+    unknown = httpx.post(piece, data={"decision": "maybe"}, headers={"Origin": console}, cookies=cookies)
+    assert unknown.status_code == 400 and "Approve or Reject" in unknown.text  # never read as approval
+    control = f"{console}/campaigns/test-campaign/control"
+    assert (
+        httpx.post(
+            control, data={"action": "explode"}, headers={"Origin": console}, cookies=cookies
+        ).status_code
+        == 403
+    )
     same = httpx.post(piece, data=form, headers={"Origin": console}, cookies=cookies, follow_redirects=False)
     assert same.status_code == 303  # the same request from the console itself goes through
     home = httpx.get(console + "/login")

@@ -100,6 +100,26 @@ def test_the_ledger_has_every_message_under_a_stable_pseudonym(
     assert entry.detail["reason"] == "regulator asks about one line" and entry.actor == "dpo"
 
 
+def test_a_pack_of_a_campaign_that_was_paused_reads_its_times_on_every_store(
+    store: Store, sent: Settings, tmp_path: Path
+) -> None:
+    from notifier.clock import utcnow
+    from notifier.store import queries as q
+
+    with store.begin() as conn:
+        q.audit(
+            conn,
+            actor="casey",
+            action="campaign.pause",
+            subject="campaign:test-campaign",
+            detail={"reason": "hotline down"},
+            now=utcnow(),
+        )
+    pack = write_evidence_pack(store, sent, INCIDENT, tmp_path / "pack", actor="dpo")
+    timeline = (pack.directory / "timeline.csv").read_text(encoding="utf-8")
+    assert "campaign.pause" in timeline and "by casey: hotline down" in timeline
+
+
 def test_the_pack_records_the_chain_heads_and_itself_in_the_audit_log(
     store: Store, sent: Settings, tmp_path: Path
 ) -> None:

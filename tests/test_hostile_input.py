@@ -217,3 +217,12 @@ async def test_internationalized_addresses_go_out_as_smtp_allows() -> None:
             "jörg@example.com",
         ]
         assert [r for m in plain_server.received for r in m.recipients] == ["anna@xn--bcher-kva.example"]
+
+
+@pytest.mark.parametrize("name", ["../../etc/x", "", "a/b", "what?", "x" * 101])
+def test_a_campaign_name_that_would_escape_a_file_or_a_web_address_is_refused(
+    store: Store, settings: Settings, tmp_path: Path, name: str
+) -> None:
+    with pytest.raises(InputError, match="campaign name"):
+        planned_campaign(store, settings, tmp_path, [customer(1)], name=name)
+    assert not campaign_exists(store, name)

@@ -87,7 +87,8 @@ def test_a_customers_proof_is_exactly_what_the_sender_would_send(
     assert "c3@example.com" not in page and "c***@example.com" in page  # contacts masked
     assert "RU → ru" in page and "approved" in page
     eml = email.message_from_bytes((out / "eml" / "C00003-email.eml").read_bytes(), policy=policy.default)
-    assert "Анна <b>Иванова</b>" in eml["To"] and eml["To"].addresses[0].addr_spec == "c3@example.com"
+    # the name as the customer sees it; the address a placeholder: a proof never hands out a contact
+    assert "Анна <b>Иванова</b>" in eml["To"] and eml["To"].addresses[0].addr_spec == "C00003@proof.example"
     assert eml["From"] and "Здравствуйте, Анна <b>Иванова</b>!" in eml.get_body(("plain",)).get_content()
     missing = runner.invoke(app, [*args[:4], "--customer", "C99999", "--out", str(out)])
     assert missing.exit_code == 1 and "not in campaign 'test-campaign': C99999" in missing.output

@@ -6,7 +6,7 @@ import pytest
 
 from notifier.channels import channel_from_url
 from notifier.errors import ConfigurationError
-from notifier.redact import mask_email, mask_phone, mask_url
+from notifier.redact import mask_email, mask_phone, mask_text, mask_url
 
 
 def test_emails_keep_only_first_letter_and_domain() -> None:
@@ -45,3 +45,22 @@ def test_channel_reprs_never_show_secrets() -> None:
 def test_a_misspelt_scheme_gets_a_suggestion() -> None:
     with pytest.raises(ConfigurationError, match="Did you mean 'smtp'"):
         channel_from_url("smpt://mail.example.com")
+
+
+@pytest.mark.parametrize(
+    ("text", "hidden", "kept"),
+    [
+        ("550 5.1.1 <ivan.petrov@mail.example.ru>: no such user", "ivan.petrov", "550 5.1.1"),
+        ("to ivan@localhost failed", "ivan@", "failed"),
+        ("call 415-555-0100 or (415) 555 0100", "555", "call"),
+        ("from +7 916 123-45-67 and 0044 20 7946 0958", "916 123", "and"),
+        ("twilio 30003 at 2026-11-29 12:00:01 SM0123456789abcdef", "***", "2026-11-29 12:00:01"),
+    ],
+)
+def test_contacts_inside_free_text_are_masked_and_the_rest_is_kept(text: str, hidden: str, kept: str) -> None:
+    masked = mask_text(text)
+    if hidden == "***":
+        assert masked == text  # nothing in it is a contact
+    else:
+        assert hidden not in masked
+    assert kept in masked

@@ -35,15 +35,17 @@ def start_session(store: Store, identity: Identity) -> str:
     return secret
 
 
-def session_identity(store: Store, secret: str) -> Identity | None:
-    """The person of a live session (None: ended, idle too long, expired, or the user disabled)."""
+def session_identity(store: Store, secret: str, active: bool = True) -> Identity | None:
+    """The person of a live session (None: ended, idle too long, expired, or the user disabled); an
+    ``active`` request (not a page refreshing itself) counts as use and keeps it from going idle."""
     now = utcnow()
     digest = _digest(secret)
     with store.begin() as conn:
         user = q.session_user(conn, digest, now, now - IDLE)
         if user is None or user.disabled:
             return None
-        q.touch_session(conn, digest, now)
+        if active:
+            q.touch_session(conn, digest, now)
     return identity_of(user)
 
 

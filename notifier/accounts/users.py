@@ -140,10 +140,19 @@ def _user(conn: Connection, username: str) -> UserRow:
     return user
 
 
+def _keep_an_admin(conn: Connection, user: UserRow) -> None:
+    """Refuse to leave the store without an active admin: nobody could then manage people at all."""
+    admins = [u for u in q.users_list(conn) if Role.ADMIN in u.roles and not u.disabled]
+    if [u.username for u in admins] == [user.username]:
+        raise InputError(f"{user.username} is the only active admin: make someone else admin first")
+
+
 def set_roles(store: Store, username: str, roles: Iterable[str], *, actor: str) -> None:
     chosen = _roles(roles)
     with store.begin() as conn:
         user = _user(conn, username)
+        if Role.ADMIN not in chosen:
+            _keep_an_admin(conn, user)
         q.set_user_roles(conn, user.id, chosen)
         q.audit(
             conn,
@@ -162,6 +171,8 @@ def set_disabled(store: Store, username: str, disabled: bool, *, actor: str) -> 
         user = _user(conn, username)
         if disabled and user.username == actor:
             raise InputError("you cannot disable yourself (another admin can)")
+        if disabled:
+            _keep_an_admin(conn, user)
         q.update_user(conn, user.id, disabled=disabled)
         detail: dict[str, object] = {}
         if disabled:
@@ -246,14 +257,18 @@ def sign_in(store: Store, username: str, password: str, *, source: str) -> Ident
     name = username.strip().lower()
     with store.begin() as conn:
         user = q.user_by_name(conn, name)
+        # Every answer costs one argon2 verification, refusals included: how long it takes says nothing
+        # about whether the user exists, is disabled or is locked.
+        correct = verify_password(
+            user.password_hash if user and user.password_hash else dummy_hash(), password
+        )
         if user is None or user.password_hash is None:
-            verify_password(dummy_hash(), password)  # the same time as a wrong password
             reason = "unknown user" if user is None else "no password (token only)"
         elif user.disabled:
             reason = "disabled"
         elif user.locked_until is not None and user.locked_until > now:
             reason = f"locked until {user.locked_until:%H:%M} UTC"
-        elif not verify_password(user.password_hash, password):
+        elif not correct:
             failures = q.record_login_failure(
                 conn, user.id, lock_after=LOCK_AFTER, locked_until=now + LOCK_FOR
             )
@@ -271,12 +286,18 @@ def sign_in(store: Store, username: str, password: str, *, source: str) -> Ident
                 now=now,
             )
             return identity_of(user)
+        # The audit log is append-only: a name that is no user (a password typed in the wrong field?) is
+        # recorded as a hash, never as typed.
+        shown = user.username if user else "unknown"
+        detail = {"reason": reason, "from": source}
+        if user is None:
+            detail["name_sha256"] = hashlib.sha256(name.encode("utf-8")).hexdigest()[:16]
         q.audit(
             conn,
-            actor=name[:128] or "-",
+            actor=shown,
             action="user.sign_in_refused",
-            subject=f"user:{name[:120]}",
-            detail={"reason": reason, "from": source},
+            subject=f"user:{shown}",
+            detail=detail,
             now=now,
         )
     raise LoginRefusedError("wrong user name or password, or the account is locked or disabled")

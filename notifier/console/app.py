@@ -33,7 +33,10 @@ class Sessions:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             secret = signed_secret(Request(scope), self.signer)
-            user = await run_in_threadpool(session_identity, self.store, secret) if secret else None
+            # A page refreshing itself (htmx polling) is not the person doing something: it must not keep
+            # an abandoned session alive past its idle limit.
+            active = not any(name == b"hx-request" for name, _value in scope.get("headers", []))
+            user = await run_in_threadpool(session_identity, self.store, secret, active) if secret else None
             scope.setdefault("state", {})["user"] = user
         await self.app(scope, receive, send)
 

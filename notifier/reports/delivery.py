@@ -43,6 +43,7 @@ __all__ = [
     "build_report",
     "not_reached_csv",
     "not_reached_page",
+    "report_html",
     "write_delivery_report",
 ]
 
@@ -381,6 +382,19 @@ def chart_svgs(report: DeliveryReport) -> dict[str, str]:
     return svgs
 
 
+def report_html(report: DeliveryReport, csv_name: str | None) -> str:
+    """The report as one self-contained HTML page (``csv_name``: the CSV beside it, to link to)."""
+    return render_page(
+        "delivery.html.j2",
+        report=report,
+        charts=chart_svgs(report),
+        csv_name=csv_name,
+        outcome_order=OUTCOME_ORDER,
+        customer_outcomes=CUSTOMER_OUTCOMES,
+        bucket=charts.bucket_label(report.bucket_seconds),
+    )
+
+
 def write_delivery_report(
     store: Store,
     name: str,
@@ -414,18 +428,8 @@ def write_delivery_report(
             )
         if "html" in formats:
             paths["html"] = out_dir / f"{name}-delivery.html"
-            paths["html"].write_text(
-                render_page(
-                    "delivery.html.j2",
-                    report=report,
-                    charts=chart_svgs(report),
-                    csv_name=f"{name}-delivery.csv" if "csv" in formats else None,
-                    outcome_order=OUTCOME_ORDER,
-                    customer_outcomes=CUSTOMER_OUTCOMES,
-                    bucket=charts.bucket_label(report.bucket_seconds),
-                ),
-                encoding="utf-8",
-            )
+            csv_name = f"{name}-delivery.csv" if "csv" in formats else None
+            paths["html"].write_text(report_html(report, csv_name), encoding="utf-8")
     with store.begin() as conn:
         q.audit(
             conn,

@@ -3,6 +3,7 @@ cancel it, and report its state and counts. Sending itself is ``sending.runner``
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -75,6 +76,9 @@ def get_campaign(store: Store, name: str) -> CampaignRef:
     )
 
 
+CAMPAIGN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
 def plan_campaign(
     store: Store,
     *,
@@ -92,6 +96,11 @@ def plan_campaign(
     """Create the campaign and freeze its manifest. A planned campaign's manifest is never re-selected; a
     plan that fails part-way (a broken file, a query or a database that fails) leaves nothing behind."""
     delivery = delivery or DeliveryPolicy()
+    if not CAMPAIGN_NAME.fullmatch(name):
+        raise InputError(
+            f"campaign name {name[:40]!r}: 1 to 100 letters, digits, dots, dashes or underscores, "
+            "starting with a letter or digit (it names files and web addresses)"
+        )
     selection.check()
     if notice not in NOTICES:
         raise InputError(f"unknown notice {notice!r}; known: {', '.join(NOTICES)}")

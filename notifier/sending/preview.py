@@ -9,6 +9,7 @@ as notifying anyone."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -229,7 +230,10 @@ def _version(
     eml = None
     if channel is Channel.EMAIL and not_planned is None:
         eml_path = out_dir / "eml" / f"{_safe(reader.external_id)}-email.eml"
-        eml_path.write_bytes(_mime(message, email_url, token=f"proof-{uuid.uuid4().hex[:12]}"))
+        # The proof shows what the customer reads, not whom it goes to: the address is the reserved
+        # example domain's, so a proof never hands out a contact (reveals are support's, and audited).
+        shown = dataclasses.replace(message, to=f"{_safe(reader.external_id)}@proof.example")
+        eml_path.write_bytes(_mime(shown, email_url, token=f"proof-{uuid.uuid4().hex[:12]}"))
         eml = str(eml_path.relative_to(out_dir))
     sms = segment_info(parts.sms) if channel is Channel.SMS else None
     return _Version(channel.value, parts, sms, eml, status, not_planned)

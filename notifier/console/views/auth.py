@@ -40,6 +40,8 @@ class _Throttle:
         if len(recent) >= PER_ADDRESS:
             return False
         recent.append(now)
+        if len(self.seen) > 10_000:  # forget addresses quiet for a minute
+            self.seen = defaultdict(deque, {a: d for a, d in self.seen.items() if d and now - d[-1] <= 60})
         return True
 
 

@@ -7,21 +7,23 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from datetime import timedelta
 
 from starlette.concurrency import iterate_in_threadpool
 from starlette.datastructures import FormData
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response, StreamingResponse
+from starlette.responses import HTMLResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from notifier.accounts.permissions import Action
 from notifier.clock import utcnow
 from notifier.console.web import Console, render, require, see_other, with_form
+from notifier.errors import InputError
 from notifier.models import OutboxState
 from notifier.notices.deadlines import earliest_per_recipient, incident_deadlines
-from notifier.reports.delivery import not_reached_csv, not_reached_page, write_delivery_report
-from notifier.sending.campaigns import campaign_status, control, get_campaign
+from notifier.reports.delivery import build_report, not_reached_csv, not_reached_page, report_html
+from notifier.sending.campaigns import CONTROL, campaign_status, control, get_campaign
 from notifier.store import queries as q
 
 __all__ = ["routes"]
@@ -34,32 +36,37 @@ log = logging.getLogger(__name__)
 def routes(console: Console) -> list[BaseRoute]:
     store, settings = console.store, console.settings
 
+    rates = _Rates()
+
     def progress_of(name: str) -> dict[str, object]:
         campaign = get_campaign(store, name)
-        now = utcnow()
         with store.connect() as conn:
-            counts = q.outbox_counts(conn, campaign.id)
-            recent = q.accepted_since(conn, campaign.id, now - RATE_WINDOW)
+            counts = q.outbox_counts(
+                conn, campaign.id
+            )  # one GROUP BY on the (campaign, channel, state) index
+            state = q.campaign_state(conn, campaign.id)
         states: dict[str, int] = {}
         for by_state in counts.values():
-            for state, n in by_state.items():
-                states[state] = states.get(state, 0) + n
+            for value, n in by_state.items():
+                states[value] = states.get(value, 0) + n
         total = sum(states.values())
         remaining = sum(states.get(s.value, 0) for s in OutboxState.remaining())
-        failed = sum(states.get(s, 0) for s in ("bounced", "undelivered", "failed"))
-        rate = recent / RATE_WINDOW.total_seconds()
+        sent = sum(n for s, n in states.items() if OutboxState(s).rank >= 2)
+        rate = rates.update(name, sent)
         eta = timedelta(seconds=round(remaining / rate)) if rate and remaining else None
         return {
             "name": name,
-            "state": campaign_status(store, name).state,
+            "state": state,
             "total": total,
-            "sent": sum(n for s, n in states.items() if OutboxState(s).rank >= 2),
+            "sent": sent,
             "delivered": states.get("delivered", 0),
-            "failed": failed,
+            "failed": sum(states.get(s, 0) for s in ("bounced", "undelivered", "failed")),
             "remaining": remaining,
             "done_percent": round(100 * (total - remaining) / total, 1) if total else 100.0,
-            "rate": round(rate, 1),
-            "eta": str(eta) if eta else ("done" if not remaining else "not sending now"),
+            "rate": round(rate, 1) if rate is not None else "measuring",
+            "eta": str(eta)
+            if eta
+            else ("done" if not remaining else "not sending now" if rate == 0 else "…"),
         }
 
     def campaigns(request: Request) -> Response:
@@ -92,6 +99,8 @@ def routes(console: Console) -> list[BaseRoute]:
         user = require(request, Action.CAMPAIGN_CONTROL)
         name = request.path_params["name"]
         action = str(form.get("action", ""))
+        if action not in ("launch", *CONTROL):
+            raise InputError(f"unknown action {action[:20]!r}: launch, {', '.join(CONTROL)}")
         if action == "launch":
             _launch(console, name, user.username)
         else:
@@ -99,13 +108,9 @@ def routes(console: Console) -> list[BaseRoute]:
         return see_other(f"/campaigns/{name}?done={action}")
 
     def report(request: Request) -> Response:
-        user = require(request, Action.CAMPAIGN_VIEW)
-        name = request.path_params["name"]
-        out = settings.var_dir / "console-reports" / user.username
-        paths = write_delivery_report(
-            store, name, out, formats=("html",), actor=user.username, settings=settings
-        )
-        return FileResponse(paths["html"], media_type="text/html")
+        require(request, Action.CAMPAIGN_VIEW)
+        report = build_report(store, request.path_params["name"], settings=settings)
+        return HTMLResponse(report_html(report, None))  # rendered in memory: nothing left on disk
 
     def not_reached(request: Request) -> Response:
         require(request, Action.CAMPAIGN_VIEW)
@@ -137,6 +142,27 @@ def routes(console: Console) -> list[BaseRoute]:
         Route("/campaigns/{name}/not-reached", not_reached, methods=["GET"]),
         Route("/campaigns/{name}/not-reached.csv", not_reached_export, methods=["GET"]),
     ]
+
+
+class _Rates:
+    """Messages handed over per second, per campaign, from the difference between two polls of the
+    progress (so no query has to count recent events): None until there are two within a minute."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, tuple[float, int]] = {}
+        self.lock = threading.Lock()
+
+    def update(self, name: str, sent: int) -> float | None:
+        now = time.monotonic()
+        with self.lock:
+            before = self.seen.get(name)
+            if before is None or now - before[0] > RATE_WINDOW.total_seconds():
+                self.seen[name] = (now, sent)
+                return None
+            if now - before[0] < 2:  # too close to tell; keep the older sample
+                return None
+            self.seen[name] = (now, sent)
+        return max(0.0, (sent - before[1]) / (now - before[0]))
 
 
 def _launch(console: Console, name: str, actor: str) -> None:

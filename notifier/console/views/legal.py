@@ -4,6 +4,10 @@ refused with the reason when the piece fails the linter or the reviewer is its l
 
 from __future__ import annotations
 
+import secrets
+import threading
+import time
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -14,14 +18,19 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from notifier.accounts.permissions import Action
+from notifier.clock import utcnow
+from notifier.config import Settings
 from notifier.console.web import Console, render, require, see_other, with_form
+from notifier.errors import InputError
 from notifier.notices.approval import Piece, approve, pieces, snapshot, statuses
-from notifier.notices.diffs import diff_snapshots
-from notifier.notices.lint import Linter
+from notifier.notices.diffs import DiffSection, diff_snapshots
+from notifier.notices.incidents import Incident
+from notifier.notices.lint import Finding, Linter
 from notifier.notices.records import incident_by_key
 from notifier.notices.render import NoticeParts
 from notifier.notices.segments import segment_info
 from notifier.store import queries as q
+from notifier.store.rows import DecisionRow
 
 __all__ = ["routes"]
 
@@ -31,7 +40,37 @@ def _linter(templates_dir: Path, locales_dir: Path) -> Linter:
     return Linter(templates_dir, locales_dir)
 
 
+@dataclass(frozen=True, slots=True)
+class Reader:
+    name: str
+    time_zone: str
+    label: str
+
+
+class _Readers:
+    """Which customer a piece is shown for, by an opaque token: the email frame's URL names the token,
+    never the customer (no personal data in URLs). Tokens live ten minutes in this process."""
+
+    def __init__(self) -> None:
+        self.chosen: dict[str, tuple[Reader, float]] = {}
+        self.lock = threading.Lock()
+
+    def add(self, reader: Reader) -> str:
+        token = secrets.token_urlsafe(16)
+        with self.lock:
+            now = time.monotonic()
+            self.chosen = {k: v for k, v in self.chosen.items() if v[1] > now}
+            self.chosen[token] = (reader, now + 600)
+        return token
+
+    def get(self, token: str) -> Reader | None:
+        with self.lock:
+            found = self.chosen.get(token)
+        return found[0] if found and found[1] > time.monotonic() else None
+
+
 def routes(console: Console) -> list[BaseRoute]:
+    readers = _Readers()
     store, settings = console.store, console.settings
 
     def piece_of(request: Request) -> Piece:
@@ -43,15 +82,15 @@ def routes(console: Console) -> list[BaseRoute]:
             raise HTTPException(404, "no such notice piece for this incident")
         return piece
 
-    def rendered(piece: Piece) -> NoticeParts:
+    def rendered(piece: Piece, reader: Reader | None = None) -> NoticeParts:
         linter = _linter(settings.templates_dir, settings.locales_dir)
         incident = incident_by_key(console.store, settings, piece.incident)
         sample = linter.policy.sample(piece.locale)
         return linter.renderers[piece.notice].render(
             incident,
-            name=sample["name"],
+            name=reader.name if reader else sample["name"],
             locale=piece.locale,
-            time_zone=sample["time_zone"],
+            time_zone=reader.time_zone if reader else sample["time_zone"],
             profile=piece.profile,
         )
 
@@ -66,29 +105,34 @@ def routes(console: Console) -> list[BaseRoute]:
 
     def piece_page(request: Request) -> Response:
         require(request, Action.NOTICE_REVIEW)
+        return piece_response(request, None, "")
+
+    def as_customer(request: Request, form: FormData) -> Response:
+        user = require(request, Action.NOTICE_REVIEW)
+        external_id = str(form.get("customer", "")).strip()[:128]
+        with store.connect() as conn:
+            found = q.customers_matching(conn, external_id=external_id)
+        if not found:
+            raise InputError("no customer with that id in the store")
+        reader = Reader(found[0].name, found[0].time_zone, f"customer {found[0].external_id}")
+        with store.begin() as conn:
+            q.audit(
+                conn,
+                actor=user.username,
+                action="notice.previewed_for_customer",
+                subject=f"piece:{piece_of(request)}",
+                detail={"customer": found[0].external_id},
+                now=utcnow(),
+            )
+        return piece_response(request, reader, readers.add(reader))
+
+    def piece_response(request: Request, reader: Reader | None, token: str) -> Response:
         piece = piece_of(request)
         incident = incident_by_key(console.store, settings, piece.incident)
         (status,) = statuses(console.store, settings, incident, [piece])
-        parts = rendered(piece)
-        findings = (
-            [
-                f
-                for f in _linter(settings.templates_dir, settings.locales_dir).run(
-                    incident=incident, notice=piece.notice, locale=piece.locale
-                )
-                if f.profile in (piece.profile, None) and f.channel in (piece.channel, "*", None)
-            ]
-            if status.state == "failing lint"
-            else []
-        )
-        with store.connect() as conn:
-            last = q.last_approved(conn, piece.key)
-            before = (
-                q.snapshot_of(conn, last.content_hash)
-                if last and last.content_hash != status.content_hash
-                else None
-            )
-        changes = diff_snapshots(before, snapshot(settings, incident, piece)) if before else []
+        parts = rendered(piece, reader)
+        findings = _findings(settings, incident, piece) if status.state == "failing lint" else []
+        last, changes = _changes(console, incident, piece, status.content_hash)
         return render(
             request,
             "legal/piece.html.j2",
@@ -100,17 +144,19 @@ def routes(console: Console) -> list[BaseRoute]:
             sms=segment_info(parts.sms),
             findings=findings,
             done=request.query_params.get("done", ""),
+            reader=reader,
+            reader_token=token,
         )
 
     def preview(request: Request) -> Response:
         require(request, Action.NOTICE_REVIEW)
-        parts = rendered(piece_of(request))
+        parts = rendered(piece_of(request), readers.get(request.query_params.get("reader", "")))
         return HTMLResponse(parts.html)
 
     def decide(request: Request, form: FormData) -> Response:
         user = require(request, Action.NOTICE_DECIDE)
         piece = piece_of(request)
-        decision = "rejected" if form.get("decision") == "reject" else "approved"
+        decision = _decision(form)
         incident = incident_by_key(console.store, settings, piece.incident)
         _recorded, refused = approve(
             console.store,
@@ -134,5 +180,36 @@ def routes(console: Console) -> list[BaseRoute]:
         Route("/incidents/{key}/approvals", matrix, methods=["GET"]),
         Route(piece_path, piece_page, methods=["GET"]),
         Route(piece_path + "/decide", with_form(decide), methods=["POST"]),
+        Route(piece_path + "/reader", with_form(as_customer), methods=["POST"]),
         Route("/preview/{key}/{notice}/{locale}/{channel}/{profile}", preview, methods=["GET"]),
     ]
+
+
+def _findings(settings: Settings, incident: Incident, piece: Piece) -> list[Finding]:
+    """The linter's findings about this piece."""
+    found = _linter(settings.templates_dir, settings.locales_dir).run(
+        incident=incident, notice=piece.notice, locale=piece.locale
+    )
+    return [
+        f for f in found if f.profile in (piece.profile, None) and f.channel in (piece.channel, "*", None)
+    ]
+
+
+def _changes(
+    console: Console, incident: Incident, piece: Piece, current: str
+) -> tuple[DecisionRow | None, list[DiffSection]]:
+    """The last approval of the piece and, if the piece changed since, what changed."""
+    with console.store.connect() as conn:
+        last = q.last_approved(conn, piece.key)
+        before = q.snapshot_of(conn, last.content_hash) if last and last.content_hash != current else None
+    if before is None:
+        return last, []
+    return last, diff_snapshots(before, snapshot(console.settings, incident, piece))
+
+
+def _decision(form: FormData) -> str:
+    """The button pressed, as the decision it records; anything else is refused, never read as approval."""
+    decision = {"approve": "approved", "reject": "rejected"}.get(str(form.get("decision", "")))
+    if decision is None:
+        raise InputError("decide with Approve or Reject")
+    return decision

@@ -140,7 +140,6 @@ from notifier.store.queries.outbox import (
 from notifier.store.queries.pacing import reserve_slots
 from notifier.store.queries.replies import insert_reply, replies_page, reply_by_id, update_reply
 from notifier.store.queries.reports import (
-    accepted_since,
     campaign_headline,
     failure_reasons,
     headline_by_jurisdiction,
@@ -157,7 +156,6 @@ __all__ = [
     "AuditEntry",
     "ChainBreak",
     "ChainHead",
-    "accepted_since",
     "add_token",
     "add_user",
     "advance_by_token",

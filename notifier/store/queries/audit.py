@@ -9,10 +9,11 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select
 
+from notifier.clock import as_utc
 from notifier.store.queries.chain import seal
 from notifier.store.schema import audit_log
 
-__all__ = ["AuditEntry", "audit", "audit_entries"]
+__all__ = ["AuditEntry", "as_aware", "audit", "audit_entries"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,4 +53,13 @@ def audit_entries(
     if subject:
         query = query.where(audit_log.c.subject.contains(subject, autoescape=True))
     rows = conn.execute(query)
-    return [AuditEntry(r.id, r.at, r.actor, r.action, r.subject, dict(r.detail), r.seq) for r in rows]
+    return [
+        AuditEntry(r.id, as_aware(r.at), r.actor, r.action, r.subject, dict(r.detail), r.seq) for r in rows
+    ]
+
+
+def as_aware(moment: datetime) -> datetime:
+    """A stored time as an aware UTC datetime (SQLite gives naive ones back)."""
+    aware = as_utc(moment)
+    assert aware is not None
+    return aware

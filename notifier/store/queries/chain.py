@@ -142,11 +142,14 @@ def chain_heads_now(conn: Connection) -> list[ChainHead]:
     return [ChainHead(r.chain, int(r.seq), r.row_hash, r.updated_at) for r in rows]
 
 
-def _sealed_rows(conn: Connection, table: Table) -> Iterator[Any]:
+def _sealed_rows(conn: Connection, table: Table, up_to: int) -> Iterator[Any]:
     after = 0
     while True:
         page = conn.execute(
-            select(table).where(table.c.seq > after).order_by(table.c.seq).limit(VERIFY_PAGE)
+            select(table)
+            .where(table.c.seq > after, table.c.seq <= up_to)
+            .order_by(table.c.seq)
+            .limit(VERIFY_PAGE)
         ).all()
         yield from page
         if len(page) < VERIFY_PAGE:
@@ -157,8 +160,13 @@ def _sealed_rows(conn: Connection, table: Table) -> Iterator[Any]:
 def verify_chain(conn: Connection, chain: str) -> tuple[int, ChainBreak | None]:
     """Walk ``chain`` from its first link; returns how many links hold and the first that does not."""
     table = _table(chain)
+    # The head first, and the rows up to it: what is sealed while we walk is not ours to judge, whatever
+    # snapshot the database gives each statement.
+    head = conn.execute(
+        select(chain_heads.c.seq, chain_heads.c.row_hash).where(chain_heads.c.chain == chain)
+    ).one()
     expected_seq, prev = 1, GENESIS
-    for row in _sealed_rows(conn, table):
+    for row in _sealed_rows(conn, table, int(head.seq)):
         if row.seq != expected_seq:
             return expected_seq - 1, ChainBreak(
                 chain, expected_seq, row.id, f"links {expected_seq}..{row.seq - 1} are missing (rows deleted)"
@@ -171,9 +179,6 @@ def verify_chain(conn: Connection, chain: str) -> tuple[int, ChainBreak | None]:
             reason = "its content does not match its hash (edited)"
             return expected_seq - 1, ChainBreak(chain, row.seq, row.id, reason)
         expected_seq, prev = expected_seq + 1, digest
-    head = conn.execute(
-        select(chain_heads.c.seq, chain_heads.c.row_hash).where(chain_heads.c.chain == chain)
-    ).one()
     last = expected_seq - 1
     if int(head.seq) != last or head.row_hash != prev:
         return last, ChainBreak(

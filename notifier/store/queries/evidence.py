@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import Connection, func, or_, select
 
 from notifier.store.queries._dialect import dialect_insert
-from notifier.store.queries.audit import AuditEntry
+from notifier.store.queries.audit import AuditEntry, as_aware
 from notifier.store.rows import DecisionRow, EvidenceCampaign, SentContent
 from notifier.store.schema import approvals, audit_log, campaigns, manifest, outbox, pseudonym_keys
 
@@ -74,7 +74,7 @@ def audit_of_incident(conn: Connection, incident_key: str, campaign_names: Seque
         .order_by(audit_log.c.id)
     )
     return [
-        AuditEntry(r.id, r.at, r.actor, r.action, r.subject, dict(r.detail), r.seq)
+        AuditEntry(r.id, as_aware(r.at), r.actor, r.action, r.subject, dict(r.detail), r.seq)
         for r in conn.execute(query)
     ]
 

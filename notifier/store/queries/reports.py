@@ -25,7 +25,6 @@ from notifier.store.schema import delivery_events, events, manifest, outbox
 
 __all__ = [
     "FAILED_STATES",
-    "accepted_since",
     "campaign_headline",
     "failure_reasons",
     "headline_by_jurisdiction",
@@ -364,17 +363,3 @@ def ledger_rows(conn: Connection, campaign_ids: list[int]) -> Iterator[LedgerRow
     )
     for row in conn.execute(query):
         yield LedgerRow.from_row(row)
-
-
-def accepted_since(conn: Connection, campaign_id: int, since: datetime) -> int:
-    """Messages of the campaign the providers took since ``since`` (the console's sending rate)."""
-    query = (
-        select(func.count())
-        .select_from(delivery_events.join(outbox, outbox.c.id == delivery_events.c.outbox_id))
-        .where(
-            outbox.c.campaign_id == campaign_id,
-            delivery_events.c.to_state == OutboxState.ACCEPTED.value,
-            delivery_events.c.at >= since,
-        )
-    )
-    return int(conn.scalar(query) or 0)
