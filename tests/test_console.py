@@ -102,6 +102,11 @@ def test_legal_approves_a_piece_and_sees_it_voided_after_an_edit(
     page.goto(piece)
     _axe(page)
     assert page.frame_locator("iframe.preview").locator("body").inner_text()  # the email, as displayed
+    page.get_by_label("Show it as this customer would get it (customer id)").fill("C00003")
+    page.get_by_role("button", name="Show", exact=True).click()
+    assert "Rendered for customer C00003" in page.content() and "C00003" not in page.url
+    assert "Customer 3" in page.frame_locator("iframe.preview").locator("body").inner_text()
+    _axe(page)
     page.get_by_label("Comment (kept with the decision)").fill("checked against the NY rules")
     page.get_by_role("button", name="Approve this version").click()
     assert "Recorded: approved." in page.get_by_role("status").inner_text()
