@@ -300,6 +300,12 @@ def approve(
     if decision not in ("approved", "rejected"):
         raise InputError("decision is approved or rejected")
     lint = _lint_errors(settings, incident, selected) if decision == "approved" else {}
+    # Rendered before the transaction: its audit entries hold the audit chain's lock until it commits.
+    snapshots = (
+        {piece: snapshot(settings, incident, piece) for piece in selected if not lint.get(piece)}
+        if decision == "approved"
+        else {}
+    )
     recorded, refused = [], []
     now = utcnow()
     with store.begin() as conn:
@@ -338,7 +344,7 @@ def approve(
                 comment=comment,
             )
             if decision == "approved":
-                q.save_snapshot(conn, digest, snapshot(settings, incident, piece), now)
+                q.save_snapshot(conn, digest, snapshots[piece], now)
             q.audit(
                 conn,
                 actor=approver,
