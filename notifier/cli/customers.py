@@ -19,7 +19,7 @@ from notifier.cli.common import (
 )
 
 if TYPE_CHECKING:
-    from notifier.reports.customer import CustomerStory
+    from notifier.reports.customer import CustomerStory, Notice
 
 app = typer.Typer(help="Load and validate customers.", no_args_is_help=True)
 
@@ -92,9 +92,6 @@ def customer_show(
 def _print_story(story: CustomerStory) -> None:
     from notifier.cli.output import data_table
 
-    def when(moment: datetime | None) -> str:
-        return f"{moment:%Y-%m-%d %H:%M:%S}" if moment else ""
-
     console.print(
         f"{story.external_id} · {story.name} · reads {story.locale} · "
         f"jurisdiction {story.jurisdiction or 'unknown'}",
@@ -112,57 +109,14 @@ def _print_story(story: CustomerStory) -> None:
     if not story.notices:
         console.print("never planned for any notice", markup=False)
     for notice in story.notices:
-        verdict = "REACHED" if notice.reached else "NOT REACHED"
-        console.print(
-            f"\n{notice.campaign}: {verdict} · incident {notice.incident} · {notice.notice} in "
-            f"{notice.notice_locale} · campaign {notice.campaign_state}"
-            + (f" · not used: {', '.join(notice.not_used)}" if notice.not_used else ""),
-            markup=False,
-            highlight=False,
-            style="green" if notice.reached else "red",
-        )
-        if notice.messages:
-            console.print(
-                data_table(
-                    "messages",
-                    (
-                        "channel",
-                        "state",
-                        "attempts",
-                        "provider id",
-                        "content hash",
-                        "approved by",
-                        "fallback",
-                    ),
-                    (
-                        (
-                            m.channel,
-                            m.state + (f" ({m.last_error})" if m.last_error else ""),
-                            m.attempts,
-                            m.provider_message_id or "",
-                            (m.content_hash or "")[:16],
-                            m.approved_by or "-",
-                            "yes" if m.fallback else "",
-                        )
-                        for m in notice.messages
-                    ),
-                )
-            )
-        for m in notice.messages:
-            console.print(
-                data_table(
-                    f"{m.channel} timeline (UTC)",
-                    ("at", "by", "what", "detail"),
-                    ((when(t.at), t.source, t.what, t.detail[:100]) for t in m.timeline),
-                )
-            )
+        _print_notice(notice)
     if story.replies:
         console.print(
             data_table(
                 "replies (notifier support show N)",
                 ("reply", "received (UTC)", "channel", "status", "assignee", "text"),
                 (
-                    (r.id, when(r.received_at), r.channel, r.status, r.assignee, r.excerpt)
+                    (r.id, _when(r.received_at), r.channel, r.status, r.assignee, r.excerpt)
                     for r in story.replies
                 ),
             )
@@ -172,6 +126,60 @@ def _print_story(story: CustomerStory) -> None:
             data_table(
                 "consent changes (UTC)",
                 ("at", "by", "what", "keyword"),
-                ((when(t.at), t.source, t.what, t.detail) for t in story.consent),
+                ((_when(t.at), t.source, t.what, t.detail) for t in story.consent),
             )
         )
+
+
+def _print_notice(notice: Notice) -> None:
+    """One notice of a customer's story: reached or not, its messages, and each message's timeline."""
+    from notifier.cli.output import data_table
+
+    verdict = "REACHED" if notice.reached else "NOT REACHED"
+    console.print(
+        f"\n{notice.campaign}: {verdict} · incident {notice.incident} · {notice.notice} in "
+        f"{notice.notice_locale} · campaign {notice.campaign_state}"
+        + (f" · not used: {', '.join(notice.not_used)}" if notice.not_used else ""),
+        markup=False,
+        highlight=False,
+        style="green" if notice.reached else "red",
+    )
+    if notice.messages:
+        console.print(
+            data_table(
+                "messages",
+                (
+                    "channel",
+                    "state",
+                    "attempts",
+                    "provider id",
+                    "content hash",
+                    "approved by",
+                    "fallback",
+                ),
+                (
+                    (
+                        m.channel,
+                        m.state + (f" ({m.last_error})" if m.last_error else ""),
+                        m.attempts,
+                        m.provider_message_id or "",
+                        (m.content_hash or "")[:16],
+                        m.approved_by or "-",
+                        "yes" if m.fallback else "",
+                    )
+                    for m in notice.messages
+                ),
+            )
+        )
+    for m in notice.messages:
+        console.print(
+            data_table(
+                f"{m.channel} timeline (UTC)",
+                ("at", "by", "what", "detail"),
+                ((_when(t.at), t.source, t.what, t.detail[:100]) for t in m.timeline),
+            )
+        )
+
+
+def _when(moment: datetime | None) -> str:
+    return f"{moment:%Y-%m-%d %H:%M:%S}" if moment else ""

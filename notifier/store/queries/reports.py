@@ -21,7 +21,7 @@ from notifier.store.rows import (
     ReasonRow,
     TimelineRow,
 )
-from notifier.store.schema import delivery_events, events, manifest, outbox
+from notifier.store.schema import campaigns, delivery_events, events, manifest, outbox
 
 __all__ = [
     "FAILED_STATES",
@@ -295,31 +295,33 @@ def _fell_back() -> Any:
     )
 
 
+def _message_columns() -> list[Any]:
+    """What the report's CSV and the evidence ledger say of each message (the ledger names no contact)."""
+    return [
+        manifest.c.external_id,
+        manifest.c.jurisdiction,
+        manifest.c.notice_locale,
+        manifest.c.channel_plan,
+        manifest.c.email_reason,
+        manifest.c.sms_reason,
+        outbox.c.channel,
+        outbox.c.state,
+        outbox.c.attempts,
+        outbox.c.provider_message_id,
+        outbox.c.content_hash,
+        _sent_at().label("sent_at"),
+        _delivered_at().label("delivered_at"),
+        case((_fell_back(), True), else_=False).label("fallback"),
+        outbox.c.updated_at,
+    ]
+
+
 def message_rows(conn: Connection, campaign_id: int) -> Iterator[MessageRow]:
     """Every (customer, channel) line of a campaign, streamed in manifest order (the report's CSV); the
     customers with no channel once, channel None."""
+    contact = [manifest.c.name, manifest.c.email, manifest.c.phone, outbox.c.last_error]
     query = (
-        select(
-            manifest.c.external_id,
-            manifest.c.name,
-            manifest.c.email,
-            manifest.c.phone,
-            manifest.c.notice_locale,
-            manifest.c.jurisdiction,
-            manifest.c.channel_plan,
-            manifest.c.email_reason,
-            manifest.c.sms_reason,
-            outbox.c.channel,
-            outbox.c.state,
-            outbox.c.attempts,
-            outbox.c.provider_message_id,
-            outbox.c.last_error,
-            outbox.c.content_hash,
-            _sent_at().label("sent_at"),
-            _delivered_at().label("delivered_at"),
-            case((_fell_back(), True), else_=False).label("fallback"),
-            outbox.c.updated_at,
-        )
+        select(*_message_columns(), *contact)
         .select_from(manifest.outerjoin(outbox, OUTBOX_OF_MANIFEST))
         .where(manifest.c.campaign_id == campaign_id)
         .order_by(manifest.c.id, outbox.c.channel)
@@ -331,27 +333,8 @@ def message_rows(conn: Connection, campaign_id: int) -> Iterator[MessageRow]:
 
 def ledger_rows(conn: Connection, campaign_ids: list[int]) -> Iterator[LedgerRow]:
     """The evidence ledger: every message of the incident's campaigns with what a regulator asks for."""
-    from notifier.store.schema import campaigns
-
     query = (
-        select(
-            campaigns.c.name.label("campaign"),
-            manifest.c.external_id,
-            manifest.c.jurisdiction,
-            manifest.c.notice_locale,
-            manifest.c.channel_plan,
-            manifest.c.email_reason,
-            manifest.c.sms_reason,
-            outbox.c.channel,
-            outbox.c.state,
-            outbox.c.attempts,
-            outbox.c.provider_message_id,
-            outbox.c.content_hash,
-            _sent_at().label("sent_at"),
-            _delivered_at().label("delivered_at"),
-            case((_fell_back(), True), else_=False).label("fallback"),
-            outbox.c.updated_at,
-        )
+        select(campaigns.c.name.label("campaign"), *_message_columns())
         .select_from(
             manifest.join(campaigns, campaigns.c.id == manifest.c.campaign_id).outerjoin(
                 outbox, OUTBOX_OF_MANIFEST
