@@ -103,17 +103,21 @@ def timeline_svg(
             )
         axes.set_title(title, loc="left", fontsize=10)
         axes.set_ylabel(f"messages per {bucket_label(bucket)}")
-        axes.set_xlabel("time (UTC)")
         moments = sorted({m for points in series.values() for m in points})
+        days = sorted({f"{m:%d %b %Y}" for m in moments})
+        # The day once, in the axis label, when the campaign fits in it: the ticks stay short and legible.
+        axes.set_xlabel(f"time (UTC), {days[0]}" if len(days) == 1 else "time (UTC)")
         if len(moments) <= 8:
             axes.set_xticks(cast(Any, moments))  # one tick per bucket: no ticks between seconds
         else:
             axes.xaxis.set_major_locator(AutoDateLocator(maxticks=10))  # type: ignore[no-untyped-call]
-        axes.xaxis.set_major_formatter(DateFormatter("%d %b %H:%M:%S" if bucket < 60 else "%d %b %H:%M"))  # type: ignore[no-untyped-call]
+        clock = "%H:%M:%S" if bucket < 60 else "%H:%M"
+        pattern = clock if len(days) == 1 else f"%d %b {clock}"
+        axes.xaxis.set_major_formatter(DateFormatter(pattern))  # type: ignore[no-untyped-call]
         axes.set_ylim(bottom=0)
         axes.grid(axis="y", linewidth=0.4, alpha=0.6)
         if any(series.values()):
-            axes.legend(loc="upper right", frameon=False, ncols=3)
+            axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False, ncols=3)
         else:
             axes.text(0.5, 0.5, "nothing sent yet", transform=axes.transAxes, ha="center", color="#555555")
         return _svg(figure, title)
