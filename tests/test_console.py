@@ -132,6 +132,12 @@ def test_comms_launches_the_campaign_and_watches_progress_reach_100(browser: obj
     page.get_by_role("link", name="test-campaign").click()
     _axe(page)
     assert page.get_by_text("0.0 % handled").is_visible()
+    page.get_by_label(re.compile(r"^Seed addresses and phone numbers")).fill("seed@example.com\n+15005550006")
+    page.get_by_role("button", name="Send the test messages").click()
+    tested = page.get_by_role("status").inner_text()
+    assert re.fullmatch(r"[1-9]\d* sent, 0 failed\.", tested), tested  # every version, to each seed
+    _axe(page)
+    page.go_back()
     page.get_by_role("button", name="Launch").click()
     page.get_by_text("100.0 % handled").wait_for(timeout=30_000)  # polled by htmx every 3 s
     assert "Done: launch." in page.get_by_role("status").inner_text()
@@ -325,3 +331,26 @@ def test_comms_revises_the_facts_and_plans_a_campaign_from_an_uploaded_file(
         .is_visible()
     )
     _axe(page)
+
+
+def _tab_to(page: object, matches: str, limit: int = 80) -> None:
+    """Press Tab until the focused element is the one ``matches`` (a JS expression on ``el``) finds."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if page.evaluate(f"(() => {{ const el = document.activeElement; return {matches}; }})()"):
+            return
+    raise AssertionError(f"Tab never reached {matches}")
+
+
+def test_legal_reviews_and_approves_by_keyboard_alone(browser: object, console: str) -> None:
+    page = _page(browser, console, "lee")
+    page.goto(f"/incidents/{KEY}/approvals")
+    _tab_to(page, "el.tagName === 'A' && el.href.endsWith('/pieces/breach_notice/vi/sms/vn')")
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r".*/pieces/breach_notice/vi/sms/vn$"))
+    _tab_to(page, "el.id === 'comment'")
+    page.keyboard.type("read by keyboard")
+    _tab_to(page, "el.tagName === 'BUTTON' && el.textContent.trim() === 'Approve this version'")
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r".*\?done=approved$"))
+    assert "Recorded: approved." in page.get_by_role("status").inner_text()

@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from notifier.accounts.sessions import session_identity
 from notifier.config import Settings
 from notifier.console.security import Guard, cookie_signer, signed_secret
-from notifier.console.views import admin, auth, comms, home, incidents, legal, planning, support
+from notifier.console.views import admin, auth, comms, home, incidents, legal, planning, reports, support
 from notifier.console.web import HERE, Console, render
 from notifier.errors import AccessDeniedError, NotifierError
 from notifier.store import Store
@@ -71,6 +71,7 @@ def console_app(store: Store, settings: Settings, *, secret_key: str, secure_coo
         *legal.routes(context),
         *planning.routes(context),
         *comms.routes(context),
+        *reports.routes(context),
         *incidents.routes(context),
         *support.routes(context),
         *admin.routes(context),

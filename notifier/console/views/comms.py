@@ -1,6 +1,5 @@
 """Comms' campaign pages: campaigns with their live progress (sent, delivered, failed, remaining, rate,
-ETA, the deadlines), launch, pause, resume and cancel, the delivery report and the customers not reached
-(a page at a time, or all as CSV)."""
+ETA, the deadlines), launch, pause, resume and cancel, and test sends to seeds."""
 
 from __future__ import annotations
 
@@ -10,10 +9,9 @@ import threading
 import time
 from datetime import timedelta
 
-from starlette.concurrency import iterate_in_threadpool
 from starlette.datastructures import FormData
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from notifier.accounts.permissions import Action
@@ -22,14 +20,13 @@ from notifier.console.web import Console, render, require, see_other, with_form
 from notifier.errors import InputError
 from notifier.models import OutboxState
 from notifier.notices.deadlines import earliest_per_recipient, incident_deadlines
-from notifier.reports.delivery import build_report, not_reached_csv, not_reached_page, report_html
 from notifier.sending.campaigns import CONTROL, campaign_status, control, get_campaign
+from notifier.sending.preview import send_to_seeds
 from notifier.store import queries as q
 
 __all__ = ["routes"]
 
 RATE_WINDOW = timedelta(seconds=60)
-PAGE = 100  # customers per page of the not-reached list
 log = logging.getLogger(__name__)
 
 
@@ -107,40 +104,19 @@ def routes(console: Console) -> list[BaseRoute]:
             control(store, name, action, actor=user.username, reason=str(form.get("reason", ""))[:500])
         return see_other(f"/campaigns/{name}?done={action}")
 
-    def report(request: Request) -> Response:
-        require(request, Action.CAMPAIGN_VIEW)
-        report = build_report(store, request.path_params["name"], settings=settings)
-        return HTMLResponse(report_html(report, None))  # rendered in memory: nothing left on disk
-
-    def not_reached(request: Request) -> Response:
-        require(request, Action.CAMPAIGN_VIEW)
+    def test_send(request: Request, form: FormData) -> Response:
+        user = require(request, Action.CAMPAIGN_TEST_SEND)
         name = request.path_params["name"]
-        try:
-            page = max(0, int(request.query_params.get("page", "0")))
-        except ValueError:
-            page = 0
-        lines, total = not_reached_page(store, name, page=page, size=PAGE)
-        return render(
-            request, "comms/not_reached.html.j2", name=name, lines=lines, total=total, page=page, size=PAGE
-        )
-
-    def not_reached_export(request: Request) -> Response:
-        user = require(request, Action.CAMPAIGN_VIEW)
-        name = request.path_params["name"]
-        return StreamingResponse(
-            iterate_in_threadpool(not_reached_csv(store, name, actor=user.username)),
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="{name}-not-reached.csv"'},
-        )
+        seeds = [line.strip() for line in str(form.get("seeds", "")).splitlines() if line.strip()][:20]
+        sends = send_to_seeds(store, settings, name, seeds, actor=user.username)
+        return render(request, "comms/test_send.html.j2", name=name, sends=sends)
 
     return [
         Route("/campaigns", campaigns, methods=["GET"]),
         Route("/campaigns/{name}", campaign, methods=["GET"]),
         Route("/campaigns/{name}/progress", progress, methods=["GET"]),
         Route("/campaigns/{name}/control", with_form(act), methods=["POST"]),
-        Route("/reports/{name}", report, methods=["GET"]),
-        Route("/campaigns/{name}/not-reached", not_reached, methods=["GET"]),
-        Route("/campaigns/{name}/not-reached.csv", not_reached_export, methods=["GET"]),
+        Route("/campaigns/{name}/test-send", with_form(test_send), methods=["POST"]),
     ]
 
 
