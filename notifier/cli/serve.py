@@ -7,10 +7,13 @@ import secrets
 from typing import Annotated
 
 import typer
+from starlette.types import ASGIApp
 
 from notifier.cli.common import DatabaseOption, err_console, friendly_errors, settings_from, store_for
+from notifier.config import Settings
 from notifier.errors import ConfigurationError
 from notifier.models import Channel
+from notifier.store import Store
 
 PARTS = ("all", "hooks", "console")
 
@@ -47,38 +50,41 @@ def serve(
         raise ConfigurationError(f"--only {only!r}: use one of {', '.join(PARTS)}")
     settings = settings_from(database_url)
     store = store_for(settings)
-    apps = {}
-    if only in ("all", "hooks"):
-        from notifier.tracking.app import tracking_app
-
-        token = settings.channel(Channel.SMS).password
-        if not token:
-            raise ConfigurationError(
-                "NOTIFIER_SMS_URL has no auth token (twilio://ACCOUNT_SID:AUTH_TOKEN@api?...)"
-            )
-        apps["hooks"] = tracking_app(
-            store, auth_token=token, public_base_url=public_url, templates_dir=settings.templates_dir
-        )
-    if only in ("all", "console"):
-        from notifier.console.app import console_app
-
-        key = settings.secret_key
-        if not key:
-            key = secrets.token_hex(32)
-            err_console.print(
-                "NOTIFIER_SECRET_KEY is not set: using a random key (every session ends when this stops)",
-                style="yellow",
-            )
-        apps["console"] = console_app(
-            store, settings, secret_key=key, secure_cookies=public_url.startswith("https://")
-        )
+    hooks = _hooks(store, settings, public_url) if only in ("all", "hooks") else None
+    console = _console(store, settings, public_url) if only in ("all", "console") else None
     from notifier.console.dispatch import by_path
 
     logging.basicConfig(level=logging.INFO)
     uvicorn.run(
-        by_path(apps.get("hooks"), apps.get("console")),
+        by_path(hooks, console),
         host=host,
         port=port,
         log_level="info",
         access_log=False,
     )
+
+
+def _hooks(store: Store, settings: Settings, public_url: str) -> ASGIApp:
+    from notifier.tracking.app import tracking_app
+
+    token = settings.channel(Channel.SMS).password
+    if not token:
+        raise ConfigurationError(
+            "NOTIFIER_SMS_URL has no auth token (twilio://ACCOUNT_SID:AUTH_TOKEN@api?...)"
+        )
+    return tracking_app(
+        store, auth_token=token, public_base_url=public_url, templates_dir=settings.templates_dir
+    )
+
+
+def _console(store: Store, settings: Settings, public_url: str) -> ASGIApp:
+    from notifier.console.app import console_app
+
+    key = settings.secret_key
+    if not key:
+        key = secrets.token_hex(32)
+        err_console.print(
+            "NOTIFIER_SECRET_KEY is not set: using a random key (every session ends when this stops)",
+            style="yellow",
+        )
+    return console_app(store, settings, secret_key=key, secure_cookies=public_url.startswith("https://"))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
@@ -31,7 +32,7 @@ from notifier.sending.campaigns import get_campaign
 from notifier.store import Store
 from notifier.store import queries as q
 from notifier.store.queries.reports import FAILED_STATES
-from notifier.store.rows import MessageRow, NotReachedRow
+from notifier.store.rows import MessageRow
 
 __all__ = [
     "FORMATS",
@@ -160,39 +161,30 @@ def _text(value: str | None, reveal: bool) -> str:
     return (value or "") if reveal else mask_text(value)
 
 
-def _not_reached_lines(rows: Iterable[NotReachedRow], reveal: bool) -> list[NotReachedLine]:
-    lines: list[NotReachedLine] = []
-    current: list[NotReachedRow] = []
+def _not_reached_line(rows: list[MessageRow], reveal: bool) -> NotReachedLine:
+    """One customer not reached, from their rows (one per channel tried, or one with no channel)."""
+    first = rows[0]
+    tried = tuple(
+        f"{r.channel}: {r.state}" + (f" ({_text(r.last_error, reveal)[:160]})" if r.last_error else "")
+        for r in rows
+        if r.channel is not None
+    )
+    reasons = " / ".join(dict.fromkeys(r for r in (first.email_reason, first.sms_reason) if r))
+    return NotReachedLine(
+        external_id=first.external_id,
+        name=first.name,
+        jurisdiction=first.jurisdiction or "unknown",
+        locale=first.notice_locale,
+        contact=_contact(None, first.email, first.phone, reveal),
+        why=reasons if not tried else "; ".join(t.split(" (")[0] for t in tried),
+        tried=tried,
+    )
 
-    def flush() -> None:
-        if not current:
-            return
-        first = current[0]
-        tried = tuple(
-            f"{r.channel}: {r.state}" + (f" ({_text(r.last_error, reveal)[:160]})" if r.last_error else "")
-            for r in current
-            if r.channel is not None
-        )
-        reasons = " / ".join(dict.fromkeys(r for r in (first.email_reason, first.sms_reason) if r))
-        lines.append(
-            NotReachedLine(
-                external_id=first.external_id,
-                name=first.name,
-                jurisdiction=first.jurisdiction or "unknown",
-                locale=first.notice_locale,
-                contact=_contact(None, first.email, first.phone, reveal),
-                why=reasons if not tried else "; ".join(t.split(" (")[0] for t in tried),
-                tried=tried,
-            )
-        )
-        current.clear()
 
-    for row in rows:
-        if current and current[0].external_id != row.external_id:
-            flush()
-        current.append(row)
-    flush()
-    return lines
+def _not_reached_lines(rows: Iterable[MessageRow], reveal: bool) -> Iterator[NotReachedLine]:
+    """The customers not reached, one line each, from rows in customer order (one customer in memory)."""
+    for _customer, group in itertools.groupby(rows, key=lambda r: r.external_id):
+        yield _not_reached_line(list(group), reveal)
 
 
 def _timeline(store: Store, campaign_id: int) -> tuple[dict[str, dict[datetime, int]], int]:
@@ -249,8 +241,8 @@ def build_report(
         outbox = q.outbox_counts(conn, campaign.id)
         breakdown = q.status_breakdown(conn, campaign.id)
         reasons = q.failure_reasons(conn, campaign.id)
-        not_reached = _not_reached_lines(
-            q.not_reached_rows(conn, campaign.id, limit=not_reached_limit), reveal
+        not_reached = list(
+            _not_reached_lines(q.not_reached_rows(conn, campaign.id, limit=not_reached_limit), reveal)
         )
         came_back = q.what_came_back(conn, campaign.id)
         incident = q.incident_by_id(conn, campaign.incident_id)
@@ -464,9 +456,8 @@ def not_reached_page(
     campaign = get_campaign(store, name)
     with store.connect() as conn:
         headline = q.campaign_headline(conn, campaign.id)
-        lines = _not_reached_lines(
-            q.not_reached_rows(conn, campaign.id, limit=size, offset=page * size), False
-        )
+        rows = q.not_reached_rows(conn, campaign.id, limit=size, offset=page * size)
+        lines = list(_not_reached_lines(rows, False))
     return lines, headline["not_reached"] + headline["in_progress"]
 
 
@@ -489,49 +480,14 @@ def not_reached_csv(store: Store, name: str, *, actor: str) -> Iterator[str]:
         writer = csv.writer(buffer)
         writer.writerow(NOT_REACHED_COLUMNS)
         with store.connect() as conn:
-            rows = q.not_reached_rows(conn, campaign.id)
-            for batch in _batched(_not_reached_lines_streamed(rows), 500):
-                for line in batch:
-                    writer.writerow(
-                        [
-                            spreadsheet_safe(v)
-                            for v in (
-                                line.external_id,
-                                line.name,
-                                line.jurisdiction,
-                                line.locale,
-                                line.contact,
-                                line.why,
-                                " | ".join(line.tried),
-                            )
-                        ]
-                    )
-                yield buffer.getvalue()
-                buffer.seek(0)
-                buffer.truncate()
+            lines = _not_reached_lines(q.not_reached_rows(conn, campaign.id), False)
+            for n, line in enumerate(lines, start=1):
+                cells = (line.external_id, line.name, line.jurisdiction, line.locale, line.contact, line.why)
+                writer.writerow([spreadsheet_safe(v) for v in (*cells, " | ".join(line.tried))])
+                if n % 500 == 0:  # a chunk to send every 500 customers
+                    yield buffer.getvalue()
+                    buffer.seek(0)
+                    buffer.truncate()
         yield buffer.getvalue()
 
     return chunks()
-
-
-def _batched(lines: Iterable[NotReachedLine], size: int) -> Iterator[list[NotReachedLine]]:
-    batch: list[NotReachedLine] = []
-    for line in lines:
-        batch.append(line)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
-def _not_reached_lines_streamed(rows: Iterable[NotReachedRow]) -> Iterator[NotReachedLine]:
-    """``_not_reached_lines`` without holding every line: one customer's rows at a time."""
-    current: list[NotReachedRow] = []
-    for row in rows:
-        if current and current[0].external_id != row.external_id:
-            yield from _not_reached_lines(current, False)
-            current = []
-        current.append(row)
-    if current:
-        yield from _not_reached_lines(current, False)

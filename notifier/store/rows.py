@@ -30,7 +30,6 @@ __all__ = [
     "LedgerRow",
     "ManifestReader",
     "MessageRow",
-    "NotReachedRow",
     "Outcome",
     "ReasonRow",
     "ReplyRow",
@@ -278,26 +277,6 @@ class TimelineRow:
     bucket: datetime  # the start of the bucket, UTC
     state: str
     count: int
-
-
-@dataclass(frozen=True, slots=True)
-class NotReachedRow(_FromRow):
-    """A customer not reached, with one channel tried (channel None: none could be)."""
-
-    external_id: str
-    name: str
-    email: str | None
-    phone: str | None
-    notice_locale: str
-    jurisdiction: str | None
-    channel_plan: str
-    email_reason: str | None
-    sms_reason: str | None
-    channel: str | None
-    state: str | None
-    attempts: int | None
-    last_error: str | None
-    updated_at: datetime | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,6 @@ from notifier.store.rows import (
     BreakdownRow,
     LedgerRow,
     MessageRow,
-    NotReachedRow,
     ReasonRow,
     TimelineRow,
 )
@@ -169,7 +168,7 @@ def failure_reasons(conn: Connection, campaign_id: int, limit: int = 20) -> list
 
 def not_reached_rows(
     conn: Connection, campaign_id: int, *, after: str | None = None, limit: int | None = None, offset: int = 0
-) -> Iterator[NotReachedRow]:
+) -> Iterator[MessageRow]:
     """The customers the campaign did not reach (for good or not yet), each with what was tried: one row
     per (customer, channel tried), or one with channel None for a customer with no usable channel."""
     ids = _not_reached(campaign_id, frozenset())
@@ -182,22 +181,7 @@ def not_reached_rows(
         ids = ids.offset(offset)
     chosen = ids.subquery()
     query = (
-        select(
-            manifest.c.external_id,
-            manifest.c.name,
-            manifest.c.email,
-            manifest.c.phone,
-            manifest.c.notice_locale,
-            manifest.c.jurisdiction,
-            manifest.c.channel_plan,
-            manifest.c.email_reason,
-            manifest.c.sms_reason,
-            outbox.c.channel,
-            outbox.c.state,
-            outbox.c.attempts,
-            outbox.c.last_error,
-            outbox.c.updated_at,
-        )
+        select(*_message_columns(), *_CONTACT)
         .select_from(manifest.outerjoin(outbox, OUTBOX_OF_MANIFEST))
         .where(
             manifest.c.campaign_id == campaign_id, manifest.c.external_id.in_(select(chosen.c.external_id))
@@ -206,7 +190,7 @@ def not_reached_rows(
         .execution_options(yield_per=2000)
     )
     for row in conn.execute(query):
-        yield NotReachedRow.from_row(row)
+        yield MessageRow.from_row(row)
 
 
 def _epoch(conn: Connection, column: Any) -> Any:
@@ -259,25 +243,11 @@ def _utc(value: Any) -> datetime:
     return moment
 
 
-def _sent_at() -> Any:
-    """When the message was handed to the provider: its first ``sending`` delivery event."""
+def _first(state: OutboxState) -> Any:
+    """When the message first reached ``state`` (``sending``: handed to the provider), from its events."""
     return (
         select(func.min(delivery_events.c.at))
-        .where(
-            delivery_events.c.outbox_id == outbox.c.id,
-            delivery_events.c.to_state == OutboxState.SENDING.value,
-        )
-        .scalar_subquery()
-    )
-
-
-def _delivered_at() -> Any:
-    return (
-        select(func.min(delivery_events.c.at))
-        .where(
-            delivery_events.c.outbox_id == outbox.c.id,
-            delivery_events.c.to_state == OutboxState.DELIVERED.value,
-        )
+        .where(delivery_events.c.outbox_id == outbox.c.id, delivery_events.c.to_state == state.value)
         .scalar_subquery()
     )
 
@@ -295,6 +265,10 @@ def _fell_back() -> Any:
     )
 
 
+# Who the customer is and what went wrong in the provider's words: the report's, never the ledger's.
+_CONTACT = (manifest.c.name, manifest.c.email, manifest.c.phone, outbox.c.last_error)
+
+
 def _message_columns() -> list[Any]:
     """What the report's CSV and the evidence ledger say of each message (the ledger names no contact)."""
     return [
@@ -309,8 +283,8 @@ def _message_columns() -> list[Any]:
         outbox.c.attempts,
         outbox.c.provider_message_id,
         outbox.c.content_hash,
-        _sent_at().label("sent_at"),
-        _delivered_at().label("delivered_at"),
+        _first(OutboxState.SENDING).label("sent_at"),
+        _first(OutboxState.DELIVERED).label("delivered_at"),
         case((_fell_back(), True), else_=False).label("fallback"),
         outbox.c.updated_at,
     ]
@@ -319,9 +293,8 @@ def _message_columns() -> list[Any]:
 def message_rows(conn: Connection, campaign_id: int) -> Iterator[MessageRow]:
     """Every (customer, channel) line of a campaign, streamed in manifest order (the report's CSV); the
     customers with no channel once, channel None."""
-    contact = [manifest.c.name, manifest.c.email, manifest.c.phone, outbox.c.last_error]
     query = (
-        select(*_message_columns(), *contact)
+        select(*_message_columns(), *_CONTACT)
         .select_from(manifest.outerjoin(outbox, OUTBOX_OF_MANIFEST))
         .where(manifest.c.campaign_id == campaign_id)
         .order_by(manifest.c.id, outbox.c.channel)
