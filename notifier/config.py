@@ -165,6 +165,7 @@ class Settings:
     batch_size:    outbox rows one sender claims ahead at a time.
     lease_seconds: how long a claim is ours; a row left ``sending`` past it becomes ``uncertain``.
     mailbox_url:   IMAP mailbox read for replies and bounces (``imaps://user:pass@host/INBOX``); None = none.
+    source_url:    the company's own read-only database that selection queries may run on; never printed.
     secret_key:    signs the console's session cookies (``notifier serve``); never printed.
     email, sms:    the parsed channel settings (from the URLs; None when the URL is not set).
     mailbox:       the parsed mailbox settings (None when the URL is not set)."""
@@ -173,6 +174,7 @@ class Settings:
     email_url: str | None = None
     sms_url: str | None = None
     mailbox_url: str | None = None
+    source_url: str | None = field(default=None, repr=False)  # the company database saved selections read
     templates_dir: Path = PROJECT_ROOT / "templates"
     locales_dir: Path = PROJECT_ROOT / "locales"
     migrations_dir: Path = PROJECT_ROOT / "migrations"
@@ -254,6 +256,7 @@ ENVIRONMENT: dict[str, tuple[str, Callable[[str, str], Any], str]] = {
     "NOTIFIER_EMAIL_URL": ("email_url", _text, "email channel URL (smtp://, smtps://, memory://email)"),
     "NOTIFIER_SMS_URL": ("sms_url", _text, "SMS channel URL (twilio://, twilio+http://, memory://sms)"),
     "NOTIFIER_MAILBOX_URL": ("mailbox_url", _text, "IMAP mailbox of replies and bounces (imaps://)"),
+    "NOTIFIER_SOURCE_URL": ("source_url", _text, "the company's read-only database, for selection queries"),
     "NOTIFIER_VAR_DIR": ("var_dir", _path, "working files: the default SQLite store, demo output"),
     "NOTIFIER_TEMPLATES_DIR": ("templates_dir", _path, "notice templates and legal content data"),
     "NOTIFIER_LOCALES_DIR": ("locales_dir", _path, "gettext catalogs"),

@@ -16,6 +16,8 @@ ConfigurationError (ValueError)        deliberately *not* a NotifierError: a bro
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 __all__ = [
     "AccessDeniedError",
     "CampaignStateError",
@@ -38,7 +40,12 @@ class NotifierError(Exception):
 
 
 class InputError(NotifierError, ValueError):
-    """User-supplied data is malformed; the message says what and where."""
+    """User-supplied data is malformed; the message says what and where. When it lists several problems
+    (an incident's facts), ``problems`` holds them one by one, for a form to show each by its field."""
+
+    def __init__(self, message: str, *, problems: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.problems: tuple[str, ...] = tuple(problems) or (message,)
 
 
 class SelectionError(NotifierError):

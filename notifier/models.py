@@ -25,6 +25,7 @@ __all__ = [
     "RenderedMessage",
     "ReplyStatus",
     "Role",
+    "SelectionSource",
     "UncertainEmail",
     "UnreachableReason",
     "parse_duration",
@@ -410,3 +411,11 @@ class DeliveryPolicy:
             retry_for=timedelta(seconds=float(str(data.get("retry_for_seconds", 12 * 3600)))),
             tracking_window=timedelta(seconds=float(str(data.get("tracking_window_seconds", 72 * 3600)))),
         )
+
+
+class SelectionSource(enum.StrEnum):
+    """Where a saved selection query runs: on the store, or on the company's own read-only database
+    (``NOTIFIER_SOURCE_URL``, whose rows must carry the customer columns: docs/selection.md)."""
+
+    STORE = "store"
+    SOURCE = "source"

@@ -11,7 +11,6 @@ from notifier.errors import ConfigurationError
 from notifier.models import Channel, QuietHours
 
 OPTION_FALLBACKS = {
-    "NOTIFIER_SOURCE_URL",
     "NOTIFIER_TEST_PG_URL",
     "NOTIFIER_PROJECT_DIR",
     "NOTIFIER_TOKEN",

@@ -22,9 +22,10 @@ from sqlalchemy import select
 from test_tracking import serving_at
 
 from notifier.accounts.users import add_user
+from notifier.audience.saved import save_selection
 from notifier.config import PROJECT_ROOT, Settings
 from notifier.console.app import console_app
-from notifier.models import Channel
+from notifier.models import Channel, SelectionSource
 from notifier.notices.incidents import load_incident_file
 from notifier.notices.records import edit_incident
 from notifier.store import Store
@@ -292,25 +293,65 @@ def test_an_admin_gives_a_role_and_the_user_gets_its_pages(browser: object, cons
     assert val.goto("/customers").status == 200  # support's look-up, now hers
 
 
-def test_comms_revises_the_facts_and_plans_a_campaign_from_an_uploaded_file(
-    browser: object, console: str, tmp_path: Path
+def test_comms_revises_the_facts_and_plans_campaigns_from_a_file_and_a_saved_query(
+    browser: object, console: str, store: Store, tmp_path: Path
 ) -> None:
     page = _page(browser, console, "casey")
     _nav(page, "Incidents")
     page.get_by_role("link", name=KEY).click()
     page.get_by_role("link", name="Revise the facts").click()
     _axe(page)
-    facts = json.loads(page.get_by_label("Facts (JSON)").input_value())
-    facts["contact"]["phone"] = "+1 800 555 0142"
-    page.get_by_label("Facts (JSON)").fill(json.dumps(facts, ensure_ascii=False))
+    page.get_by_label("Phone", exact=True).fill("+1 800 555 0142")
     page.get_by_label("What changed and why (kept with the revision)").fill("new hotline number")
     page.get_by_role("button", name="Record the revision").click()
     assert re.search(r"revision 2, \d+ pieces need approval again", page.get_by_role("status").inner_text())
+
     page.get_by_role("link", name="Revise the facts").click()
-    page.get_by_label("Facts (JSON)").fill('{"key": ')
+    measures = page.get_by_role("group", name="What the company has done")
+    measures.get_by_label("Tiếng Việt (vi)").fill("")
+    page.get_by_label("Discovered at (required)").fill("yesterday")
+    page.get_by_role("group", name="Opening hours").get_by_label("English (en)").fill("<b>9–17</b>")
     page.get_by_label("What changed and why (kept with the revision)").fill("broken on purpose")
     page.get_by_role("button", name="Record the revision").click()
-    assert "line 1, column 9: invalid JSON" in page.get_by_role("alert").inner_text()  # said, not a 500
+    summary = page.get_by_role("alert")
+    assert summary.get_by_role("heading").inner_text() == "Nothing was recorded: 1 problem"
+    summary.get_by_role("link", name=re.compile(r"^discovered_at 'yesterday' is not")).click()
+    assert page.evaluate("document.activeElement.id") == "fact-discovered-at"  # the link leads to it
+    assert page.get_by_label("Discovered at (required)").input_value() == "yesterday"  # nothing typed lost
+    assert (
+        page.get_by_role("group", name="Opening hours").get_by_label("English (en)").input_value()
+        == "<b>9–17</b>"
+    )
+    assert measures.get_by_text("Missing translation: vi.").is_visible()  # flagged beside en and ru
+    _axe(page)
+    page.get_by_label("Discovered at (required)").fill("2026-11-12T08:00:00+00:00")
+    page.get_by_role("button", name="Record the revision").click()
+    assert "revision 3" in page.get_by_role("status").inner_text()
+    assert page.get_by_text("no vi text for measures").is_visible()  # listed on the incident's page
+
+    _nav(page, "Incidents")
+    page.get_by_role("link", name="Record an incident").click()
+    _axe(page)
+    page.get_by_label("Incident key (letters, digits, dashes; never changes) (required)").fill(
+        "2026-12-lost-laptop"
+    )
+    page.get_by_label("Title (the console and reports show it; customers do not) (required)").fill(
+        "Lost laptop"
+    )
+    page.get_by_label("Company: legal name (required)").fill("Example Shop Holdings, Inc.")
+    page.get_by_label("Company: the brand customers know (required)").fill("Example Shop")
+    page.get_by_label("Web page about the incident (https://) (required)").fill("https://example.com/laptop")
+    page.get_by_role("group", name="What happened (required)").get_by_label("English (en)").fill(
+        "A laptop holding a copy of our customer list was stolen from a car."
+    )
+    page.get_by_label("Discovered at (required)").fill("2026-12-01T10:00:00+00:00")
+    page.get_by_label("email: Your email address").check()
+    page.get_by_label("Email address", exact=True).fill("privacy@example.com")
+    page.get_by_role("button", name="Record the incident").click()
+    assert "Done: recorded." in page.get_by_role("status").inner_text()
+    assert page.get_by_role("heading", level=1).inner_text() == "Lost laptop"
+    assert page.get_by_text("no ru text for what_happened").is_visible()  # said before anyone plans
+    _axe(page)
 
     ids = tmp_path / "ids.txt"
     ids.write_text("C00001\nC00002\nC00003\nNOBODY-9\n", encoding="utf-8")
@@ -331,6 +372,25 @@ def test_comms_revises_the_facts_and_plans_a_campaign_from_an_uploaded_file(
         .is_visible()
     )
     _axe(page)
+
+    save_selection(
+        store,
+        name="vietnamese-readers",
+        query="SELECT external_id FROM customers WHERE locale LIKE 'vi%'",
+        description="everyone who reads Vietnamese <b>only</b>",
+        source=SelectionSource.STORE,
+        actor="casey",
+    )
+    _nav(page, "Campaigns")
+    page.get_by_role("link", name="Plan a campaign").click()
+    page.get_by_text("What each saved selection runs").click()
+    assert page.get_by_text("WHERE locale LIKE 'vi%'").is_visible()  # the SQL is shown, never typed here
+    _axe(page)
+    page.get_by_label("Campaign name (letters, digits, dashes)").fill("from-a-saved-query")
+    page.get_by_label(re.compile(r"^Or a saved selection query")).select_option("vietnamese-readers")
+    page.get_by_role("button", name="Plan the campaign").click()
+    assert "Done: planned." in page.get_by_role("status").inner_text()
+    assert "Who the campaign is for (2 customers)" in page.content()  # customers 1 and 4
 
 
 def _tab_to(page: object, matches: str, limit: int = 80) -> None:

@@ -24,6 +24,7 @@ class Action(enum.StrEnum):
     NOTICE_DECIDE = "notice.decide"  # approve or reject a piece
     NOTICE_SUBMIT = "notice.submit"  # say who edited a piece's content
     CAMPAIGN_PLAN = "campaign.plan"
+    SELECTION_SAVE = "selection.save"  # keep a selection query under a name (CLI only: no SQL in the console)
     CAMPAIGN_CONTROL = "campaign.control"  # launch, pause, resume, cancel, reconcile, release
     CAMPAIGN_TEST_SEND = "campaign.test_send"
     CAMPAIGN_VIEW = "campaign.view"  # status, progress, report (masked)
@@ -45,6 +46,7 @@ ALLOWED: dict[Action, frozenset[Role]] = {
     Action.NOTICE_DECIDE: frozenset({L}),
     Action.NOTICE_SUBMIT: frozenset({C}),
     Action.CAMPAIGN_PLAN: frozenset({C}),
+    Action.SELECTION_SAVE: frozenset({C}),
     Action.CAMPAIGN_CONTROL: frozenset({C}),
     Action.CAMPAIGN_TEST_SEND: frozenset({C, L}),
     Action.CAMPAIGN_VIEW: frozenset({A, C, L, S, V}),

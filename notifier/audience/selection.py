@@ -49,13 +49,14 @@ class Selection:
     """Who is affected. ``query`` returns a column ``external_id``; with ``source_url`` it runs on that
     (read-only) database and must return the customer columns too (see docs/selection.md).
     ``not_reached_in`` selects a finished campaign's customers it did not reach (a follow-up), optionally
-    only those of ``not_reached_kinds``."""
+    only those of ``not_reached_kinds``. ``saved_as`` names the saved selection ``query`` is from."""
 
     ids_file: Path | None = None
     query: str | None = None
     source_url: str | None = None
     not_reached_in: str | None = None
     not_reached_kinds: frozenset[str] = frozenset()
+    saved_as: str | None = None  # the name of the saved selection ``query`` came from
 
     def check(self) -> None:
         """Refuse at once what cannot be selected (a broken affected-ids file), before anything is made."""
@@ -77,6 +78,7 @@ class Selection:
         return {
             "ids_file": str(self.ids_file) if self.ids_file else None,
             "query": self.query,
+            "saved_selection": self.saved_as,
             "source_url": mask_url(self.source_url) if self.source_url else None,
             "not_reached_in": self.not_reached_in,
             "only": sorted(self.not_reached_kinds),
@@ -278,7 +280,7 @@ def _id_pages(
     if selection.query is None:
         return
     if selection.source_url is None:
-        with store.connect() as conn:
+        with store.read_only() as conn:
             for page in _selection_pages(conn, selection.query, page_size):
                 yield [str(row["external_id"]) for row in page]
         return

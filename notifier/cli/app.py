@@ -18,6 +18,7 @@ from notifier.cli import (
     customers,
     evidence,
     incidents,
+    selections,
     serve,
     support,
     templates,
@@ -49,6 +50,7 @@ app.add_typer(customers.app, name="customers")
 app.add_typer(customers.customer_app, name="customer")
 app.add_typer(incidents.app, name="incident")
 app.add_typer(campaigns.app, name="campaign")
+app.add_typer(selections.app, name="selections")
 app.add_typer(templates.app, name="templates")
 app.add_typer(track.app, name="track")
 app.add_typer(support.app, name="support")

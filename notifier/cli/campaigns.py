@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -20,7 +21,7 @@ from notifier.cli.common import (
     signed_in,
     store_for,
 )
-from notifier.errors import ConfigurationError
+from notifier.errors import ConfigurationError, InputError
 
 app = typer.Typer(help="Plan, launch and watch a notification campaign.", no_args_is_help=True)
 
@@ -45,6 +46,10 @@ def campaign_plan(
         typer.Option(
             envvar="NOTIFIER_SOURCE_URL", help="Read-only database to run --query on instead of the store."
         ),
+    ] = None,
+    saved: Annotated[
+        str | None,
+        typer.Option(help="A saved selection query by name (`notifier selections list`), not --query."),
     ] = None,
     not_reached_in: Annotated[
         str | None,
@@ -121,6 +126,22 @@ def campaign_plan(
         ) from exc
     store = store_for(settings)
     user = signed_in(store, Action.CAMPAIGN_PLAN)
+    selection = Selection(
+        ids_file=affected_ids,
+        query=query,
+        source_url=source_url,
+        not_reached_in=not_reached_in,
+        not_reached_kinds=frozenset(k.strip() for k in (only or "").split(",") if k.strip()),
+    )
+    if saved is not None:
+        if query is not None:
+            raise InputError("--saved names a saved query: give it or --query, not both")
+        from notifier.audience.saved import saved_selection, selection_of
+
+        chosen = selection_of(saved_selection(store, saved), source_url=source_url)
+        selection = replace(
+            selection, query=chosen.query, source_url=chosen.source_url, saved_as=chosen.saved_as
+        )
     selected = 0
 
     def advance_by(n: int) -> None:
@@ -133,13 +154,7 @@ def campaign_plan(
             store,
             name=name,
             incident_key=incident,
-            selection=Selection(
-                ids_file=affected_ids,
-                query=query,
-                source_url=source_url,
-                not_reached_in=not_reached_in,
-                not_reached_kinds=frozenset(k.strip() for k in (only or "").split(",") if k.strip()),
-            ),
+            selection=selection,
             channels=channel_set,
             policy=channel_policy,
             locales=renderer_for(settings.templates_dir, settings.locales_dir, notice).locales,

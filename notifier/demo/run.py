@@ -25,9 +25,11 @@ from sqlalchemy import Connection
 
 from notifier.accounts.users import add_user
 from notifier.audience.importer import ImportReport, import_customers
+from notifier.audience.saved import save_selection
 from notifier.cli.output import data_table, import_report_table, manifest_tables, outbox_table, progress_bar
 from notifier.config import Settings
 from notifier.demo.seed import write_demo_csv
+from notifier.models import SelectionSource
 from notifier.notices import approval
 from notifier.notices.incidents import load_incident_file
 from notifier.notices.lint import Linter
@@ -136,6 +138,15 @@ def _customers_and_incident(demo: _Demo, customers: int) -> tuple[ImportReport, 
     ids_file = demo.var_dir / "demo-affected-ids.txt"
     affected = [i for n, i in enumerate(population.external_ids) if n % 20 != 19] + list(UNKNOWN_IDS)
     ids_file.write_text("external_id\n" + "\n".join(affected) + "\n", encoding="utf-8")
+    # A query kept under a name, as a data team would save one: the console's planning page offers it.
+    save_selection(
+        demo.store,
+        name="vietnam-residents",
+        query="SELECT external_id FROM customers WHERE country = 'VN'",
+        description="every customer whose address is in Vietnam (for a Vietnam-only follow-up)",
+        source=SelectionSource.STORE,
+        actor=COMMS,
+    )
     demo.console.print(
         f"incident {facts['key']!r}; {len(affected)} affected ids from forensics ({ids_file.name}), "
         f"{len(UNKNOWN_IDS)} of them unknown to the store",

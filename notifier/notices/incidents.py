@@ -186,7 +186,10 @@ class Incident:
         if incident is not None:
             incident = reader.bookkeeping(incident, regimes, obligations)
         if reader.problems:
-            raise InputError("incident facts: " + "; ".join(reader.problems) + " (see docs/incidents.md)")
+            raise InputError(
+                "incident facts: " + "; ".join(reader.problems) + " (see docs/incidents.md)",
+                problems=reader.problems,
+            )
         assert incident is not None
         return incident
 

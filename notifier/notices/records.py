@@ -92,10 +92,18 @@ def create_incident(store: Store, settings: Settings, facts: Mapping[str, Any], 
 
 
 def edit_incident(
-    store: Store, settings: Settings, key: str, facts: Mapping[str, Any], *, actor: str, comment: str = ""
+    store: Store,
+    settings: Settings,
+    key: str,
+    facts: Mapping[str, Any],
+    *,
+    actor: str,
+    comment: str = "",
+    based_on: int | None = None,
 ) -> Edit:
     """Make ``facts`` the incident's next revision; the approvals of every piece whose text changes are
-    void from then on. Refused, changing nothing, if the facts do not render or name another incident."""
+    void from then on. Refused, changing nothing, if the facts do not render or name another incident,
+    or (``based_on``: the revision the editor started from) if someone revised it since."""
     if facts.get("key") != key:
         raise InputError(f"the file is for incident {facts.get('key')!r}, not {key!r}; the key never changes")
     after = parse_incident(facts, settings.templates_dir)
@@ -104,6 +112,11 @@ def edit_incident(
         row = q.incident_by_key(conn, key)
     if row is None:
         raise InputError(f"no incident {key!r}; record it first with `notifier incident create FILE`")
+    if based_on is not None and row.revision != based_on:
+        raise InputError(
+            f"incident {key!r} is at revision {row.revision} now: someone revised it after you opened "
+            f"revision {based_on}; compare with the current facts, then record yours again"
+        )
     before = parse_incident(row.facts, settings.templates_dir)
     changed = changed_fields(row.facts, dict(facts))
     if not changed:

@@ -61,6 +61,25 @@ class Store:
         with self.engine.connect() as conn:
             yield conn
 
+    @contextmanager
+    def read_only(self) -> Iterator[Connection]:
+        """A connection that cannot change the store, for SQL a person wrote (selection queries): a
+        mistaken or hostile statement, or a function with side effects, fails instead of writing."""
+        with self.engine.connect() as conn:
+            if self.is_sqlite:
+                conn.exec_driver_sql("PRAGMA query_only = ON")
+                try:
+                    yield conn
+                finally:
+                    conn.rollback()
+                    conn.exec_driver_sql("PRAGMA query_only = OFF")  # the connection goes back to the pool
+            else:
+                conn.exec_driver_sql("SET TRANSACTION READ ONLY")  # the first statement of the transaction
+                try:
+                    yield conn
+                finally:
+                    conn.rollback()
+
     def ping(self) -> None:
         """StoreError unless the store answers (a health check)."""
         try:

@@ -374,3 +374,13 @@ class CampaignOverview(_FromRow):
     planned_at: datetime | None
     completed_at: datetime | None
     customers: int
+
+
+@dataclass(frozen=True, slots=True)
+class SavedSelectionRow(_FromRow):
+    name: str
+    description: str
+    query: str
+    source: str
+    saved_by: str
+    saved_at: datetime

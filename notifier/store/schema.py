@@ -36,6 +36,7 @@ from notifier.models import (
     OutboxState,
     ReplyStatus,
     Role,
+    SelectionSource,
     UnreachableReason,
 )
 
@@ -60,6 +61,7 @@ __all__ = [
     "pseudonym_keys",
     "rate_limits",
     "replies",
+    "saved_selections",
     "sessions",
     "template_submissions",
     "user_roles",
@@ -416,6 +418,22 @@ rate_limits = Table(
 
 # The people who use notifier (console and CLI). Passwords are argon2id hashes; a user with too many
 # failed sign-ins in a row is locked until ``locked_until``.
+# Selection queries kept under a name (`notifier selections save`), so that comms can plan a campaign from
+# one in the console without anyone typing SQL into a web page. Re-saving a name replaces its query; the
+# audit log keeps every version, and each campaign's manifest records the query it was planned from.
+saved_selections = Table(
+    "saved_selections",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("description", Text, nullable=False),
+    Column("query", Text, nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("saved_by", String(128), nullable=False),
+    Column("saved_at", UTC, nullable=False),
+    _one_of("source", SelectionSource),
+)
+
 users = Table(
     "users",
     metadata,

@@ -4,22 +4,32 @@ approvals of the pieces whose text it changes)."""
 
 from __future__ import annotations
 
-import json
-from typing import Any
 from urllib.parse import quote
 
 from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from notifier.accounts.permissions import Action
 from notifier.clock import utcnow
+from notifier.console.facts_form import (
+    OTHER,
+    Values,
+    facts_from_form,
+    form_sections,
+    form_values,
+    problem_links,
+)
 from notifier.console.web import Console, render, require, see_other, with_form
 from notifier.errors import InputError
+from notifier.notices.content import load_content
 from notifier.notices.deadlines import incident_deadlines
 from notifier.notices.records import create_incident, edit_incident, incident_by_key, text_gaps
+from notifier.notices.render import NOTICES, renderer_for
 from notifier.store import queries as q
+from notifier.store.rows import IncidentRow
 
 __all__ = ["routes"]
 
@@ -47,37 +57,91 @@ def routes(console: Console) -> list[BaseRoute]:
             done=request.query_params.get("done", ""),
         )
 
+    def form_page(
+        request: Request,
+        values: Values,
+        *,
+        key: str = "",
+        revision: int | None = None,
+        problems: list[str] | None = None,
+    ) -> Response:
+        gaps: list[str] = []
+        if key:
+            gaps = text_gaps(settings, incident_by_key(store, settings, key))
+        return render(
+            request,
+            "comms/incident_edit.html.j2",
+            status_code=400 if problems else 200,
+            key=key,
+            revision=revision,
+            sections=form_sections(values, locales=_locales(), categories=_categories(), new=not key),
+            other=values.get(OTHER, [""])[0] if values.get(OTHER) else "",
+            gaps=gaps,
+            problems=problem_links(problems or []),
+            comment=values.get("comment", [""])[0] if values.get("comment") else "",
+        )
+
+    def _locales() -> tuple[str, ...]:
+        return renderer_for(settings.templates_dir, settings.locales_dir, NOTICES[0]).locales
+
+    def _categories() -> dict[str, str]:
+        known = load_content(settings.templates_dir).categories
+        return {name: f"{name}: {category.label}" for name, category in known.items()}
+
     def new_page(request: Request) -> Response:
         require(request, Action.INCIDENT_EDIT)
-        sample = (settings.templates_dir / "samples" / "complete.json").read_text(encoding="utf-8")
-        return render(request, "comms/incident_edit.html.j2", key="", facts=sample, gaps=[])
+        return form_page(request, {})
 
     def create(request: Request, form: FormData) -> Response:
         user = require(request, Action.INCIDENT_EDIT)
-        facts = _facts(str(form.get("facts", "")))
-        create_incident(store, settings, facts, actor=user.username)
-        return see_other(f"/incidents/{facts.get('key')}?done=recorded")
+        values = _posted(form)
+        try:
+            facts = facts_from_form(values, key=None, original=None)
+            create_incident(store, settings, facts, actor=user.username)
+        except InputError as exc:
+            return form_page(request, values, problems=list(exc.problems))
+        return see_other(f"/incidents/{quote(str(facts['key']))}?done=recorded")
 
     def edit_page(request: Request) -> Response:
         require(request, Action.INCIDENT_EDIT)
-        found = incident_by_key(store, settings, request.path_params["key"])
-        text = json.dumps(found.facts, indent=2, ensure_ascii=False)
-        gaps = text_gaps(settings, found)
-        return render(request, "comms/incident_edit.html.j2", key=found.key, facts=text, gaps=gaps)
+        row = _row(request.path_params["key"])
+        return form_page(request, form_values(row.facts), key=row.key, revision=row.revision)
 
     def revise(request: Request, form: FormData) -> Response:
         user = require(request, Action.INCIDENT_EDIT)
-        key = request.path_params["key"]
-        edit = edit_incident(
-            store,
-            settings,
-            key,
-            _facts(str(form.get("facts", ""))),
-            actor=user.username,
-            comment=str(form.get("comment", ""))[:500],
-        )
+        row = _row(request.path_params["key"])
+        values = _posted(form)
+        try:
+            based_on = int(str(form.get("revision", "")))
+        except ValueError:
+            raise InputError("the form lost the revision it was opened at; open it again") from None
+        comment = str(form.get("comment", "")).strip()[:500]
+        try:
+            if not comment:
+                raise InputError("say what changed and why: the comment is kept with the revision")
+            facts = facts_from_form(values, key=row.key, original=row.facts)
+            edit = edit_incident(
+                store,
+                settings,
+                row.key,
+                facts,
+                actor=user.username,
+                comment=comment,
+                based_on=based_on,
+            )
+        except InputError as exc:
+            # Whatever was typed comes back with the problems; a revision that landed meanwhile becomes
+            # the base, so recording again (after comparing) is a deliberate choice.
+            return form_page(request, values, key=row.key, revision=row.revision, problems=list(exc.problems))
         done = f"revision {edit.revision}, {len(edit.changed_pieces)} pieces need approval again"
-        return see_other(f"/incidents/{key}?done={quote(done)}")
+        return see_other(f"/incidents/{quote(row.key)}?done={quote(done)}")
+
+    def _row(key: str) -> IncidentRow:
+        with store.connect() as conn:
+            row = q.incident_by_key(conn, key)
+        if row is None:
+            raise HTTPException(404, f"no incident {key!r}")
+        return row
 
     return [
         Route("/incidents", incidents, methods=["GET"]),
@@ -89,14 +153,6 @@ def routes(console: Console) -> list[BaseRoute]:
     ]
 
 
-def _facts(text: str) -> dict[str, Any]:
-    """The facts typed or pasted into the form, or an InputError saying where the JSON is broken."""
-    try:
-        facts = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(
-            f"the facts: line {exc.lineno}, column {exc.colno}: invalid JSON: {exc.msg}"
-        ) from None
-    if not isinstance(facts, dict):
-        raise InputError("the facts must be one JSON object (see docs/incidents.md)")
-    return facts
+def _posted(form: FormData) -> dict[str, list[str]]:
+    """Every posted name with all its values (text fields only; this form uploads no file)."""
+    return {name: [v for v in form.getlist(name) if isinstance(v, str)] for name in form}

@@ -1,10 +1,12 @@
-"""Comms plans a campaign in the console: the affected-ids file uploaded (or a follow-up of the customers an
-earlier campaign did not reach), channels, policy and delivery hours; the manifest is frozen and its
-counts (by channel, language, jurisdiction, and why customers cannot be reached) shown before any launch."""
+"""Comms plans a campaign in the console: the affected-ids file uploaded, a saved selection query chosen by
+name, or a follow-up of the customers an earlier campaign did not reach; channels, policy and delivery
+hours. The manifest is frozen and its counts (by channel, language, jurisdiction, and why customers cannot
+be reached) shown before any launch."""
 
 from __future__ import annotations
 
 import secrets
+from dataclasses import replace
 
 from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
@@ -12,6 +14,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from notifier.accounts.permissions import Action
+from notifier.audience.saved import saved_selection, saved_selections, selection_of
 from notifier.audience.selection import Selection
 from notifier.console.web import Console, render, require, see_other, with_form
 from notifier.errors import InputError
@@ -38,6 +41,7 @@ def routes(console: Console) -> list[BaseRoute]:
             "comms/plan.html.j2",
             incidents=incidents,
             campaigns=[c for c in campaigns if c.state == "completed"],
+            saved=saved_selections(store),
             notices=NOTICES,
             policies=[p.value for p in ChannelPolicy],
         )
@@ -56,8 +60,15 @@ def routes(console: Console) -> list[BaseRoute]:
             folder.mkdir(parents=True, exist_ok=True)
             ids_file = folder / f"{secrets.token_hex(8)}-affected-ids.csv"  # never the uploaded name
             ids_file.write_bytes(data)
-        if ids_file is None and follow_up is None:
-            raise InputError("upload the affected-ids file, or choose a campaign to follow up")
+        saved = str(form.get("saved", "")).strip()
+        chosen = Selection()
+        if saved:
+            chosen = selection_of(saved_selection(store, saved), source_url=settings.source_url)
+        if ids_file is None and follow_up is None and not saved:
+            raise InputError(
+                "say who is affected: upload the affected-ids file, choose a saved selection, or choose a "
+                "campaign to follow up"
+            )
         try:
             delivery = DeliveryPolicy.from_options(
                 quiet_hours=str(form.get("quiet_hours", "09-20")),
@@ -74,7 +85,7 @@ def routes(console: Console) -> list[BaseRoute]:
             store,
             name=name,
             incident_key=str(form.get("incident", "")),
-            selection=Selection(ids_file=ids_file, not_reached_in=follow_up),
+            selection=replace(chosen, ids_file=ids_file, not_reached_in=follow_up),
             channels=channels,
             policy=policy,
             locales=renderer_for(settings.templates_dir, settings.locales_dir, notice).locales,

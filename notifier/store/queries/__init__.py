@@ -69,6 +69,7 @@ from notifier.store.queries.customers import (
     customers_by_external_ids,
     mark_email_bounced,
     opt_out_email,
+    selection_columns,
     selection_page,
     suppress_customers_sms,
     upsert_customers,
@@ -150,6 +151,7 @@ from notifier.store.queries.reports import (
     timeline_rows,
     timeline_span,
 )
+from notifier.store.queries.selections import save_selection, saved_selection, saved_selections_list
 
 __all__ = [
     "HARD_BOUNCE",
@@ -253,8 +255,12 @@ __all__ = [
     "revoke_tokens_of",
     "sample_manifest",
     "save_mailbox_checkpoint",
+    "save_selection",
     "save_snapshot",
+    "saved_selection",
+    "saved_selections_list",
     "seal",
+    "selection_columns",
     "selection_page",
     "session_user",
     "set_campaign_state",

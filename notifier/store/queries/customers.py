@@ -116,6 +116,11 @@ def selection_page(
     return [dict(row._mapping) for row in conn.execute(wrapped, params)]
 
 
+def selection_columns(conn: Connection, selection_sql: str) -> list[str]:
+    """The columns a selection query returns, without reading a row of it."""
+    return list(conn.execute(text(f"SELECT * FROM ({selection_sql}) AS sel LIMIT 0")).keys())
+
+
 def mark_email_bounced(conn: Connection, customer_id: int, email: str, problem: str) -> None:
     """A hard bounce: later campaigns do not use this address (until an import brings another one)."""
     conn.execute(
