@@ -142,10 +142,27 @@ def test_an_edit_is_refused_whole_when_it_is_wrong(store: Store, settings: Setti
         edit_incident(store, settings, KEY, incident_facts(key="other"), actor="c")
     with pytest.raises(InputError, match="already has exactly these facts"):
         edit_incident(store, settings, KEY, incident_facts(), actor="c")
-    broken = incident_facts(discovered_at="yesterday")
-    with pytest.raises(InputError, match="discovered_at 'yesterday' is not an ISO-8601 date-time"):
+    broken = incident_facts(discovered_at="yesterday", notice_url="http://example.com")
+    with pytest.raises(InputError, match="discovered_at 'yesterday' is not an ISO-8601 date-time") as refused:
         edit_incident(store, settings, KEY, broken, actor="c")
+    assert refused.value.problems == (  # one by one, for a form to show each by its field
+        "discovered_at 'yesterday' is not an ISO-8601 date-time with offset",
+        "notice_url must be an https:// link",
+    )
     assert [r.revision for r in incident_history(store, KEY)] == [1]
+
+
+def test_an_edit_begun_before_another_landed_is_refused(store: Store, settings: Settings) -> None:
+    _recorded(store, settings)
+    first, second = incident_facts(), incident_facts()
+    first["contact"] = dict(first["contact"], phone="+1 800 555 0111")
+    second["contact"] = dict(second["contact"], phone="+1 800 555 0122")
+    edit_incident(store, settings, KEY, first, actor="casey", comment="mine", based_on=1)
+    with pytest.raises(
+        InputError, match=r"at revision 2 now: someone revised it after you opened revision 1"
+    ):
+        edit_incident(store, settings, KEY, second, actor="kim", comment="theirs", based_on=1)
+    assert incident_by_key(store, settings, KEY).contact.phone == "+1 800 555 0111"  # not overwritten
 
 
 def test_a_shared_template_voids_every_email_piece_and_a_block_only_its_profiles(
