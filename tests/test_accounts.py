@@ -4,6 +4,7 @@ hashes and dead once revoked or their user disabled, and the role × action tabl
 from __future__ import annotations
 
 import re
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -73,6 +74,30 @@ def test_five_wrong_passwords_lock_the_user_and_the_answer_never_says_which_part
     assert reasons[LOCK_AFTER].startswith("locked until")
     reset_password(store, "alice", "another long passphrase", actor="ada")  # lifts the lock
     assert sign_in(store, "alice", "another long passphrase", source="t").username == "alice"
+
+
+def test_guesses_sent_in_parallel_get_no_more_tries_than_guesses_one_by_one(store: Store) -> None:
+    add_user(store, "alice", display_name="", roles=["comms"], password=PASSWORD, actor="ada")
+    guesses = [f"wrong guess number {n}" for n in range(11)] + [PASSWORD]
+
+    def guess(password: str) -> str:
+        try:
+            return sign_in(store, "alice", password, source="10.0.0.9").username
+        except LoginRefusedError:
+            return "refused"
+
+    with ThreadPoolExecutor(max_workers=len(guesses)) as pool:
+        answers = list(pool.map(guess, guesses))
+    with store.connect() as conn:
+        reasons = [
+            r.detail["reason"]
+            for r in conn.execute(select(audit_log).where(audit_log.c.action == "user.sign_in_refused"))
+        ]
+    checked = [r for r in reasons if r.startswith("wrong password")]
+    # At most five passwords were checked (the right one may be among them, then it signs in).
+    assert len(checked) + answers.count("alice") <= LOCK_AFTER
+    assert len(reasons) + answers.count("alice") == len(guesses)
+    assert all(r.startswith(("wrong password", "locked until")) for r in reasons)
 
 
 def test_tokens_are_kept_as_hashes_and_die_with_revocation_or_a_disabled_user(store: Store) -> None:

@@ -252,27 +252,34 @@ def identity_for_token(store: Store, token: str) -> Identity:
 def sign_in(store: Store, username: str, password: str, *, source: str) -> Identity:
     """Check a password. Failures say only "wrong user name or password" (the audit log says which), and
     five in a row lock the user for 15 minutes; a locked or disabled user is refused even with the right
-    password. ``source`` (the client's address) goes to the audit log."""
+    password. ``source`` (the client's address) goes to the audit log.
+
+    Each attempt is counted (and committed) before its password is checked, so guesses sent in parallel
+    cannot all be checked before the fifth locks the user: at most five are, whatever the concurrency."""
     now = utcnow()
     name = username.strip().lower()
+    attempt: int | None = None
     with store.begin() as conn:
         user = q.user_by_name(conn, name)
-        # Every answer costs one argon2 verification, refusals included: how long it takes says nothing
-        # about whether the user exists, is disabled or is locked.
-        correct = verify_password(
-            user.password_hash if user and user.password_hash else dummy_hash(), password
-        )
+        if user is not None and user.password_hash is not None and not user.disabled:
+            attempt = q.reserve_login_attempt(
+                conn, user.id, now=now, lock_after=LOCK_AFTER, locked_until=now + LOCK_FOR
+            )
+    # Every answer costs one argon2 verification, refusals included: how long it takes says nothing about
+    # whether the user exists, is disabled or is locked. (Outside the transaction: it takes a while.)
+    stored = user.password_hash if user is not None and attempt is not None else None
+    correct = verify_password(stored or dummy_hash(), password)
+    with store.begin() as conn:
         if user is None or user.password_hash is None:
             reason = "unknown user" if user is None else "no password (token only)"
         elif user.disabled:
             reason = "disabled"
-        elif user.locked_until is not None and user.locked_until > now:
-            reason = f"locked until {user.locked_until:%H:%M} UTC"
+        elif attempt is None:
+            locked = q.user_by_id(conn, user.id)
+            until = locked.locked_until if locked and locked.locked_until else now + LOCK_FOR
+            reason = f"locked until {until:%H:%M} UTC"
         elif not correct:
-            failures = q.record_login_failure(
-                conn, user.id, lock_after=LOCK_AFTER, locked_until=now + LOCK_FOR
-            )
-            reason = "wrong password" + (", now locked" if failures >= LOCK_AFTER else "")
+            reason = "wrong password" + (", now locked" if attempt >= LOCK_AFTER else "")
         else:
             q.record_login_success(conn, user.id)
             if needs_rehash(user.password_hash):

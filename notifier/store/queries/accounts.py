@@ -19,8 +19,8 @@ __all__ = [
     "count_users",
     "end_session",
     "end_sessions_of",
-    "record_login_failure",
     "record_login_success",
+    "reserve_login_attempt",
     "revoke_tokens_of",
     "session_user",
     "set_user_roles",
@@ -113,22 +113,23 @@ def update_user(conn: Connection, user_id: int, **values: object) -> None:
     conn.execute(update(users).where(users.c.id == user_id).values(**values))
 
 
-def record_login_failure(conn: Connection, user_id: int, *, lock_after: int, locked_until: datetime) -> int:
-    """Count one more failed sign-in in a row; at ``lock_after`` the user is locked until
-    ``locked_until``. Returns the count."""
-    failures = int(
-        conn.execute(
-            update(users)
-            .where(users.c.id == user_id)
-            .values(failed_logins=users.c.failed_logins + 1)
-            .returning(users.c.failed_logins)
-        ).scalar_one()
-    )
-    if failures >= lock_after:
+def reserve_login_attempt(
+    conn: Connection, user_id: int, *, now: datetime, lock_after: int, locked_until: datetime
+) -> int | None:
+    """Count a sign-in attempt before its password is checked: its number in a row of failures, or None
+    while the user is locked. The ``lock_after``-th locks the user until ``locked_until`` in the same
+    statement's transaction, so parallel guesses queue on the row and none gets past the lock."""
+    attempt = conn.execute(
+        update(users)
+        .where(users.c.id == user_id, (users.c.locked_until.is_(None)) | (users.c.locked_until <= now))
+        .values(failed_logins=users.c.failed_logins + 1)
+        .returning(users.c.failed_logins)
+    ).scalar_one_or_none()
+    if attempt is not None and attempt >= lock_after:
         conn.execute(
             update(users).where(users.c.id == user_id).values(locked_until=locked_until, failed_logins=0)
         )
-    return failures
+    return None if attempt is None else int(attempt)
 
 
 def record_login_success(conn: Connection, user_id: int) -> None:
