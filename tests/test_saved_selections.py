@@ -99,6 +99,11 @@ def test_selection_queries_run_on_a_connection_that_cannot_write(store: Store, t
         assert conn.execute(select(func.count()).select_from(customers)).scalar_one() == 2
     with store.begin() as conn:  # the pooled connection writes again once handed back
         conn.execute(text("DELETE FROM customers WHERE external_id = 'C00002'"))
+    count = select(func.count()).select_from(customers)
+    with store.read_only() as conn:
+        first = conn.execute(count).scalar_one()
+        import_rows(store, tmp_path, [customer(3)])  # committed meanwhile, by another connection
+        assert conn.execute(count).scalar_one() == first == 1  # one snapshot: a report's numbers add up
 
 
 @pytest.mark.postgres

@@ -19,6 +19,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Connection
+
 from notifier.clock import utcnow
 from notifier.config import Settings
 from notifier.errors import InputError
@@ -187,14 +189,13 @@ def _not_reached_lines(rows: Iterable[MessageRow], reveal: bool) -> Iterator[Not
         yield _not_reached_line(list(group), reveal)
 
 
-def _timeline(store: Store, campaign_id: int) -> tuple[dict[str, dict[datetime, int]], int]:
+def _timeline(conn: Connection, campaign_id: int) -> tuple[dict[str, dict[datetime, int]], int]:
     series: dict[str, dict[datetime, int]] = {"sent": {}, "delivered": {}, "failed": {}}
-    with store.connect() as conn:
-        span = q.timeline_span(conn, campaign_id)
-        if span is None:
-            return series, 60
-        bucket = charts.bucket_seconds(*span)
-        rows = q.timeline_rows(conn, campaign_id, bucket)
+    span = q.timeline_span(conn, campaign_id)
+    if span is None:
+        return series, 60
+    bucket = charts.bucket_seconds(*span)
+    rows = q.timeline_rows(conn, campaign_id, bucket)
     name_of = {OutboxState.ACCEPTED.value: "sent", OutboxState.DELIVERED.value: "delivered"}
     for row in rows:
         points = series[name_of.get(row.state, "failed")]
@@ -233,9 +234,10 @@ def build_report(
     not_reached_limit: int = NOT_REACHED_IN_HTML,
     settings: Settings | None = None,
 ) -> DeliveryReport:
-    """Everything the report shows, read from the store (aggregates; the not-reached list capped)."""
+    """Everything the report shows, read from the store (aggregates; the not-reached list capped), all from
+    one snapshot: the numbers add up even while the campaign is still sending."""
     campaign = get_campaign(store, name)
-    with store.connect() as conn:
+    with store.read_only() as conn:
         headline = q.campaign_headline(conn, campaign.id)
         by_jurisdiction_raw = q.headline_by_jurisdiction(conn, campaign.id)
         outbox = q.outbox_counts(conn, campaign.id)
@@ -246,6 +248,7 @@ def build_report(
         )
         came_back = q.what_came_back(conn, campaign.id)
         incident = q.incident_by_id(conn, campaign.incident_id)
+        timeline, bucket = _timeline(conn, campaign.id)
     by_channel: dict[str, dict[str, int]] = {}
     reached_by_channel: dict[str, int] = {}
     reached_states = {s.value for s in OutboxState.reached()}
@@ -264,7 +267,6 @@ def build_report(
         }
         for j, h in sorted(by_jurisdiction_raw.items(), key=lambda item: -item[1]["customers"])
     }
-    timeline, bucket = _timeline(store, campaign.id)
     return DeliveryReport(
         campaign=name,
         incident=incident.key,

@@ -63,18 +63,21 @@ class Store:
 
     @contextmanager
     def read_only(self) -> Iterator[Connection]:
-        """A connection that cannot change the store, for SQL a person wrote (selection queries): a
-        mistaken or hostile statement, or a function with side effects, fails instead of writing."""
+        """A connection that cannot change the store and whose reads all see one snapshot of it: for SQL a
+        person wrote (selection queries: a mistaken or hostile statement, or a function with side effects,
+        fails instead of writing), and for reports whose numbers must add up while sending goes on."""
         with self.engine.connect() as conn:
             if self.is_sqlite:
                 conn.exec_driver_sql("PRAGMA query_only = ON")
+                conn.exec_driver_sql("BEGIN")  # WAL: the snapshot of the first read holds until the end
                 try:
                     yield conn
                 finally:
                     conn.rollback()
                     conn.exec_driver_sql("PRAGMA query_only = OFF")  # the connection goes back to the pool
             else:
-                conn.exec_driver_sql("SET TRANSACTION READ ONLY")  # the first statement of the transaction
+                # The first statement of the transaction; every later statement reads the same snapshot.
+                conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                 try:
                     yield conn
                 finally:
