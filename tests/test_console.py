@@ -269,6 +269,13 @@ def test_support_reads_who_was_not_reached_and_exports_them_as_csv(
     _axe(page)
     assert page.get_by_role("heading", level=1).inner_text().endswith(": 6")  # planned, nothing sent yet
     assert page.locator("tbody tr").count() == 6 and "c1@example.com" not in page.content()
+    cookies = {c["name"]: c["value"] for c in page.context.cookies()}
+    elsewhere = httpx.get(
+        console + "/campaigns/test-campaign/not-reached.csv",
+        cookies=cookies,
+        headers={"Sec-Fetch-Site": "cross-site"},  # a link on another site: no export, no audit entry
+    )
+    assert elsewhere.status_code == 403
     export = page.request.get(console + "/campaigns/test-campaign/not-reached.csv")
     rows = list(csv.reader(io.StringIO(export.text())))
     assert export.status == 200 and rows[0][0] == "external_id" and len(rows) == 7

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["COOKIE", "CSP", "Guard", "cookie_signer", "same_origin", "signed_secret"]
+__all__ = ["COOKIE", "CSP", "Guard", "cookie_signer", "same_origin", "sent_from_elsewhere", "signed_secret"]
 
 COOKIE = "notifier_session"
 CSP = (
@@ -44,6 +44,12 @@ def same_origin(request: Request) -> bool:
     if origin is None:
         return False
     return origin == f"{request.url.scheme}://{request.url.netloc}"
+
+
+def sent_from_elsewhere(request: Request) -> bool:
+    """True when the browser says another site sent it here (a link or a script elsewhere). A GET that
+    records something (an export is audited) must not be triggered from another site either."""
+    return request.headers.get("sec-fetch-site") in ("cross-site", "same-site")
 
 
 @dataclass(frozen=True, slots=True)

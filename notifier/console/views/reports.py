@@ -9,7 +9,9 @@ from starlette.responses import HTMLResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from notifier.accounts.permissions import Action
+from notifier.console.security import sent_from_elsewhere
 from notifier.console.web import Console, render, require
+from notifier.errors import AccessDeniedError
 from notifier.reports.delivery import build_report, not_reached_csv, not_reached_page, report_html
 
 __all__ = ["routes"]
@@ -39,6 +41,8 @@ def routes(console: Console) -> list[BaseRoute]:
 
     def not_reached_export(request: Request) -> Response:
         user = require(request, Action.CAMPAIGN_VIEW)
+        if sent_from_elsewhere(request):
+            raise AccessDeniedError("an export is audited: start it from the console's own page")
         name = request.path_params["name"]
         return StreamingResponse(
             iterate_in_threadpool(not_reached_csv(store, name, actor=user.username)),
