@@ -12,7 +12,7 @@ from pathlib import Path
 
 import aiosmtplib
 import pytest
-from helpers import LOCALES, customer, dsn, import_rows, incident_facts, planned_campaign
+from helpers import LOCALES, customer, dsn, import_rows, incident_facts, planned_campaign, sign_in
 from sqlalchemy import select
 
 from notifier.audience.selection import Selection
@@ -21,7 +21,7 @@ from notifier.models import Channel, ChannelPolicy
 from notifier.sending.campaigns import campaign_status, plan_campaign
 from notifier.sending.runner import launch
 from notifier.store import Store
-from notifier.store.schema import campaigns, customers, events, manifest, outbox
+from notifier.store.schema import audit_log, campaigns, customers, events, manifest, outbox
 from notifier.testing.smtp import ReceivedMail, SmtpStandin, free_port
 from notifier.testing.twilio import TwilioStandin
 from notifier.tracking.bounces.intake import BounceReceiver, apply_bounce
@@ -219,7 +219,7 @@ def test_a_spam_complaint_opts_the_customer_out_of_email(
 
 
 def test_bounces_saved_from_a_mailbox_are_applied_from_the_cli(
-    store: Store, settings: Settings, smtp: SmtpStandin, tmp_path: Path
+    store: Store, settings: Settings, smtp: SmtpStandin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from typer.testing import CliRunner
 
@@ -235,21 +235,21 @@ def test_bounces_saved_from_a_mailbox_are_applied_from_the_cli(
     )
     noise = tmp_path / "hello.eml"
     noise.write_bytes(b"From: a@b.example\r\nSubject: hi\r\n\r\nnot a bounce\r\n")
-    result = CliRunner().invoke(
-        app,
-        [
-            "track",
-            "bounce-files",
-            str(saved),
-            str(noise),
-            "--domain",
-            DOMAIN,
-            "--database-url",
-            settings.database_url,
-        ],
-        env={"COLUMNS": "200"},
-    )
+    args = ["track", "bounce-files", str(saved), str(noise), "--domain", DOMAIN]
+    args += ["--database-url", settings.database_url]
+    sign_in(store, monkeypatch, "viewer")
+    refused = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
+    assert refused.exit_code != 0 and "may not tracking.apply" in refused.output  # a forged bounce suppresses
+    who = sign_in(store, monkeypatch, "support")
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
+    with store.connect() as conn:
+        applied = conn.execute(
+            select(audit_log.c.actor, audit_log.c.detail).where(
+                audit_log.c.action == "tracking.files_applied"
+            )
+        ).one()
+    assert applied.actor == who and len(applied.detail["files"]) == 2  # by SHA-256, never by name
     assert "bounced (hard bounce: 5.1.1" in result.output and "unmatched" in result.output
     assert _states(store) == {("c1@example.com", "email"): "accepted", ("c2@example.com", "email"): "bounced"}
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import customer, planned_campaign, tls_files
+from helpers import customer, planned_campaign, sign_in, tls_files
 from sqlalchemy import select, update
 from typer.testing import CliRunner
 
@@ -213,7 +213,7 @@ def test_the_track_mailbox_flow_reads_and_publishes_what_it_found(
 
 
 def test_saved_messages_are_applied_once_from_the_cli(
-    store: Store, settings: Settings, smtp: SmtpStandin, tmp_path: Path
+    store: Store, settings: Settings, smtp: SmtpStandin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from notifier.testing import mail
 
@@ -227,6 +227,7 @@ def test_saved_messages_are_applied_once_from_the_cli(
         (tmp_path / name).write_bytes(raw)
     args = ["track", "mail-files", *(str(tmp_path / n) for n in files), str(tmp_path / "missing.eml")]
     env = {"NOTIFIER_DATABASE_URL": settings.database_url, "NOTIFIER_EMAIL_URL": settings.email_url or ""}
+    sign_in(store, monkeypatch, "support")
     first = CliRunner().invoke(cli, args, env=env)
     again = CliRunner().invoke(cli, args, env=env)
     assert first.exit_code == 0 and again.exit_code == 0

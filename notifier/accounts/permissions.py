@@ -31,6 +31,7 @@ class Action(enum.StrEnum):
     CUSTOMER_LOOK_UP = "customer.look_up"
     CONTACTS_REVEAL = "contacts.reveal"  # unmasked emails and phones, with a reason
     SUPPORT_QUEUE = "support.queue"  # read and work the reply queue
+    TRACKING_APPLY = "tracking.apply"  # apply saved bounce and mailbox files (a forged bounce suppresses)
     EVIDENCE_WRITE = "evidence.write"
     EVIDENCE_RESOLVE = "evidence.resolve"  # from a pseudonym back to a customer
     AUDIT_VIEW = "audit.view"  # the audit log and the chains' verification
@@ -53,6 +54,7 @@ ALLOWED: dict[Action, frozenset[Role]] = {
     Action.CUSTOMER_LOOK_UP: frozenset({S}),
     Action.CONTACTS_REVEAL: frozenset({S}),
     Action.SUPPORT_QUEUE: frozenset({S}),
+    Action.TRACKING_APPLY: frozenset({C, S}),
     Action.EVIDENCE_WRITE: frozenset({A, L}),
     Action.EVIDENCE_RESOLVE: frozenset({L}),
     Action.AUDIT_VIEW: frozenset({A}),

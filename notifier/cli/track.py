@@ -9,7 +9,16 @@ from typing import Annotated
 
 import typer
 
-from notifier.cli.common import DatabaseOption, console, friendly_errors, settings_from, store_for
+from notifier.accounts.permissions import Action
+from notifier.cli.common import (
+    DatabaseOption,
+    console,
+    err_console,
+    friendly_errors,
+    settings_from,
+    signed_in,
+    store_for,
+)
 from notifier.errors import ConfigurationError
 
 app = typer.Typer(
@@ -53,12 +62,20 @@ def track_bounce_files(
     """Apply bounces saved from a mailbox: matched to our messages by the Message-ID they quote."""
     from notifier.cli.output import data_table
     from notifier.tracking.bounces.intake import apply_bounce
+    from notifier.tracking.mailbox import record_files_applied
 
     store = store_for(settings_from(database_url))
-    rows = []
+    user = signed_in(store, Action.TRACKING_APPLY)
+    rows, applied = [], []
     for path in files:
-        outcome = apply_bounce(store, path.read_bytes(), bounce_domain=domain)
+        raw = _read(path)
+        if raw is None:
+            rows.append((path.name, "-", "-", "cannot read it"))
+            continue
+        outcome = apply_bounce(store, raw, bounce_domain=domain)
         rows.append((path.name, outcome.category, outcome.token or "-", outcome.action))
+        applied.append((raw, f"{outcome.category}: {outcome.action}"))
+    record_files_applied(store, actor=user.username, command="bounce-files", results=applied)
     console.print(data_table("Bounces", ("file", "kind", "message", "action"), rows))
 
 
@@ -76,21 +93,31 @@ def track_mail_files(
     """Apply saved messages as the mailbox reader would: bounces applied, auto-replies recorded, customers'
     replies queued for support. A message already on record (its Message-ID) is not applied twice."""
     from notifier.cli.output import data_table
-    from notifier.tracking.mailbox import apply_saved_message
+    from notifier.tracking.mailbox import apply_saved_message, record_files_applied
 
     settings = settings_from(database_url)
     store = store_for(settings)
-    rows = []
+    user = signed_in(store, Action.TRACKING_APPLY)
+    rows, applied = [], []
     for path in files:
-        try:
-            raw = path.read_bytes()
-        except OSError as exc:
-            rows.append((path.name, f"cannot read: {exc.strerror}"))
+        raw = _read(path)
+        if raw is None:
+            rows.append((path.name, "cannot read it"))
             continue
-        rows.append(
-            (path.name, apply_saved_message(store, raw, bounce_domain=domain or settings.bounce_domain))
-        )
+        taken = apply_saved_message(store, raw, bounce_domain=domain or settings.bounce_domain)
+        rows.append((path.name, taken))
+        applied.append((raw, taken))
+    record_files_applied(store, actor=user.username, command="mail-files", results=applied)
     console.print(data_table("Messages", ("file", "taken as"), rows))
+
+
+def _read(path: Path) -> bytes | None:
+    """A saved message, or None when it cannot be read (said in its row; the other files still apply)."""
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        err_console.print(f"{path}: cannot read: {exc.strerror}", markup=False)
+        return None
 
 
 @app.command("mailbox")

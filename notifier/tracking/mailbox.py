@@ -17,6 +17,7 @@ read again from the start, and messages already on record are recognised by thei
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import ssl
@@ -42,7 +43,7 @@ from notifier.tracking.bounces.intake import EVENT_OF, apply_report_in, tokens_f
 from notifier.tracking.email_replies import EmailReply, read_reply
 from notifier.tracking.inbound import clean_text
 
-__all__ = ["MailboxRun", "apply_saved_message", "read_mailbox"]
+__all__ = ["MailboxRun", "apply_saved_message", "read_mailbox", "record_files_applied"]
 
 log = logging.getLogger(__name__)
 MAX_MESSAGE_BYTES = 2 * 1024 * 1024  # larger messages are recorded as unknown, never downloaded
@@ -120,6 +121,25 @@ def apply_saved_message(store: Store, raw: bytes, *, bounce_domain: str | None) 
     returns what it was. A message already on record (by its Message-ID) is not applied twice."""
     with store.begin() as conn:
         return _apply(conn, raw, bounce_domain, utcnow(), reread=True, run=MailboxRun("files"))
+
+
+def record_files_applied(store: Store, *, actor: str, command: str, results: list[tuple[bytes, str]]) -> None:
+    """One audit entry for a run of saved files applied by a person (`track bounce-files|mail-files`):
+    each file by its SHA-256 (never its name or content: both may hold an address) and what it was taken
+    as. A forged "bounce" suppresses a customer's address, so whoever fed it in must be on record."""
+    with store.begin() as conn:
+        q.audit(
+            conn,
+            actor=actor,
+            action="tracking.files_applied",
+            subject=f"tracking:{command}",
+            detail={
+                "files": [
+                    {"sha256": hashlib.sha256(raw).hexdigest(), "taken_as": taken} for raw, taken in results
+                ]
+            },
+            now=utcnow(),
+        )
 
 
 class _Session:
