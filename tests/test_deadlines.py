@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from notifier.cli.app import app
 from notifier.cli.common import console
+from notifier.clock import utcnow
 from notifier.config import PROJECT_ROOT, Settings
 from notifier.errors import InputError
 from notifier.notices.approval import content_hash, pieces
@@ -443,8 +444,12 @@ def test_the_store_counts_residents_and_knows_when_they_were_all_notified(
     store: Store, settings: Settings, smtp: SmtpStandin, tmp_path: Path
 ) -> None:
     rows = [*_californians(3), customer(2)]  # customer(2) is in the US without a state: jurisdiction "US"
-    planned_campaign(store, settings, tmp_path, rows)
-    now = at("2026-11-06T00:00Z")
+    # Discovered yesterday, whenever the suite runs: the launch below (now, by the wall clock) is in time.
+    discovered = utcnow() - timedelta(days=1)
+    facts = incident_facts(discovered_at=discovered.isoformat())
+    facts["occurred"] = {"kind": "exact", "start": (discovered - timedelta(days=1)).isoformat()}
+    planned_campaign(store, settings, tmp_path, rows, facts=facts)
+    now = discovered + timedelta(hours=12)
     report = deadline_report(store, settings, KEY, now)
     assert report.residents == {"US-CA": 3, "US": 1}
     assert report.notified == {"US-CA": None, "US": None}  # planned, nothing sent yet

@@ -69,14 +69,18 @@ def notified_by_jurisdiction(
     reaching message, in any campaign."""
     reached_states = [s.value for s in OutboxState.reached()]
     waiting_states = [s.value for s in OutboxState.remaining() | {OutboxState.UNCERTAIN, OutboxState.WAITING}]
-    handed = (
-        select(delivery_events.c.outbox_id, func.max(delivery_events.c.at).label("at"))
-        .where(delivery_events.c.to_state == OutboxState.SENDING.value)
-        .group_by(delivery_events.c.outbox_id)
-        .subquery("handed")
+    # Looked up per reached message of this incident (the outbox_id index), never by grouping every
+    # delivery event of every campaign the store holds.
+    handed_at = (
+        select(func.max(delivery_events.c.at))
+        .where(
+            delivery_events.c.outbox_id == outbox.c.id,
+            delivery_events.c.to_state == OutboxState.SENDING.value,
+        )
+        .scalar_subquery()
     )
     reached_at = case(
-        (outbox.c.state.in_(reached_states), func.coalesce(handed.c.at, outbox.c.first_attempt_at)),
+        (outbox.c.state.in_(reached_states), func.coalesce(handed_at, outbox.c.first_attempt_at)),
         else_=None,
     )
     customers = (
@@ -87,9 +91,9 @@ def notified_by_jurisdiction(
             func.max(case((outbox.c.state.in_(waiting_states), 1), else_=0)).label("waiting"),
         )
         .select_from(
-            manifest.join(campaigns, campaigns.c.id == manifest.c.campaign_id)
-            .join(outbox, OUTBOX_OF_MANIFEST)
-            .outerjoin(handed, handed.c.outbox_id == outbox.c.id)
+            manifest.join(campaigns, campaigns.c.id == manifest.c.campaign_id).join(
+                outbox, OUTBOX_OF_MANIFEST
+            )
         )
         .where(campaigns.c.incident_id == incident_id, campaigns.c.notice.in_(list(notices)))
         .group_by(manifest.c.jurisdiction, manifest.c.external_id)
