@@ -193,3 +193,23 @@ def test_audit_verify_command_names_the_first_broken_link(
         cli, ["audit", "list", "--action", "test.", "--database-url", settings.database_url]
     )
     assert listed.exit_code == 0 and "thing:forged" in listed.output
+
+
+def test_the_audit_log_of_one_incident_holds_its_pieces_and_campaigns_and_nothing_else(
+    store: Store, settings: Settings, tmp_path: Path
+) -> None:
+    planned_campaign(store, settings, tmp_path, [customer(1)])  # records, approves and plans KEY
+    _audit(store, 2)  # about other things
+    with store.begin() as conn:
+        q.audit(conn, actor="x", action="test.other", subject="incident:another", detail={}, now=utcnow())
+        q.audit(conn, actor="x", action="test.other", subject="campaign:test", detail={}, now=utcnow())
+        key = conn.execute(text("SELECT key FROM incidents")).scalar_one()
+        about = q.audit_entries(conn, incident=key, limit=1000)
+        everything = q.audit_entries(conn, limit=1000)
+    subjects = {e.subject.split(":", 1)[0] for e in about}
+    assert subjects == {"incident", "piece", "campaign"}  # recorded, approved piece by piece, planned
+    assert all(
+        e.subject in (f"incident:{key}", "campaign:test-campaign") or e.subject.startswith(f"piece:{key}/")
+        for e in about
+    )
+    assert len(everything) == len(about) + 4

@@ -75,6 +75,9 @@ def audit_list(
         str | None, typer.Option(help="Only actions starting with this (campaign., template.).")
     ] = None,
     subject: Annotated[str | None, typer.Option(help="Only subjects containing this (incident:KEY).")] = None,
+    incident: Annotated[
+        str | None, typer.Option(help="Only about this incident: itself, its notice pieces, its campaigns.")
+    ] = None,
     limit: Annotated[int, typer.Option(min=1, max=10_000, help="At most this many, newest first.")] = 50,
     database_url: DatabaseOption = None,
 ) -> None:
@@ -84,7 +87,9 @@ def audit_list(
     store = store_for(settings_from(database_url))
     signed_in(store, Action.AUDIT_VIEW)
     with store.connect() as conn:
-        entries = q.audit_entries(conn, actor=actor, action=action, subject=subject, limit=limit)
+        entries = q.audit_entries(
+            conn, actor=actor, action=action, subject=subject, incident=incident, limit=limit
+        )
     console.print(
         data_table(
             "audit log",

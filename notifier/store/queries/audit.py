@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, String, insert, literal, or_, select
 
 from notifier.clock import as_utc
 from notifier.store.queries.chain import seal
-from notifier.store.schema import audit_log
+from notifier.store.schema import audit_log, campaigns, incidents
 
 __all__ = ["AuditEntry", "as_aware", "audit", "audit_entries"]
 
@@ -41,11 +41,26 @@ def audit_entries(
     actor: str | None = None,
     action: str | None = None,
     subject: str | None = None,
+    incident: str | None = None,
     limit: int = 100,
 ) -> list[AuditEntry]:
-    """The newest entries first, filtered by exact actor, action prefix (``campaign.``) and subject
-    substring (``incident:acme-2026``)."""
+    """The newest entries first, filtered by exact actor, action prefix (``campaign.``), subject
+    substring (``incident:acme-2026``) and incident (its own entries, its notice pieces' and its
+    campaigns')."""
     query = select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
+    if incident:
+        its_campaigns = (
+            select(literal("campaign:", String) + campaigns.c.name)
+            .join(incidents, incidents.c.id == campaigns.c.incident_id)
+            .where(incidents.c.key == incident)
+        )
+        query = query.where(
+            or_(
+                audit_log.c.subject == f"incident:{incident}",
+                audit_log.c.subject.startswith(f"piece:{incident}/", autoescape=True),
+                audit_log.c.subject.in_(its_campaigns),
+            )
+        )
     if actor:
         query = query.where(audit_log.c.actor == actor)
     if action:
