@@ -312,6 +312,8 @@ def test_comms_revises_the_facts_and_plans_campaigns_from_a_file_and_a_saved_que
     page.get_by_label("What changed and why (kept with the revision)").fill("new hotline number")
     page.get_by_role("button", name="Record the revision").click()
     assert re.search(r"revision 2, \d+ pieces need approval again", page.get_by_role("status").inner_text())
+    newest = page.get_by_role("table", name="Revisions of the facts, newest first").locator("tbody tr").first
+    assert re.fullmatch(r"2\t.*\tcasey\tcontact\.phone\tnew hotline number", newest.inner_text())
 
     page.get_by_role("link", name="Revise the facts").click()
     measures = page.get_by_role("group", name="What the company has done")

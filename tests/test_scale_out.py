@@ -1,31 +1,42 @@
 """Scale-out as docs/operations.md tells an operator to run it: a real Prefect server, prefect.yaml
 deployed with `prefect deploy --all`, two process workers, and `start-campaign` fanning out two
-`send-shard` runs that send one campaign together from a PostgreSQL store, each message exactly once."""
+`send-shard` runs that send one campaign together from a PostgreSQL store, each message exactly once.
+And the console given that server: its Launch starts a notify-customers run that a worker sends, and a
+campaign that is not approved is refused on the page before any run exists."""
 
 from __future__ import annotations
 
 import os
 import re
+import secrets
 import subprocess
 import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from helpers import customer, planned_campaign
+from helpers import LOCALES, customer, incident_facts, planned_campaign
+from test_tracking import serving_at
 
+from notifier.accounts.users import add_user
+from notifier.audience.selection import Selection
 from notifier.config import PROJECT_ROOT, Settings
-from notifier.models import Channel
-from notifier.sending.campaigns import campaign_status
+from notifier.console.app import console_app
+from notifier.models import Channel, ChannelPolicy
+from notifier.sending.campaigns import campaign_status, plan_campaign
 from notifier.store import Store
 from notifier.testing.smtp import SmtpStandin, free_port
 
 pytestmark = [pytest.mark.prefect, pytest.mark.postgres]
 PREFECT = str(Path(sys.executable).with_name("prefect"))
 CUSTOMERS = 600
+CONSOLE_CUSTOMERS = 40
+PASSWORD = "console test passphrase"
 
 
 class PrefectServer:
@@ -85,12 +96,21 @@ class PrefectServer:
             time.sleep(0.5)
         raise AssertionError("the Prefect server did not come up")
 
-    def _runs(self) -> list[tuple[str, str, str]]:
+    def deploy_with_workers(self, workers: int, env: dict[str, str]) -> None:
+        """prefect.yaml deployed to a process pool, and ``workers`` workers with ``env`` polling it."""
+        self.run("work-pool", "create", "local-process", "--type", "process")
+        self.run("--no-prompt", "deploy", "--all")
+        for n in range(1, workers + 1):
+            self.spawn(f"worker{n}", "worker", "start", "--pool", "local-process", env=env)
+
+    def runs_json(self) -> list[dict[str, Any]]:
+        """Every flow run on the server, as its API gives it, with the flow's name added."""
         flows = {f["id"]: f["name"] for f in httpx.post(f"{self.api}/flows/filter", json={}).json()}
-        return [
-            (flows[r["flow_id"]], r["state_type"], r["id"])
-            for r in httpx.post(f"{self.api}/flow_runs/filter", json={}).json()
-        ]
+        runs: list[dict[str, Any]] = httpx.post(f"{self.api}/flow_runs/filter", json={}).json()
+        return [{**r, "flow_name": flows[r["flow_id"]]} for r in runs]
+
+    def _runs(self) -> list[tuple[str, str, str]]:
+        return [(r["flow_name"], r["state_type"], r["id"]) for r in self.runs_json()]
 
     def flow_runs(self) -> Counter[tuple[str, str]]:
         return Counter((flow, state) for flow, state, _ in self._runs())
@@ -144,13 +164,9 @@ def test_two_workers_send_one_campaign_through_the_deployments_exactly_once(
         [customer(n) for n in range(1, CUSTOMERS + 1)],
         channels=frozenset({Channel.EMAIL}),
     )
-    prefect_server.run("work-pool", "create", "local-process", "--type", "process")
-    prefect_server.run("--no-prompt", "deploy", "--all")
     # Secrets reach the flows only through each worker's environment. At 50/s the campaign lasts ~12 s, so
     # both shards usually take part; how the rows split depends on when each process gets going.
-    worker_env = {"NOTIFIER_DATABASE_URL": settings.database_url, "NOTIFIER_EMAIL_URL": f"{smtp.url}&rate=50"}
-    for n in (1, 2):
-        prefect_server.spawn(f"worker{n}", "worker", "start", "--pool", "local-process", env=worker_env)
+    prefect_server.deploy_with_workers(2, _worker_env(settings, smtp))
     prefect_server.run(
         "deployment", "run", "start-campaign/start-campaign", "-p", "campaign=test-campaign", "-p", "shards=2"
     )
@@ -177,3 +193,78 @@ def test_two_workers_send_one_campaign_through_the_deployments_exactly_once(
         time.sleep(0.5)
     assert len(shares) == 2 and sum(shares) == CUSTOMERS  # each shard's own count adds up to the campaign
     print(f"rows sent by each shard: {shares}")
+
+
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+def test_the_console_launches_through_the_deployment_and_refuses_an_unapproved_campaign_on_the_page(
+    prefect_server: PrefectServer, store: Store, settings: Settings, smtp: SmtpStandin, tmp_path: Path
+) -> None:
+    planned_campaign(
+        store,
+        settings,
+        tmp_path,
+        [customer(n) for n in range(1, CONSOLE_CUSTOMERS + 1)],
+        channels=frozenset({Channel.EMAIL}),
+    )
+    # The same people and incident, but the update notice, which legal has not approved.
+    plan_campaign(
+        store,
+        name="held-back",
+        incident_key=incident_facts()["key"],
+        selection=Selection(ids_file=tmp_path / "affected.txt"),
+        channels=frozenset({Channel.EMAIL}),
+        policy=ChannelPolicy.ALL,
+        locales=LOCALES,
+        actor="tester",
+        notice="breach_update",
+    )
+    add_user(store, "casey", display_name="Casey", roles=["comms"], password=PASSWORD, actor="tests")
+    prefect_server.deploy_with_workers(1, _worker_env(settings, smtp))
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    # Given explicitly: whatever Prefect settings this test process has, the launch must reach this server.
+    app = console_app(
+        store,
+        settings,
+        secret_key=secrets.token_hex(32),
+        secure_cookies=False,
+        prefect_api_url=prefect_server.api,
+    )
+    with serving_at(app, port), httpx.Client(base_url=base, headers={"Origin": base}, timeout=60) as casey:
+        assert casey.post("/login", data={"username": "casey", "password": PASSWORD}).status_code == 303
+        refused = casey.post("/campaigns/held-back/control", data={"action": "launch"})
+        launched = casey.post("/campaigns/test-campaign/control", data={"action": "launch"})
+        page = casey.get(launched.headers["location"]).text
+
+    assert refused.status_code == 400, refused.text
+    assert "cannot be sent" in refused.text and "breach_update" in refused.text  # the gate's own words
+    assert launched.status_code == 303, launched.text
+    done = parse_qs(urlsplit(launched.headers["location"]).query)["done"][0]
+    named = re.fullmatch(r"launch: Prefect flow run (\S+)", done)
+    assert named, done
+    assert f"Done: {done}." in page
+
+    deadline = time.monotonic() + 300
+    while campaign_status(store, "test-campaign").state != "completed" and time.monotonic() < deadline:
+        time.sleep(0.5)
+    deadline = time.monotonic() + 60  # the run reports its final state a moment later
+    while (
+        prefect_server.flow_runs().get(("notify-customers", "COMPLETED"), 0) < 1
+        and time.monotonic() < deadline
+    ):
+        time.sleep(0.5)
+
+    status = campaign_status(store, "test-campaign")
+    per_recipient = Counter(r for mail in smtp.received for r in mail.recipients)
+    assert status.state == "completed" and status.outbox == {"email": {"accepted": CONSOLE_CUSTOMERS}}
+    assert len(per_recipient) == CONSOLE_CUSTOMERS and max(per_recipient.values()) == 1
+    notify_runs = [r for r in prefect_server.runs_json() if r["flow_name"] == "notify-customers"]
+    assert [
+        (r["name"], r["state_type"], r["parameters"]["campaign"], r["parameters"]["actor"])
+        for r in notify_runs
+    ] == [(named.group(1), "COMPLETED", "test-campaign", "casey")]  # none for the refused campaign
+    assert campaign_status(store, "held-back").state == "planned"
+
+
+def _worker_env(settings: Settings, smtp: SmtpStandin) -> dict[str, str]:
+    return {"NOTIFIER_DATABASE_URL": settings.database_url, "NOTIFIER_EMAIL_URL": f"{smtp.url}&rate=50"}

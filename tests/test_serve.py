@@ -3,13 +3,19 @@ session cookie Secure behind https."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
+from helpers import customer, planned_campaign
 
 from notifier.accounts.users import add_user
 from notifier.config import Settings
 from notifier.console.app import console_app
 from notifier.console.dispatch import by_path
+from notifier.models import Channel
+from notifier.sending.campaigns import campaign_status
 from notifier.store import Store
+from notifier.testing.smtp import free_port
 from notifier.tracking.app import tracking_app
 
 PASSWORD = "console test passphrase"
@@ -48,3 +54,25 @@ async def test_behind_https_the_session_cookie_is_secure_http_only_and_same_site
     assert {"Secure", "HttpOnly", "SameSite=lax"} <= {
         p.strip() for p in answer.headers["set-cookie"].split(";")
     }
+
+
+async def test_a_launch_the_prefect_server_does_not_take_says_so_and_sends_nothing(
+    store: Store, settings: Settings, tmp_path: Path
+) -> None:
+    planned_campaign(store, settings, tmp_path, [customer(1)], channels=frozenset({Channel.EMAIL}))
+    add_user(store, "casey", display_name="Casey", roles=["comms"], password=PASSWORD, actor="tests")
+    nobody_there = f"http://127.0.0.1:{free_port()}/api"
+    console = console_app(
+        store, settings, secret_key="k" * 64, secure_cookies=True, prefect_api_url=nobody_there
+    )
+    async with _client(console) as client:
+        await client.post(
+            "/login", data={"username": "casey", "password": PASSWORD}, headers={"Origin": BASE}
+        )
+        answer = await client.post(
+            "/campaigns/test-campaign/control", data={"action": "launch"}, headers={"Origin": BASE}
+        )
+    assert answer.status_code == 503, answer.text
+    assert "did not start the notify-customers/notify-customers run" in answer.text
+    assert "nothing was sent" in answer.text
+    assert campaign_status(store, "test-campaign").state == "planned"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 from typing import Annotated
 
@@ -43,7 +44,8 @@ def serve(
     internet and the console should not have to: run them apart with --only hooks and --only console.
 
     Webhooks are verified with the auth token of the SMS channel URL (NOTIFIER_SMS_URL); console sessions
-    are signed with NOTIFIER_SECRET_KEY."""
+    are signed with NOTIFIER_SECRET_KEY. With PREFECT_API_URL set, the console's Launch starts a run of
+    that server's notify-customers deployment; without, the console's process sends."""
     import uvicorn
 
     if only not in PARTS:
@@ -51,7 +53,8 @@ def serve(
     settings = settings_from(database_url)
     store = store_for(settings)
     hooks = _hooks(store, settings, public_url) if only in ("all", "hooks") else None
-    console = _console(store, settings, public_url) if only in ("all", "console") else None
+    prefect_api_url = os.environ.get("PREFECT_API_URL") or None
+    console = _console(store, settings, public_url, prefect_api_url) if only in ("all", "console") else None
     from notifier.console.dispatch import by_path
 
     logging.basicConfig(level=logging.INFO)
@@ -77,7 +80,7 @@ def _hooks(store: Store, settings: Settings, public_url: str) -> ASGIApp:
     )
 
 
-def _console(store: Store, settings: Settings, public_url: str) -> ASGIApp:
+def _console(store: Store, settings: Settings, public_url: str, prefect_api_url: str | None) -> ASGIApp:
     from notifier.console.app import console_app
 
     key = settings.secret_key
@@ -87,4 +90,10 @@ def _console(store: Store, settings: Settings, public_url: str) -> ASGIApp:
             "NOTIFIER_SECRET_KEY is not set: using a random key (every session ends when this stops)",
             style="yellow",
         )
-    return console_app(store, settings, secret_key=key, secure_cookies=public_url.startswith("https://"))
+    return console_app(
+        store,
+        settings,
+        secret_key=key,
+        secure_cookies=public_url.startswith("https://"),
+        prefect_api_url=prefect_api_url,
+    )

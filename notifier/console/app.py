@@ -41,10 +41,18 @@ class Sessions:
         await self.app(scope, receive, send)
 
 
-def console_app(store: Store, settings: Settings, *, secret_key: str, secure_cookies: bool) -> Starlette:
+def console_app(
+    store: Store,
+    settings: Settings,
+    *,
+    secret_key: str,
+    secure_cookies: bool,
+    prefect_api_url: str | None = None,
+) -> Starlette:
     """The console. ``secret_key`` signs session cookies; ``secure_cookies`` marks them Secure (behind
-    TLS, which is where the console belongs)."""
-    context = Console(store, settings)
+    TLS, which is where the console belongs). With ``prefect_api_url``, a launch starts a run of that
+    Prefect server's notify-customers deployment; without, the console's own process sends."""
+    context = Console(store, settings, prefect_api_url)
 
     async def not_signed_in(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)

@@ -259,6 +259,8 @@ def _meaning(spec: FactField, value: Any) -> Any:
     """What a fact means, whatever its spelling: a flag that is false means what an absent one does."""
     if spec.kind == "flag":
         return value is True
+    if spec.kind == "categories" and isinstance(value, list):
+        return frozenset(value) or None  # a browser posts the boxes in the form's order, not the facts'
     if spec.kind == "texts" and isinstance(value, Mapping):
         return {k: v.strip() for k, v in value.items() if isinstance(v, str) and v.strip()} or None
     if isinstance(value, str):

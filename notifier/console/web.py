@@ -32,6 +32,9 @@ class Console:
 
     store: Store
     settings: Settings
+    # The Prefect server whose notify-customers deployment sends a launched campaign; None: this process
+    # sends it.
+    prefect_api_url: str | None = None
 
 
 # The navigation: each entry shown only to those who may take its action.

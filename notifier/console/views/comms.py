@@ -4,12 +4,14 @@ ETA, the deadlines), launch, pause, resume and cancel, and test sends to seeds."
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from datetime import timedelta
+from urllib.parse import quote
 
+import httpx
 from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -20,6 +22,7 @@ from notifier.console.web import Console, render, require, see_other, with_form
 from notifier.errors import InputError
 from notifier.models import OutboxState
 from notifier.notices.deadlines import earliest_per_recipient, incident_deadlines
+from notifier.redact import mask_url
 from notifier.sending.campaigns import CONTROL, campaign_status, control, get_campaign
 from notifier.sending.preview import send_to_seeds
 from notifier.store import queries as q
@@ -27,6 +30,7 @@ from notifier.store import queries as q
 __all__ = ["routes"]
 
 RATE_WINDOW = timedelta(seconds=60)
+NOTIFY_DEPLOYMENT = "notify-customers/notify-customers"  # flow name/deployment name, as in prefect.yaml
 log = logging.getLogger(__name__)
 
 
@@ -98,11 +102,12 @@ def routes(console: Console) -> list[BaseRoute]:
         action = str(form.get("action", ""))
         if action not in ("launch", *CONTROL):
             raise InputError(f"unknown action {action[:20]!r}: launch, {', '.join(CONTROL)}")
+        done = action
         if action == "launch":
-            _launch(console, name, user.username)
+            done = _launch(console, name, user.username)
         else:
             control(store, name, action, actor=user.username, reason=str(form.get("reason", ""))[:500])
-        return see_other(f"/campaigns/{name}?done={action}")
+        return see_other(f"/campaigns/{name}?done={quote(done)}")
 
     def test_send(request: Request, form: FormData) -> Response:
         user = require(request, Action.CAMPAIGN_TEST_SEND)
@@ -141,21 +146,15 @@ class _Rates:
         return max(0.0, (sent - before[1]) / (now - before[0]))
 
 
-def _launch(console: Console, name: str, actor: str) -> None:
-    """Send the campaign: through the notify-customers deployment when a Prefect server is configured,
-    else in a thread of this process (the launch gate runs first either way)."""
-    if os.environ.get("PREFECT_API_URL"):
-        from prefect.deployments import run_deployment
-
-        run_deployment(
-            "notify-customers/notify-customers", parameters={"campaign": name, "actor": actor}, timeout=0
-        )
-        return
+def _launch(console: Console, name: str, actor: str) -> str:
+    """Send the campaign once the launch gate has passed: through the notify-customers deployment when the
+    console has a Prefect server, else in a thread of this process. Returns what was done, for the page."""
     from notifier.notices.approval import require_approved
     from notifier.sending.runner import launch
 
     campaign = get_campaign(console.store, name)
-    # The launch gate answers now, on the page; the sending itself goes on in the background.
+    # The gate answers now, on the page: a refusal inside a flow run or a background thread would reach
+    # nobody. The sending path runs it again, before every batch.
     require_approved(
         console.store,
         console.settings,
@@ -164,6 +163,8 @@ def _launch(console: Console, name: str, actor: str) -> None:
         notice=campaign.notice,
         actor=actor,
     )
+    if console.prefect_api_url:
+        return f"launch: Prefect flow run {_start_deployment(console.prefect_api_url, name, actor)}"
 
     def send() -> None:
         try:
@@ -172,3 +173,33 @@ def _launch(console: Console, name: str, actor: str) -> None:
             log.exception("launch of campaign %s failed", name)
 
     threading.Thread(target=send, daemon=True, name=f"launch-{name}").start()
+    return "launch"
+
+
+def _start_deployment(api_url: str, name: str, actor: str) -> str:
+    """Start (not wait for) a notify-customers flow run for the campaign on the Prefect server at
+    ``api_url``; returns the run's name."""
+    from prefect.client.schemas.objects import FlowRun
+    from prefect.deployments import run_deployment
+    from prefect.exceptions import PrefectException
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    # Prefect reads its settings from the environment when it is first imported; the console's own
+    # setting must win whatever that environment was. (The override is a context variable: no other
+    # request, in its own thread, sees it.)
+    try:
+        with temporary_settings(updates={PREFECT_API_URL: api_url}):
+            flow_run = run_deployment(
+                NOTIFY_DEPLOYMENT, parameters={"campaign": name, "actor": actor}, timeout=0
+            )
+    except (httpx.HTTPError, PrefectException, OSError) as exc:
+        # Nothing was started: the page says so (not a bare 500), and the campaign stays as it was.
+        reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise HTTPException(
+            503,
+            f"the Prefect server at {mask_url(api_url)} did not start the {NOTIFY_DEPLOYMENT} run "
+            f"({reason}); nothing was sent: check the server and its deployment, then launch again",
+        ) from None
+    # run_deployment answers with a coroutine only when called on an event loop; views run in a thread.
+    assert isinstance(flow_run, FlowRun), flow_run
+    return flow_run.name

@@ -26,10 +26,17 @@ from notifier.console.web import Console, render, require, see_other, with_form
 from notifier.errors import InputError
 from notifier.notices.content import load_content
 from notifier.notices.deadlines import incident_deadlines
-from notifier.notices.records import create_incident, edit_incident, incident_by_key, text_gaps
+from notifier.notices.records import (
+    changed_fields,
+    create_incident,
+    edit_incident,
+    incident_by_key,
+    incident_history,
+    text_gaps,
+)
 from notifier.notices.render import NOTICES, renderer_for
 from notifier.store import queries as q
-from notifier.store.rows import IncidentRow
+from notifier.store.rows import IncidentRevisionRow, IncidentRow
 
 __all__ = ["routes"]
 
@@ -54,6 +61,7 @@ def routes(console: Console) -> list[BaseRoute]:
             incident=found,
             obligations=[o for o in obligations if o.applies],
             gaps=text_gaps(settings, found),
+            history=_revisions(incident_history(store, key)),
             done=request.query_params.get("done", ""),
         )
 
@@ -156,3 +164,12 @@ def routes(console: Console) -> list[BaseRoute]:
 def _posted(form: FormData) -> dict[str, list[str]]:
     """Every posted name with all its values (text fields only; this form uploads no file)."""
     return {name: [v for v in form.getlist(name) if isinstance(v, str)] for name in form}
+
+
+def _revisions(history: list[IncidentRevisionRow]) -> list[tuple[IncidentRevisionRow, list[str]]]:
+    """Each revision, newest first, with the facts it changed (the first one recorded them all)."""
+    changed = [
+        (row, changed_fields(before.facts, row.facts) if before else [])
+        for before, row in zip([None, *history], history, strict=False)
+    ]
+    return changed[::-1]
