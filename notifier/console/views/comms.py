@@ -107,6 +107,8 @@ def routes(console: Console) -> list[BaseRoute]:
             done = _launch(console, name, user.username)
         else:
             control(store, name, action, actor=user.username, reason=str(form.get("reason", ""))[:500])
+        if action == "resume":  # on the page, Resume means: go on sending (the CLI's resume only re-arms)
+            done = "resume and " + _launch(console, name, user.username)
         return see_other(f"/campaigns/{name}?done={quote(done)}")
 
     def test_send(request: Request, form: FormData) -> Response:
