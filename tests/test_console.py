@@ -299,6 +299,17 @@ def test_an_admin_gives_a_role_and_the_user_gets_its_pages(browser: object, cons
     val = _page(browser, console, "val")
     assert val.goto("/customers").status == 200  # support's look-up, now hers
 
+    _nav(page, "Audit log")
+    page.get_by_label("Incident (with its notices and campaigns)").select_option(KEY)
+    page.get_by_role("button", name="Filter").click()
+    subjects = page.locator("tbody tr td:nth-child(5)").all_inner_texts()
+    assert subjects and all(
+        s == f"incident:{KEY}" or s.startswith(f"piece:{KEY}/") or s == "campaign:test-campaign"
+        for s in subjects
+    )
+    assert not any(s.startswith("user:") for s in subjects)  # the role change is not about the incident
+    _axe(page)
+
 
 def test_comms_revises_the_facts_and_plans_campaigns_from_a_file_and_a_saved_query(
     browser: object, console: str, store: Store, tmp_path: Path

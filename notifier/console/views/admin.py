@@ -1,5 +1,5 @@
 """Admin's pages: users and their roles (add, disable, enable, reset a password, change roles), and the
-audit log with filters and the verification of the hash chains."""
+audit log with filters (user, action, subject, incident) and the verification of the hash chains."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ from notifier.reports.integrity import verify_all
 from notifier.store import queries as q
 
 __all__ = ["routes"]
+
+FILTERS = ("actor", "action", "subject", "incident")  # the audit log's filters (store.queries.audit_entries)
 
 
 def routes(console: Console) -> list[BaseRoute]:
@@ -57,18 +59,26 @@ def routes(console: Console) -> list[BaseRoute]:
 
     def audit(request: Request) -> Response:
         require(request, Action.AUDIT_VIEW)
-        filters = {k: request.query_params.get(k, "").strip() or None for k in ("actor", "action", "subject")}
+        filters = {k: request.query_params.get(k, "").strip() or None for k in FILTERS}
         with store.connect() as conn:
             entries = q.audit_entries(conn, limit=200, **filters)
-        return render(request, "admin/audit.html.j2", entries=entries, filters=filters, chains=None)
+            incidents = q.incidents_list(conn)
+        return render(
+            request, "admin/audit.html.j2", entries=entries, filters=filters, incidents=incidents, chains=None
+        )
 
     def verify(request: Request) -> Response:
         require(request, Action.AUDIT_VIEW)
         with store.connect() as conn:
             entries = q.audit_entries(conn, limit=200)
-        filters = {"actor": None, "action": None, "subject": None}
+            incidents = q.incidents_list(conn)
         return render(
-            request, "admin/audit.html.j2", entries=entries, filters=filters, chains=verify_all(store)
+            request,
+            "admin/audit.html.j2",
+            entries=entries,
+            filters=dict.fromkeys(FILTERS),
+            incidents=incidents,
+            chains=verify_all(store),
         )
 
     return [
