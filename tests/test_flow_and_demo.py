@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import hashlib
 import json
+from datetime import datetime, timedelta
 from email import policy
 from pathlib import Path
 
@@ -12,11 +13,12 @@ import pytest
 from helpers import approve_all, customer, import_rows, incident_facts
 from sqlalchemy import func, select
 
+from notifier.clock import utcnow
 from notifier.config import Settings
 from notifier.models import Channel
 from notifier.notices.records import create_incident
 from notifier.store import Store
-from notifier.store.schema import events, manifest, outbox, replies
+from notifier.store.schema import events, incidents, manifest, outbox, replies
 from notifier.testing.smtp import SmtpStandin
 from notifier.testing.twilio import TwilioStandin
 
@@ -138,6 +140,13 @@ def test_the_demo_end_to_end(prefect_harness: None, tmp_path: Path, monkeypatch:
     assert "not reached" in report and "unknown_customer" in report
     html = (var / "reports" / "demo-2026-11-credential-leak-delivery.html").read_text(encoding="utf-8")
     assert html.count("<svg") == 3 and 'id="deadlines"' in html and 'id="not-reached"' in html
+    # Whenever the demo runs, its incident was discovered 20 hours before: on its first day, none overdue.
+    store = Store(f"sqlite:///{var / 'notifier.db'}")
+    with store.connect() as conn:
+        facts = conn.execute(select(incidents.c.facts)).scalar_one()
+    store.dispose()
+    since = utcnow() - datetime.fromisoformat(facts["discovered_at"])
+    assert timedelta(hours=19) < since < timedelta(hours=21) and 'class="overdue"' not in html
     assert all(c["result"] == "ok" and c["verified_links"] > 0 for c in on_disk["chains"].values())
     pack = var / "evidence"
     for line in (pack / "MANIFEST.sha256").read_text(encoding="utf-8").splitlines():

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import shutil
 import time
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from notifier.accounts.users import add_user
 from notifier.audience.importer import ImportReport, import_customers
 from notifier.audience.saved import save_selection
 from notifier.cli.output import data_table, import_report_table, manifest_tables, outbox_table, progress_bar
+from notifier.clock import utcnow
 from notifier.config import Settings
 from notifier.demo.seed import write_demo_csv
 from notifier.models import SelectionSource
@@ -56,6 +58,8 @@ __all__ = ["run_demo"]
 
 CAMPAIGN = "demo-2026-11-credential-leak"
 INCIDENT_FILE = Path(__file__).with_name("incident.json")
+MOMENT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?([+-]\d\d:\d\d|Z)")
+DAY = re.compile(r"\d{4}-\d\d-\d\d")
 UNKNOWN_IDS = ("CUST-9999991", "CUST-9999992", "CUST-9999993")
 VAR_FILES = (
     "notifier.db",
@@ -133,7 +137,7 @@ def _customers_and_incident(demo: _Demo, customers: int) -> tuple[ImportReport, 
     demo.console.print(f"full list of row problems: {problems}", markup=False)
 
     demo.console.rule("[bold]2. Incident and affected customers")
-    facts = load_incident_file(INCIDENT_FILE)
+    facts = discovered_hours_ago(load_incident_file(INCIDENT_FILE), hours=20)
     create_incident(demo.store, demo.settings, facts, actor=COMMS)
     ids_file = demo.var_dir / "demo-affected-ids.txt"
     affected = [i for n, i in enumerate(population.external_ids) if n % 20 != 19] + list(UNKNOWN_IDS)
@@ -153,6 +157,27 @@ def _customers_and_incident(demo: _Demo, customers: int) -> tuple[ImportReport, 
         markup=False,
     )
     return report, ids_file, facts
+
+
+def discovered_hours_ago(facts: dict[str, Any], *, hours: int) -> dict[str, Any]:
+    """The demo incident moved in time as a whole, so that it was discovered ``hours`` before this run:
+    its deadlines then count down as on a real first day, whenever the demo runs (every date and
+    date-time of the facts moves by the same span; a date by whole days)."""
+    discovered = datetime.fromisoformat(facts["discovered_at"])
+    shift = timedelta(minutes=round((utcnow() - timedelta(hours=hours) - discovered).total_seconds() / 60))
+
+    def moved(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: moved(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [moved(v) for v in value]
+        if isinstance(value, str) and MOMENT.fullmatch(value):
+            return (datetime.fromisoformat(value) + shift).isoformat()
+        if isinstance(value, str) and DAY.fullmatch(value):
+            return (date.fromisoformat(value) + timedelta(days=shift.days)).isoformat()
+        return value
+
+    return {k: (v if k == "key" else moved(v)) for k, v in facts.items()}
 
 
 def _legal_review(demo: _Demo, key: str) -> None:

@@ -27,6 +27,8 @@ PAGES = {
         ("comms-campaigns", "/campaigns"),
         ("comms-campaign", f"/campaigns/{CAMPAIGN}"),
         ("comms-incident", f"/incidents/{INCIDENT}"),
+        ("comms-incident-edit", f"/incidents/{INCIDENT}/edit"),
+        ("comms-plan", "/campaigns/new"),
     ],
     "sam": [("support-queue", "/support?status=all"), ("support-reply", "/support/1")],
     "ada": [("admin-users", "/admin/users"), ("admin-audit", "/admin/audit")],
