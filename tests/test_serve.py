@@ -3,6 +3,7 @@ session cookie Secure behind https."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -76,3 +77,20 @@ async def test_a_launch_the_prefect_server_does_not_take_says_so_and_sends_nothi
     assert "did not start the notify-customers/notify-customers run" in answer.text
     assert "nothing was sent" in answer.text
     assert campaign_status(store, "test-campaign").state == "planned"
+
+
+async def test_a_console_without_the_campaigns_channel_refuses_to_launch_it_in_its_own_process(
+    store: Store, settings: Settings, tmp_path: Path
+) -> None:
+    planned_campaign(store, settings, tmp_path, [customer(1)], channels=frozenset({Channel.EMAIL}))
+    add_user(store, "casey", display_name="Casey", roles=["comms"], password=PASSWORD, actor="tests")
+    no_email = replace(settings, email_url=None)
+    console = console_app(store, no_email, secret_key="k" * 64, secure_cookies=True)
+    async with _client(console) as client:
+        signed_in = {"username": "casey", "password": PASSWORD}
+        await client.post("/login", data=signed_in, headers={"Origin": BASE})
+        answer = await client.post(
+            "/campaigns/test-campaign/control", data={"action": "launch"}, headers={"Origin": BASE}
+        )
+    assert answer.status_code == 503 and "set NOTIFIER_EMAIL_URL where it runs" in answer.text
+    assert campaign_status(store, "test-campaign").state == "planned"  # not left running, unsent

@@ -19,7 +19,7 @@ from starlette.routing import BaseRoute, Route
 from notifier.accounts.permissions import Action
 from notifier.clock import utcnow
 from notifier.console.web import Console, render, require, see_other, with_form
-from notifier.errors import InputError
+from notifier.errors import ConfigurationError, InputError
 from notifier.models import OutboxState
 from notifier.notices.deadlines import earliest_per_recipient, incident_deadlines
 from notifier.redact import mask_url
@@ -167,6 +167,15 @@ def _launch(console: Console, name: str, actor: str) -> str:
     )
     if console.prefect_api_url:
         return f"launch: Prefect flow run {_start_deployment(console.prefect_api_url, name, actor)}"
+    try:  # this process sends: it needs every channel the campaign uses, or it would stop at once, unseen
+        for channel in sorted(campaign.channels):
+            console.settings.channel(channel)
+    except ConfigurationError as exc:
+        raise HTTPException(
+            503,
+            f"this console sends in its own process and cannot: {exc} where it runs, or run it with "
+            "PREFECT_API_URL so that a worker sends; nothing was sent",
+        ) from None
 
     def send() -> None:
         try:
