@@ -83,10 +83,15 @@ class Guard:
             return
         request = Request(scope)
         headers = _Headers(request.url.path)
+        refused: PlainTextResponse | None = None
         if request.method in UNSAFE and not same_origin(request):
             refused = PlainTextResponse(
                 "403: a cross-site request may not change anything here", status_code=403
             )
+        elif _has_nul(request):
+            # No page has a use for it, and PostgreSQL refuses it in any text: said here, not as a 500.
+            refused = PlainTextResponse("400: the address holds a NUL character (%00)", status_code=400)
+        if refused is not None:
             headers.apply(refused.headers)
             await refused(scope, receive, send)
             return
@@ -97,6 +102,10 @@ class Guard:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def _has_nul(request: Request) -> bool:
+    return "\x00" in request.url.path or "%00" in request.url.query or "\x00" in request.url.query
 
 
 def signed_secret(request: Request, signer: URLSafeSerializer) -> str | None:

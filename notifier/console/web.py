@@ -18,7 +18,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from notifier.accounts.permissions import Action, Identity
 from notifier.config import Settings
-from notifier.errors import AccessDeniedError
+from notifier.errors import AccessDeniedError, InputError
 from notifier.store import Store
 
 __all__ = ["NAV", "Console", "render", "require", "see_other", "with_form"]
@@ -94,6 +94,11 @@ def with_form(handler: Callable[[Request, FormData], Response]) -> Callable[[Req
 
     async def endpoint(request: Request) -> Response:
         form = await request.form()
+        nul = next(
+            (name for name, value in form.multi_items() if isinstance(value, str) and "\x00" in value), None
+        )
+        if nul is not None:  # PostgreSQL refuses it in any text, and no field has a use for it
+            raise InputError(f"the field {nul[:40]!r} holds a NUL character: remove it and send again")
         return await run_in_threadpool(handler, request, form)
 
     return endpoint
