@@ -394,7 +394,7 @@ def test_admin_gives_a_role_and_verifies_the_audit_log_by_keyboard_alone(
     _press(page, "Tab", "el.id === 'f-actor'", "the user filter")
     page.keyboard.type("ada")
     page.keyboard.press("Enter")
-    page.wait_for_url(console + "/admin/audit?actor=ada&action=&subject=")
+    page.wait_for_url(console + "/admin/audit?actor=ada&action=&subject=&incident=")
     users = page.locator("table tbody tr td:nth-child(3)").all_inner_texts()
     assert users and set(users) == {"ada"}, users  # ada's sign-in and her role change, nobody else's
     assert page.get_by_role("cell", name="user.roles", exact=False).count() >= 1
