@@ -22,7 +22,14 @@ from typing import Any
 
 from notifier.config import PROJECT_ROOT, Settings
 
-__all__ = ["FLOWS", "PREFECT_DEFAULTS", "apply_prefect_defaults", "environment", "run_flow"]
+__all__ = [
+    "FLOWS",
+    "PREFECT_DEFAULTS",
+    "apply_prefect_defaults",
+    "environment",
+    "run_flow",
+    "start_deployment",
+]
 
 PREFECT_DEFAULTS = {
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "300",
@@ -67,6 +74,23 @@ def run_flow(name: str, settings: Settings, **parameters: Any) -> Any:
     apply_prefect_defaults(settings.var_dir)
     with environment(settings.as_env()):
         return _load(name)(**parameters)
+
+
+def start_deployment(api_url: str, flow: str, **parameters: Any) -> str:
+    """Start (not wait for) a run of the ``flow`` deployment (prefect.yaml names each deployment after its
+    flow) on the Prefect server at ``api_url``; returns the run's name. Connection and API errors are
+    Prefect's and httpx's own: the caller says what they mean for the person who asked."""
+    from prefect.client.schemas.objects import FlowRun
+    from prefect.deployments import run_deployment
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    # Prefect reads its settings from the environment when first imported; this server must win whatever
+    # that was. (The override is a context variable: no other thread sees it.)
+    with temporary_settings(updates={PREFECT_API_URL: api_url}):
+        flow_run = run_deployment(f"{flow}/{flow}", parameters=parameters, timeout=0)
+    if not isinstance(flow_run, FlowRun):  # a coroutine only when called on an event loop
+        raise TypeError(f"start_deployment runs outside an event loop, not {type(flow_run).__name__}")
+    return flow_run.name
 
 
 @cache

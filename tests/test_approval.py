@@ -152,17 +152,26 @@ def test_an_edit_is_refused_whole_when_it_is_wrong(store: Store, settings: Setti
     assert [r.revision for r in incident_history(store, KEY)] == [1]
 
 
-def test_an_edit_begun_before_another_landed_is_refused(store: Store, settings: Settings) -> None:
+def test_an_edit_begun_before_another_landed_goes_on_top_of_it_unless_both_changed_the_same_fact(
+    store: Store, settings: Settings
+) -> None:
     _recorded(store, settings)
-    first, second = incident_facts(), incident_facts()
-    first["contact"] = dict(first["contact"], phone="+1 800 555 0111")
-    second["contact"] = dict(second["contact"], phone="+1 800 555 0122")
-    edit_incident(store, settings, KEY, first, actor="casey", comment="mine", based_on=1)
-    with pytest.raises(
-        InputError, match=r"at revision 2 now: someone revised it after you opened revision 1"
-    ):
-        edit_incident(store, settings, KEY, second, actor="kim", comment="theirs", based_on=1)
-    assert incident_by_key(store, settings, KEY).contact.phone == "+1 800 555 0111"  # not overwritten
+    hotline, hours, clash = incident_facts(), incident_facts(), incident_facts()
+    hotline["contact"] = dict(hotline["contact"], phone="+1 800 555 0111")
+    hours["contact"] = dict(hours["contact"], hours={"en": "24/7", "ru": "круглосуточно", "vi": "24/7"})
+    clash["contact"] = dict(clash["contact"], phone="+1 800 555 0122")
+    edit_incident(store, settings, KEY, hotline, actor="casey", comment="hotline", based_on=1)
+    # Kim opened revision 1 too, and changed the hours only: made on top of Casey's revision.
+    merged = edit_incident(store, settings, KEY, hours, actor="kim", comment="hours", based_on=1)
+    assert merged.revision == 3
+    assert merged.changed_fields == ["contact.hours.en", "contact.hours.ru", "contact.hours.vi"]
+    now = incident_by_key(store, settings, KEY).contact
+    assert now.phone == "+1 800 555 0111" and now.hours == {"en": "24/7", "ru": "круглосуточно", "vi": "24/7"}
+    # Lee opened revision 1 as well, and changed the phone Casey changed: refused, nothing overwritten.
+    with pytest.raises(InputError, match=r"now revision 3\) after you opened revision 1.*: contact\.phone;"):
+        edit_incident(store, settings, KEY, clash, actor="lee", comment="theirs", based_on=1)
+    assert incident_by_key(store, settings, KEY).contact.phone == "+1 800 555 0111"
+    assert [r.revision for r in incident_history(store, KEY)] == [1, 2, 3]
 
 
 def test_a_shared_template_voids_every_email_piece_and_a_block_only_its_profiles(

@@ -355,9 +355,7 @@ def test_comms_revises_the_facts_and_plans_campaigns_from_a_file_and_a_saved_que
     page.get_by_label("Incident key (letters, digits, dashes; never changes) (required)").fill(
         "2026-12-lost-laptop"
     )
-    page.get_by_label("Title (the console and reports show it; customers do not) (required)").fill(
-        "Lost laptop"
-    )
+    page.get_by_label("Title (internal: customers never read it) (required)").fill("Lost laptop")
     page.get_by_label("Company: legal name (required)").fill("Example Shop Holdings, Inc.")
     page.get_by_label("Company: the brand customers know (required)").fill("Example Shop")
     page.get_by_label("Web page about the incident (https://) (required)").fill("https://example.com/laptop")

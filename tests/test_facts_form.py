@@ -19,7 +19,8 @@ from notifier.console.facts_form import (
     problem_links,
 )
 from notifier.errors import InputError
-from notifier.notices.incidents import load_incident_file
+from notifier.notices.content import load_content
+from notifier.notices.incidents import Incident, load_incident_file, parse_incident
 from notifier.notices.records import changed_fields
 
 SAMPLES = [
@@ -30,14 +31,41 @@ SAMPLES = [
 LOCALES = ("en", "ru", "vi")
 
 
-@pytest.mark.parametrize("path", SAMPLES, ids=lambda p: p.name)
-def test_facts_come_back_from_the_form_exactly_as_they_were(path: Path) -> None:
-    facts = load_incident_file(path)
+CATEGORIES = {name: c.label for name, c in load_content(PROJECT_ROOT / "templates").categories.items()}
+
+
+def _as_posted(facts: dict[str, Any]) -> dict[str, list[str]]:
+    """What a browser posts for the form showing ``facts``: every text box (empty ones too), the select's
+    choice, the ticked boxes only, every input, and the other facts' JSON."""
     values = form_values(facts)
-    assert facts_from_form(values, key=str(facts["key"]), original=facts) == facts
-    fresh = facts_from_form(values, key=None, original=None)  # a new incident: no stored spelling to keep
-    assert changed_fields(facts, fresh) in ([], ["law_enforcement_delay"])
+    posted: dict[str, list[str]] = {OTHER: values[OTHER]}
+    for section in form_sections(values, locales=LOCALES, categories=CATEGORIES, new=True):
+        for f in section.fields:
+            if f.spec.kind == "texts":
+                posted.update({f"{f.name}.{box.language}": [box.value] for box in f.boxes})
+            elif f.spec.kind == "flag":
+                posted.update({f.name: ["on"]} if f.checked else {})
+            elif f.spec.kind in ("choice", "categories"):
+                posted[f.name] = [value for value, _label, chosen in f.options if chosen]
+            else:
+                posted[f.name] = [f.value]
+    return posted
+
+
+@pytest.mark.parametrize("path", SAMPLES, ids=lambda p: p.name)
+def test_facts_come_back_from_the_form_a_browser_posts_exactly_as_they_were(path: Path) -> None:
+    facts = load_incident_file(path)
+    posted = _as_posted(facts)
+    assert facts_from_form(posted, key=str(facts["key"]), original=facts) == facts
+    fresh = facts_from_form(posted, key=None, original=None)  # a new incident: no stored spelling to keep
+    assert set(changed_fields(facts, fresh)) <= {"law_enforcement_delay", "occurred", "data_categories"}
+    assert set(fresh["data_categories"]) == set(facts["data_categories"])  # in the form's order
     assert bool(fresh.get("law_enforcement_delay")) == bool(facts.get("law_enforcement_delay"))
+    assert parse_incident(fresh, PROJECT_ROOT / "templates").occurred == incident_of(facts).occurred
+
+
+def incident_of(facts: dict[str, Any]) -> Incident:
+    return parse_incident(facts, PROJECT_ROOT / "templates")
 
 
 def test_every_fact_without_a_field_travels_as_json_and_every_text_gets_a_box_per_language() -> None:
@@ -112,14 +140,21 @@ def test_broken_other_facts_are_refused_saying_where() -> None:
         facts_from_form(values, key=None, original=None)
 
 
-def test_each_problem_links_to_the_field_it_names() -> None:
-    links = dict(
-        problem_links(
-            [
-                "update.previous_notice_date '9 Nov' is not an ISO-8601 date (YYYY-MM-DD)",
-                "discovered_at 'yesterday' is not an ISO-8601 date-time with offset",
-                "offers[0].months must be a whole number",
-            ]
-        )
-    )
-    assert list(links.values()) == ["fact-update-previous-notice-date", "fact-discovered-at", ""]
+def test_each_problem_links_to_the_field_it_is_about() -> None:
+    problems = {
+        "update.previous_notice_date '9 Nov' is not a date": "fact-update-previous-notice-date",
+        "discovered_at 'yesterday' is not an ISO-8601 date-time with offset": "fact-discovered-at",
+        "determined_at is before discovered_at": "fact-determined-at",
+        "missing 'title'": "fact-title",
+        "company needs legal_name and brand": "fact-company-legal-name",
+        "contact needs at least one of phone, email, url": "fact-contact-phone",
+        "what_is_new must be an object of texts by language": "fact-update-what-is-new",
+        "unknown data categories ['dna']; known: name, email": "fact-data-categories",
+        "filings[0]: unknown keys ['key']": OTHER,
+        "offers[0].months must be a whole number": OTHER,
+        "contact.by_country.RU needs at least one of phone, email, url": OTHER,
+        "other facts: line 1, column 13: invalid JSON": OTHER,
+        "say what changed and why: the comment is kept with the revision": "comment",
+        "incident 'x' is at revision 3 now": "",
+    }
+    assert dict(problem_links(problems)) == problems

@@ -193,3 +193,20 @@ def test_two_send_shards_send_one_campaign_exactly_once(
     assert len(recipients) == len(set(recipients)) == 40
     assert sum(r["accepted"] for r in results) == 40
     store.dispose()
+
+
+def test_every_deployment_is_named_after_its_flow_and_the_orchestration_table_agrees() -> None:
+    """The console starts ``FLOW/FLOW`` (orchestration.start_deployment), the CLI loads FLOWS by
+    entrypoint: prefect.yaml must say the same, or a launch would start nothing."""
+    import yaml
+    from prefect.flows import load_flow_from_entrypoint
+
+    from notifier.config import PROJECT_ROOT
+    from notifier.orchestration import FLOWS
+
+    deployments = yaml.safe_load((PROJECT_ROOT / "prefect.yaml").read_text(encoding="utf-8"))["deployments"]
+    for deployment in deployments:
+        flow = load_flow_from_entrypoint(str(PROJECT_ROOT / deployment["entrypoint"]))
+        assert flow.name == deployment["name"], deployment["entrypoint"]
+    entrypoints = {d["name"]: d["entrypoint"] for d in deployments}
+    assert {name: entrypoints[name] for name in FLOWS} == FLOWS

@@ -121,5 +121,13 @@ def test_a_query_with_a_side_effect_fails_instead_of_writing(
         settings, "campaign", "plan", "sneaky", "--incident", "2026-11-credential-leak", "--query", sneaky
     )
     assert code != 0 and "read-only transaction" in out and "Traceback" not in out
+    smuggled = (
+        "SELECT external_id FROM customers) x; COMMIT; DELETE FROM customers; "
+        "SELECT * FROM (SELECT 'z' AS external_id"
+    )
+    code, out = _cli(settings, "selections", "save", "smuggled", "--description", "x", "--query", smuggled)
+    assert code != 0 and "does not run" in out
+    with store.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(customers)).scalar_one() == 1  # nothing deleted
     with store.connect() as conn:
         assert conn.execute(text("SELECT last_value FROM customers_id_seq")).scalar_one() == before

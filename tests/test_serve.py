@@ -74,7 +74,7 @@ async def test_a_launch_the_prefect_server_does_not_take_says_so_and_sends_nothi
             "/campaigns/test-campaign/control", data={"action": "launch"}, headers={"Origin": BASE}
         )
     assert answer.status_code == 503, answer.text
-    assert "did not start the notify-customers/notify-customers run" in answer.text
+    assert "did not start the notify-customers run" in answer.text
     assert "nothing was sent" in answer.text
     assert campaign_status(store, "test-campaign").state == "planned"
 

@@ -10,9 +10,10 @@ from (``Selection.describe``), so changing a saved query later never blurs who w
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 from sqlalchemy import create_engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from notifier.audience.importer import REQUIRED_COLUMNS
 from notifier.audience.selection import Selection
@@ -48,6 +49,26 @@ def save_selection(
         raise InputError("say what the query selects (--description): comms choose it by that")
     check_query(store, query, source, source_url)
     now = utcnow()
+    try:
+        return _save(
+            store, name=name, query=query, description=description, source=source, actor=actor, now=now
+        )
+    except IntegrityError:  # the same new name saved by someone else at the same moment
+        raise InputError(
+            f"selection {name!r} was just saved by someone else: look, then save again"
+        ) from None
+
+
+def _save(
+    store: Store,
+    *,
+    name: str,
+    query: str,
+    description: str,
+    source: SelectionSource,
+    actor: str,
+    now: datetime,
+) -> SavedSelectionRow | None:
     with store.begin() as conn:
         before = q.save_selection(
             conn,

@@ -67,15 +67,17 @@ def track_bounce_files(
     store = store_for(settings_from(database_url))
     user = signed_in(store, Action.TRACKING_APPLY)
     rows, applied = [], []
-    for path in files:
-        raw = _read(path)
-        if raw is None:
-            rows.append((path.name, "-", "-", "cannot read it"))
-            continue
-        outcome = apply_bounce(store, raw, bounce_domain=domain)
-        rows.append((path.name, outcome.category, outcome.token or "-", outcome.action))
-        applied.append((raw, f"{outcome.category}: {outcome.action}"))
-    record_files_applied(store, actor=user.username, command="bounce-files", results=applied)
+    try:
+        for path in files:
+            raw = _read(path)
+            if raw is None:
+                rows.append((path.name, "-", "-", "cannot read it"))
+                continue
+            outcome = apply_bounce(store, raw, bounce_domain=domain)
+            rows.append((path.name, outcome.category, outcome.token or "-", outcome.action))
+            applied.append((raw, f"{outcome.category}: {outcome.action}"))
+    finally:  # what was applied is on record even when the run stops part-way
+        record_files_applied(store, actor=user.username, command="bounce-files", results=applied)
     console.print(data_table("Bounces", ("file", "kind", "message", "action"), rows))
 
 
@@ -99,15 +101,17 @@ def track_mail_files(
     store = store_for(settings)
     user = signed_in(store, Action.TRACKING_APPLY)
     rows, applied = [], []
-    for path in files:
-        raw = _read(path)
-        if raw is None:
-            rows.append((path.name, "cannot read it"))
-            continue
-        taken = apply_saved_message(store, raw, bounce_domain=domain or settings.bounce_domain)
-        rows.append((path.name, taken))
-        applied.append((raw, taken))
-    record_files_applied(store, actor=user.username, command="mail-files", results=applied)
+    try:
+        for path in files:
+            raw = _read(path)
+            if raw is None:
+                rows.append((path.name, "cannot read it"))
+                continue
+            taken = apply_saved_message(store, raw, bounce_domain=domain or settings.bounce_domain)
+            rows.append((path.name, taken))
+            applied.append((raw, taken))
+    finally:  # what was applied is on record even when the run stops part-way
+        record_files_applied(store, actor=user.username, command="mail-files", results=applied)
     console.print(data_table("Messages", ("file", "taken as"), rows))
 
 

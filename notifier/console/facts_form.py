@@ -38,6 +38,7 @@ Kind = Literal["text", "moment", "day", "link", "email", "phone", "flag", "choic
 Values = Mapping[str, Sequence[str]]  # a posted form: every name with its values
 
 OTHER = "other_facts"  # the form's name for the facts it has no field for, as JSON
+IN_OTHER_FACTS = ("other", "filings", "offers", "regimes", "law_enforcement_hold", "contact.by_")
 EVERY_LANGUAGE = "*"  # a text box whose text every language reads (contact hours may be one text for all)
 MOMENT_HINT = "Date and time with its UTC offset, e.g. 2026-11-05T09:30:00+00:00"
 DAY_HINT = "A date, e.g. 2026-11-09"
@@ -62,7 +63,7 @@ class FactField:
         return ".".join(self.path)
 
 
-def _f(path: str, label: str, kind: Kind, hint: str = "", *, required: bool = False) -> FactField:
+def _fact(path: str, label: str, kind: Kind, hint: str = "", *, required: bool = False) -> FactField:
     return FactField(tuple(path.split(".")), label, kind, hint, required)
 
 
@@ -71,55 +72,55 @@ SECTIONS: tuple[tuple[str, tuple[FactField, ...]], ...] = (
     (
         "The incident",
         (
-            _f("key", "Incident key (letters, digits, dashes; never changes)", "text", required=True),
-            _f("title", "Title (the console and reports show it; customers do not)", "text", required=True),
-            _f("company.legal_name", "Company: legal name", "text", required=True),
-            _f("company.brand", "Company: the brand customers know", "text", required=True),
-            _f("notice_url", "Web page about the incident (https://)", "link", required=True),
+            _fact("key", "Incident key (letters, digits, dashes; never changes)", "text", required=True),
+            _fact("title", "Title (internal: customers never read it)", "text", required=True),
+            _fact("company.legal_name", "Company: legal name", "text", required=True),
+            _fact("company.brand", "Company: the brand customers know", "text", required=True),
+            _fact("notice_url", "Web page about the incident (https://)", "link", required=True),
         ),
     ),
     (
         "What happened, in every language customers read",
         (
-            _f("what_happened", "What happened", "texts", required=True),
-            _f("discovered_how", "How it was discovered", "texts"),
-            _f("consequences", "What it may mean for the customer", "texts"),
-            _f("measures", "What the company has done", "texts"),
+            _fact("what_happened", "What happened", "texts", required=True),
+            _fact("discovered_how", "How it was discovered", "texts"),
+            _fact("consequences", "What it may mean for the customer", "texts"),
+            _fact("measures", "What the company has done", "texts"),
         ),
     ),
     (
         "When",
         (
-            _f("occurred.kind", "When it happened is known", "choice"),
-            _f("occurred.start", "It happened at (or from)", "moment", MOMENT_HINT),
-            _f("occurred.end", "Until (for a range)", "moment", MOMENT_HINT),
-            _f("discovered_at", "Discovered at", "moment", MOMENT_HINT, required=True),
-            _f("determined_at", "Determined to be a breach at (starts deadlines)", "moment", MOMENT_HINT),
-            _f("notice_date", "Date of the notice", "day", DAY_HINT),
-            _f("law_enforcement_delay", "Law enforcement delayed the notice", "flag"),
+            _fact("occurred.kind", "When it happened is known", "choice"),
+            _fact("occurred.start", "It happened at (or from)", "moment", MOMENT_HINT),
+            _fact("occurred.end", "Until (for a range)", "moment", MOMENT_HINT),
+            _fact("discovered_at", "Discovered at", "moment", MOMENT_HINT, required=True),
+            _fact("determined_at", "Determined to be a breach at (starts deadlines)", "moment", MOMENT_HINT),
+            _fact("notice_date", "Date of the notice", "day", DAY_HINT),
+            _fact("law_enforcement_delay", "Law enforcement delayed the notice", "flag"),
         ),
     ),
     (
         "What information was involved",
-        (_f("data_categories", "Data categories", "categories", required=True),),
+        (_fact("data_categories", "Data categories", "categories", required=True),),
     ),
     (
         "Whom to contact",
         (
-            _f("contact.phone", "Phone", "phone"),
-            _f("contact.email", "Email address", "email"),
-            _f("contact.url", "Web page for questions (https://)", "link"),
-            _f("contact.hours", "Opening hours", "texts"),
-            _f("contact.languages", "Languages the line serves, in words (English, Русский)", "text"),
-            _f("contact.dpo.name", "Data protection officer: name", "text"),
-            _f("contact.dpo.email", "Data protection officer: email address", "email"),
+            _fact("contact.phone", "Phone", "phone"),
+            _fact("contact.email", "Email address", "email"),
+            _fact("contact.url", "Web page for questions (https://)", "link"),
+            _fact("contact.hours", "Opening hours", "texts"),
+            _fact("contact.languages", "Languages the line serves, in words (English, Русский)", "text"),
+            _fact("contact.dpo.name", "Data protection officer: name", "text"),
+            _fact("contact.dpo.email", "Data protection officer: email address", "email"),
         ),
     ),
     (
         "An update to an earlier notice (for the update notice only)",
         (
-            _f("update.previous_notice_date", "Date of the earlier notice", "day", DAY_HINT),
-            _f("update.what_is_new", "What is new", "texts"),
+            _fact("update.previous_notice_date", "Date of the earlier notice", "day", DAY_HINT),
+            _fact("update.what_is_new", "What is new", "texts"),
         ),
     ),
 )
@@ -186,7 +187,7 @@ def _as_values(spec: FactField, value: Any) -> dict[str, list[str]] | None:
     if value is None:
         return None
     if spec.kind == "texts":
-        if isinstance(value, str) and spec.path[0] not in BY_LANGUAGE:
+        if isinstance(value, str) and spec.path[-1] not in BY_LANGUAGE:
             return {f"{spec.name}.{EVERY_LANGUAGE}": [value]}
         if isinstance(value, Mapping) and all(isinstance(v, str) for v in value.values()):
             return {f"{spec.name}.{language}": [text] for language, text in value.items()}
@@ -259,6 +260,8 @@ def _meaning(spec: FactField, value: Any) -> Any:
     """What a fact means, whatever its spelling: a flag that is false means what an absent one does."""
     if spec.kind == "flag":
         return value is True
+    if spec.kind == "choice":
+        return value or "unknown"  # the form always posts a choice; an absent kind means "unknown"
     if spec.kind == "categories" and isinstance(value, list):
         return frozenset(value) or None  # a browser posts the boxes in the form's order, not the facts'
     if spec.kind == "texts" and isinstance(value, Mapping):
@@ -368,11 +371,26 @@ def _language_label(code: str) -> str:
 
 
 def problem_links(problems: Iterable[str]) -> list[tuple[str, str]]:
-    """Each problem with the id of the field it names, if it names one (``""`` if not): the summary of
-    problems links to the field, as GOV.UK's error summary does."""
-    by_length = sorted(FIELDS, key=lambda spec: -len(spec.dotted))
-    linked = []
-    for problem in problems:
-        spec = next((s for s in by_length if s.dotted in problem), None)
-        linked.append((problem, field_id(spec) if spec else ""))
-    return linked
+    """Each problem with the id of the field it is about (``""`` if none): the summary of problems links
+    to the field, as GOV.UK's error summary does. The checks name the fact first (``discovered_at '…'
+    is not…``, ``missing 'title'``, ``filings[0]: …``); facts without a field of their own lead to the JSON
+    of the other facts."""
+    return [(problem, _target(problem)) for problem in problems]
+
+
+def _target(problem: str) -> str:
+    words = problem.replace("'", " ").replace(":", " ").split()
+    if not words:
+        return ""
+    name = words[1] if words[0] in ("missing", "unknown") and len(words) > 1 else words[0]
+    name = {"data": "data_categories", "say": "comment"}.get(name, name)
+    if name == "comment":
+        return "comment"
+    if name.startswith(IN_OTHER_FACTS):
+        return OTHER
+    found = (
+        next((s for s in FIELDS if s.dotted == name), None)  # discovered_at, occurred.start
+        or next((s for s in FIELDS if s.dotted.startswith(name + ".")), None)  # company, contact, occurred
+        or next((s for s in FIELDS if s.path[-1] == name), None)  # what_is_new, hours
+    )
+    return field_id(found) if found else ""

@@ -174,7 +174,7 @@ def discovered_hours_ago(facts: dict[str, Any], *, hours: int) -> dict[str, Any]
         if isinstance(value, str) and MOMENT.fullmatch(value):
             return (datetime.fromisoformat(value) + shift).isoformat()
         if isinstance(value, str) and DAY.fullmatch(value):
-            return (date.fromisoformat(value) + timedelta(days=shift.days)).isoformat()
+            return (date.fromisoformat(value) + timedelta(days=round(shift / timedelta(days=1)))).isoformat()
         return value
 
     return {k: (v if k == "key" else moved(v)) for k, v in facts.items()}

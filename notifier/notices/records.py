@@ -6,6 +6,7 @@ records its author as the editor of exactly the pieces whose text changed, which
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -102,21 +103,25 @@ def edit_incident(
     based_on: int | None = None,
 ) -> Edit:
     """Make ``facts`` the incident's next revision; the approvals of every piece whose text changes are
-    void from then on. Refused, changing nothing, if the facts do not render or name another incident,
-    or (``based_on``: the revision the editor started from) if someone revised it since."""
+    void from then on. Refused, changing nothing, if the facts do not render or name another incident.
+
+    ``based_on`` is the revision the editor started from (a form opened a while ago). If someone revised
+    the incident since, the editor's changes (against ``based_on``) are made on the current revision,
+    unless both changed the same facts: then it is refused, naming them, and nothing is overwritten."""
     if facts.get("key") != key:
         raise InputError(f"the file is for incident {facts.get('key')!r}, not {key!r}; the key never changes")
-    after = parse_incident(facts, settings.templates_dir)
-    _check_renders(settings, after)
     with store.connect() as conn:
         row = q.incident_by_key(conn, key)
+        history = q.incident_history(conn, row.id) if row is not None else []
     if row is None:
         raise InputError(f"no incident {key!r}; record it first with `notifier incident create FILE`")
     if based_on is not None and row.revision != based_on:
-        raise InputError(
-            f"incident {key!r} is at revision {row.revision} now: someone revised it after you opened "
-            f"revision {based_on}; compare with the current facts, then record yours again"
-        )
+        base = next((r.facts for r in history if r.revision == based_on), None)
+        if base is None:
+            raise InputError(f"incident {key!r} has no revision {based_on} to start from")
+        facts = _on_top_of(row.facts, base, facts, key=key, revision=row.revision, based_on=based_on)
+    after = parse_incident(facts, settings.templates_dir)
+    _check_renders(settings, after)
     before = parse_incident(row.facts, settings.templates_dir)
     changed = changed_fields(row.facts, dict(facts))
     if not changed:
@@ -152,6 +157,55 @@ def edit_incident(
         comment=f"incident revision {revision}: {comment}".strip(),
     )
     return Edit(revision, changed, pieces)
+
+
+def _on_top_of(
+    current: Mapping[str, Any],
+    base: Mapping[str, Any],
+    edited: Mapping[str, Any],
+    *,
+    key: str,
+    revision: int,
+    based_on: int,
+) -> dict[str, Any]:
+    """``edited`` (made from revision ``based_on``, facts ``base``) applied to the ``current`` facts: what
+    the editor changed replaces what is there, everything else stays as the later revision has it."""
+    mine = changed_fields(base, edited)
+    theirs = changed_fields(base, current)
+    both = sorted({m for m in mine for t in theirs if _overlap(m, t)})
+    if both:
+        raise InputError(
+            f"incident {key!r} was revised (now revision {revision}) after you opened revision {based_on}, "
+            f"and that revision changed what you changed too: {', '.join(both)}; open it again and make "
+            "your change on what it says now"
+        )
+    merged: dict[str, Any] = json.loads(json.dumps(current))  # a deep copy
+    for dotted in mine:
+        path = dotted.split(".")
+        value = _at(edited, path)
+        here = merged
+        for part in path[:-1]:
+            inner = here.get(part)
+            if not isinstance(inner, dict):  # absent now (a changed object would have overlapped)
+                inner = here[part] = {}
+            here = inner
+        if value is None:
+            here.pop(path[-1], None)
+        else:
+            here[path[-1]] = value
+    return merged
+
+
+def _overlap(one: str, other: str) -> bool:
+    """Whether two changed facts touch the same value (``contact`` and ``contact.phone`` do)."""
+    return one == other or one.startswith(other + ".") or other.startswith(one + ".")
+
+
+def _at(facts: Mapping[str, Any], path: list[str]) -> Any:
+    value: Any = facts
+    for part in path:
+        value = value.get(part) if isinstance(value, Mapping) else None
+    return value
 
 
 def changed_fields(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "") -> list[str]:

@@ -416,8 +416,6 @@ rate_limits = Table(
 )
 
 
-# The people who use notifier (console and CLI). Passwords are argon2id hashes; a user with too many
-# failed sign-ins in a row is locked until ``locked_until``.
 # Selection queries kept under a name (`notifier selections save`), so that comms can plan a campaign from
 # one in the console without anyone typing SQL into a web page. Re-saving a name replaces its query; the
 # audit log keeps every version, and each campaign's manifest records the query it was planned from.
@@ -434,6 +432,8 @@ saved_selections = Table(
     _one_of("source", SelectionSource),
 )
 
+# The people who use notifier (console and CLI). Passwords are argon2id hashes; a user with too many
+# failed sign-ins in a row is locked until ``locked_until``.
 users = Table(
     "users",
     metadata,

@@ -19,7 +19,7 @@ from starlette.routing import BaseRoute, Route
 from notifier.accounts.permissions import Action
 from notifier.clock import utcnow
 from notifier.console.web import Console, render, require, see_other, with_form
-from notifier.errors import ConfigurationError, InputError
+from notifier.errors import ConfigurationError, InputError, NotifierError
 from notifier.models import OutboxState
 from notifier.notices.deadlines import earliest_per_recipient, incident_deadlines
 from notifier.redact import mask_url
@@ -30,7 +30,7 @@ from notifier.store import queries as q
 __all__ = ["routes"]
 
 RATE_WINDOW = timedelta(seconds=60)
-NOTIFY_DEPLOYMENT = "notify-customers/notify-customers"  # flow name/deployment name, as in prefect.yaml
+NOTIFY = "notify-customers"  # the flow (and its deployment) that plans and sends a campaign
 log = logging.getLogger(__name__)
 
 
@@ -108,7 +108,7 @@ def routes(console: Console) -> list[BaseRoute]:
         else:
             control(store, name, action, actor=user.username, reason=str(form.get("reason", ""))[:500])
         if action == "resume":  # on the page, Resume means: go on sending (the CLI's resume only re-arms)
-            done = "resume and " + _launch(console, name, user.username)
+            done = "resume and " + _relaunch(console, name, user.username)
         return see_other(f"/campaigns/{name}?done={quote(done)}")
 
     def test_send(request: Request, form: FormData) -> Response:
@@ -187,30 +187,30 @@ def _launch(console: Console, name: str, actor: str) -> str:
     return "launch"
 
 
-def _start_deployment(api_url: str, name: str, actor: str) -> str:
-    """Start (not wait for) a notify-customers flow run for the campaign on the Prefect server at
-    ``api_url``; returns the run's name."""
-    from prefect.client.schemas.objects import FlowRun
-    from prefect.deployments import run_deployment
-    from prefect.exceptions import PrefectException
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
-    # Prefect reads its settings from the environment when it is first imported; the console's own
-    # setting must win whatever that environment was. (The override is a context variable: no other
-    # request, in its own thread, sees it.)
+def _relaunch(console: Console, name: str, actor: str) -> str:
+    """Launch a campaign just resumed; when that is refused, the page says it is resumed all the same."""
+    resumed = "resumed (the campaign is planned again, Launch sends it) but not launched: "
     try:
-        with temporary_settings(updates={PREFECT_API_URL: api_url}):
-            flow_run = run_deployment(
-                NOTIFY_DEPLOYMENT, parameters={"campaign": name, "actor": actor}, timeout=0
-            )
+        return _launch(console, name, actor)
+    except HTTPException as exc:
+        raise HTTPException(exc.status_code, resumed + str(exc.detail)) from None
+    except NotifierError as exc:
+        raise InputError(resumed + str(exc)) from None
+
+
+def _start_deployment(api_url: str, name: str, actor: str) -> str:
+    """Start a notify-customers run for the campaign on the Prefect server at ``api_url``; its name, or
+    a readable 503 when the server does not take it (nothing was sent)."""
+    from prefect.exceptions import PrefectException
+
+    from notifier.orchestration import start_deployment
+
+    try:
+        return start_deployment(api_url, NOTIFY, campaign=name, actor=actor)
     except (httpx.HTTPError, PrefectException, OSError) as exc:
-        # Nothing was started: the page says so (not a bare 500), and the campaign stays as it was.
         reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
         raise HTTPException(
             503,
-            f"the Prefect server at {mask_url(api_url)} did not start the {NOTIFY_DEPLOYMENT} run "
-            f"({reason}); nothing was sent: check the server and its deployment, then launch again",
+            f"the Prefect server at {mask_url(api_url)} did not start the {NOTIFY} run ({reason}); nothing "
+            "was sent: check the server and its deployment, then launch again",
         ) from None
-    # run_deployment answers with a coroutine only when called on an event loop; views run in a thread.
-    assert isinstance(flow_run, FlowRun), flow_run
-    return flow_run.name

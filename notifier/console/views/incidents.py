@@ -14,6 +14,7 @@ from starlette.routing import BaseRoute, Route
 
 from notifier.accounts.permissions import Action
 from notifier.clock import utcnow
+from notifier.config import Settings
 from notifier.console.facts_form import (
     OTHER,
     Values,
@@ -82,19 +83,14 @@ def routes(console: Console) -> list[BaseRoute]:
             status_code=400 if problems else 200,
             key=key,
             revision=revision,
-            sections=form_sections(values, locales=_locales(), categories=_categories(), new=not key),
+            sections=form_sections(
+                values, locales=_locales(settings), categories=_categories(settings), new=not key
+            ),
             other=values.get(OTHER, [""])[0] if values.get(OTHER) else "",
             gaps=gaps,
             problems=problem_links(problems or []),
             comment=values.get("comment", [""])[0] if values.get("comment") else "",
         )
-
-    def _locales() -> tuple[str, ...]:
-        return renderer_for(settings.templates_dir, settings.locales_dir, NOTICES[0]).locales
-
-    def _categories() -> dict[str, str]:
-        known = load_content(settings.templates_dir).categories
-        return {name: f"{name}: {category.label}" for name, category in known.items()}
 
     def new_page(request: Request) -> Response:
         require(request, Action.INCIDENT_EDIT)
@@ -119,28 +115,24 @@ def routes(console: Console) -> list[BaseRoute]:
         user = require(request, Action.INCIDENT_EDIT)
         row = _row(request.path_params["key"])
         values = _posted(form)
+        comment = str(form.get("comment", "")).strip()[:500]
+        based_on = row.revision
         try:
             based_on = int(str(form.get("revision", "")))
-        except ValueError:
-            raise InputError("the form lost the revision it was opened at; open it again") from None
-        comment = str(form.get("comment", "")).strip()[:500]
-        try:
+            opened = next((r.facts for r in incident_history(store, row.key) if r.revision == based_on), None)
+            if opened is None:
+                raise InputError(f"the form names no revision of {row.key} it was opened at; open it again")
             if not comment:
                 raise InputError("say what changed and why: the comment is kept with the revision")
-            facts = facts_from_form(values, key=row.key, original=row.facts)
+            facts = facts_from_form(values, key=row.key, original=opened)
             edit = edit_incident(
-                store,
-                settings,
-                row.key,
-                facts,
-                actor=user.username,
-                comment=comment,
-                based_on=based_on,
+                store, settings, row.key, facts, actor=user.username, comment=comment, based_on=based_on
             )
-        except InputError as exc:
-            # Whatever was typed comes back with the problems; a revision that landed meanwhile becomes
-            # the base, so recording again (after comparing) is a deliberate choice.
-            return form_page(request, values, key=row.key, revision=row.revision, problems=list(exc.problems))
+        except (InputError, ValueError) as exc:
+            # What was typed comes back with the problems, still based on the revision it was opened at:
+            # recording it again cannot undo what a later revision changed.
+            problems = list(exc.problems) if isinstance(exc, InputError) else ["the form lost its revision"]
+            return form_page(request, values, key=row.key, revision=based_on, problems=problems)
         done = f"revision {edit.revision}, {len(edit.changed_pieces)} pieces need approval again"
         return see_other(f"/incidents/{quote(row.key)}?done={quote(done)}")
 
@@ -173,3 +165,14 @@ def _revisions(history: list[IncidentRevisionRow]) -> list[tuple[IncidentRevisio
         for before, row in zip([None, *history], history, strict=False)
     ]
     return changed[::-1]
+
+
+def _locales(settings: Settings) -> tuple[str, ...]:
+    """The languages notices are written in: a text box each."""
+    return renderer_for(settings.templates_dir, settings.locales_dir, NOTICES[0]).locales
+
+
+def _categories(settings: Settings) -> dict[str, str]:
+    """The data categories of the legal content model, as the form's checkboxes say them."""
+    known = load_content(settings.templates_dir).categories
+    return {name: f"{name}: {category.label}" for name, category in known.items()}

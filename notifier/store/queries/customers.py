@@ -117,8 +117,11 @@ def selection_page(
 
 
 def selection_columns(conn: Connection, selection_sql: str) -> list[str]:
-    """The columns a selection query returns, without reading a row of it."""
-    return list(conn.execute(text(f"SELECT * FROM ({selection_sql}) AS sel LIMIT 0")).keys())
+    """The columns a selection query returns, without reading a row of it. The limit is a bound parameter
+    so that the driver sends one prepared statement: a query smuggling in ``; COMMIT; DELETE …`` is
+    refused by PostgreSQL instead of run as several statements."""
+    wrapped = text(f"SELECT * FROM ({selection_sql}) AS sel LIMIT :none")
+    return list(conn.execute(wrapped, {"none": 0}).keys())
 
 
 def mark_email_bounced(conn: Connection, customer_id: int, email: str, problem: str) -> None:
