@@ -94,3 +94,11 @@ async def test_a_console_without_the_campaigns_channel_refuses_to_launch_it_in_i
         )
     assert answer.status_code == 503 and "set NOTIFIER_EMAIL_URL where it runs" in answer.text
     assert campaign_status(store, "test-campaign").state == "planned"  # not left running, unsent
+    async with _client(console) as client:
+        await client.post("/login", data=signed_in, headers={"Origin": BASE})
+        for action in ("pause", "resume"):
+            answer = await client.post(
+                "/campaigns/test-campaign/control", data={"action": action}, headers={"Origin": BASE}
+            )
+    assert answer.status_code == 503 and "resumed (the campaign is planned again" in answer.text
+    assert campaign_status(store, "test-campaign").state == "planned"
