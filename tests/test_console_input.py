@@ -1,5 +1,7 @@
-"""Bad input never gets a 5xx from the console: every route, as every role, with odd path values, odd
-query strings and junk forms, answers 2xx, 3xx or 4xx, and never shows a traceback or echoes markup."""
+"""What a person may do in the console, and what bad input gets: every page and action, as every role,
+is allowed or refused (403) exactly as the one role × action table says; and every route, as every role,
+with odd path values, query strings and junk forms, answers 2xx, 3xx or 4xx, never a traceback, never
+the markup it was sent."""
 
 from __future__ import annotations
 
@@ -11,10 +13,11 @@ import pytest
 from helpers import customer, planned_campaign
 from starlette.routing import Route
 
+from notifier.accounts.permissions import ALLOWED, Action
 from notifier.accounts.users import add_user
 from notifier.config import Settings
 from notifier.console.app import console_app
-from notifier.models import Channel
+from notifier.models import Channel, Role
 from notifier.store import Store
 
 BASE = "https://console.example"
@@ -26,7 +29,7 @@ PATH_VALUES = {
     "name": ["test-campaign", "nope", MARKUP, "a" * 300],
     "key": ["2026-11-credential-leak", "nope", "%00"],
     "username": ["val", "nobody"],
-    "id": ["1", "999999", "x", "-1"],
+    "reply_id": ["1", "999999", "x", "-1"],
     "notice": ["breach_notice", "x"],
     "locale": ["en", "zz", ".."],
     "channel": ["email", "fax"],
@@ -105,3 +108,71 @@ async def test_no_request_of_any_role_gets_a_5xx_a_traceback_or_its_markup_back(
     assert answers > 1000
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as anyone:
         assert (await anyone.get("/admin/audit", params={"subject": "a\x00b"})).status_code == 400
+
+
+KEY = "2026-11-credential-leak"
+PIECE = f"/incidents/{KEY}/pieces/breach_notice/en/email/us_ny"
+CAMPAIGN = "/campaigns/test-campaign"
+# Every page and action of the console with the action it takes, and a form that changes nothing when
+# allowed (refused as bad input, or a no-op): allowed roles get anything but 403, the others 403.
+GUARDED = [
+    ("GET", "/incidents", Action.INCIDENT_VIEW, {}),
+    ("GET", f"/incidents/{KEY}", Action.INCIDENT_VIEW, {}),
+    ("GET", "/incidents/new", Action.INCIDENT_EDIT, {}),
+    ("POST", "/incidents/new", Action.INCIDENT_EDIT, {}),
+    ("GET", f"/incidents/{KEY}/edit", Action.INCIDENT_EDIT, {}),
+    ("POST", f"/incidents/{KEY}/edit", Action.INCIDENT_EDIT, {}),
+    ("GET", f"/incidents/{KEY}/approvals", Action.NOTICE_REVIEW, {}),
+    ("GET", PIECE, Action.NOTICE_REVIEW, {}),
+    ("POST", f"{PIECE}/reader", Action.NOTICE_REVIEW, {}),
+    ("POST", f"{PIECE}/decide", Action.NOTICE_DECIDE, {"decision": "maybe"}),
+    ("GET", "/campaigns", Action.CAMPAIGN_VIEW, {}),
+    ("GET", CAMPAIGN, Action.CAMPAIGN_VIEW, {}),
+    ("GET", f"{CAMPAIGN}/progress", Action.CAMPAIGN_VIEW, {}),
+    ("GET", "/reports/test-campaign", Action.CAMPAIGN_VIEW, {}),
+    ("GET", f"{CAMPAIGN}/not-reached", Action.CAMPAIGN_VIEW, {}),
+    ("GET", f"{CAMPAIGN}/not-reached.csv", Action.CAMPAIGN_VIEW, {}),
+    ("GET", "/campaigns/new", Action.CAMPAIGN_PLAN, {}),
+    ("POST", "/campaigns/new", Action.CAMPAIGN_PLAN, {}),
+    ("POST", f"{CAMPAIGN}/control", Action.CAMPAIGN_CONTROL, {"action": "bogus"}),
+    ("POST", f"{CAMPAIGN}/test-send", Action.CAMPAIGN_TEST_SEND, {"seeds": ""}),
+    ("GET", "/customers", Action.CUSTOMER_LOOK_UP, {}),
+    ("POST", "/customers", Action.CUSTOMER_LOOK_UP, {}),
+    ("GET", "/support", Action.SUPPORT_QUEUE, {}),
+    ("GET", "/support/1", Action.SUPPORT_QUEUE, {}),
+    ("POST", "/support/1", Action.SUPPORT_QUEUE, {}),
+    ("GET", "/admin/users", Action.USERS_MANAGE, {}),
+    ("POST", "/admin/users", Action.USERS_MANAGE, {}),
+    ("POST", "/admin/users/val", Action.USERS_MANAGE, {"action": "bogus"}),
+    ("GET", "/admin/audit", Action.AUDIT_VIEW, {}),
+    ("POST", "/admin/audit/verify", Action.AUDIT_VIEW, {}),
+]
+
+
+async def test_every_page_and_action_is_allowed_or_refused_as_the_role_table_says(
+    signed_in_clients: dict[str, httpx.AsyncClient],
+) -> None:
+    app = next(iter(signed_in_clients.values()))._transport.app  # type: ignore[attr-defined]
+    guarded = {(m, p) for m, p, _action, _form in GUARDED}
+    # Every route of the console is in the table (or open to anyone signed in, or to no one signed in).
+    open_to_all = {("GET", "/"), ("GET", "/login"), ("POST", "/login"), ("POST", "/logout")}
+    for route in (r for r in app.routes if isinstance(r, Route) and not r.path.startswith("/preview/")):
+        for method in sorted((route.methods or set()) - {"HEAD"}):
+            assert (method, route.path) in open_to_all or any(
+                m == method and _matches(route, p) for m, p in guarded
+            ), f"{method} {route.path} is not in the table"
+    for who, client in signed_in_clients.items():
+        role = Role(PEOPLE[who])
+        async with client:
+            await client.post("/login", data={"username": who, "password": PASSWORD})
+            for method, path, action, form in GUARDED:
+                answer = await (client.post(path, data=form) if method == "POST" else client.get(path))
+                allowed = role in ALLOWED[action]
+                assert (answer.status_code != 403) == allowed, (
+                    f"{who} ({role}) {method} {path}: {answer.status_code}"
+                )
+                assert answer.status_code < 500, f"{who} {method} {path}: {answer.text[:300]}"
+
+
+def _matches(route: Route, path: str) -> bool:
+    return route.path_regex.fullmatch(path) is not None

@@ -266,6 +266,10 @@ def test_unknown_numbers_get_the_generic_answer_and_questions_reach_the_support_
     )
     still_open = runner.invoke(cli, ["support", "list"], env=env)
     missing = runner.invoke(cli, ["support", "close", "999"], env=env)
+    nobody = runner.invoke(cli, ["support", "assign", str(reply.id), "--to", "x" * 300], env=env)
+    assigned = runner.invoke(cli, ["support", "assign", str(reply.id), "--to", "SAM"], env=env)
+    assert nobody.exit_code == 1 and "there is no active user" in nobody.output
+    assert assigned.exit_code == 0 and "sam" in assigned.output
     assert listed.exit_code == 0 and VI["external_id"] in listed.output and "test-campaign" in listed.output
     assert VI["phone"] not in listed.output and "+8******0001" in listed.output  # masked
     assert shown.exit_code == 0 and "<b>[red]x[/red]</b>" in shown.output  # shown as text, never markup
@@ -280,7 +284,8 @@ def test_unknown_numbers_get_the_generic_answer_and_questions_reach_the_support_
             )
         ).all()
     assert [tuple(a) for a in audited] == [
-        ("sam", "support.update", {"status": "closed", "note": "called back"})
+        ("sam", "support.update", {"status": "closed", "note": "called back"}),
+        ("sam", "support.update", {"assignee": "sam"}),  # the refused one changed nothing
     ]
 
 

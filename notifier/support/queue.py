@@ -51,6 +51,11 @@ def update_reply(
         raise InputError("nothing to change: give a status, an assignee or a note")
     now = utcnow()
     with store.begin() as conn:
+        if assignee is not None:
+            person = q.user_by_name(conn, assignee.strip().lower()[:64])
+            if person is None or person.disabled:
+                raise InputError(f"assign to a user of notifier: there is no active user {assignee[:64]!r}")
+            assignee = person.username
         if not q.update_reply(
             conn, reply_id, actor=actor, now=now, status=status, assignee=assignee, note=note
         ):
