@@ -174,8 +174,13 @@ def test_support_finds_a_customer_opens_a_reply_and_closes_it(
     assert page.locator("pre").first.inner_text() == "<b>Кто вы?</b>"  # text, never markup
     _axe(page)
     page.get_by_label("Internal note (never sent to the customer)").fill("called back, explained")
+    page.get_by_label("Assign to (someone in support)").select_option("sam")
     page.get_by_role("button", name="Close").click()
     assert page.get_by_role("heading", level=1).inner_text().endswith("closed")
+    assert (
+        page.get_by_label("Assign to (someone in support)").locator("option").first.inner_text()
+        == "(keep sam)"
+    )
 
 
 def test_a_viewer_cannot_approve_the_button_is_absent_and_a_crafted_post_is_refused(

@@ -10,9 +10,10 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from notifier.accounts.permissions import Action
+from notifier.accounts.users import list_users
 from notifier.console.web import Console, render, require, see_other, with_form
 from notifier.errors import InputError
-from notifier.models import ReplyStatus
+from notifier.models import ReplyStatus, Role
 from notifier.redact import mask_contact
 from notifier.reports.customer import look_up
 from notifier.support.queue import list_replies, reply, update_reply
@@ -62,11 +63,13 @@ def routes(console: Console) -> list[BaseRoute]:
     def one(request: Request) -> Response:
         require(request, Action.SUPPORT_QUEUE)
         found = reply(store, _reply_id(request))
+        people = [u.username for u in list_users(store) if Role.SUPPORT in u.roles and not u.disabled]
         return render(
             request,
             "support/reply.html.j2",
             r=found,
             mask=mask_contact,
+            people=people,
             done=request.query_params.get("done", ""),
         )
 
