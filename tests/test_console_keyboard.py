@@ -62,6 +62,12 @@ def _focus(page: object) -> dict[str, object]:
     return page.evaluate(_FOCUS)
 
 
+def _enter_to(page: object, url: str) -> None:
+    """Enter on the focused control, and the page it leads to loaded."""
+    page.keyboard.press("Enter")
+    page.wait_for_url(url)
+
+
 def _see_focus(page: object, what: str) -> dict[str, object]:
     """The focused element, asserted visibly focused: a keyboard user must see where they are."""
     focus = _focus(page)
@@ -150,15 +156,13 @@ def test_comms_tests_and_launches_a_campaign_by_keyboard_alone(browser: object, 
     _at_top(page)
     _tab_to(page, _nav_link("Campaigns"))
     _see_focus(page, "Campaigns in the main navigation")
-    page.keyboard.press("Enter")
-    page.wait_for_url(console + "/campaigns")
+    _enter_to(page, console + "/campaigns")
     assert _heading(page) == "Campaigns"
     _axe(page)
     _skip_to_content(page)
     _tab_to(page, "el.tagName === 'A' && el.textContent === 'test-campaign'")
     _see_focus(page, "the campaign's link in the table")
-    page.keyboard.press("Enter")
-    page.wait_for_url(console + "/campaigns/test-campaign")
+    _enter_to(page, console + "/campaigns/test-campaign")
     assert _heading(page) == "Campaign test-campaign"
     assert page.get_by_text("0.0 % handled").is_visible()
     _axe(page)
@@ -168,8 +172,7 @@ def test_comms_tests_and_launches_a_campaign_by_keyboard_alone(browser: object, 
     _see_focus(page, "the seeds box")
     page.keyboard.type("seed@example.com\n+15005550006")
     _press(page, "Tab", _button("Send the test messages"), "Send the test messages")
-    page.keyboard.press("Enter")
-    page.wait_for_url(console + "/campaigns/test-campaign/test-send")
+    _enter_to(page, console + "/campaigns/test-campaign/test-send")
     _status_focused(page, " sent, 0 failed.")
     tested = page.get_by_role("status").inner_text()
     assert re.fullmatch(r"[1-9]\d* sent, 0 failed\.", tested), tested  # every version, to each seed
@@ -177,15 +180,13 @@ def test_comms_tests_and_launches_a_campaign_by_keyboard_alone(browser: object, 
     _axe(page)
     _shift_tab_to(page, "el.tagName === 'A' && el.textContent === '← campaign test-campaign'")
     _see_focus(page, "the way back to the campaign")
-    page.keyboard.press("Enter")
-    page.wait_for_url(console + "/campaigns/test-campaign")
+    _enter_to(page, console + "/campaigns/test-campaign")
 
     _at_top(page)
     _tab_to(page, "el.id === 'reason'")
     page.keyboard.type("tested by keyboard")
     _press(page, "Tab", _button("Launch"), "Launch")
-    page.keyboard.press("Enter")
-    page.wait_for_url(console + "/campaigns/test-campaign?done=launch")
+    _enter_to(page, console + "/campaigns/test-campaign?done=launch")
     _status_focused(page, "Done: launch.")
     page.get_by_text("100.0 % handled").wait_for(timeout=30_000)  # polled by htmx every 3 s
     assert page.get_by_role("heading", name="Progress: completed").is_visible()
@@ -197,8 +198,7 @@ def test_comms_tests_and_launches_a_campaign_by_keyboard_alone(browser: object, 
     page.evaluate(_REFRESHED)
     assert _is(page, "el.textContent === 'Delivery report (charts, not reached)'"), _focus(page)
     _see_focus(page, "the delivery report link after htmx refreshed the progress")
-    page.keyboard.press("Enter")
-    page.wait_for_url(console + "/reports/test-campaign")
+    _enter_to(page, console + "/reports/test-campaign")
     assert page.locator("svg[role=img]").count() == 3
     _axe(page)
 
@@ -228,14 +228,11 @@ def test_comms_pauses_and_resumes_a_running_campaign_by_keyboard_alone(
     an htmx refresh, focus kept on the confirmation through it)."""
     page = _page(browser, paced_console, "casey")
     _tab_to(page, _nav_link("Campaigns"))
-    page.keyboard.press("Enter")
-    page.wait_for_url(paced_console + "/campaigns")
+    _enter_to(page, paced_console + "/campaigns")
     _tab_to(page, "el.tagName === 'A' && el.textContent === 'test-campaign'")
-    page.keyboard.press("Enter")
-    page.wait_for_url(paced_console + "/campaigns/test-campaign")
+    _enter_to(page, paced_console + "/campaigns/test-campaign")
     _tab_to(page, _button("Launch"))
-    page.keyboard.press("Enter")
-    page.wait_for_url(paced_console + "/campaigns/test-campaign?done=launch")
+    _enter_to(page, paced_console + "/campaigns/test-campaign?done=launch")
     _status_focused(page, "Done: launch.")
     # The sending thread marks it running a moment after the answer; htmx shows it within 3 s.
     page.get_by_role("heading", name="Progress: running").wait_for(timeout=10_000)
@@ -244,8 +241,7 @@ def test_comms_pauses_and_resumes_a_running_campaign_by_keyboard_alone(
     page.keyboard.type("wrong hotline in the email")
     _press(page, "Tab", _button("Launch"), "Launch")
     _press(page, "Tab", _button("Pause"), "Pause")
-    page.keyboard.press("Enter")
-    page.wait_for_url(paced_console + "/campaigns/test-campaign?done=pause")
+    _enter_to(page, paced_console + "/campaigns/test-campaign?done=pause")
     _status_focused(page, "Done: pause.")
     assert page.get_by_role("heading", name="Progress: paused").is_visible()
     page.evaluate(_REFRESHED)  # the progress region, replaced by htmx: still paused, focus still here
@@ -257,8 +253,7 @@ def test_comms_pauses_and_resumes_a_running_campaign_by_keyboard_alone(
 
     _tab_to(page, _button("Resume"))
     _see_focus(page, "Resume")
-    page.keyboard.press("Enter")
-    page.wait_for_url(paced_console + "/campaigns/test-campaign?done=resume%20and%20launch")
+    _enter_to(page, paced_console + "/campaigns/test-campaign?done=resume%20and%20launch")
     _status_focused(page, "Done: resume and launch.")  # Resume goes on sending, no second Launch
     page.get_by_text("100.0 % handled").wait_for(timeout=60_000)  # the rest, paced: about 10 s
     _axe(page)
@@ -281,8 +276,7 @@ def test_support_looks_a_customer_up_and_closes_a_reply_by_keyboard_alone(
     _at_top(page)
     _tab_to(page, _nav_link("Customer look-up"))
     _see_focus(page, "Customer look-up in the main navigation")
-    page.keyboard.press("Enter")
-    page.wait_for_url(console + "/customers")
+    _enter_to(page, console + "/customers")
     assert _heading(page) == "Was this customer notified?"
     _axe(page)
     _skip_to_content(page)
@@ -310,16 +304,14 @@ def test_support_looks_a_customer_up_and_closes_a_reply_by_keyboard_alone(
 
     _shift_tab_to(page, _nav_link("Replies"))
     _see_focus(page, "Replies in the main navigation")
-    page.keyboard.press("Enter")
-    page.wait_for_url(console + "/support")
+    _enter_to(page, console + "/support")
     assert _heading(page) == "Replies from customers"
     _axe(page)
     _at_top(page)
     _tab_to(page, "el.tagName === 'A' && /^\\d+$/.test(el.textContent) && !!el.closest('tbody')")
     _see_focus(page, "the reply's link in the queue")
     reply_id = page.evaluate("document.activeElement.textContent")
-    page.keyboard.press("Enter")
-    page.wait_for_url(f"{console}/support/{reply_id}")
+    _enter_to(page, f"{console}/support/{reply_id}")
     assert _heading(page) == f"Reply {reply_id}: open"
     assert page.locator("pre").first.inner_text() == "<b>Кто вы?</b>"  # text, never markup
     _axe(page)
@@ -330,8 +322,7 @@ def test_support_looks_a_customer_up_and_closes_a_reply_by_keyboard_alone(
     _press(page, "Tab", _button("Save"), "Save")
     _press(page, "Tab", _button("Mark answered"), "Mark answered")
     _press(page, "Tab", _button("Close"), "Close")
-    page.keyboard.press("Enter")
-    page.wait_for_url(f"{console}/support/{reply_id}?done=close")
+    _enter_to(page, f"{console}/support/{reply_id}?done=close")
     _status_focused(page, "Done: close.")
     assert _heading(page) == f"Reply {reply_id}: closed"
     assert page.get_by_role("heading", name="Internal note").is_visible()
@@ -349,8 +340,7 @@ def test_admin_gives_a_role_and_verifies_the_audit_log_by_keyboard_alone(
     page = _page(browser, console, "ada")
     _at_top(page)
     _tab_to(page, _nav_link("Users"))
-    page.keyboard.press("Enter")
-    page.wait_for_url(console + "/admin/users")
+    _enter_to(page, console + "/admin/users")
     assert _heading(page) == "Users"
     _axe(page)
 
@@ -378,23 +368,20 @@ def test_admin_gives_a_role_and_verifies_the_audit_log_by_keyboard_alone(
     assert page.get_by_role("group", name="Roles of val").get_by_label("support").is_checked()
     _tab_to(page, _button("Save roles"))
     _see_focus(page, "Save roles")
-    page.keyboard.press("Enter")
-    page.wait_for_url(console + "/admin/users?done=roles")
+    _enter_to(page, console + "/admin/users?done=roles")
     _status_focused(page, "Done: roles.")
     assert page.get_by_role("row", name=re.compile(r"^val ")).get_by_text("support, viewer").is_visible()
     _axe(page)
 
     _shift_tab_to(page, _nav_link("Audit log"))
     _see_focus(page, "Audit log in the main navigation")
-    page.keyboard.press("Enter")
-    page.wait_for_url(console + "/admin/audit")
+    _enter_to(page, console + "/admin/audit")
     assert _heading(page) == "Audit log"
     _axe(page)
     _skip_to_content(page)
     _press(page, "Tab", "el.id === 'f-actor'", "the user filter")
     page.keyboard.type("ada")
-    page.keyboard.press("Enter")
-    page.wait_for_url(console + "/admin/audit?actor=ada&action=&subject=&incident=")
+    _enter_to(page, console + "/admin/audit?actor=ada&action=&subject=&incident=")
     users = page.locator("table tbody tr td:nth-child(3)").all_inner_texts()
     assert users and set(users) == {"ada"}, users  # ada's sign-in and her role change, nobody else's
     assert page.get_by_role("cell", name="user.roles", exact=False).count() >= 1
@@ -403,8 +390,7 @@ def test_admin_gives_a_role_and_verifies_the_audit_log_by_keyboard_alone(
     _at_top(page)  # a GET, like following a link: the page starts at the top
     _tab_to(page, _button("Verify the hash chains"))
     _see_focus(page, "Verify the hash chains")
-    page.keyboard.press("Enter")
-    page.wait_for_url(console + "/admin/audit/verify")
+    _enter_to(page, console + "/admin/audit/verify")
     _status_focused(page, "hash chains verified.")
     assert page.get_by_role("table", name="Hash chains").is_visible()
     results = page.get_by_role("table", name="Hash chains").locator("tbody td:last-child").all_inner_texts()

@@ -30,6 +30,7 @@ __all__ = [
     "incident_by_id",
     "incident_by_key",
     "incident_history",
+    "revision_facts",
     "text_gaps",
 ]
 
@@ -112,13 +113,10 @@ def edit_incident(
         raise InputError(f"the file is for incident {facts.get('key')!r}, not {key!r}; the key never changes")
     with store.connect() as conn:
         row = q.incident_by_key(conn, key)
-        history = q.incident_history(conn, row.id) if row is not None else []
     if row is None:
         raise InputError(f"no incident {key!r}; record it first with `notifier incident create FILE`")
     if based_on is not None and row.revision != based_on:
-        base = next((r.facts for r in history if r.revision == based_on), None)
-        if base is None:
-            raise InputError(f"incident {key!r} has no revision {based_on} to start from")
+        base = revision_facts(store, key, based_on)
         facts = _on_top_of(row.facts, base, facts, key=key, revision=row.revision, based_on=based_on)
     after = parse_incident(facts, settings.templates_dir)
     _check_renders(settings, after)
@@ -244,6 +242,16 @@ def incident_by_key(store: Store, settings: Settings, key: str) -> Incident:
     if row is None:
         raise InputError(f"no incident {key!r}; `notifier incident list` shows the recorded ones")
     return parse_incident(row.facts, settings.templates_dir)
+
+
+def revision_facts(store: Store, key: str, revision: int) -> dict[str, Any]:
+    """The facts revision ``revision`` of the incident recorded, or an InputError naming what is missing."""
+    with store.connect() as conn:
+        row = q.incident_by_key(conn, key)
+        facts = q.incident_revision_facts(conn, row.id, revision) if row is not None else None
+    if facts is None:
+        raise InputError(f"incident {key!r} has no revision {revision} to start from; open it again")
+    return facts
 
 
 def incident_history(store: Store, key: str) -> list[IncidentRevisionRow]:

@@ -33,6 +33,7 @@ from notifier.notices.records import (
     edit_incident,
     incident_by_key,
     incident_history,
+    revision_facts,
     text_gaps,
 )
 from notifier.notices.render import NOTICES, renderer_for
@@ -119,9 +120,7 @@ def routes(console: Console) -> list[BaseRoute]:
         based_on = row.revision
         try:
             based_on = int(str(form.get("revision", "")))
-            opened = next((r.facts for r in incident_history(store, row.key) if r.revision == based_on), None)
-            if opened is None:
-                raise InputError(f"the form names no revision of {row.key} it was opened at; open it again")
+            opened = revision_facts(store, row.key, based_on)
             if not comment:
                 raise InputError("say what changed and why: the comment is kept with the revision")
             facts = facts_from_form(values, key=row.key, original=opened)

@@ -107,6 +107,16 @@ def incident_history(conn: Connection, incident_id: int) -> list[IncidentRevisio
     return [IncidentRevisionRow.from_row(row) for row in conn.execute(query)]
 
 
+def incident_revision_facts(conn: Connection, incident_id: int, revision: int) -> dict[str, Any] | None:
+    """The facts of one revision of an incident (None if it has no such revision)."""
+    facts = conn.execute(
+        select(incident_revisions.c.facts).where(
+            incident_revisions.c.incident_id == incident_id, incident_revisions.c.revision == revision
+        )
+    ).scalar_one_or_none()
+    return dict(facts) if facts is not None else None
+
+
 def incident_by_key(conn: Connection, key: str) -> IncidentRow | None:
     row = conn.execute(select(incidents).where(incidents.c.key == key)).first()
     return IncidentRow.from_row(row) if row is not None else None
