@@ -21,7 +21,15 @@ from notifier.errors import ConfigurationError
 from notifier.models import Channel
 from notifier.redact import mask_url
 
-__all__ = ["ENVIRONMENT", "PROJECT_ROOT", "ChannelSettings", "MailboxSettings", "RetryPolicy", "Settings"]
+__all__ = [
+    "ENVIRONMENT",
+    "PROJECT_ROOT",
+    "ChannelSettings",
+    "MailboxSettings",
+    "RetryPolicy",
+    "SelectionAccess",
+    "Settings",
+]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_VAR_DIR = PROJECT_ROOT / "var"
@@ -139,6 +147,21 @@ class MailboxSettings:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class SelectionAccess:
+    """How SQL a person wrote (selection queries, saved or typed) is run (store/selecting.py).
+
+    timeout_s:      every statement is cut after this many seconds (``NOTIFIER_SELECTION_TIMEOUT``).
+    lock_timeout_s: a statement waits at most this long for a lock (``NOTIFIER_SELECTION_LOCK_TIMEOUT``).
+    database_url:   on a PostgreSQL store, the URL selections log in with, as the least-privileged role
+                    ``notifier_selector`` (``NOTIFIER_SELECTION_DATABASE_URL``); None: the store's URL with
+                    that user and no password (peer, certificate or trust authentication)."""
+
+    timeout_s: float = 60.0
+    lock_timeout_s: float = 5.0
+    database_url: str | None = field(default=None, repr=False)
+
+
 N = TypeVar("N", int, float)
 
 
@@ -182,6 +205,9 @@ class Settings:
     batch_size: int = 500
     lease_seconds: int = 300
     secret_key: str | None = field(default=None, repr=False)  # signs console session cookies
+    selection_timeout: float = 60.0  # seconds any one statement of a selection query may run
+    selection_lock_timeout: float = 5.0
+    selection_database_url: str | None = field(default=None, repr=False)
     window_seconds: float = 30.0  # one sending window (a Prefect task's worth of sending)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     email: ChannelSettings | None = field(init=False, default=None, compare=False)
@@ -198,6 +224,15 @@ class Settings:
             object.__setattr__(self, kind.value, parsed)
         if self.mailbox_url:
             object.__setattr__(self, "mailbox", MailboxSettings.parse(self.mailbox_url))
+
+    @property
+    def selection(self) -> SelectionAccess:
+        """How selection queries run: their limits, and the role they run as."""
+        return SelectionAccess(
+            timeout_s=self.selection_timeout,
+            lock_timeout_s=self.selection_lock_timeout,
+            database_url=self.selection_database_url,
+        )
 
     @property
     def bounce_domain(self) -> str | None:
@@ -250,6 +285,10 @@ def _positive_int(variable: str, raw: str) -> int:
     return _number(raw, int, variable, minimum=1)
 
 
+def _seconds(variable: str, raw: str) -> float:
+    return _number(raw, float, variable, minimum=0.1)
+
+
 # Every environment variable notifier reads: variable → (Settings field, parser, what it means).
 ENVIRONMENT: dict[str, tuple[str, Callable[[str, str], Any], str]] = {
     "NOTIFIER_DATABASE_URL": ("database_url", _text, "SQLAlchemy URL of the store"),
@@ -263,4 +302,19 @@ ENVIRONMENT: dict[str, tuple[str, Callable[[str, str], Any], str]] = {
     "NOTIFIER_BATCH_SIZE": ("batch_size", _positive_int, "outbox rows one sender claims ahead"),
     "NOTIFIER_LEASE_SECONDS": ("lease_seconds", _positive_int, "how long a sender's claim holds"),
     "NOTIFIER_SECRET_KEY": ("secret_key", _text, "signs the console's session cookies"),
+    "NOTIFIER_SELECTION_TIMEOUT": (
+        "selection_timeout",
+        _seconds,
+        "seconds one statement of a selection may run",
+    ),
+    "NOTIFIER_SELECTION_LOCK_TIMEOUT": (
+        "selection_lock_timeout",
+        _seconds,
+        "seconds a selection waits for a lock",
+    ),
+    "NOTIFIER_SELECTION_DATABASE_URL": (
+        "selection_database_url",
+        _text,
+        "PostgreSQL store: the URL selections log in with (role notifier_selector)",
+    ),
 }

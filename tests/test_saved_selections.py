@@ -69,7 +69,8 @@ def test_a_saved_query_is_checked_audited_and_planned_from_by_name(
 @pytest.mark.parametrize(
     ("query", "says"),
     [
-        ("SELECT name FROM customers", "returns no column external_id (it returns name)"),
+        ("SELECT locale FROM customers", "returns no column external_id (it returns locale)"),
+        ("SELECT name AS external_id FROM customers", "a selection reads only the view customers"),
         ("SELECT external_id FROM nowhere", "the selection query does not run: "),
         ("   ", "the selection query is empty"),
     ],
@@ -116,11 +117,11 @@ def test_a_query_with_a_side_effect_fails_instead_of_writing(
     sign_in(store, monkeypatch, "comms")
     with store.connect() as conn:
         before = conn.execute(text("SELECT last_value FROM customers_id_seq")).scalar_one()
-    sneaky = "SELECT external_id FROM customers WHERE nextval('customers_id_seq') > 0"
+    sneaky = "SELECT external_id FROM customers WHERE nextval('public.customers_id_seq') > 0"
     code, out = _cli(
         settings, "campaign", "plan", "sneaky", "--incident", "2026-11-credential-leak", "--query", sneaky
     )
-    assert code != 0 and "read-only transaction" in out and "Traceback" not in out
+    assert code != 0 and "permission denied for sequence" in out and "Traceback" not in out
     smuggled = (
         "SELECT external_id FROM customers) x; COMMIT; DELETE FROM customers; "
         "SELECT * FROM (SELECT 'z' AS external_id"

@@ -170,7 +170,7 @@ def test_bad_queries_say_what_is_wrong(store: Store, settings: Settings, tmp_pat
     create_incident(store, settings, incident_facts(), actor="t")
     for sql, message in (
         ("SELECT nonsense FROM nowhere", "selection query failed"),
-        ("SELECT name FROM customers", "external_id"),
+        ("SELECT locale FROM customers", "external_id"),
     ):
         import_rows(store, tmp_path, [customer(1)])
         with pytest.raises(SelectionError, match=message):

@@ -12,17 +12,18 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from sqlalchemy import create_engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from notifier.audience.importer import REQUIRED_COLUMNS
 from notifier.audience.selection import Selection
 from notifier.clock import utcnow
+from notifier.config import SelectionAccess
 from notifier.errors import InputError, SelectionError
 from notifier.models import SelectionSource
 from notifier.store import Store
 from notifier.store import queries as q
 from notifier.store.rows import SavedSelectionRow
+from notifier.store.selecting import describe_failure, selecting_source
 
 __all__ = ["check_query", "save_selection", "saved_selection", "saved_selections", "selection_of"]
 
@@ -38,6 +39,7 @@ def save_selection(
     source: SelectionSource,
     actor: str,
     source_url: str | None = None,
+    access: SelectionAccess | None = None,
 ) -> SavedSelectionRow | None:
     """Check ``query`` and keep it under ``name``; returns what the name held before (None if new)."""
     if not NAME.fullmatch(name):
@@ -47,7 +49,7 @@ def save_selection(
         raise InputError("the selection query is empty: give the SQL that returns the affected external_id")
     if not description.strip():
         raise InputError("say what the query selects (--description): comms choose it by that")
-    check_query(store, query, source, source_url)
+    check_query(store, query, source, source_url, access or SelectionAccess())
     now = utcnow()
     try:
         return _save(
@@ -95,28 +97,26 @@ def _save(
     return before
 
 
-def check_query(store: Store, query: str, source: SelectionSource, source_url: str | None) -> None:
-    """Refuse a query that cannot select: broken SQL, a statement that writes, or missing columns (an
-    ``external_id``; on the company database the customer columns too). Reads no row."""
+def check_query(
+    store: Store, query: str, source: SelectionSource, source_url: str | None, access: SelectionAccess
+) -> None:
+    """Refuse a query that cannot select: broken SQL, a statement that writes, one that reads anything but
+    the selection view (on the store), or missing columns (an ``external_id``; on the company database
+    the customer columns too). Reads no row."""
     needed = {"external_id"} if source is SelectionSource.STORE else REQUIRED_COLUMNS
     try:
         if source is SelectionSource.STORE:
-            with store.read_only() as conn:
+            with store.selecting(access) as conn:
                 columns = q.selection_columns(conn, query)
         else:
             if not source_url:
                 raise SelectionError(
                     "this query runs on the company database: set NOTIFIER_SOURCE_URL to its read-only URL"
                 )
-            engine = create_engine(source_url)
-            try:
-                with engine.connect() as conn:
-                    columns = q.selection_columns(conn, query)
-            finally:
-                engine.dispose()
+            with selecting_source(source_url, access) as conn:
+                columns = q.selection_columns(conn, query)
     except SQLAlchemyError as exc:
-        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-        raise SelectionError(f"the selection query does not run: {reason}") from None
+        raise SelectionError(f"the selection query does not run: {describe_failure(exc, access)}") from None
     missing = sorted(needed - {c.lower() for c in columns})
     if missing:
         raise SelectionError(
@@ -137,7 +137,9 @@ def saved_selection(store: Store, name: str) -> SavedSelectionRow:
     return found
 
 
-def selection_of(saved: SavedSelectionRow, *, source_url: str | None) -> Selection:
+def selection_of(
+    saved: SavedSelectionRow, *, source_url: str | None, access: SelectionAccess | None = None
+) -> Selection:
     """What planning from ``saved`` selects (the company database's URL comes from the configuration)."""
     if saved.source == SelectionSource.SOURCE and not source_url:
         raise SelectionError(
@@ -148,4 +150,5 @@ def selection_of(saved: SavedSelectionRow, *, source_url: str | None) -> Selecti
         query=saved.query,
         source_url=source_url if saved.source == SelectionSource.SOURCE else None,
         saved_as=saved.name,
+        access=access or SelectionAccess(),
     )

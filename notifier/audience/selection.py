@@ -13,18 +13,20 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, create_engine
+from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from notifier.audience.csvfile import read_records
 from notifier.audience.validation import RowProblems, validate_customer, validate_external_id
 from notifier.clock import utcnow
+from notifier.config import SelectionAccess
 from notifier.errors import InputError, SelectionError
 from notifier.models import Channel, ChannelPlan, ChannelPolicy, CustomerRecord, UnreachableReason
 from notifier.notices.i18n import resolve_locale
 from notifier.redact import mask_url
 from notifier.store import Store
 from notifier.store import queries as q
+from notifier.store.selecting import describe_failure, selecting_source
 
 __all__ = [
     "NOT_REACHED_KINDS",
@@ -49,7 +51,8 @@ class Selection:
     """Who is affected. ``query`` returns a column ``external_id``; with ``source_url`` it runs on that
     (read-only) database and must return the customer columns too (see docs/selection.md).
     ``not_reached_in`` selects a finished campaign's customers it did not reach (a follow-up), optionally
-    only those of ``not_reached_kinds``. ``saved_as`` names the saved selection ``query`` is from."""
+    only those of ``not_reached_kinds``. ``saved_as`` names the saved selection ``query`` is from.
+    ``access`` is how the query runs (its time limits and, on PostgreSQL, its role: store/selecting.py)."""
 
     ids_file: Path | None = None
     query: str | None = None
@@ -57,6 +60,7 @@ class Selection:
     not_reached_in: str | None = None
     not_reached_kinds: frozenset[str] = frozenset()
     saved_as: str | None = None  # the name of the saved selection ``query`` came from
+    access: SelectionAccess = field(default_factory=SelectionAccess, compare=False)
 
     def check(self) -> None:
         """Refuse at once what cannot be selected (a broken affected-ids file), before anything is made."""
@@ -235,13 +239,15 @@ def _chunks(values: Iterable[str], size: int) -> Iterator[list[str]]:
         yield chunk
 
 
-def _selection_pages(conn: Connection, query: str, page_size: int) -> Iterator[list[dict[str, Any]]]:
+def _selection_pages(
+    conn: Connection, query: str, page_size: int, access: SelectionAccess, *, where: str = "selection query"
+) -> Iterator[list[dict[str, Any]]]:
     after: str | None = None
     while True:
         try:
             page = q.selection_page(conn, query, after, page_size)
         except SQLAlchemyError as exc:
-            raise SelectionError(f"selection query failed: {getattr(exc, 'orig', None) or exc}") from exc
+            raise SelectionError(f"{where} failed: {describe_failure(exc, access)}") from None
         if not page:
             return
         if "external_id" not in page[0]:
@@ -251,22 +257,36 @@ def _selection_pages(conn: Connection, query: str, page_size: int) -> Iterator[l
 
 
 def _customers_for_ids(
-    conn: Connection, campaign_id: int, ids: list[str], plan: Planning, now: datetime
+    conn: Connection, campaign_id: int, ids: list[str], plan: Planning, now: datetime, result: FreezeResult
 ) -> list[dict[str, Any]]:
+    """Manifest rows for one page of ids. An id handed over as affected (a file, a follow-up) that the
+    store does not know is kept as ``unknown_customer``; a value a query returned that is no customer's
+    id is counted and dropped, never kept or shown: a query returns customer ids, nothing else."""
     found = q.customers_by_external_ids(conn, ids)
-    return [
-        _manifest_row(campaign_id, *found[i], plan, now) if i in found else _unknown_row(campaign_id, i, now)
-        for i in dict.fromkeys(ids)
-    ]
+    rows = []
+    for external_id in dict.fromkeys(ids):
+        if external_id in found:
+            rows.append(_manifest_row(campaign_id, *found[external_id], plan, now))
+        elif isinstance(ids, _QueryIds):
+            result.not_customers += 1
+        else:
+            rows.append(_unknown_row(campaign_id, external_id, now))
+    return rows
 
 
 @dataclass
 class FreezeResult:
-    """What selection did: rows frozen, and problems found in rows from an external source."""
+    """What selection did: rows frozen, and problems found in rows from an external source.
+    ``not_customers``: values a selection query on the store returned that are no customer's id."""
 
     selected: int = 0
     problems: list[str] = field(default_factory=list)
     already_notified: int = 0
+    not_customers: int = 0
+
+
+class _QueryIds(list[str]):
+    """A page of ids a selection query on the store returned (not handed over as affected)."""
 
 
 def _id_pages(
@@ -280,11 +300,11 @@ def _id_pages(
     if selection.query is None:
         return
     if selection.source_url is None:
-        with store.read_only() as conn:
-            for page in _selection_pages(conn, selection.query, page_size):
-                yield [str(row["external_id"]) for row in page]
+        with store.selecting(selection.access) as conn:
+            for page in _selection_pages(conn, selection.query, page_size, selection.access):
+                yield _QueryIds(str(row["external_id"]) for row in page)
         return
-    yield from _import_from_source(store, selection.source_url, selection.query, result, page_size)
+    yield from _import_from_source(selection, result, store, page_size)
 
 
 def _not_reached(store: Store, campaign: str, kinds: frozenset[str], page_size: int) -> Iterator[list[str]]:
@@ -311,32 +331,28 @@ def _not_reached(store: Store, campaign: str, kinds: frozenset[str], page_size: 
 
 
 def _import_from_source(
-    store: Store, source_url: str, query: str, result: FreezeResult, page_size: int
+    selection: Selection, result: FreezeResult, store: Store, page_size: int
 ) -> Iterator[list[str]]:
     """Customers read from the company's own database are validated like an import and upserted into the
     store (so support can look them up later); their ids then go through the same path as a file."""
-    engine = create_engine(source_url)
-    try:
-        with engine.connect() as source:
-            for page in _selection_pages(source, query, page_size):
-                records = []
-                for row in page:
-                    problems = RowProblems()
-                    try:
-                        records.append(validate_customer({k: _text(v) for k, v in row.items()}, problems))
-                    except InputError as exc:
-                        result.problems.append(f"source row {row.get('external_id')!r}: {exc}")
-                        continue
-                    result.problems.extend(
-                        f"source row {row['external_id']!r}: {w}" for w in problems.warnings
-                    )
-                with store.begin() as conn:
-                    q.upsert_customers(conn, records, utcnow())
-                yield [r.external_id for r in records]
-    except SQLAlchemyError as exc:
-        raise SelectionError(f"source database query failed: {getattr(exc, 'orig', None) or exc}") from exc
-    finally:
-        engine.dispose()
+    assert selection.source_url is not None and selection.query is not None
+    with selecting_source(selection.source_url, selection.access) as source:
+        pages = _selection_pages(
+            source, selection.query, page_size, selection.access, where="source database query"
+        )
+        for page in pages:
+            records = []
+            for row in page:
+                problems = RowProblems()
+                try:
+                    records.append(validate_customer({k: _text(v) for k, v in row.items()}, problems))
+                except InputError as exc:
+                    result.problems.append(f"source row {row.get('external_id')!r}: {exc}")
+                    continue
+                result.problems.extend(f"source row {row['external_id']!r}: {w}" for w in problems.warnings)
+            with store.begin() as conn:
+                q.upsert_customers(conn, records, utcnow())
+            yield [r.external_id for r in records]
 
 
 def _text(value: Any) -> str | None:
@@ -368,8 +384,9 @@ def freeze_manifest(
     for ids in _id_pages(store, selection, result, plan.page_size):
         now = utcnow()
         with store.begin() as conn:
-            rows = _customers_for_ids(conn, campaign_id, ids, plan, now)
-            q.insert_manifest_rows(conn, rows)
+            rows = _customers_for_ids(conn, campaign_id, ids, plan, now, result)
+            if rows:
+                q.insert_manifest_rows(conn, rows)
         if progress is not None:
             progress(len(ids))
     with store.begin() as conn:
@@ -378,4 +395,9 @@ def freeze_manifest(
         q.mark_duplicate_contacts(conn, campaign_id)
         q.fill_outbox(conn, campaign_id, utcnow())
         result.selected = q.manifest_summary(conn, campaign_id)["total"]
+    if result.not_customers:
+        result.problems.append(
+            f"{result.not_customers} value(s) the selection query returned are no customer's external_id: "
+            "not kept (a selection returns customers.external_id)"
+        )
     return result

@@ -132,13 +132,14 @@ def campaign_plan(
         source_url=source_url,
         not_reached_in=not_reached_in,
         not_reached_kinds=frozenset(k.strip() for k in (only or "").split(",") if k.strip()),
+        access=settings.selection,
     )
     if saved is not None:
         if query is not None:
             raise InputError("--saved names a saved query: give it or --query, not both")
         from notifier.audience.saved import saved_selection, selection_of
 
-        chosen = selection_of(saved_selection(store, saved), source_url=source_url)
+        chosen = selection_of(saved_selection(store, saved), source_url=source_url, access=settings.selection)
         selection = replace(
             selection, query=chosen.query, source_url=chosen.source_url, saved_as=chosen.saved_as
         )

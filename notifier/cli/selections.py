@@ -69,6 +69,7 @@ def selections_save(
         source=source,
         actor=user.username,
         source_url=settings.source_url,
+        access=settings.selection,
     )
     what = "replaced the earlier query" if before else "new"
     console.print(f"saved selection {name} ({what})", markup=False)

@@ -148,7 +148,11 @@ def plan_campaign(
             actor=actor,
             action="campaign.plan",
             subject=f"campaign:{name}",
-            detail={"selected": result.selected, "selection": selection.describe()},
+            detail={
+                "selected": result.selected,
+                "selection": selection.describe(),
+                **({"not_customers": result.not_customers} if result.not_customers else {}),
+            },
             now=utcnow(),
         )
     return result

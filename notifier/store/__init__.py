@@ -11,8 +11,10 @@ from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
 
+from notifier.config import SelectionAccess
 from notifier.errors import ConfigurationError, StoreError
 from notifier.redact import mask_url
+from notifier.store.selecting import selecting_store
 
 __all__ = ["Store"]
 
@@ -63,9 +65,8 @@ class Store:
 
     @contextmanager
     def read_only(self) -> Iterator[Connection]:
-        """A connection that cannot change the store and whose reads all see one snapshot of it: for SQL a
-        person wrote (selection queries: a mistaken or hostile statement, or a function with side effects,
-        fails instead of writing), and for reports whose numbers must add up while sending goes on."""
+        """A connection that cannot change the store and whose reads all see one snapshot of it: for reports
+        whose numbers must add up while sending goes on. (SQL a person wrote runs in ``selecting``.)"""
         with self.engine.connect() as conn:
             if self.is_sqlite:
                 conn.exec_driver_sql("PRAGMA query_only = ON")
@@ -82,6 +83,13 @@ class Store:
                     yield conn
                 finally:
                     conn.rollback()
+
+    @contextmanager
+    def selecting(self, access: SelectionAccess) -> Iterator[Connection]:
+        """A connection for a selection query: it reads the view of selectable customer columns and
+        nothing else, read-only, every statement under ``access``'s time limits (store/selecting.py)."""
+        with selecting_store(self.url, access) as conn:
+            yield conn
 
     def ping(self) -> None:
         """StoreError unless the store answers (a health check)."""

@@ -42,6 +42,7 @@ from notifier.models import (
 
 __all__ = [
     "CHAINED",
+    "SELECTABLE_CUSTOMER_COLUMNS",
     "api_tokens",
     "approval_snapshots",
     "approvals",
@@ -51,6 +52,7 @@ __all__ = [
     "customers",
     "delivery_events",
     "events",
+    "inbound_messages",
     "incident_revisions",
     "incidents",
     "mailbox_checkpoints",
@@ -121,6 +123,24 @@ customers = Table(
     Column("updated_at", UTC, nullable=False),
     Index(None, "phone"),  # inbound SMS and look-ups find customers by phone
     Index(None, "email"),
+)
+
+# What a selection query may read of a customer (store/selecting.py): the view ``customers`` that selection
+# queries run against holds these columns and nothing else: no name, no address, no phone, no problem
+# text. Saved queries then read ``SELECT external_id FROM customers WHERE jurisdiction = 'US-CA'`` as
+# before, and ``SELECT email …`` is refused. (Migration 0014 builds the PostgreSQL view from its snapshot.)
+SELECTABLE_CUSTOMER_COLUMNS = (
+    "external_id",
+    "locale",
+    "time_zone",
+    "country",
+    "region",
+    "jurisdiction",
+    "phone_is_mobile",
+    "email_opt_out",
+    "sms_opt_out",
+    "created_at",
+    "updated_at",
 )
 
 incidents = Table(
@@ -268,6 +288,19 @@ events = Table(
     Index(None, "outbox_id"),
     Index(None, "customer_id"),
     Index(None, "campaign_id", "kind"),
+)
+
+# Every inbound message a provider delivered to us, once: the unique key makes a replayed webhook (the same
+# MessageSid again, signed and all) change nothing: no second reply, no second opt-out or opt-in.
+inbound_messages = Table(
+    "inbound_messages",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("provider", String(16), nullable=False),
+    Column("provider_message_id", String(64), nullable=False),
+    Column("received_at", UTC, nullable=False),
+    Column("event_id", BigId, ForeignKey("events.id")),
+    UniqueConstraint("provider", "provider_message_id"),
 )
 
 # The support queue: every reply a customer sent (SMS or email), with what they had been sent.
@@ -467,7 +500,10 @@ api_tokens = Table(
     Column("token_hash", String(64), nullable=False, unique=True),
     Column("created_at", UTC, nullable=False),
     Column("last_used_at", UTC),
+    Column("expires_at", UTC),  # NULL: issued before tokens expired (migration 0014 gives them 90 days)
     Column("revoked_at", UTC),
+    Column("revoked_by", String(128)),
+    Column("revoke_reason", String(64)),  # revoked, password_reset, disabled, roles_changed
 )
 
 # Console sessions, server side: the cookie carries a signed random secret, the store its SHA-256, so a

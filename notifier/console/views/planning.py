@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import replace
+from urllib.parse import quote
 
 from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
@@ -61,9 +62,11 @@ def routes(console: Console) -> list[BaseRoute]:
             ids_file = folder / f"{secrets.token_hex(8)}-affected-ids.csv"  # never the uploaded name
             ids_file.write_bytes(data)
         saved = str(form.get("saved", "")).strip()
-        chosen = Selection()
+        chosen = Selection(access=settings.selection)
         if saved:
-            chosen = selection_of(saved_selection(store, saved), source_url=settings.source_url)
+            chosen = selection_of(
+                saved_selection(store, saved), source_url=settings.source_url, access=settings.selection
+            )
         if ids_file is None and follow_up is None and not saved:
             raise InputError(
                 "say who is affected: upload the affected-ids file, choose a saved selection, or choose a "
@@ -81,7 +84,7 @@ def routes(console: Console) -> list[BaseRoute]:
         if not channels:
             raise InputError("choose at least one channel")
         notice = str(form.get("notice", NOTICES[0]))
-        plan_campaign(
+        result = plan_campaign(
             store,
             name=name,
             incident_key=str(form.get("incident", "")),
@@ -93,7 +96,13 @@ def routes(console: Console) -> list[BaseRoute]:
             notice=notice,
             delivery=delivery,
         )
-        return see_other(f"/campaigns/{name}?done=planned")
+        done = "planned"
+        if result.not_customers:
+            done += (
+                f"; {result.not_customers} value(s) the selection returned are no customer's id and were "
+                "not kept"
+            )
+        return see_other(f"/campaigns/{name}?done={quote(done)}")
 
     return [
         Route("/campaigns/new", form_page, methods=["GET"]),

@@ -21,6 +21,7 @@ from notifier.models import CustomerRecord
 from notifier.store.queries._dialect import dialect_insert
 from notifier.store.queries._joins import OUTBOX_OF_MANIFEST
 from notifier.store.schema import customers, manifest, outbox
+from notifier.store.selecting import rearm
 
 HARD_BOUNCE = "hard bounce"  # customers.email_problem of an address that bounced for good
 _CUSTOMER_FIELDS = (
@@ -113,6 +114,7 @@ def selection_page(
     params: dict[str, Any] = {"limit": limit}
     if after is not None:
         params["after"] = after
+    rearm(conn)
     return [dict(row._mapping) for row in conn.execute(wrapped, params)]
 
 
@@ -121,6 +123,7 @@ def selection_columns(conn: Connection, selection_sql: str) -> list[str]:
     so that the driver sends one prepared statement: a query smuggling in ``; COMMIT; DELETE …`` is
     refused by PostgreSQL instead of run as several statements."""
     wrapped = text(f"SELECT * FROM ({selection_sql}) AS sel LIMIT :none")
+    rearm(conn)
     return list(conn.execute(wrapped, {"none": 0}).keys())
 
 
