@@ -338,3 +338,71 @@ def test_every_language_answers_every_keyword_within_two_sms_segments(table: Key
         for action in KeywordAction:
             text = table.reply(action, language, brand="Example Shop", contact="+1 800 555 0100")
             assert "{" not in text and segment_info(text).segments <= 2, (language, action, text)
+
+
+def _count(store: Store, table: object) -> int:
+    from sqlalchemy import func
+
+    with store.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(table)).scalar_one())  # type: ignore[arg-type]
+
+
+def test_a_replayed_inbound_message_is_answered_200_and_changes_nothing(
+    store: Store, settings: Settings, twilio: TwilioStandin, tmp_path: Path
+) -> None:
+    """The same signed request twice (an attacker's replay, or Twilio retrying one it thinks failed): one
+    reply in the support queue, and a replayed STOP after a START leaves the customer opted in."""
+    planned_campaign(store, settings, tmp_path, [RU, VI], channels=frozenset({Channel.SMS}))
+    launch(store, settings, "test-campaign", actor="t")
+    question, stop, start = ("SM" + f"{n:032x}" for n in (1, 2, 3))
+    with _service(store, settings, twilio) as base:
+        url = f"{base}/twilio/inbound"
+        first = twilio.text_in(url, sender=VI["phone"], body="Có cần đổi mật khẩu?", message_sid=question)
+        again = twilio.text_in(url, sender=VI["phone"], body="Có cần đổi mật khẩu?", message_sid=question)
+        twilio.text_in(url, sender=RU["phone"], body="СТОП", message_sid=stop)
+        twilio.text_in(url, sender=RU["phone"], body="СТАРТ", message_sid=start)
+        events_before = _count(store, events)
+        replayed_stop = twilio.text_in(url, sender=RU["phone"], body="СТОП", message_sid=stop)
+        forged_sid = twilio.text_in(url, sender=RU["phone"], body="СТОП", message_sid="SM-not-a-sid")
+    assert first.status_code == again.status_code == replayed_stop.status_code == 200
+    assert _reply_text(again) is None and _reply_text(replayed_stop) is None
+    assert _count(store, replies) == 1
+    assert _sms_opt_out(store, RU["external_id"]) is False  # the replayed STOP did not undo the START
+    assert _count(store, events) == events_before
+    assert forged_sid.status_code == 400 and _sms_opt_out(store, RU["external_id"]) is False
+
+
+def test_twilios_own_opt_out_is_the_source_of_truth_and_21610_opts_the_number_out(
+    store: Store, settings: Settings, twilio: TwilioStandin, tmp_path: Path
+) -> None:
+    """Under Advanced Opt-Out Twilio matches its own keywords (``ARRET``, ``Stopp``: not in our table) and
+    blocks the number itself; the webhook says so with OptOutType, and the store must agree, or every
+    later campaign fails with 21610. A 21610 at sending (a STOP we never saw) opts the number out too."""
+    twilio.advanced_opt_out = {"ARRET": "STOP", "STOPP": "STOP", "REPRENDRE": "START"}
+    other = customer(4, phone=US["phone"], email="shared@example.com")  # the same mobile as US
+    planned_campaign(store, settings, tmp_path, [RU, VI, US, other], channels=frozenset({Channel.SMS}))
+    with _service(store, settings, twilio) as base:
+        arret = twilio.text_in(f"{base}/twilio/inbound", sender=RU["phone"], body="ARRET")
+        stopp = twilio.text_in(f"{base}/twilio/inbound", sender=VI["phone"], body="Stopp")
+        assert _sms_opt_out(store, RU["external_id"]) and _sms_opt_out(store, VI["external_id"])
+        back = twilio.text_in(f"{base}/twilio/inbound", sender=VI["phone"], body="reprendre")
+    assert _reply_text(arret) is None and _reply_text(stopp) is None  # Twilio answered; we add nothing
+    assert _reply_text(back) is None and not _sms_opt_out(store, VI["external_id"])
+    with store.connect() as conn:
+        reasons = conn.execute(
+            select(events.c.kind, events.c.reason).where(events.c.kind.in_(["opted_out", "opted_in"]))
+        ).all()
+    assert sorted(reasons) == [
+        ("opted_in", "START (Twilio)"),
+        ("opted_out", "STOP (Twilio)"),
+        ("opted_out", "STOP (Twilio)"),
+    ]
+    # The US number told Twilio STOP where we never heard it: the send fails with 21610, and the number
+    # is opted out for both customers who have it.
+    twilio.opted_out.add(US["phone"])
+    launch(store, settings, "test-campaign", actor="t")
+    # RU (opted out before) and US; the other customer with US's number had no SMS of their own
+    # (duplicate_phone) and is opted out all the same: it is the number Twilio blocks.
+    assert campaign_status(store, "test-campaign").outbox["sms"] == {"accepted": 1, "suppressed": 2}
+    assert _sms_opt_out(store, US["external_id"]) and _sms_opt_out(store, other["external_id"])
+    assert [m["to"] for m in twilio.messages] == [VI["phone"]]

@@ -15,6 +15,7 @@ recipient replied STOP and is marked ``opted_out`` so the engine suppresses SMS 
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
 from datetime import datetime
 from typing import Any
@@ -29,15 +30,21 @@ from notifier.errors import ConfigurationError, PermanentDeliveryError, Transien
 from notifier.models import Channel, Receipt, RenderedMessage
 from notifier.redact import mask_phone, mask_url
 
-__all__ = ["TwilioChannel", "map_twilio_error"]
+__all__ = ["TwilioChannel", "TwilioError", "map_twilio_error"]
 
 TWILIO_API = "https://api.twilio.com"
-OPTED_OUT = 21610
 LOOKUP_PAGE_SIZE = 100
 LOOKUP_LIMIT = 5000  # messages to one number looked through at most; past that, the row stays uncertain
 # The twilio client logs every request (with the recipient and body) at INFO; keep that out of logs.
 _quiet = logging.getLogger("notifier.twilio_http")
 _quiet.setLevel(logging.WARNING)
+
+
+class TwilioError(enum.IntEnum):
+    """The Twilio error codes notifier acts on (twilio.com/docs/api/errors), declared once: the API's
+    errors carry them as numbers, status callbacks as text (``ErrorCode``)."""
+
+    OPTED_OUT = 21610  # the number told Twilio STOP: Twilio blocks our sender for it
 
 
 class _BaseUrlHttpClient(AsyncTwilioHttpClient):
@@ -206,7 +213,7 @@ def map_twilio_error(exc: Exception, recipient: str) -> Exception:
         if status in (401, 403):
             # Our credentials, not the recipient: stop the run rather than fail every message.
             return ConfigurationError(f"Twilio refused our credentials (HTTP {status}, code {code})")
-        return PermanentDeliveryError(text, code=code, opted_out=code == OPTED_OUT)
+        return PermanentDeliveryError(text, code=code, opted_out=code == TwilioError.OPTED_OUT)
     if isinstance(exc, (TwilioException, aiohttp.ClientError, asyncio.TimeoutError, OSError)):
         # TwilioException itself: a page of a list that did not come back 200, an undeserializable page.
         return TransientDeliveryError(f"{who}: {type(exc).__name__}: {exc}", unreachable=True)

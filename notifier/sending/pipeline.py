@@ -481,7 +481,7 @@ class Pipeline:
             if failed:
                 q.release_fallback(conn, failed, now)
             if opted_out and self.job.channel is Channel.SMS:
-                q.suppress_customers_sms(conn, opted_out)
+                q.opt_out_numbers_of_rows(conn, opted_out, detail="Twilio error 21610 at sending", now=now)
         counts = BatchResult()
         for outcome in outcomes:
             counts.count(outcome)

@@ -100,6 +100,7 @@ _ERROR_OF = {"undelivered": 30003, "failed": 30008}
 # Twilio's own default keywords (reference/twilio/NOTES.md): it blocks and unblocks numbers itself.
 TWILIO_OPT_OUT = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "END", "QUIT", "REVOKE", "OPTOUT", "CANCEL"})
 TWILIO_OPT_IN = frozenset({"START", "YES", "UNSTOP"})
+TWILIO_HELP = frozenset({"HELP", "INFO"})
 
 
 @dataclass
@@ -124,6 +125,9 @@ class TwilioStandin:
     record_path: str | None = None  # benchmarks: append each accepted message's arrival time (epoch s)
     queued: set[str] = field(default_factory=set)  # numbers whose messages stay queued: no date_sent yet
     garbled: set[str] = field(default_factory=set)  # numbers whose create answer is broken (not JSON)
+    # Advanced Opt-Out: the account's own keywords (e.g. {"ARRET": "STOP"}), on top of Twilio's defaults.
+    # While set, an inbound message matching any keyword carries OptOutType, as Twilio sends it then.
+    advanced_opt_out: dict[str, str] | None = None
     _faults: deque[int] = field(default_factory=deque)
     _list_faults: deque[int] = field(default_factory=deque)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -367,17 +371,27 @@ class TwilioStandin:
                 raise TimeoutError("the Twilio stand-in still has status callbacks to post")
             time.sleep(0.05)
 
-    def text_in(self, webhook_url: str, *, sender: str, body: str, to: str | None = None) -> httpx.Response:
+    def text_in(
+        self,
+        webhook_url: str,
+        *,
+        sender: str,
+        body: str,
+        to: str | None = None,
+        message_sid: str | None = None,
+    ) -> httpx.Response:
         """A customer texts ``body`` to one of our numbers: post Twilio's inbound-message webhook, signed,
         to ``webhook_url`` and return the answer (TwiML). Like Twilio, the stand-in itself blocks the
-        number after one of Twilio's default opt-out words and unblocks it after an opt-in word."""
+        number after one of its opt-out words and unblocks it after an opt-in word; with Advanced Opt-Out
+        the webhook says so (``OptOutType``). ``message_sid`` sends one message's webhook again."""
         word = "".join(body.split()).upper()
-        if word in TWILIO_OPT_OUT:
+        opt_out_type = self._opt_out_type(word)
+        if opt_out_type == "STOP":
             self.opted_out.add(sender)
-        elif word in TWILIO_OPT_IN:
+        elif opt_out_type == "START":
             self.opted_out.discard(sender)
         form = {
-            "MessageSid": "SM" + secrets.token_hex(16),
+            "MessageSid": message_sid or "SM" + secrets.token_hex(16),
             "SmsSid": "",
             "AccountSid": self.account_sid,
             "MessagingServiceSid": "",
@@ -390,8 +404,21 @@ class TwilioStandin:
             "ApiVersion": "2010-04-01",
         }
         form["SmsSid"] = form["MessageSid"]
+        if opt_out_type is not None and self.advanced_opt_out is not None:
+            form["OptOutType"] = opt_out_type
         signature = RequestValidator(self.auth_token).compute_signature(webhook_url, form)
         return httpx.post(webhook_url, data=form, headers={"X-Twilio-Signature": signature}, timeout=10)
+
+    def _opt_out_type(self, word: str) -> str | None:
+        if word in (self.advanced_opt_out or {}):
+            return (self.advanced_opt_out or {})[word]
+        if word in TWILIO_OPT_OUT:
+            return "STOP"
+        if word in TWILIO_OPT_IN:
+            return "START"
+        if word in TWILIO_HELP:
+            return "HELP"
+        return None
 
     def app(self) -> Starlette:
         return Starlette(

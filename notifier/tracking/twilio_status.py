@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from notifier.channels.sms import TwilioError
 from notifier.clock import utcnow
 from notifier.models import Channel, EventKind, OutboxState
 from notifier.store import Store
@@ -64,7 +65,6 @@ TWILIO_EVENT: dict[str, EventKind] = {
     "failed": EventKind.FAILED,
     "canceled": EventKind.FAILED,
 }
-OPTED_OUT = "21610"
 MESSAGE_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 MAX_BATCH = 500
 WRITERS = 2
@@ -79,14 +79,19 @@ class StatusCallback:
     fields: Mapping[str, str] = field(default_factory=dict)
 
     @property
+    def opted_out(self) -> bool:
+        """Twilio says the number told it STOP (error 21610): Twilio blocks our messages to it."""
+        return (self.error_code or "").strip() == str(int(TwilioError.OPTED_OUT))
+
+    @property
     def target(self) -> OutboxState | None:
-        if self.error_code == OPTED_OUT and TWILIO_STATUS.get(self.status.lower()) is not None:
+        if self.opted_out and TWILIO_STATUS.get(self.status.lower()) is not None:
             return OutboxState.SUPPRESSED
         return TWILIO_STATUS.get(self.status.lower())
 
     @property
     def kind(self) -> EventKind:
-        if self.error_code == OPTED_OUT:
+        if self.opted_out:
             return EventKind.OPTED_OUT
         return TWILIO_EVENT.get(self.status.lower(), EventKind.UNKNOWN)
 
@@ -151,7 +156,9 @@ def apply_statuses(
             for token in ids:
                 moved[token] = target
             if target is OutboxState.SUPPRESSED and ids:
-                q.suppress_customers_sms(conn, list(ids.values()))
+                q.opt_out_numbers_of_rows(
+                    conn, list(ids.values()), detail="Twilio error 21610 in a status callback", now=now
+                )
             if target in (OutboxState.UNDELIVERED, OutboxState.FAILED) and ids:
                 q.release_fallback(conn, list(ids.values()), now)  # sms-first: the email waiting goes out
     return [_outcome(c, finals.get(c.token, (None, None))[0] is c and c.token in moved) for c in callbacks]

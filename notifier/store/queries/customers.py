@@ -19,8 +19,7 @@ from sqlalchemy import (
 
 from notifier.models import CustomerRecord
 from notifier.store.queries._dialect import dialect_insert
-from notifier.store.queries._joins import OUTBOX_OF_MANIFEST
-from notifier.store.schema import customers, manifest, outbox
+from notifier.store.schema import customers
 from notifier.store.selecting import rearm
 
 HARD_BOUNCE = "hard bounce"  # customers.email_problem of an address that bounced for good
@@ -139,14 +138,3 @@ def mark_email_bounced(conn: Connection, customer_id: int, email: str, problem: 
 def opt_out_email(conn: Connection, customer_id: int) -> None:
     """A spam complaint: the customer gets no more email from later campaigns."""
     conn.execute(update(customers).where(customers.c.id == customer_id).values(email_opt_out=True))
-
-
-def suppress_customers_sms(conn: Connection, outbox_ids: Sequence[int]) -> None:
-    """Customers who told the provider STOP are opted out of SMS for every later campaign too."""
-    customer_ids = (
-        select(manifest.c.customer_id)
-        .join(outbox, OUTBOX_OF_MANIFEST)
-        .where(outbox.c.id.in_(list(outbox_ids)), manifest.c.customer_id.is_not(None))
-        .scalar_subquery()
-    )
-    conn.execute(update(customers).where(customers.c.id.in_(customer_ids)).values(sms_opt_out=True))

@@ -18,6 +18,7 @@ from notifier.store.schema import (
     customers,
     delivery_events,
     events,
+    inbound_messages,
     incidents,
     mailbox_checkpoints,
     manifest,
@@ -32,12 +33,15 @@ __all__ = [
     "event_recorded",
     "events_for_tokens",
     "handed_over",
+    "inbound_seen",
     "insert_event",
     "last_notice_to",
     "latest_incident_facts",
+    "link_inbound",
     "mailbox_checkpoint",
     "notice_by_token",
     "opt_in_sms",
+    "opt_out_numbers_of_rows",
     "opt_out_sms",
     "save_mailbox_checkpoint",
     "what_came_back",
@@ -84,6 +88,25 @@ def insert_event(
         .returning(events.c.id)
     ).one()
     return int(row.id)
+
+
+def inbound_seen(conn: Connection, *, provider: str, message_id: str, now: datetime) -> int | None:
+    """Take note of one inbound message by the provider's id; None if it was taken note of before (a replay
+    or a retry of a webhook already applied). First in its transaction, so that a replay changes nothing;
+    on PostgreSQL a concurrent copy waits here for the first to commit, then finds it."""
+    inserted = conn.execute(
+        dialect_insert(conn, inbound_messages)
+        .values(provider=provider, provider_message_id=message_id[:64], received_at=now)
+        .on_conflict_do_nothing(index_elements=["provider", "provider_message_id"])
+        .returning(inbound_messages.c.id)
+    ).first()
+    return int(inserted.id) if inserted is not None else None
+
+
+def link_inbound(conn: Connection, inbound_id: int, event_id: int) -> None:
+    conn.execute(
+        update(inbound_messages).where(inbound_messages.c.id == inbound_id).values(event_id=event_id)
+    )
 
 
 def _capped(payload: str) -> str:
@@ -226,6 +249,21 @@ def opt_out_sms(conn: Connection, phone: str, *, detail: str, now: datetime) -> 
             _events(conn, ids, now=now, before=state, after=OutboxState.SUPPRESSED, detail=detail)
             suppressed += len(ids)
     return suppressed
+
+
+def opt_out_numbers_of_rows(
+    conn: Connection, outbox_ids: Sequence[int], *, detail: str, now: datetime
+) -> int:
+    """Twilio refused these SMS rows with 21610 (the number told Twilio STOP, which blocks it for our
+    sender): each of their numbers is opted out as if it had told us (``opt_out_sms``). Returns how many
+    other rows that suppressed."""
+    phones = conn.execute(
+        select(manifest.c.phone)
+        .join(outbox, outbox.c.manifest_id == manifest.c.id)
+        .where(outbox.c.id.in_(list(outbox_ids)), manifest.c.phone.is_not(None))
+        .distinct()
+    ).scalars()
+    return sum(opt_out_sms(conn, phone, detail=detail, now=now) for phone in list(phones))
 
 
 def opt_in_sms(conn: Connection, phone: str, *, detail: str, now: datetime) -> int:
