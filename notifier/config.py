@@ -68,6 +68,7 @@ class ChannelSettings:
     burst: int | None = None
     concurrency: int = 8
     account: str = ""
+    smtp: SmtpSettings | None = None  # an smtp:// or smtps:// URL, parsed
 
     def __repr__(self) -> str:
         return f"ChannelSettings({self.kind}, {mask_url(self.url)!r}, rate={self.rate_per_s})"
@@ -87,7 +88,63 @@ class ChannelSettings:
         burst = _number(query["burst"], int, f"{source} burst=", minimum=1) if "burst" in query else None
         concurrency = _number(query.get("concurrency", "8"), int, f"{source} concurrency=", minimum=1)
         account = f"{kind.value}:{parts.username or ''}@{parts.hostname}:{parts.port or ''}"
-        return cls(kind, url, rate_per_s=rate, burst=burst, concurrency=concurrency, account=account)
+        smtp = SmtpSettings.parse(url, source=source) if parts.scheme in ("smtp", "smtps") else None
+        return cls(
+            kind, url, rate_per_s=rate, burst=burst, concurrency=concurrency, account=account, smtp=smtp
+        )
+
+
+_TRUE = {"1", "true", "yes", "on"}
+DEFAULT_BOUNCE_DOMAIN = "localhost"
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpSettings:
+    """An email channel URL, parsed once (``smtp://[user:password@]host[:port]?…`` or ``smtps://…``):
+    the channel sends with it, bounce intake matches VERP addresses and Message-IDs against the same
+    ``bounce_domain``."""
+
+    host: str
+    port: int
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    implicit_tls: bool = False
+    starttls: bool = False
+    tls_requested: bool = False  # smtps, or starttls named at all: certificates are verified
+    sender: str = "notices@localhost"
+    reply_to: str | None = None
+    bounce_domain: str = DEFAULT_BOUNCE_DOMAIN
+    pool: int = 4
+    timeout: float = 30.0
+    cafile: str | None = None
+
+    @classmethod
+    def parse(cls, url: str, *, source: str = "NOTIFIER_EMAIL_URL") -> SmtpSettings:
+        parts = urlsplit(url)
+        # A literal "+" in these URLs is a phone prefix, never an encoded space.
+        query = {k: v[-1] for k, v in parse_qs(parts.query.replace("+", "%2B")).items()}
+        if not parts.hostname:
+            raise ConfigurationError(f"{source}: {mask_url(url)}: missing host")
+        implicit = parts.scheme == "smtps"
+        try:
+            port = parts.port or (465 if implicit else 25)
+        except ValueError:
+            raise ConfigurationError(f"{source}: {mask_url(url)} has a bad port") from None
+        return cls(
+            host=parts.hostname,
+            port=port,
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+            implicit_tls=implicit,
+            starttls=query.get("starttls", "0").lower() in _TRUE,
+            tls_requested=implicit or "starttls" in query,
+            sender=query.get("from", "notices@localhost"),
+            reply_to=query.get("reply_to"),
+            bounce_domain=query.get("bounce_domain") or DEFAULT_BOUNCE_DOMAIN,
+            pool=_number(query.get("pool", "4"), int, f"{source} pool=", minimum=1),
+            timeout=_number(query.get("timeout", "30"), float, f"{source} timeout=", minimum=0.1),
+            cafile=query.get("cafile"),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +262,11 @@ class Settings:
     batch_size: int = 500
     lease_seconds: int = 300
     secret_key: str | None = field(default=None, repr=False)  # signs console session cookies
+    token_days: int = 90  # how long a new API token is valid
+    store_outage_seconds: float = 120.0  # how long a sender waits for a store that stopped answering
+    # The proxies whose X-Forwarded-For / X-Forwarded-Proto `notifier serve` believes (addresses or
+    # networks); empty: none, the client is whoever connected (a forged header is then just a header).
+    trusted_proxies: tuple[str, ...] = ()
     selection_timeout: float = 60.0  # seconds any one statement of a selection query may run
     selection_lock_timeout: float = 5.0
     selection_database_url: str | None = field(default=None, repr=False)
@@ -226,6 +288,12 @@ class Settings:
             object.__setattr__(self, "mailbox", MailboxSettings.parse(self.mailbox_url))
 
     @property
+    def outage_grace(self) -> float:
+        """How long a sender waits out a store outage: ``store_outage_seconds``, but at most half a lease
+        (a sender paused longer would find its own rows in flight taken for a dead sender's)."""
+        return min(self.store_outage_seconds, self.lease_seconds / 2)
+
+    @property
     def selection(self) -> SelectionAccess:
         """How selection queries run: their limits, and the role they run as."""
         return SelectionAccess(
@@ -236,10 +304,10 @@ class Settings:
 
     @property
     def bounce_domain(self) -> str | None:
-        """The email channel URL's ``bounce_domain``: the domain of our VERP addresses and Message-IDs."""
-        if not self.email_url:
-            return None
-        return parse_qs(urlsplit(self.email_url).query).get("bounce_domain", [None])[-1]
+        """The email channel's ``bounce_domain``: the domain of our VERP addresses and Message-IDs (None
+        without an SMTP channel: bounces are then matched by their signed token alone)."""
+        smtp = self.email.smtp if self.email is not None else None
+        return smtp.bounce_domain if smtp is not None else None
 
     def channel(self, kind: Channel) -> ChannelSettings:
         """The settings of one channel; a ConfigurationError naming the variable when it is not configured."""
@@ -268,7 +336,10 @@ class Settings:
         out = {}
         for variable, (name, _parse, _help) in ENVIRONMENT.items():
             value = getattr(self, name)
-            if value is not None:
+            if isinstance(value, tuple):
+                if value:
+                    out[variable] = ",".join(value)
+            elif value is not None:
                 out[variable] = str(value)
         return out
 
@@ -283,6 +354,20 @@ def _path(_variable: str, raw: str) -> Path:
 
 def _positive_int(variable: str, raw: str) -> int:
     return _number(raw, int, variable, minimum=1)
+
+
+def _addresses(variable: str, raw: str) -> tuple[str, ...]:
+    import ipaddress
+
+    found = tuple(part.strip() for part in raw.split(",") if part.strip())
+    for value in found:
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            raise ConfigurationError(
+                f"{variable}: {value!r} is not an IP address or network (e.g. 10.0.0.5,10.1.0.0/16)"
+            ) from None
+    return found
 
 
 def _seconds(variable: str, raw: str) -> float:
@@ -302,6 +387,17 @@ ENVIRONMENT: dict[str, tuple[str, Callable[[str, str], Any], str]] = {
     "NOTIFIER_BATCH_SIZE": ("batch_size", _positive_int, "outbox rows one sender claims ahead"),
     "NOTIFIER_LEASE_SECONDS": ("lease_seconds", _positive_int, "how long a sender's claim holds"),
     "NOTIFIER_SECRET_KEY": ("secret_key", _text, "signs the console's session cookies"),
+    "NOTIFIER_TRUSTED_PROXIES": (
+        "trusted_proxies",
+        _addresses,
+        "proxies whose X-Forwarded-For notifier serve believes (none by default)",
+    ),
+    "NOTIFIER_STORE_OUTAGE_SECONDS": (
+        "store_outage_seconds",
+        _seconds,
+        "seconds a sender waits for a store that stopped answering, then stops",
+    ),
+    "NOTIFIER_TOKEN_DAYS": ("token_days", _positive_int, "days a new API token is valid"),
     "NOTIFIER_SELECTION_TIMEOUT": (
         "selection_timeout",
         _seconds,

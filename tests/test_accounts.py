@@ -167,3 +167,92 @@ def test_the_last_active_admin_stays_and_unknown_names_never_reach_the_audit_log
         refused = conn.execute(select(audit_log).where(audit_log.c.action == "user.sign_in_refused")).one()
     assert (refused.actor, refused.subject) == ("unknown", "user:unknown")
     assert "passphrase" not in str(refused.detail) and len(refused.detail["name_sha256"]) == 16
+
+
+def test_tokens_expire_are_revoked_one_by_one_and_all_end_when_trust_changes(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import update
+    from typer.testing import CliRunner
+
+    from notifier.accounts.sessions import session_identity, start_session
+    from notifier.accounts.users import list_tokens, revoke_token
+    from notifier.cli.app import app
+
+    add_user(store, "ada", display_name="", roles=["admin"], password=PASSWORD, actor="bootstrap")
+    bot = add_user(store, "bot", display_name="", roles=["comms", "support"], password=PASSWORD, actor="ada")
+    laptop = issue_token(store, "bot", label="laptop", actor="ada")
+    ci = issue_token(store, "bot", label="ci runner", actor="ada", valid_for=timedelta(days=2))
+    identity_for_token(store, ci)
+    tokens = {t.label: t for t in list_tokens(store, "bot")}
+    assert tokens["laptop"].last_used_at is None and tokens["ci runner"].last_used_at is not None
+    assert tokens["laptop"].expires_at - tokens["laptop"].created_at == timedelta(days=90)  # type: ignore[operator]
+    assert tokens["ci runner"].expires_at - tokens["ci runner"].created_at == timedelta(days=2)  # type: ignore[operator]
+
+    # One token revoked; the other goes on working. Through the CLI, as an admin would.
+    monkeypatch.setenv("NOTIFIER_TOKEN", issue_token(store, "ada", label="admin", actor="ada"))
+    runner = CliRunner()
+    listed = runner.invoke(app, ["users", "tokens", "bot", "--database-url", store.url])
+    assert listed.exit_code == 0 and "laptop" in listed.output and "ci runner" in listed.output
+    revoked = runner.invoke(
+        app, ["users", "revoke-token", "bot", str(tokens["laptop"].id), "--database-url", store.url]
+    )
+    assert revoked.exit_code == 0, revoked.output
+    with pytest.raises(AccessDeniedError, match="revoked, expired"):
+        identity_for_token(store, laptop)
+    assert identity_for_token(store, ci).username == "bot"
+    with pytest.raises(InputError, match="no live token"):
+        revoke_token(store, "bot", tokens["laptop"].id, actor="ada")  # once is enough
+    with pytest.raises(InputError, match="no live token"):
+        revoke_token(
+            store, "bot", 10**30, actor="ada"
+        )  # out of any integer column's range: said, not a crash
+
+    # A token past its expiry is dead.
+    with store.begin() as conn:
+        conn.execute(
+            update(api_tokens)
+            .where(api_tokens.c.id == tokens["ci runner"].id)
+            .values(expires_at=api_tokens.c.created_at)
+        )
+    with pytest.raises(AccessDeniedError, match="expired"):
+        identity_for_token(store, ci)
+
+    # A password reset, and taking a role away, end every session and revoke every token.
+    for change in (
+        lambda: reset_password(store, "bot", "another long passphrase", actor="ada"),
+        lambda: set_roles(store, "bot", ["comms"], actor="ada"),
+    ):
+        token = issue_token(store, "bot", label="fresh", actor="ada")
+        session = start_session(store, identity_for_token(store, token))
+        change()
+        with pytest.raises(AccessDeniedError):
+            identity_for_token(store, token)
+        assert session_identity(store, session) is None
+    # Giving a role takes nothing away.
+    token = issue_token(store, "bot", label="kept", actor="ada")
+    set_roles(store, "bot", ["comms", "legal"], actor="ada")
+    assert identity_for_token(store, token).user_id == bot.user_id
+    with store.connect() as conn:
+        actions = [
+            (r.action, r.detail.get("tokens_revoked"))
+            for r in conn.execute(
+                select(audit_log).where(audit_log.c.subject == "user:bot").order_by(audit_log.c.id)
+            )
+        ]
+    assert ("user.token_revoked", None) in actions
+    assert ("user.password_reset", 2) in actions  # the fresh token and the expired one
+    assert ("user.roles", 1) in actions  # a role taken away
+    assert ("user.roles", None) in actions  # a role given: nothing revoked
+
+
+def test_signing_in_again_ends_the_earlier_session(store: Store) -> None:
+    from notifier.accounts.sessions import session_identity, start_session
+
+    alice = add_user(store, "alice", display_name="", roles=["comms"], password=PASSWORD, actor="ada")
+    first = start_session(store, alice)
+    assert session_identity(store, first) is not None
+    second = start_session(store, sign_in(store, "alice", PASSWORD, source="t"))
+    assert session_identity(store, first) is None and session_identity(store, second) is not None

@@ -75,3 +75,35 @@ def test_quiet_hours_are_parsed_one_way_everywhere(text: str, hours: tuple[int, 
 def test_quiet_hours_that_make_no_sense_are_refused(text: str) -> None:
     with pytest.raises(ValueError, match="quiet hours"):
         QuietHours.parse(text)
+
+
+def test_the_email_url_is_parsed_once_and_its_bounce_domain_is_the_one_the_channel_uses() -> None:
+    from notifier.channels import channel_from_settings
+
+    for url, domain in (
+        (
+            "smtp://u:p@mail.example:2525?starttls=1&bounce_domain=b.example&pool=2&from=n%40example.com",
+            "b.example",
+        ),
+        ("smtp://mail.example", "localhost"),  # the one default, for the channel and for bounce intake
+    ):
+        settings = Settings.from_env({"NOTIFIER_EMAIL_URL": url})
+        channel = channel_from_settings(settings.channel(Channel.EMAIL))
+        assert settings.bounce_domain == channel.bounce_domain == domain  # type: ignore[attr-defined]
+    smtp = Settings.from_env({"NOTIFIER_EMAIL_URL": url}).channel(Channel.EMAIL).smtp
+    assert smtp is not None and (smtp.host, smtp.port, smtp.pool) == ("mail.example", 25, 4)
+    assert Settings.from_env({}).bounce_domain is None
+    with pytest.raises(ConfigurationError, match="NOTIFIER_EMAIL_URL pool="):
+        Settings.from_env({"NOTIFIER_EMAIL_URL": "smtp://h?pool=many"})
+
+
+def test_each_revision_of_an_incident_is_parsed_once() -> None:
+    import json
+
+    from notifier.notices.incidents import parse_incident
+
+    facts = json.loads((PROJECT_ROOT / "notifier" / "demo" / "incident.json").read_text(encoding="utf-8"))
+    first = parse_incident(facts, PROJECT_ROOT / "templates")
+    assert parse_incident(dict(facts), PROJECT_ROOT / "templates") is first  # equal facts: the same object
+    edited = parse_incident({**facts, "title": facts["title"] + " (revised)"}, PROJECT_ROOT / "templates")
+    assert edited is not first and edited.title != first.title

@@ -157,7 +157,10 @@ def test_support_finds_a_customer_opens_a_reply_and_closes_it(
 ) -> None:
     keywords = KeywordTable.load(settings.templates_dir)
     take_inbound_sms(
-        store, keywords, settings.templates_dir, {"From": "+79160000003", "Body": "<b>Кто вы?</b>"}
+        store,
+        keywords,
+        settings.templates_dir,
+        {"From": "+79160000003", "Body": "<b>Кто вы?</b>", "MessageSid": "SM" + "3" * 32},
     )
     page = _page(browser, console, "sam")
     _nav(page, "Customer look-up")

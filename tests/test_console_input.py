@@ -29,13 +29,13 @@ PATH_VALUES = {
     "name": ["test-campaign", "nope", MARKUP, "a" * 300],
     "key": ["2026-11-credential-leak", "nope", "%00"],
     "username": ["val", "nobody"],
-    "reply_id": ["1", "999999", "x", "-1"],
+    "reply_id": ["1", "999999", "x", "-1", "9" * 21, "9223372036854775808"],
     "notice": ["breach_notice", "x"],
     "locale": ["en", "zz", ".."],
     "channel": ["email", "fax"],
     "profile": ["us_ny", "x"],
 }
-QUERY = {"page": "x", "status": "zz", "actor": MARKUP, "incident": "nope", "done": MARKUP}
+QUERY = {"page": "9" * 25, "status": "zz", "actor": MARKUP, "incident": "nope", "done": MARKUP}
 # Forms a person could post by mistake or on purpose. No launch or resume: those start sending in a
 # background thread, which would outlive the test's store.
 FORMS = [
@@ -54,6 +54,9 @@ FORMS = [
     {"query": MARKUP},
     {"customer": "x", "reveal": "yes", "reason": ""},
     {"comment": "a\x00b", "query": "C0\x00", "fact.title": "\x00", "revision": "1"},
+    {"revision": "9" * 25, "comment": "c", "other_facts": "{}"},
+    {"action": "revoke_token", "token": "9" * 25},
+    {"action": "issue_token", "label": MARKUP, "days": "9" * 25},
 ]
 
 

@@ -270,7 +270,10 @@ def test_support_looks_a_customer_up_and_closes_a_reply_by_keyboard_alone(
     Replies → the reply opened from the queue → internal note typed → Tab to Close → closed, said, focused."""
     keywords = KeywordTable.load(settings.templates_dir)
     take_inbound_sms(
-        store, keywords, settings.templates_dir, {"From": "+79160000003", "Body": "<b>Кто вы?</b>"}
+        store,
+        keywords,
+        settings.templates_dir,
+        {"From": "+79160000003", "Body": "<b>Кто вы?</b>", "MessageSid": "SM" + "3" * 32},
     )
     page = _page(browser, console, "sam")
     _at_top(page)

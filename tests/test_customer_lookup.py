@@ -91,9 +91,17 @@ def test_replies_and_consent_changes_are_in_the_story(
     _sent(store, settings, tmp_path)
     keywords = KeywordTable.load(settings.templates_dir)
     take_inbound_sms(
-        store, keywords, settings.templates_dir, {"From": "+79160000003", "Body": "Что мне делать?"}
+        store,
+        keywords,
+        settings.templates_dir,
+        {"From": "+79160000003", "Body": "Что мне делать?", "MessageSid": "SM" + "1" * 32},
     )
-    take_inbound_sms(store, keywords, settings.templates_dir, {"From": "+79160000003", "Body": "СТОП"})
+    take_inbound_sms(
+        store,
+        keywords,
+        settings.templates_dir,
+        {"From": "+79160000003", "Body": "СТОП", "MessageSid": "SM" + "2" * 32},
+    )
     (story,) = look_up(store, "C00003", actor="support")
     assert story.sms_opt_out
     assert [r.excerpt for r in story.replies] == ["Что мне делать?"] and story.replies[0].status == "open"

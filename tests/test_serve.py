@@ -33,13 +33,15 @@ async def test_hooks_and_console_share_a_process_or_run_apart(store: Store, sett
         store, auth_token="t" * 32, public_base_url=BASE, templates_dir=settings.templates_dir
     )
     for app, hook_status, page_status in (
-        (by_path(hooks, console), 200, 200),
-        (by_path(hooks, None), 200, 404),
-        (by_path(None, console), 404, 200),
+        (by_path(hooks, console, store=store), 415, 200),
+        (by_path(hooks, None, store=store), 415, 404),
+        (by_path(None, console, store=store), 404, 200),
     ):
         async with _client(app) as client:
-            assert (await client.get("/healthz")).status_code == hook_status
+            assert (await client.post("/twilio/status")).status_code == hook_status  # unsigned: refused
             assert (await client.get("/login")).status_code == page_status
+            health = await client.get("/healthz")  # every part has one, and it tells nothing else
+            assert health.status_code == 200 and health.json() == {"status": "up"}
 
 
 async def test_behind_https_the_session_cookie_is_secure_http_only_and_same_site(

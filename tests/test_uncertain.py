@@ -119,9 +119,14 @@ def test_the_look_up_reads_every_page(
 def test_a_look_up_that_fails_leaves_the_row_uncertain_and_the_launch_goes_on(
     store: Store, settings: Settings, twilio: TwilioStandin, tmp_path: Path
 ) -> None:
-    _campaign, row = _crashed_with_one_row_in_flight(store, settings, tmp_path)
-    twilio.fail_list_next(503, count=3)  # the list call (a page) does not come back 200
+    campaign, row = _crashed_with_one_row_in_flight(store, settings, tmp_path)
+    _send_as_the_dead_sender(settings, campaign, row)  # it did reach Twilio before the sender died
+    twilio.fail_list_next(503, count=1)  # the list call (a page) does not come back 200
     launch(store, settings, "test-campaign", actor="t", max_wait_seconds=10)
     state, _sid, _why = _row(store, row.id)
-    assert state == "uncertain" and twilio.messages == []  # not proven either way: not sent
+    assert state == "uncertain" and len(twilio.messages) == 1  # not proven either way: not sent again
     assert campaign_status(store, "test-campaign").state == "completed"  # nothing else left to send
+    # The next launch asks again (the earlier look-up failed, not this one), finds it, sends nothing.
+    launch(store, settings, "test-campaign", actor="t", max_wait_seconds=10)
+    state, sid, _why = _row(store, row.id)
+    assert state == "accepted" and sid == twilio.messages[0]["sid"] and len(twilio.messages) == 1

@@ -1,6 +1,7 @@
 """Console sessions, kept in the store: the browser holds a random secret (in a signed cookie), the store
 its SHA-256. A session ends at sign-out, after 30 minutes without a request, after 12 hours in any case,
-and at once when its user is disabled or their password reset."""
+at once when its user is disabled, loses a role or has their password reset, and when the person signs
+in again: one person, one session (a session an attacker fixed or stole before the sign-in dies with it)."""
 
 from __future__ import annotations
 
@@ -25,13 +26,24 @@ def _digest(secret: str) -> str:
 
 
 def start_session(store: Store, identity: Identity) -> str:
-    """A new session for a signed-in person; returns the secret for their cookie (shown nowhere else)."""
+    """A new session for a signed-in person, ending every earlier one of theirs; returns the secret for
+    their cookie (shown nowhere else)."""
     secret = secrets.token_urlsafe(32)
     now = utcnow()
     with store.begin() as conn:
         q.start_session(
             conn, session_id=_digest(secret), user_id=identity.user_id, now=now, expires_at=now + LIFETIME
         )
+        ended = q.end_sessions_of(conn, identity.user_id, now, but=_digest(secret))
+        if ended:
+            q.audit(
+                conn,
+                actor=identity.username,
+                action="user.sessions_ended",
+                subject=f"user:{identity.username}",
+                detail={"sessions_ended": ended, "why": "signed in again"},
+                now=now,
+            )
     return secret
 
 

@@ -1,6 +1,10 @@
 """People and their ways in: adding users, roles, disabling, password resets, API tokens, and signing in
 with a password (rate-limited: five failures in a row lock the user for 15 minutes). Every change is in
-the audit log under the person who made it."""
+the audit log under the person who made it.
+
+A token has a label, a last-used time and an expiry (90 days unless the setting says otherwise), and is
+revoked one by one. Everything a person holds ends together when trust in them changes: a password reset,
+disabling, or losing a role ends every session and revokes every token (a new one is issued on purpose)."""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ import hashlib
 import re
 import secrets
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import Connection
 
@@ -25,7 +29,7 @@ from notifier.errors import AccessDeniedError, InputError, LoginRefusedError
 from notifier.models import Role
 from notifier.store import Store
 from notifier.store import queries as q
-from notifier.store.rows import UserRow
+from notifier.store.rows import TokenRow, UserRow
 
 __all__ = [
     "LOCK_AFTER",
@@ -36,8 +40,10 @@ __all__ = [
     "identity_for_token",
     "identity_of",
     "issue_token",
+    "list_tokens",
     "list_users",
     "reset_password",
+    "revoke_token",
     "set_disabled",
     "set_roles",
     "sign_in",
@@ -48,6 +54,7 @@ LOCK_AFTER = 5
 LOCK_FOR = timedelta(minutes=15)
 USERNAME = re.compile(r"[a-z0-9][a-z0-9._@-]{1,63}")
 TOKEN_PREFIX = "ntf_"
+TOKEN_LIFETIME = timedelta(days=90)
 
 
 def identity_of(user: UserRow) -> Identity:
@@ -154,13 +161,12 @@ def set_roles(store: Store, username: str, roles: Iterable[str], *, actor: str) 
         if Role.ADMIN not in chosen:
             _keep_an_admin(conn, user)
         q.set_user_roles(conn, user.id, chosen)
+        now = utcnow()
+        detail: dict[str, object] = {"from": sorted(user.roles), "to": sorted(chosen)}
+        if user.roles - chosen:  # a role taken away: what was signed in with it ends now
+            detail.update(_end_everything(conn, user, now, by=actor, reason="roles_changed"))
         q.audit(
-            conn,
-            actor=actor,
-            action="user.roles",
-            subject=f"user:{user.username}",
-            detail={"from": sorted(user.roles), "to": sorted(chosen)},
-            now=utcnow(),
+            conn, actor=actor, action="user.roles", subject=f"user:{user.username}", detail=detail, now=now
         )
 
 
@@ -176,8 +182,7 @@ def set_disabled(store: Store, username: str, disabled: bool, *, actor: str) -> 
         q.update_user(conn, user.id, disabled=disabled)
         detail: dict[str, object] = {}
         if disabled:
-            detail["sessions_ended"] = q.end_sessions_of(conn, user.id, now)
-            detail["tokens_revoked"] = q.revoke_tokens_of(conn, user.id, now)
+            detail.update(_end_everything(conn, user, now, by=actor, reason="disabled"))
         q.audit(
             conn,
             actor=actor,
@@ -189,7 +194,7 @@ def set_disabled(store: Store, username: str, disabled: bool, *, actor: str) -> 
 
 
 def reset_password(store: Store, username: str, password: str, *, actor: str) -> None:
-    """Set a new password; every session of the user ends and the lock is lifted."""
+    """Set a new password; every session and token of the user ends and the lock is lifted."""
     now = utcnow()
     with store.begin() as conn:
         user = _user(conn, username)
@@ -202,13 +207,12 @@ def reset_password(store: Store, username: str, password: str, *, actor: str) ->
             failed_logins=0,
             locked_until=None,
         )
-        ended = q.end_sessions_of(conn, user.id, now)
         q.audit(
             conn,
             actor=actor,
             action="user.password_reset",
             subject=f"user:{user.username}",
-            detail={"sessions_ended": ended},
+            detail=_end_everything(conn, user, now, by=actor, reason="password_reset"),
             now=now,
         )
 
@@ -218,33 +222,82 @@ def list_users(store: Store) -> list[UserRow]:
         return q.users_list(conn)
 
 
-def issue_token(store: Store, username: str, *, label: str, actor: str) -> str:
-    """A new API token for the user; only its SHA-256 is kept, so this is the one time it is shown."""
+def _end_everything(
+    conn: Connection, user: UserRow, now: datetime, *, by: str, reason: str
+) -> dict[str, int]:
+    return {
+        "sessions_ended": q.end_sessions_of(conn, user.id, now),
+        "tokens_revoked": q.revoke_tokens_of(conn, user.id, now, by=by, reason=reason),
+    }
+
+
+def issue_token(
+    store: Store, username: str, *, label: str, actor: str, valid_for: timedelta = TOKEN_LIFETIME
+) -> str:
+    """A new API token for the user, valid for ``valid_for``; only its SHA-256 is kept, so this is the one
+    time it is shown."""
+    label = " ".join(label.split())[:128] or "cli"
+    if valid_for <= timedelta(0):
+        raise InputError("a token must be valid for at least a day")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     now = utcnow()
     with store.begin() as conn:
         user = _user(conn, username)
         if user.disabled:
             raise InputError(f"user {user.username!r} is disabled")
-        q.add_token(conn, user_id=user.id, label=label or "cli", token_hash=token_digest(token), now=now)
+        token_id = q.add_token(
+            conn,
+            user_id=user.id,
+            label=label,
+            token_hash=token_digest(token),
+            now=now,
+            expires_at=now + valid_for,
+        )
         q.audit(
             conn,
             actor=actor,
             action="user.token_issued",
             subject=f"user:{user.username}",
-            detail={"label": label or "cli"},
+            detail={"label": label, "token": token_id, "expires_at": (now + valid_for).isoformat()},
             now=now,
         )
     return token
 
 
+def list_tokens(store: Store, username: str) -> list[TokenRow]:
+    with store.connect() as conn:
+        return q.tokens_of(conn, _user(conn, username).id)
+
+
+def revoke_token(store: Store, username: str, token_id: int, *, actor: str) -> None:
+    """Revoke one of the user's tokens (the others go on working)."""
+    now = utcnow()
+    with store.begin() as conn:
+        user = _user(conn, username)
+        if not q.revoke_token(conn, user_id=user.id, token_id=token_id, now=now, by=actor):
+            raise InputError(
+                f"{user.username} has no live token {token_id}: `notifier users tokens {user.username}` "
+                "lists them"
+            )
+        q.audit(
+            conn,
+            actor=actor,
+            action="user.token_revoked",
+            subject=f"user:{user.username}",
+            detail={"token": token_id},
+            now=now,
+        )
+
+
 def identity_for_token(store: Store, token: str) -> Identity:
-    """The person an API token signs in, or AccessDeniedError (unknown, revoked, or the user disabled)."""
+    """The person an API token signs in, or AccessDeniedError (unknown, revoked, expired, or the user
+    disabled)."""
     with store.begin() as conn:
         user = q.token_user(conn, token_digest(token.strip()), utcnow())
     if user is None or user.disabled:
         raise AccessDeniedError(
-            "NOTIFIER_TOKEN is not a valid token (unknown, revoked, or its user is disabled)"
+            "NOTIFIER_TOKEN is not a valid token (unknown, revoked, expired, or its user is disabled): ask "
+            "an admin for a new one (notifier users token NAME)"
         )
     return identity_of(user)
 

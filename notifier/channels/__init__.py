@@ -21,10 +21,11 @@ import importlib
 from typing import Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
+from notifier.config import ChannelSettings
 from notifier.errors import ConfigurationError
 from notifier.models import Channel, Receipt, RenderedMessage
 
-__all__ = ["SCHEMES", "DeliveryChannel", "channel_from_url"]
+__all__ = ["SCHEMES", "DeliveryChannel", "channel_from_settings", "channel_from_url"]
 
 SCHEMES: dict[str, str] = {
     "smtp": "notifier.channels.email:SmtpChannel",
@@ -64,3 +65,12 @@ def channel_from_url(url: str, kind: Channel | None = None) -> DeliveryChannel:
     if kind is not None and channel.kind is not kind:
         raise ConfigurationError(f"{scheme}:// is a {channel.kind} channel, not {kind}")
     return channel
+
+
+def channel_from_settings(configured: ChannelSettings) -> DeliveryChannel:
+    """The channel of a configured account, from what ``Settings`` parsed (an SMTP URL is parsed once)."""
+    if configured.smtp is not None:
+        from notifier.channels.email import SmtpChannel
+
+        return SmtpChannel.from_settings(configured.smtp)
+    return channel_from_url(configured.url, configured.kind)

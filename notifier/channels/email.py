@@ -23,19 +23,17 @@ import ssl
 from email.header import Header
 from email.utils import format_datetime
 from functools import lru_cache
-from urllib.parse import parse_qs, unquote, urlsplit
 
 import aiosmtplib
 import idna
 
 from notifier.clock import utcnow
+from notifier.config import DEFAULT_BOUNCE_DOMAIN, SmtpSettings
 from notifier.errors import ConfigurationError, PermanentDeliveryError, TransientDeliveryError
 from notifier.models import Channel, Receipt, RenderedMessage
-from notifier.redact import mask_email, mask_url
+from notifier.redact import mask_email
 
 __all__ = ["SmtpChannel", "build_message"]
-
-_TRUE = {"1", "true", "yes", "on"}
 
 
 def _clean_display_name(name: str) -> str:
@@ -144,7 +142,7 @@ class SmtpChannel:
         start_tls: bool = False,
         sender: str = "notices@localhost",
         reply_to: str | None = None,
-        bounce_domain: str = "localhost",
+        bounce_domain: str = DEFAULT_BOUNCE_DOMAIN,
         pool_size: int = 4,
         timeout: float = 30.0,
         tls_context: ssl.SSLContext | None = None,
@@ -166,31 +164,24 @@ class SmtpChannel:
 
     @classmethod
     def from_url(cls, url: str) -> SmtpChannel:
-        parts = urlsplit(url)
-        # A literal "+" in these URLs is a phone prefix, never an encoded space.
-        query = {k: v[-1] for k, v in parse_qs(parts.query.replace("+", "%2B")).items()}
-        if not parts.hostname:
-            raise ConfigurationError(f"{mask_url(url)}: missing host")
-        implicit_tls = parts.scheme == "smtps"
-        try:
-            return cls(
-                hostname=parts.hostname,
-                port=parts.port or (465 if implicit_tls else 25),
-                username=unquote(parts.username) if parts.username else None,
-                password=unquote(parts.password) if parts.password else None,
-                use_tls=implicit_tls,
-                start_tls=query.get("starttls", "0").lower() in _TRUE,
-                sender=query.get("from", "notices@localhost"),
-                reply_to=query.get("reply_to"),
-                bounce_domain=query.get("bounce_domain", "localhost"),
-                pool_size=int(query.get("pool", "4")),
-                timeout=float(query.get("timeout", "30")),
-                tls_context=_tls_context(query.get("cafile"))
-                if implicit_tls or "starttls" in query
-                else None,
-            )
-        except ValueError as exc:
-            raise ConfigurationError(f"{mask_url(url)}: {exc}") from exc
+        return cls.from_settings(SmtpSettings.parse(url, source="email channel URL"))
+
+    @classmethod
+    def from_settings(cls, smtp: SmtpSettings) -> SmtpChannel:
+        return cls(
+            hostname=smtp.host,
+            port=smtp.port,
+            username=smtp.username,
+            password=smtp.password,
+            use_tls=smtp.implicit_tls,
+            start_tls=smtp.starttls,
+            sender=smtp.sender,
+            reply_to=smtp.reply_to,
+            bounce_domain=smtp.bounce_domain,
+            pool_size=smtp.pool,
+            timeout=smtp.timeout,
+            tls_context=_tls_context(smtp.cafile) if smtp.tls_requested else None,
+        )
 
     def __repr__(self) -> str:
         user = f"{self.username}:***@" if self.username else ""

@@ -11,11 +11,13 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 from rich.markup import escape
+from sqlalchemy.exc import DBAPIError
 
 from notifier.accounts.permissions import Action, Identity
 from notifier.config import Settings
 from notifier.errors import AccessDeniedError, ConfigurationError, NotifierError
 from notifier.store import Store
+from notifier.store.outage import is_outage
 
 __all__ = [
     "ChannelOption",
@@ -96,6 +98,17 @@ def friendly_errors(func: F) -> F:
         except (NotifierError, ConfigurationError) as exc:
             # One line, never wrapped (paths and positions must stay greppable); the message is not markup.
             err_console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+        except DBAPIError as exc:
+            if not is_outage(exc):
+                raise
+            lines = str(exc.orig or exc).strip().splitlines()
+            reason = escape(lines[0] if lines else type(exc).__name__)
+            err_console.print(
+                f"[red]error:[/red] the store does not answer ({reason}): try again when it is back",
+                highlight=False,
+                soft_wrap=True,
+            )
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]

@@ -59,11 +59,16 @@ def serve(
 
     logging.basicConfig(level=logging.INFO)
     uvicorn.run(
-        by_path(hooks, console),
+        by_path(hooks, console, store=store),
         host=host,
         port=port,
         log_level="info",
         access_log=False,
+        # Forwarded headers only from the proxies named (uvicorn would believe 127.0.0.1 by default: then
+        # anyone on the host, or a proxy passing the header through, picks the client address that the
+        # sign-in throttle counts and the audit log records).
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=list(settings.trusted_proxies) or None,
     )
 
 

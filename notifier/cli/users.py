@@ -92,7 +92,7 @@ def users_list(database_url: DatabaseOption = None) -> None:
 @app.command("roles")
 @friendly_errors
 def users_roles(username: UserArgument, roles: RolesOption, database_url: DatabaseOption = None) -> None:
-    """Replace a user's roles."""
+    """Replace a user's roles (taking a role away ends their sessions and revokes their tokens)."""
     from notifier.accounts.users import set_roles
 
     store = store_for(settings_from(database_url))
@@ -127,7 +127,7 @@ def users_enable(username: UserArgument, database_url: DatabaseOption = None) ->
 def users_reset(
     username: UserArgument, password_stdin: PasswordStdin = False, database_url: DatabaseOption = None
 ) -> None:
-    """Set a new password (their sessions end; a lock is lifted)."""
+    """Set a new password (their sessions end and their tokens are revoked; a lock is lifted)."""
     from notifier.accounts.users import reset_password
 
     store = store_for(settings_from(database_url))
@@ -141,15 +141,63 @@ def users_reset(
 def users_token(
     username: UserArgument,
     label: Annotated[str, typer.Option(help="What the token is for (shown in the audit log).")] = "cli",
+    days: Annotated[
+        int | None, typer.Option(help="Days it is valid (default NOTIFIER_TOKEN_DAYS, 90).", min=1, max=3650)
+    ] = None,
     database_url: DatabaseOption = None,
 ) -> None:
     """Issue an API token for the user (their NOTIFIER_TOKEN for the CLI). Shown once: only its hash is
     kept. The first admin gets their first token without signing in (nobody has a token yet)."""
+    from datetime import timedelta
+
     from notifier.accounts.users import first_token_allowed, issue_token
 
-    store = store_for(settings_from(database_url))
+    settings = settings_from(database_url)
+    store = store_for(settings)
     first = first_token_allowed(store, username)
     actor = username if first else _admin(store).username
-    token = issue_token(store, username, label=label, actor=actor)
+    valid_for = timedelta(days=days or settings.token_days)
+    token = issue_token(store, username, label=label, actor=actor, valid_for=valid_for)
     err_console.print("the token is shown once; keep it like a password:", style="yellow")
     sys.stdout.write(token + "\n")
+
+
+@app.command("tokens")
+@friendly_errors
+def users_tokens(username: UserArgument, database_url: DatabaseOption = None) -> None:
+    """A user's API tokens: label, when issued and last used, when they expire, and whether they are live."""
+    from notifier.accounts.users import list_tokens
+    from notifier.clock import utcnow
+
+    store = store_for(settings_from(database_url))
+    _admin(store)
+    now = utcnow()
+    rows = [
+        (
+            str(t.id),
+            t.label,
+            f"{t.created_at:%Y-%m-%d %H:%M}",
+            f"{t.last_used_at:%Y-%m-%d %H:%M}" if t.last_used_at else "never",
+            f"{t.expires_at:%Y-%m-%d}" if t.expires_at else "-",
+            t.state(now) + (f" by {t.revoked_by}" if t.revoked_by else ""),
+        )
+        for t in list_tokens(store, username)
+    ]
+    console.print(
+        data_table(f"tokens of {username}", ("#", "label", "issued", "last used", "expires", "state"), rows)
+    )
+
+
+@app.command("revoke-token")
+@friendly_errors
+def users_revoke_token(
+    username: UserArgument,
+    token_id: Annotated[int, typer.Argument(help="The token's number (`notifier users tokens USER`).")],
+    database_url: DatabaseOption = None,
+) -> None:
+    """Revoke one API token of a user; their other tokens and sessions go on working."""
+    from notifier.accounts.users import revoke_token
+
+    store = store_for(settings_from(database_url))
+    revoke_token(store, username, token_id, actor=_admin(store).username)
+    console.print(f"{username}: token {token_id} revoked", markup=False, highlight=False)

@@ -15,7 +15,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from notifier.accounts.sessions import session_identity
 from notifier.config import Settings
-from notifier.console.security import Guard, cookie_signer, signed_secret
+from notifier.console.security import BodyLimit, Guard, cookie_name, cookie_signer, signed_secret
 from notifier.console.views import admin, auth, comms, home, incidents, legal, planning, reports, support
 from notifier.console.web import HERE, Console, render
 from notifier.errors import AccessDeniedError, NotifierError
@@ -27,12 +27,12 @@ __all__ = ["console_app"]
 class Sessions:
     """ASGI middleware: the signed-in person of each request (``request.state.user``, None if nobody)."""
 
-    def __init__(self, app: ASGIApp, *, store: Store, secret_key: str) -> None:
-        self.app, self.store, self.signer = app, store, cookie_signer(secret_key)
+    def __init__(self, app: ASGIApp, *, store: Store, secret_key: str, cookie: str) -> None:
+        self.app, self.store, self.signer, self.cookie = app, store, cookie_signer(secret_key), cookie
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            secret = signed_secret(Request(scope), self.signer)
+            secret = signed_secret(Request(scope), self.signer, self.cookie)
             # A page refreshing itself (htmx polling) is not the person doing something: it must not keep
             # an abandoned session alive past its idle limit.
             active = not any(name == b"hx-request" for name, _value in scope.get("headers", []))
@@ -86,7 +86,11 @@ def console_app(
     ]
     return Starlette(
         routes=routes,
-        middleware=[Middleware(Guard), Middleware(Sessions, store=store, secret_key=secret_key)],
+        middleware=[
+            Middleware(Guard),
+            Middleware(BodyLimit, larger=planning.BODY_LIMITS),
+            Middleware(Sessions, store=store, secret_key=secret_key, cookie=cookie_name(secure_cookies)),
+        ],
         exception_handlers={
             HTTPException: not_signed_in,
             AccessDeniedError: denied,

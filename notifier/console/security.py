@@ -6,17 +6,33 @@ request comes from, and a form posted from another site is refused with 403)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from itsdangerous import BadSignature, URLSafeSerializer
-from starlette.datastructures import MutableHeaders
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["COOKIE", "CSP", "Guard", "cookie_signer", "same_origin", "sent_from_elsewhere", "signed_secret"]
+__all__ = [
+    "COOKIE",
+    "CSP",
+    "SECURE_COOKIE",
+    "BodyLimit",
+    "Guard",
+    "cookie_name",
+    "cookie_signer",
+    "same_origin",
+    "sent_from_elsewhere",
+    "signed_secret",
+]
 
 COOKIE = "notifier_session"
+# Over https the cookie is __Host-: the browser then keeps it only if it is Secure, for this host alone (no
+# Domain) and the whole path, so no sibling subdomain or plain-http page can plant or read it.
+SECURE_COOKIE = "__Host-notifier_session"
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
     "frame-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
@@ -28,6 +44,11 @@ REPORT_CSP = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'; base-uri 'none'"
 )
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+FORM_LIMIT = 2 * 2**20  # a posted form (the incident facts in every language are the largest: ~100 KB)
+
+
+def cookie_name(secure: bool) -> str:
+    return SECURE_COOKIE if secure else COOKIE
 
 
 def cookie_signer(secret_key: str) -> URLSafeSerializer:
@@ -104,12 +125,57 @@ class Guard:
         await self.app(scope, receive, send_with_headers)
 
 
+class BodyLimit:
+    """ASGI middleware: a request body larger than its route allows is refused (413) before it is read,
+    by its Content-Length, and while it streams in (a body sent chunked, or longer than it said), so an
+    upload nobody asked for costs neither memory nor disk. ``larger`` names the routes that take more
+    (the affected-ids upload)."""
+
+    def __init__(self, app: ASGIApp, *, default: int = FORM_LIMIT, larger: Mapping[str, int]) -> None:
+        self.app, self.default, self.larger = app, default, dict(larger)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in UNSAFE:
+            await self.app(scope, receive, send)
+            return
+        limit = self.larger.get(scope["path"], self.default)
+        declared = Headers(scope=scope).get("content-length")
+        refused: PlainTextResponse | None = None
+        if declared is not None and (not declared.isdigit() or len(declared) > 18):
+            refused = PlainTextResponse("400: the Content-Length header is not a number", status_code=400)
+        elif declared is not None and int(declared) > limit:
+            refused = _too_large(limit)
+        if refused is not None:
+            await refused(scope, receive, send)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise HTTPException(413, _too_large_text(limit))
+            return message
+
+        await self.app(scope, counted, send)
+
+
+def _too_large_text(limit: int) -> str:
+    return f"more than {limit // 2**20} MB sent here: split the file, or send less"
+
+
+def _too_large(limit: int) -> PlainTextResponse:
+    return PlainTextResponse(f"413: {_too_large_text(limit)}", status_code=413)
+
+
 def _has_nul(request: Request) -> bool:
     return "\x00" in request.url.path or "%00" in request.url.query or "\x00" in request.url.query
 
 
-def signed_secret(request: Request, signer: URLSafeSerializer) -> str | None:
-    raw = request.cookies.get(COOKIE)
+def signed_secret(request: Request, signer: URLSafeSerializer, name: str = COOKIE) -> str | None:
+    raw = request.cookies.get(name)
     if not raw:
         return None
     try:

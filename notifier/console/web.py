@@ -87,12 +87,18 @@ def see_other(path: str) -> RedirectResponse:
     return RedirectResponse(path, status_code=303)
 
 
-def with_form(handler: Callable[[Request, FormData], Response]) -> Callable[[Request], Awaitable[Response]]:
+def with_form(
+    handler: Callable[[Request, FormData], Response], *, anonymous: bool = False
+) -> Callable[[Request], Awaitable[Response]]:
     """An endpoint that reads the posted form, then runs ``handler`` in a worker thread: the store is
     synchronous, and the event loop must go on serving other requests meanwhile. (Endpoints without a
-    form are plain functions: Starlette runs those in a worker thread itself.)"""
+    form are plain functions: Starlette runs those in a worker thread itself.) Nobody's form is read
+    before they are signed in (only the sign-in form itself is ``anonymous``): a stranger's upload is
+    answered at once, unread."""
 
     async def endpoint(request: Request) -> Response:
+        if not anonymous and request.state.user is None:
+            raise HTTPException(401, "sign in first")
         form = await request.form()
         nul = next(
             (name for name, value in form.multi_items() if isinstance(value, str) and "\x00" in value), None

@@ -6,7 +6,10 @@ once, naming the field. Rendering takes the typed object and never re-checks it.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import threading
+from collections import OrderedDict
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
@@ -447,8 +450,40 @@ def load_incident_file(path: Path) -> dict[str, Any]:
 
 
 def parse_incident(facts: Mapping[str, Any], templates_dir: Path) -> Incident:
-    """``Incident.parse`` with the data categories of the legal content model in ``templates_dir``, and
-    the regimes and obligations of its deadline rules when the facts declare regimes or filings."""
+    """The one way facts become an ``Incident``: ``Incident.parse`` with the data categories of the legal
+    content model in ``templates_dir``, and the regimes and obligations of its deadline rules when the
+    facts declare regimes or filings. A revision's facts never change, so each is parsed once and the
+    typed incident kept (a sender asks before every claim, a legal page several times)."""
+    canonical = json.dumps(facts, sort_keys=True, ensure_ascii=False, default=str)
+    # The legal content and deadline rules it is read with: a changed file is a different incident.
+    versions = tuple(_mtime(templates_dir / name) for name in ("content.toml", "deadlines.toml"))
+    key = (str(templates_dir), *versions, hashlib.sha256(canonical.encode("utf-8")).hexdigest())
+    with _PARSED_LOCK:
+        found = _PARSED.get(key)
+        if found is not None:
+            _PARSED.move_to_end(key)
+            return found
+    incident = _parse_incident(facts, templates_dir)
+    with _PARSED_LOCK:
+        _PARSED[key] = incident
+        while len(_PARSED) > _PARSED_KEPT:
+            _PARSED.popitem(last=False)
+    return incident
+
+
+_PARSED: OrderedDict[tuple[object, ...], Incident] = OrderedDict()
+_PARSED_LOCK = threading.Lock()
+_PARSED_KEPT = 64  # revisions kept parsed (a few incidents, a few revisions each)
+
+
+def _mtime(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return 0
+
+
+def _parse_incident(facts: Mapping[str, Any], templates_dir: Path) -> Incident:
     from notifier.notices.content import load_content
 
     categories = load_content(templates_dir).categories

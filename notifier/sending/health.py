@@ -51,7 +51,7 @@ class ProviderHealth:
 
     async def refresh(self) -> None:
         if time.monotonic() - self._read_at >= REFRESH_SECONDS:
-            self._known = await asyncio.to_thread(self._read)
+            self._known = await asyncio.to_thread(self.store.retrying, self._read)
             self._read_at = time.monotonic()
 
     def _read(self) -> HealthRow | None:
@@ -61,7 +61,7 @@ class ProviderHealth:
     async def failed(self, exc: TransientDeliveryError) -> None:
         """Count a failure to reach the provider; the first that takes it down is logged, with the error."""
         was_down = self.down
-        self._known = await asyncio.to_thread(self._count_failure, str(exc))
+        self._known = await asyncio.to_thread(self.store.retrying, self._count_failure, str(exc))
         self._read_at = time.monotonic()
         if self.down and not was_down:
             log.error("%s: the provider cannot be reached (%s); this channel pauses, its messages wait "
@@ -78,7 +78,7 @@ class ProviderHealth:
         """The provider took a message: clear the count (cheap when there was nothing to clear)."""
         if not self.troubled:
             return
-        if await asyncio.to_thread(self._clear):
+        if await asyncio.to_thread(self.store.retrying, self._clear):
             log.warning("%s: the provider answers again; sending resumes", self.account)
         self._known = None
         self._read_at = time.monotonic()

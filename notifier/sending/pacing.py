@@ -134,7 +134,8 @@ class SharedBucket:
     async def _next_slot(self) -> float:
         while True:
             if not self.slots:
-                first = await asyncio.to_thread(self._reserve)  # the event loop keeps sending meanwhile
+                # The event loop keeps sending meanwhile.
+                first = await asyncio.to_thread(self.store.retrying, self._reserve)
                 self.slots = [first + i / self.rate for i in range(self.chunk)][::-1]
             slot = self.slots.pop()
             # A slot we are already too late for passes unused: sending on it now would put more than

@@ -44,6 +44,7 @@ from notifier.sending.health import ProviderHealth
 from notifier.sending.pacing import Pacer, Unlimited
 from notifier.store import Store
 from notifier.store import queries as q
+from notifier.store.outage import StoreUnavailableError
 from notifier.store.rows import ClaimedRow, Outcome
 
 __all__ = ["RECORD_EVERY", "BatchResult", "ChannelJob", "Pipeline", "Reader", "compose"]
@@ -216,7 +217,7 @@ class Pipeline:
             while self._stop is None:
                 if self.job.max_claims is not None and claims >= self.job.max_claims:
                     exhausted = True
-                if not exhausted and self._may_claim(claims):
+                if not exhausted and self._may_claim():
                     if not await self._keep_going():
                         exhausted = True
                     else:
@@ -234,16 +235,17 @@ class Pipeline:
             for _ in range(self.job.concurrency):
                 self._ready.put_nowait(None)  # each sender stops when it reaches one of these
 
-    def _may_claim(self, claims: int) -> bool:
+    def _may_claim(self) -> bool:
         # At most one batch unanswered per sender: the next claim waits until half of the last is answered.
         return len(self._unanswered) <= self.job.batch_size // 2
 
     async def _keep_going(self) -> bool:
-        return self.keep_going is None or await asyncio.to_thread(self.keep_going)
+        return self.keep_going is None or await asyncio.to_thread(self.store.retrying, self.keep_going)
 
     async def _claim_and_prepare(self) -> bool:
         """Claim the next batch and prepare its rows; False when nothing was due."""
-        rows, lease = await asyncio.to_thread(self._claim, self.job.batch_size - len(self._unanswered))
+        limit = self.job.batch_size - len(self._unanswered)
+        rows, lease = await asyncio.to_thread(self.store.retrying, self._claim, limit)
         self.result.claimed += len(rows)
         for row in rows:
             self._unanswered[row.id] = lease
@@ -308,7 +310,7 @@ class Pipeline:
         by_lease: dict[tuple[str, str | None], list[int]] = {}
         for ready in group:
             by_lease.setdefault((ready.lease, ready.content_hash), []).append(ready.row.id)
-        moved = await asyncio.to_thread(self._mark_sending, by_lease)
+        moved = await asyncio.to_thread(self.store.retrying, self._mark_sending, by_lease)
         for ready in group:
             if ready.row.id in moved:
                 self._handed_over.add(ready.row.id)
@@ -357,6 +359,10 @@ class Pipeline:
     async def _send(self, ready: _Ready) -> Outcome:
         """Pace, then hand the message to the provider; every exception becomes this row's outcome."""
         row = ready.row
+        while not self.store.health.reachable.is_set():
+            # What the provider would answer could not be written: wait for the store before calling it
+            # (a second at a time: a run that gives up cancels this).
+            await asyncio.to_thread(self.store.health.reachable.wait, 1.0)
         await self.pacer.acquire()
         if sends_log.isEnabledFor(logging.DEBUG):  # the sender's own send times (benchmarks of pacing)
             sends_log.debug("%.6f", time.time())
@@ -458,9 +464,19 @@ class Pipeline:
             if not self._answers:
                 return
             outcomes, self._answers = self._answers, []
-            writing = asyncio.ensure_future(asyncio.to_thread(self._write, outcomes))  # sends go on meanwhile
+            # Sends go on meanwhile; while the store is away the answers wait here, in memory, for it.
+            writing = asyncio.ensure_future(asyncio.to_thread(self.store.retrying, self._write, outcomes))
             try:
                 await asyncio.shield(writing)
+            except StoreUnavailableError:
+                log.error(
+                    "%d answers of %s could not be written (the store is away): outbox rows %s stay in "
+                    "flight and are settled at the next launch",
+                    len(outcomes),
+                    self.job.channel,
+                    ", ".join(str(o.row_id) for o in outcomes[:50]) + (" …" if len(outcomes) > 50 else ""),
+                )
+                raise
             finally:
                 # Even if we are cancelled meanwhile, the write goes on in its thread and commits: wait for
                 # it, so that what we count is what the store holds.
@@ -509,7 +525,7 @@ class Pipeline:
             if row_id not in self._handed_over:
                 unsent.setdefault(lease, []).append(row_id)
         if unsent:
-            await asyncio.to_thread(self._release, unsent)
+            await asyncio.to_thread(self.store.retrying, self._release, unsent)
 
     def _release(self, by_lease: dict[str, list[int]]) -> None:
         now = utcnow()

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from notifier.audience.selection import plan_channels
-from notifier.channels import DeliveryChannel, channel_from_url
+from notifier.channels import DeliveryChannel, channel_from_settings, channel_from_url
 from notifier.channels.email import build_message
 from notifier.clock import utcnow
 from notifier.config import Settings
@@ -342,7 +342,7 @@ async def _send_to_seeds(
             if not seeds:
                 continue
             if channel not in providers:
-                providers[channel] = channel_from_url(settings.channel(channel).url, channel)
+                providers[channel] = channel_from_settings(settings.channel(channel))
             sample = policy.sample(locale)
             for to in seeds:
                 seed = _Seed(

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 
-from notifier.channels import channel_from_url
+from notifier.channels import channel_from_settings
 from notifier.clock import as_utc, utcnow
 from notifier.config import ChannelSettings, Settings
 from notifier.models import CampaignState, Channel, OutboxState
@@ -29,6 +29,7 @@ from notifier.sending.pipeline import BatchResult, ChannelJob, Pipeline
 from notifier.sending.uncertain import settle_expired_leases
 from notifier.store import Store
 from notifier.store import queries as q
+from notifier.store.outage import riding_out_outages
 
 __all__ = [
     "Progress",
@@ -63,27 +64,37 @@ def send_window(
     stops the sending at once), and the window must not be over."""
     wanted = sorted({channels} if isinstance(channels, Channel) else set(channels))
     configured = [settings.channel(channel) for channel in wanted]  # a missing channel URL fails here
-    store = Store(settings.database_url)
+    store = Store(settings.database_url, sending=True)
     try:
-        campaign = get_campaign(store, campaign_name)
-        if campaign.state is not CampaignState.RUNNING:
-            return BatchResult()  # only a launched campaign is sent
-        gate = _Gate(
-            store, settings, campaign, deadline=time.monotonic() + (seconds or settings.window_seconds)
-        )
-        if not gate():  # refuse at once, before anything is claimed
-            return BatchResult()  # the window is over, or another sender finished or paused the campaign
-
-        async def every_channel() -> BatchResult:
-            runs = [_send_channel(store, settings, campaign, c, gate, on_record) for c in configured]
-            total = BatchResult()
-            for result in await asyncio.gather(*runs):
-                total.add(result)
-            return total
-
-        return asyncio.run(every_channel())
+        with riding_out_outages(settings.outage_grace):
+            return _send_window(store, settings, campaign_name, configured, seconds, on_record)
     finally:
         store.dispose()
+
+
+def _send_window(
+    store: Store,
+    settings: Settings,
+    campaign_name: str,
+    configured: list[ChannelSettings],
+    seconds: float | None,
+    on_record: Callable[[BatchResult], None] | None,
+) -> BatchResult:
+    campaign = store.retrying(get_campaign, store, campaign_name)
+    if campaign.state is not CampaignState.RUNNING:
+        return BatchResult()  # only a launched campaign is sent
+    gate = _Gate(store, settings, campaign, deadline=time.monotonic() + (seconds or settings.window_seconds))
+    if not store.retrying(gate):  # refuse at once, before anything is claimed
+        return BatchResult()  # the window is over, or another sender finished or paused the campaign
+
+    async def every_channel() -> BatchResult:
+        runs = [_send_channel(store, settings, campaign, c, gate, on_record) for c in configured]
+        total = BatchResult()
+        for result in await asyncio.gather(*runs):
+            total.add(result)
+        return total
+
+    return asyncio.run(every_channel())
 
 
 class _Gate:
@@ -161,7 +172,7 @@ async def _send_channel(
         quiet_hours=campaign.policy.sms_window() if channel.kind is Channel.SMS else None,
         token_for=_token_signer(campaign, channel.kind),
     )
-    provider = channel_from_url(channel.url, channel.kind)
+    provider = channel_from_settings(channel)
     try:
         health = ProviderHealth(store, channel.account)
         pipeline = Pipeline(
@@ -207,26 +218,32 @@ def drain(
     total = BatchResult()
     deadline = time.monotonic() + max_wait_seconds
     channels = frozenset(campaign.channels)
-    while _state(store, campaign.id) not in (CampaignState.PAUSED, CampaignState.CANCELLED):
-        result = send(channels)
-        total.add(result)
-        if progress is not None:
-            progress(total, rows_by_state(store, campaign.id))
-        if (result.claimed > 0 and result.progressed) or settle_expired_leases(
-            store, settings, campaign, actor=actor
-        ):
-            continue
-        down = _providers_down(store, settings, channels)
-        wake = utcnow() + timedelta(seconds=PROBE_FIRST) if down else _next_wake(store, campaign.id)
-        if wake is None:
-            _complete(store, campaign)
-            break
-        wait = (wake - utcnow()).total_seconds()
-        if time.monotonic() + wait > deadline:
-            why = f"provider down: {', '.join(down)}" if down else f"rows wait until {wake:%H:%M:%S} UTC"
-            log.warning("campaign %s: %s; launch again later (nothing is lost)", campaign.name, why)
-            break
-        sleep(max(wait, 0.05))
+    retrying = store.retrying  # each a whole unit of work, run again if the store went away in the middle
+    with riding_out_outages(settings.outage_grace):
+        while retrying(_state, store, campaign.id) not in (CampaignState.PAUSED, CampaignState.CANCELLED):
+            result = send(channels)
+            total.add(result)
+            if progress is not None:
+                progress(total, retrying(rows_by_state, store, campaign.id))
+            if (result.claimed > 0 and result.progressed) or retrying(
+                settle_expired_leases, store, settings, campaign, actor=actor
+            ):
+                continue
+            down = retrying(_providers_down, store, settings, channels)
+            wake = (
+                utcnow() + timedelta(seconds=PROBE_FIRST)
+                if down
+                else retrying(_next_wake, store, campaign.id)
+            )
+            if wake is None:
+                retrying(_complete, store, campaign)
+                break
+            wait = (wake - utcnow()).total_seconds()
+            if time.monotonic() + wait > deadline:
+                why = f"provider down: {', '.join(down)}" if down else f"rows wait until {wake:%H:%M:%S} UTC"
+                log.warning("campaign %s: %s; launch again later (nothing is lost)", campaign.name, why)
+                break
+            sleep(max(wait, 0.05))
     return total
 
 
@@ -297,7 +314,7 @@ def start(store: Store, settings: Settings, campaign_name: str, *, actor: str) -
         actor=actor,
     )
     mark_running(store, campaign, actor=actor)
-    settle_expired_leases(store, settings, campaign, actor=actor)
+    settle_expired_leases(store, settings, campaign, actor=actor, earlier_too=True)
     return get_campaign(store, campaign_name)
 
 

@@ -17,7 +17,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import timedelta
 
-from notifier.channels import channel_from_url
+from notifier.channels import channel_from_settings
 from notifier.clock import utcnow
 from notifier.config import Settings
 from notifier.errors import CampaignStateError, DeliveryError, InputError
@@ -50,16 +50,27 @@ class Release(enum.StrEnum):
     MARK_SENT = "mark-sent"  # received (the provider's or the customer's word): count it accepted
 
 
-def settle_expired_leases(store: Store, settings: Settings, campaign: CampaignRef, *, actor: str) -> int:
+def settle_expired_leases(
+    store: Store, settings: Settings, campaign: CampaignRef, *, actor: str, earlier_too: bool = False
+) -> int:
     """Turn rows left ``sending`` past their lease into ``uncertain`` and settle them by policy; returns how
-    many rows the settlement made due again (0: nothing changed that a sender could act on)."""
+    many rows the settlement made due again (0: nothing changed that a sender could act on). With
+    ``earlier_too`` (every launch), the rows an earlier run left uncertain are asked about again as well:
+    a look-up that failed then may succeed now."""
     with store.begin() as conn:
         expired = q.mark_expired_leases_uncertain(conn, campaign.id, utcnow())
-    if not expired:
+        # SMS can be asked about again; held email waits for a person (campaign release).
+        earlier = q.count_uncertain(conn, campaign.id, Channel.SMS) if earlier_too else 0
+    if not expired and not earlier:
         return 0
-    log.warning(
-        "campaign %s: %d rows were in flight when their sender stopped; settling them", campaign.name, expired
-    )
+    if expired:
+        log.warning(
+            "campaign %s: %d rows were in flight when their sender stopped; settling them",
+            campaign.name,
+            expired,
+        )
+    if earlier:
+        log.info("campaign %s: %d SMS are uncertain; asking Twilio about them", campaign.name, earlier)
     settled = resolve_uncertain(store, settings, campaign, actor=actor)
     return settled.get(OutboxState.PENDING, 0)
 
@@ -163,7 +174,7 @@ async def _ask_provider(
     """Ask Twilio about each row, with the exact text we would have sent it."""
     renderer = renderer_for(settings.templates_dir, settings.locales_dir, campaign.notice)
     notices = NoticeCache(renderer, parse_incident(campaign.facts, settings.templates_dir))
-    channel = channel_from_url(settings.channel(Channel.SMS).url, Channel.SMS)
+    channel = channel_from_settings(settings.channel(Channel.SMS))
     lookup = getattr(channel, "lookup", None)
     decisions = []
     try:

@@ -2,21 +2,36 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError, SQLAlchemyError
 
 from notifier.config import SelectionAccess
 from notifier.errors import ConfigurationError, StoreError
 from notifier.redact import mask_url
+from notifier.store.outage import StoreHealth, grace_seconds, is_outage, is_transient
 from notifier.store.selecting import selecting_store
 
 __all__ = ["Store"]
+
+# A sender's PostgreSQL sessions. Cut off from the server in the middle of a transaction (the network gone
+# rather than the server), a sender leaves a backend behind that holds its row locks (the send slots of
+# its provider account) until the server notices: the server ends such a transaction after 10 s idle, no
+# statement waits more than 30 s for a lock, and the client notices a silent server within ~25 s.
+SENDER_SESSION: dict[str, Any] = {
+    "options": "-c idle_in_transaction_session_timeout=10000 -c lock_timeout=30000",
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+}
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -33,14 +48,19 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 class Store:
     """Owns the SQLAlchemy engine for one database URL."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(self, url: str, *, echo: bool = False, sending: bool = False) -> None:
+        """``sending``: the store of a sender, whose transactions are all short (see ``SENDER_SESSION``)."""
         self.url = url
         try:
             parsed = make_url(url)
             self.is_sqlite = parsed.get_backend_name() == "sqlite"
             if self.is_sqlite and parsed.database and parsed.database != ":memory:":
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-            self.engine: Engine = create_engine(url, echo=echo, future=True)
+            connect_args = SENDER_SESSION if sending and parsed.get_backend_name() == "postgresql" else {}
+            # pool_pre_ping: a pooled connection the server dropped (a restart) is replaced, not used.
+            self.engine: Engine = create_engine(
+                url, echo=echo, future=True, pool_pre_ping=not self.is_sqlite, connect_args=connect_args
+            )
         except (ArgumentError, NoSuchModuleError, ValueError) as exc:
             raise ConfigurationError(
                 f"store URL {mask_url(url)!r}: {exc} (e.g. sqlite:///var/notifier.db or "
@@ -48,6 +68,7 @@ class Store:
             ) from None
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
+        self.health = StoreHealth(mask_url(url))
 
     def __repr__(self) -> str:
         return f"Store({mask_url(self.url)!r})"
@@ -55,13 +76,40 @@ class Store:
     @contextmanager
     def begin(self) -> Iterator[Connection]:
         """One transaction: committed on success, rolled back on error."""
-        with self.engine.begin() as conn:
+        with self._connection() as conn, conn.begin():
             yield conn
 
     @contextmanager
     def connect(self) -> Iterator[Connection]:
-        with self.engine.connect() as conn:
+        with self._connection() as conn:
             yield conn
+
+    def _connection(self) -> Connection:
+        """A connection; while riding out outages (store/outage.py), one the store gives once it answers."""
+        grace = grace_seconds()
+        while True:
+            try:
+                conn = self.engine.connect()
+            except DBAPIError as exc:
+                if not grace or not is_outage(exc):
+                    raise
+                self.health.pause(self.health.went_down(exc), grace)
+                continue
+            self.health.came_back()
+            return conn
+
+    def retrying(self, work: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run ``work``, whole transactions of its own that are safe to run again (claims, hand-overs and
+        answers are guarded by lease and state), and, if the store went away in the middle of it while
+        riding out outages, run it again once the store answers."""
+        grace = grace_seconds()
+        while True:
+            try:
+                return work(*args, **kwargs)
+            except DBAPIError as exc:
+                if not grace or not is_transient(exc):
+                    raise
+                self.health.pause(self.health.went_down(exc), grace)
 
     @contextmanager
     def read_only(self) -> Iterator[Connection]:

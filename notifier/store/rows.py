@@ -366,6 +366,27 @@ class UserRow(_FromRow):
 
 
 @dataclass(frozen=True, slots=True)
+class TokenRow(_FromRow):
+    """One API token as an admin sees it (never the token: only its hash is kept)."""
+
+    id: int
+    label: str
+    created_at: datetime
+    last_used_at: datetime | None
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    revoked_by: str | None
+    revoke_reason: str | None
+
+    def state(self, now: datetime) -> str:
+        if self.revoked_at is not None:
+            return f"revoked ({self.revoke_reason or 'revoked'})"
+        if self.expires_at is None or self.expires_at <= now:
+            return "expired"
+        return "live"
+
+
+@dataclass(frozen=True, slots=True)
 class CampaignOverview(_FromRow):
     name: str
     incident: str

@@ -20,7 +20,9 @@ def served(app: Any, port: int | None = None) -> Iterator[str]:
     """Run ``app`` on 127.0.0.1 (a free port unless given) until the block ends; yields its base URL."""
     port = port or free_port()
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+        uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_level="warning", lifespan="off", proxy_headers=False
+        )
     )
     thread = threading.Thread(target=server.run, name="served-app", daemon=True)
     thread.start()

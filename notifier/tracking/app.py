@@ -4,7 +4,9 @@
   batches, each answered once its batch is committed.
 - ``POST /twilio/inbound``: inbound SMS, the Messaging webhook of our numbers (``inbound``), answered
   with TwiML.
-- ``GET /healthz``: the store answers, and which version runs (200, or 503 when the store does not).
+- ``GET /healthz``: ``{"status": "up"}`` (200) while the store answers, ``{"status": "down"}`` (503) when
+  it does not; nothing else (no version, no reason): whoever can reach it learns only that. Every part of
+  ``notifier serve`` answers it (``health_endpoint``), the console alone too.
 
 Every Twilio request passes ``webhook.signed_form`` first (content type, size, field count, NUL bytes,
 then the signature over the public URL Twilio called, off the event loop); bad input gets a 4xx with
@@ -14,9 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from importlib.metadata import PackageNotFoundError, version
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -31,16 +34,23 @@ from notifier.tracking.keywords import KeywordTable
 from notifier.tracking.twilio_status import MESSAGE_TOKEN, StatusCallback, StatusWriter
 from notifier.tracking.webhook import RejectedError, signed_form
 
-__all__ = ["tracking_app"]
+__all__ = ["health_endpoint", "tracking_app"]
 
 log = logging.getLogger(__name__)
 
 
-def _version() -> str:
-    try:
-        return version("notifier")
-    except PackageNotFoundError:
-        return "unknown"
+def health_endpoint(store: Store) -> Callable[[Request], Awaitable[Response]]:
+    """``GET /healthz`` for a load balancer: up or down, said to anyone, and only that."""
+
+    async def healthz(request: Request) -> Response:
+        try:
+            await asyncio.to_thread(store.ping)
+        except StoreError as exc:
+            log.warning("health check: %s", exc)
+            return JSONResponse({"status": "down"}, status_code=503)
+        return JSONResponse({"status": "up"})
+
+    return healthz
 
 
 def tracking_app(store: Store, *, auth_token: str, public_base_url: str, templates_dir: Path) -> Starlette:
@@ -84,23 +94,18 @@ def tracking_app(store: Store, *, auth_token: str, public_base_url: str, templat
             return refused(request, exc)
         except InputError as exc:
             return refused(request, RejectedError(400, str(exc)))
+        except (SQLAlchemyError, StoreError) as exc:  # the store, not the request: Twilio tries again
+            log.error("could not record an inbound SMS: %s", type(exc).__name__)
+            return PlainTextResponse("the store is unavailable", status_code=503)
         twiml = MessagingResponse()
         if answer.reply:
             twiml.message(answer.reply)
         return Response(str(twiml.to_xml()), media_type="text/xml")
 
-    async def healthz(request: Request) -> Response:
-        try:
-            await asyncio.to_thread(store.ping)
-        except StoreError as exc:
-            log.warning("health check: %s", exc)
-            return JSONResponse({"store": "unreachable", "version": _version()}, status_code=503)
-        return JSONResponse({"store": "ok", "version": _version()})
-
     return Starlette(
         routes=[
             Route("/twilio/status", twilio_status, methods=["POST"]),
             Route("/twilio/inbound", twilio_inbound, methods=["POST"]),
-            Route("/healthz", healthz, methods=["GET"]),
+            Route("/healthz", health_endpoint(store), methods=["GET"]),
         ]
     )

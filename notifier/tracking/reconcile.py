@@ -23,7 +23,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from notifier.channels import channel_from_url
+from notifier.channels import channel_from_settings
 from notifier.channels.sms import TwilioChannel
 from notifier.clock import utcnow
 from notifier.config import Settings
@@ -133,7 +133,7 @@ def _ask_silent(
         silent = q.silent_sms(conn, campaign_id, accepted_before=accepted_before, limit=MAX_ASKED)
     if not silent:
         return
-    provider = channel_from_url(settings.channel(Channel.SMS).url, Channel.SMS)
+    provider = channel_from_settings(settings.channel(Channel.SMS))
     if not isinstance(provider, TwilioChannel):
         return  # memory://sms and the like keep no statuses to ask for
 

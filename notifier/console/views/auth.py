@@ -14,7 +14,7 @@ from starlette.routing import BaseRoute, Route
 
 from notifier.accounts.sessions import end_session, start_session
 from notifier.accounts.users import sign_in
-from notifier.console.security import COOKIE, cookie_signer, signed_secret
+from notifier.console.security import cookie_name, cookie_signer, signed_secret
 from notifier.console.web import Console, render, see_other, with_form
 from notifier.errors import LoginRefusedError
 
@@ -47,6 +47,7 @@ class _Throttle:
 
 def routes(console: Console, *, secure_cookies: bool, secret_key: str) -> list[BaseRoute]:
     signer = cookie_signer(secret_key)
+    cookie = cookie_name(secure_cookies)
     throttle = _Throttle()
 
     def login_page(request: Request) -> Response:
@@ -67,7 +68,7 @@ def routes(console: Console, *, secure_cookies: bool, secret_key: str) -> list[B
             return render(request, "login.html.j2", status_code=401, error=str(exc).capitalize() + ".")
         response = see_other("/")
         response.set_cookie(
-            COOKIE,
+            cookie,
             signer.dumps(start_session(console.store, identity)),
             httponly=True,
             secure=secure_cookies,
@@ -77,15 +78,15 @@ def routes(console: Console, *, secure_cookies: bool, secret_key: str) -> list[B
         return response
 
     def logout(request: Request) -> Response:
-        secret = signed_secret(request, signer)
+        secret = signed_secret(request, signer, cookie)
         if secret:
             end_session(console.store, secret)
         response = see_other("/login")
-        response.delete_cookie(COOKIE, path="/")
+        response.delete_cookie(cookie, path="/", secure=secure_cookies, httponly=True, samesite="lax")
         return response
 
     return [
         Route("/login", login_page, methods=["GET"]),
-        Route("/login", with_form(login), methods=["POST"]),
+        Route("/login", with_form(login, anonymous=True), methods=["POST"]),
         Route("/logout", logout, methods=["POST"]),
     ]

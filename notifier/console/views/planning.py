@@ -24,9 +24,10 @@ from notifier.notices.render import NOTICES, renderer_for
 from notifier.sending.campaigns import plan_campaign
 from notifier.store import queries as q
 
-__all__ = ["routes"]
+__all__ = ["BODY_LIMITS", "MAX_UPLOAD", "routes"]
 
 MAX_UPLOAD = 64 * 1024 * 1024  # an affected-ids file of a few million ids
+BODY_LIMITS = {"/campaigns/new": MAX_UPLOAD + 2**20}  # the file and the rest of the form (console.security)
 
 
 def routes(console: Console) -> list[BaseRoute]:

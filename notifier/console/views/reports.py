@@ -31,7 +31,7 @@ def routes(console: Console) -> list[BaseRoute]:
         require(request, Action.CAMPAIGN_VIEW)
         name = request.path_params["name"]
         try:
-            page = max(0, int(request.query_params.get("page", "0")))
+            page = min(max(0, int(request.query_params.get("page", "0"))), 10**9)
         except ValueError:
             page = 0
         lines, total = not_reached_page(store, name, page=page, size=PAGE)

@@ -16,6 +16,7 @@ from notifier.errors import InputError
 from notifier.models import ReplyStatus, Role
 from notifier.redact import mask_contact
 from notifier.reports.customer import look_up
+from notifier.store import queries as q
 from notifier.support.queue import list_replies, reply, update_reply
 
 __all__ = ["routes"]
@@ -97,7 +98,7 @@ def routes(console: Console) -> list[BaseRoute]:
 
 
 def _reply_id(request: Request) -> int:
-    try:
-        return int(request.path_params["reply_id"])
-    except ValueError:
-        raise HTTPException(404, "no such reply") from None
+    raw = str(request.path_params["reply_id"])
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 19 or not q.storable_id(int(raw)):
+        raise HTTPException(404, "no such reply")
+    return int(raw)

@@ -4,6 +4,7 @@ Nothing else in the code base builds SQL. Statements are written for PostgreSQL 
 store, where several senders run at once) and kept correct on SQLite (one writer). Callers use the
 names re-exported here (``from notifier.store import queries as q``; ``q.claim_batch(conn, ...)``)."""
 
+from notifier.store.queries._ids import ID_MAX, storable_id
 from notifier.store.queries.accounts import (
     add_token,
     add_user,
@@ -13,11 +14,13 @@ from notifier.store.queries.accounts import (
     end_sessions_of,
     record_login_success,
     reserve_login_attempt,
+    revoke_token,
     revoke_tokens_of,
     session_user,
     set_user_roles,
     start_session,
     token_user,
+    tokens_of,
     touch_session,
     update_user,
     user_by_id,
@@ -123,6 +126,7 @@ from notifier.store.queries.outbox import (
     campaign_pieces,
     campaigns_to_reconcile,
     claim_batch,
+    count_uncertain,
     email_row_by_token,
     fill_outbox,
     hand_over,
@@ -158,6 +162,7 @@ from notifier.store.queries.selections import save_selection, saved_selection, s
 
 __all__ = [
     "HARD_BOUNCE",
+    "ID_MAX",
     "AuditEntry",
     "ChainBreak",
     "ChainHead",
@@ -182,6 +187,7 @@ __all__ = [
     "claim_batch",
     "content_sent",
     "count_tokens",
+    "count_uncertain",
     "count_users",
     "customer_events",
     "customer_ids_by_phone",
@@ -259,6 +265,7 @@ __all__ = [
     "reserve_login_attempt",
     "reserve_slots",
     "revise_incident",
+    "revoke_token",
     "revoke_tokens_of",
     "sample_manifest",
     "save_mailbox_checkpoint",
@@ -278,9 +285,11 @@ __all__ = [
     "snapshot_of",
     "start_session",
     "status_breakdown",
+    "storable_id",
     "timeline_rows",
     "timeline_span",
     "token_user",
+    "tokens_of",
     "touch_session",
     "uncertain_rows",
     "unfinished_rows",

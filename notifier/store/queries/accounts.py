@@ -6,10 +6,11 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, delete, func, insert, select, update
+from sqlalchemy import Connection, Select, and_, delete, func, insert, select, update
 
 from notifier.models import Role
-from notifier.store.rows import UserRow
+from notifier.store.queries._ids import storable_id
+from notifier.store.rows import TokenRow, UserRow
 from notifier.store.schema import api_tokens, sessions, user_roles, users
 
 __all__ = [
@@ -21,11 +22,13 @@ __all__ = [
     "end_sessions_of",
     "record_login_success",
     "reserve_login_attempt",
+    "revoke_token",
     "revoke_tokens_of",
     "session_user",
     "set_user_roles",
     "start_session",
     "token_user",
+    "tokens_of",
     "touch_session",
     "update_user",
     "user_by_id",
@@ -136,28 +139,59 @@ def record_login_success(conn: Connection, user_id: int) -> None:
     conn.execute(update(users).where(users.c.id == user_id).values(failed_logins=0, locked_until=None))
 
 
-def add_token(conn: Connection, *, user_id: int, label: str, token_hash: str, now: datetime) -> None:
-    conn.execute(
-        insert(api_tokens).values(user_id=user_id, label=label, token_hash=token_hash, created_at=now)
+def add_token(
+    conn: Connection, *, user_id: int, label: str, token_hash: str, now: datetime, expires_at: datetime
+) -> int:
+    return int(
+        conn.execute(
+            insert(api_tokens)
+            .values(
+                user_id=user_id, label=label, token_hash=token_hash, created_at=now, expires_at=expires_at
+            )
+            .returning(api_tokens.c.id)
+        ).scalar_one()
     )
 
 
 def token_user(conn: Connection, token_hash: str, now: datetime) -> UserRow | None:
-    """The user a live token belongs to (and the token's last use is now)."""
+    """The user a live token belongs to (not revoked, not expired); its last use is now."""
     user_id = conn.scalar(
         update(api_tokens)
-        .where(api_tokens.c.token_hash == token_hash, api_tokens.c.revoked_at.is_(None))
+        .where(
+            api_tokens.c.token_hash == token_hash,
+            api_tokens.c.revoked_at.is_(None),
+            api_tokens.c.expires_at > now,
+        )
         .values(last_used_at=now)
         .returning(api_tokens.c.user_id)
     )
     return user_by_id(conn, int(user_id)) if user_id is not None else None
 
 
-def revoke_tokens_of(conn: Connection, user_id: int, now: datetime) -> int:
+def tokens_of(conn: Connection, user_id: int) -> list[TokenRow]:
+    rows = conn.execute(select(api_tokens).where(api_tokens.c.user_id == user_id).order_by(api_tokens.c.id))
+    return [TokenRow.from_row(row) for row in rows]
+
+
+def revoke_token(conn: Connection, *, user_id: int, token_id: int, now: datetime, by: str) -> bool:
+    """Revoke one live token of the user; False if they have no such live token."""
+    if not storable_id(token_id):
+        return False
+    result = conn.execute(
+        update(api_tokens)
+        .where(
+            api_tokens.c.id == token_id, api_tokens.c.user_id == user_id, api_tokens.c.revoked_at.is_(None)
+        )
+        .values(revoked_at=now, revoked_by=by, revoke_reason="revoked")
+    )
+    return bool(result.rowcount)
+
+
+def revoke_tokens_of(conn: Connection, user_id: int, now: datetime, *, by: str, reason: str) -> int:
     result = conn.execute(
         update(api_tokens)
         .where(api_tokens.c.user_id == user_id, api_tokens.c.revoked_at.is_(None))
-        .values(revoked_at=now)
+        .values(revoked_at=now, revoked_by=by, revoke_reason=reason)
     )
     return int(result.rowcount or 0)
 
@@ -193,10 +227,10 @@ def end_session(conn: Connection, session_id: str, now: datetime) -> None:
     conn.execute(update(sessions).where(sessions.c.id == session_id).values(ended_at=now))
 
 
-def end_sessions_of(conn: Connection, user_id: int, now: datetime) -> int:
-    result = conn.execute(
-        update(sessions)
-        .where(sessions.c.user_id == user_id, sessions.c.ended_at.is_(None))
-        .values(ended_at=now)
-    )
+def end_sessions_of(conn: Connection, user_id: int, now: datetime, *, but: str | None = None) -> int:
+    """End every live session of the user (``but`` the one with that id); returns how many."""
+    live = and_(sessions.c.user_id == user_id, sessions.c.ended_at.is_(None))
+    if but is not None:
+        live = and_(live, sessions.c.id != but)
+    result = conn.execute(update(sessions).where(live).values(ended_at=now))
     return int(result.rowcount or 0)

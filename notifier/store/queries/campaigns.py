@@ -21,6 +21,7 @@ from sqlalchemy import (
 
 from notifier.models import CampaignState, ChannelPlan, OutboxState, UnreachableReason
 from notifier.store.queries._dialect import dialect_insert
+from notifier.store.queries._ids import storable_id
 from notifier.store.queries._joins import OUTBOX_OF_MANIFEST
 from notifier.store.rows import (
     CampaignOverview,
@@ -109,6 +110,8 @@ def incident_history(conn: Connection, incident_id: int) -> list[IncidentRevisio
 
 def incident_revision_facts(conn: Connection, incident_id: int, revision: int) -> dict[str, Any] | None:
     """The facts of one revision of an incident (None if it has no such revision)."""
+    if not storable_id(revision):
+        return None
     facts = conn.execute(
         select(incident_revisions.c.facts).where(
             incident_revisions.c.incident_id == incident_id, incident_revisions.c.revision == revision

@@ -46,6 +46,7 @@ __all__ = [
     "campaign_pieces",
     "campaigns_to_reconcile",
     "claim_batch",
+    "count_uncertain",
     "email_row_by_token",
     "fill_outbox",
     "hand_over",
@@ -499,6 +500,21 @@ def advance_many_by_token(
             ],
         )
     return moved
+
+
+def count_uncertain(conn: Connection, campaign_id: int, channel: Channel) -> int:
+    return int(
+        conn.scalar(
+            select(func.count())
+            .select_from(outbox)
+            .where(
+                outbox.c.campaign_id == campaign_id,
+                outbox.c.channel == channel.value,
+                outbox.c.state == OutboxState.UNCERTAIN.value,
+            )
+        )
+        or 0
+    )
 
 
 def uncertain_rows(conn: Connection, campaign_id: int) -> list[UncertainRow]:

@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import Connection, insert, select, update
 
 from notifier.models import Channel, ReplyStatus
+from notifier.store.queries._ids import storable_id
 from notifier.store.rows import ReplyRow
 from notifier.store.schema import campaigns, customers, outbox, replies
 
@@ -100,6 +101,8 @@ def replies_page(
 
 
 def reply_by_id(conn: Connection, reply_id: int) -> ReplyRow | None:
+    if not storable_id(reply_id):
+        return None
     query = select(*_reply_rows()).select_from(_joined())  # type: ignore[call-overload]
     row = conn.execute(query.where(replies.c.id == reply_id)).first()
     return ReplyRow.from_row(row) if row is not None else None
@@ -115,6 +118,8 @@ def update_reply(
     assignee: str | None = None,
     note: str | None = None,
 ) -> bool:
+    if not storable_id(reply_id):
+        return False
     values: dict[str, object] = {"updated_at": now, "updated_by": actor}
     if status is not None:
         values["status"] = status.value

@@ -42,7 +42,7 @@ from typing import Literal
 FailureKind = Literal["hard", "soft"]
 Category = Literal["failure", "delivered", "delayed", "feedback", "auto_reply", "not_a_bounce"]
 
-__all__ = ["BounceReport", "Category", "Failure", "FailureKind", "classify", "failure_kind"]
+__all__ = ["BounceReport", "Category", "Failure", "FailureKind", "classify"]
 
 _MAX_DIAGNOSTIC = 300
 
@@ -322,16 +322,6 @@ def _decide(ev: _Evidence) -> tuple[str, FailureKind]:
         if holds(ev):
             return reason, kind
     return "undefined", "soft"
-
-
-def failure_kind(status: str | None, diagnostic: str, context: str = "") -> FailureKind:
-    """Hard only when the code or the words say the address itself is bad; everything else is soft.
-
-    ``context`` is the surrounding human-readable text (SMTP transcript), used only to tell which SMTP
-    command was refused.
-    """
-    phase = _smtp_phase(diagnostic) or _smtp_phase(context)
-    return _decide(_Evidence(status, _reason_words(diagnostic), phase, _reply_code_in(diagnostic)))[1]
 
 
 # Which SMTP command a reply answered: Postfix "in reply to RCPT TO command", Exim "SMTP error from
