@@ -14,7 +14,8 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_image_artifact, create_markdown_artifact, create_table_artifact
 
-from flows.tasks import ProgressArtifact, send_through_task
+from flows.tasks import ProgressArtifact, cancelled_by_prefect, send_through_task
+from notifier import stopping
 from notifier.audience.selection import Selection
 from notifier.config import Settings
 from notifier.models import Channel, ChannelPolicy, DeliveryPolicy
@@ -97,14 +98,18 @@ def notify_customers(
                 retry_for=retry_for,
                 tracking_window=tracking_window,
             )
-            selection = Selection(ids_file=Path(affected_ids) if affected_ids else None, query=query)
+            selection = Selection(
+                ids_file=Path(affected_ids) if affected_ids else None, query=query, access=settings.selection
+            )
             plan_campaign_task(
                 campaign, incident, selection, channels or ["email", "sms"], policy, notice, delivery, actor
             )
         progress = ProgressArtifact(campaign, key=f"{_artifact_key(campaign)}-progress")
-        totals = runner.launch(
-            store, settings, campaign, send=send_through_task(campaign), actor=actor, progress=progress
-        )
+        # SIGTERM (a deploy, a cancellation from Prefect's UI) drains instead of crashing (notifier.stopping).
+        with stopping.on_signals(settings.stop_seconds, say=print, pass_on=cancelled_by_prefect):
+            totals = runner.launch(
+                store, settings, campaign, send=send_through_task(campaign), actor=actor, progress=progress
+            )
         status = campaigns.campaign_status(store, campaign)
         seal_all(store)  # what this run wrote joins the hash chains now, not at the next reconciliation
         report = build_report(store, campaign, settings=settings)

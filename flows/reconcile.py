@@ -12,6 +12,8 @@ from typing import Any
 from prefect import flow
 from prefect.artifacts import create_table_artifact
 
+from flows.tasks import cancelled_by_prefect
+from notifier import stopping
 from notifier.config import Settings
 from notifier.reports.integrity import seal_all
 from notifier.store import Store
@@ -24,8 +26,13 @@ def reconcile_campaigns(
 ) -> dict[str, Any]:
     settings = Settings.from_env()
     rows: list[dict[str, Any]] = []
-    with Store(settings.database_url) as store:
+    with (
+        Store(settings.database_url) as store,
+        stopping.on_signals(settings.stop_seconds, say=print, pass_on=cancelled_by_prefect),
+    ):
         for name in campaigns_to_reconcile(store):
+            if stopping.requested():
+                break  # a graceful stop: the campaigns reconciled so far are; the rest wait for the next run
             done = reconcile(
                 store, settings, name, actor=actor, silent_after=timedelta(minutes=silent_after_minutes)
             )

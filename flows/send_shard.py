@@ -15,7 +15,8 @@ from prefect import flow, get_run_logger
 from prefect.client.schemas.objects import FlowRun
 from prefect.deployments import run_deployment
 
-from flows.tasks import ProgressArtifact, send_through_task
+from flows.tasks import ProgressArtifact, cancelled_by_prefect, send_through_task
+from notifier import stopping
 from notifier.config import Settings
 from notifier.sending import runner
 from notifier.sending.campaigns import get_campaign
@@ -29,9 +30,10 @@ def send_shard(campaign: str, actor: str = "prefect-shard") -> dict[str, int]:
     with Store(settings.database_url) as store:
         ref = get_campaign(store, campaign)
         progress = ProgressArtifact(campaign, key=None)
-        totals = runner.drain(
-            store, settings, ref, send_through_task(campaign), actor=actor, progress=progress
-        )
+        with stopping.on_signals(settings.stop_seconds, say=print, pass_on=cancelled_by_prefect):
+            totals = runner.drain(
+                store, settings, ref, send_through_task(campaign), actor=actor, progress=progress
+            )
     # What this shard did, in its run's log: shards of one campaign split the work between them.
     get_run_logger().info(
         "shard totals: accepted=%d failed=%d deferred=%d suppressed=%d claimed=%d",

@@ -48,3 +48,13 @@ class ProgressArtifact:
             self.artifact = created
         else:
             update_progress_artifact(self.artifact, percent, description=description)
+
+
+def cancelled_by_prefect() -> bool:
+    """Whether the SIGTERM this flow run drained for was Prefect cancelling it (the UI, the API): then it
+    is passed on to Prefect's own handler, and the run ends Cancelled rather than Completed or Crashed."""
+    try:
+        from prefect._internal import control_listener
+    except ImportError:  # another Prefect: the drained run ends as it ends
+        return False
+    return bool(control_listener.get_intent() == "cancel")

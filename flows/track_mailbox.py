@@ -11,6 +11,8 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 
+from flows.tasks import cancelled_by_prefect
+from notifier import stopping
 from notifier.config import Settings
 from notifier.store import Store
 from notifier.tracking.mailbox import read_mailbox
@@ -23,7 +25,10 @@ def track_mailbox(limit: int = 1000) -> dict[str, Any]:
     if settings.mailbox is None:  # scheduled everywhere prefect.yaml is deployed; only some have a mailbox
         get_run_logger().warning("no mailbox to read: NOTIFIER_MAILBOX_URL is not set on this worker")
         return {"skipped": "NOTIFIER_MAILBOX_URL is not set"}
-    with Store(settings.database_url) as store:
+    with (
+        Store(settings.database_url) as store,
+        stopping.on_signals(settings.stop_seconds, say=print, pass_on=cancelled_by_prefect),
+    ):
         run = read_mailbox(store, settings.mailbox, bounce_domain=settings.bounce_domain, limit=limit)
     rows = [
         {"what": "messages read", "count": run.read},

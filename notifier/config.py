@@ -263,6 +263,7 @@ class Settings:
     lease_seconds: int = 300
     secret_key: str | None = field(default=None, repr=False)  # signs console session cookies
     token_days: int = 90  # how long a new API token is valid
+    stop_seconds: float = 25.0  # SIGTERM: how long draining may take before the process exits anyway
     store_outage_seconds: float = 120.0  # how long a sender waits for a store that stopped answering
     # The proxies whose X-Forwarded-For / X-Forwarded-Proto `notifier serve` believes (addresses or
     # networks); empty: none, the client is whoever connected (a forged header is then just a header).
@@ -391,6 +392,11 @@ ENVIRONMENT: dict[str, tuple[str, Callable[[str, str], Any], str]] = {
         "trusted_proxies",
         _addresses,
         "proxies whose X-Forwarded-For notifier serve believes (none by default)",
+    ),
+    "NOTIFIER_STOP_SECONDS": (
+        "stop_seconds",
+        _seconds,
+        "seconds a SIGTERM-ed sender may take to finish and give back, then exits",
     ),
     "NOTIFIER_STORE_OUTAGE_SECONDS": (
         "store_outage_seconds",

@@ -7,7 +7,10 @@ NotifierError
 ├── RenderError                        a notice that cannot be rendered completely (never sent)
 ├── MailboxError                       an IMAP mailbox that cannot be read (unreachable, login refused)
 └── DeliveryError                      a provider refused or failed one message
-    ├── TransientDeliveryError         try again later (SMTP 4xx, disconnects, timeouts, Twilio 429/5xx)
+    ├── TransientDeliveryError         try again later (SMTP 4xx, disconnects, timeouts, Twilio 429, a
+    │                                  connection to the provider refused)
+    ├── UncertainDeliveryError         the request went out and the answer does not say whether the
+    │                                  message exists (Twilio 5xx, no answer in time): ask before resending
     └── PermanentDeliveryError         never retry this message on this channel (SMTP 5xx, invalid number)
 
 ConfigurationError (ValueError)        deliberately *not* a NotifierError: a broken channel URL or
@@ -32,6 +35,7 @@ __all__ = [
     "SelectionError",
     "StoreError",
     "TransientDeliveryError",
+    "UncertainDeliveryError",
 ]
 
 
@@ -101,6 +105,14 @@ class TransientDeliveryError(DeliveryError):
                  unreachable: bool = False) -> None:  # fmt: skip
         super().__init__(message, code=code, retry_after=retry_after)
         self.unreachable = unreachable
+
+
+class UncertainDeliveryError(DeliveryError):
+    """No answer that says whether the provider took the message: its request was written, then the
+    provider answered 5xx, or too late, or the connection dropped (``channels.creation`` decides, for every
+    provider API that creates messages). Sending it again could be a second notice; the row becomes
+    ``uncertain`` and is settled by asking the provider first. It also counts against the provider's
+    health, as trouble on its side."""
 
 
 class PermanentDeliveryError(DeliveryError):

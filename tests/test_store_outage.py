@@ -138,7 +138,7 @@ def test_an_outage_longer_than_the_grace_ends_with_one_line_and_a_relaunch_finis
         _out, err = worker.communicate(timeout=60)
     stderr = err.decode()
     assert worker.returncode == 1, stderr
-    assert "Traceback" not in stderr
+    assert "Traceback" not in stderr, stderr
     last = stderr.strip().splitlines()[-1]
     assert last.startswith("error: the store at ") and "has not answered for" in last, stderr
     assert "more than 2 s: NOTIFIER_STORE_OUTAGE_SECONDS" in last

@@ -8,8 +8,11 @@ Connection string::
         &validity=14400                                            (drop if not delivered in time)
     twilio+http://ACCOUNT_SID:AUTH_TOKEN@127.0.0.1:8089?from=...    (a local stand-in, plain HTTP)
 
-Errors: HTTP 429 and 5xx and network failures are transient; 4xx with a Twilio code are permanent
-for that recipient (21211 invalid number, 21614 not a mobile number, ...); 21610 means the
+Errors when creating a message (``channels.creation`` decides, for every provider API): 429 and a
+connection that never carried the request are retried; once the request was written, a 5xx, no answer
+in time or a dropped connection leaves it unknown whether Twilio created it (``UncertainDeliveryError``:
+the row is settled by asking Twilio, never sent blindly again); other 4xx with a Twilio code are
+permanent for that recipient (21211 invalid number, 21614 not a mobile number, ...); 21610 means the
 recipient replied STOP and is marked ``opted_out`` so the engine suppresses SMS for them."""
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+from contextvars import ContextVar
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
@@ -26,6 +30,7 @@ from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
 
+from notifier.channels.creation import failure_of_create
 from notifier.errors import ConfigurationError, PermanentDeliveryError, TransientDeliveryError
 from notifier.models import Channel, Receipt, RenderedMessage
 from notifier.redact import mask_phone, mask_url
@@ -47,16 +52,42 @@ class TwilioError(enum.IntEnum):
     OPTED_OUT = 21610  # the number told Twilio STOP: Twilio blocks our sender for it
 
 
+class _Attempt:
+    """One create request: whether its headers went out (then its fate is unknown without an answer)."""
+
+    written = False
+
+
+_ATTEMPT: ContextVar[_Attempt | None] = ContextVar("notifier_twilio_attempt", default=None)
+
+
+async def _headers_sent(_session: Any, _context: Any, _params: Any) -> None:
+    attempt = _ATTEMPT.get()
+    if attempt is not None:
+        attempt.written = True
+
+
+def _tracing() -> aiohttp.TraceConfig:
+    trace = aiohttp.TraceConfig()
+    trace.on_request_headers_sent.append(_headers_sent)
+    return trace
+
+
 class _BaseUrlHttpClient(AsyncTwilioHttpClient):
-    """The real async HTTP client, sending to another base URL (a local stand-in)."""
+    """The real async HTTP client (sending to another base URL for a local stand-in), which notes when a
+    request's headers were written."""
 
     def __init__(self, base_url: str, **kwargs: Any) -> None:
-        super().__init__(logger=_quiet, **kwargs)
+        super().__init__(logger=_quiet, trace_configs=[_tracing()], **kwargs)
         self.base_url = base_url.rstrip("/")
 
     async def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
         if url.startswith(TWILIO_API):
             url = self.base_url + url[len(TWILIO_API) :]
+        if kwargs.get("timeout") is None and self.timeout:
+            # The twilio package passes its own (None) per request, which would leave us waiting forever
+            # on an answer that never comes: the channel's timeout (``&timeout=``, 30 s) holds.
+            kwargs["timeout"] = self.timeout
         return await super().request(method, url, *args, **kwargs)
 
 
@@ -138,10 +169,14 @@ class TwilioChannel:
             params["status_callback"] = f"{self.status_callback}{separator}{urlencode({'t': token})}"
         if self.validity_period:
             params["validity_period"] = self.validity_period
+        attempt = _Attempt()
+        noted = _ATTEMPT.set(attempt)
         try:
             created = await self._twilio().messages.create_async(**params)
         except Exception as exc:
-            raise map_twilio_error(exc, message.to) from exc
+            raise map_twilio_error(exc, message.to, creating=True, written=attempt.written) from exc
+        finally:
+            _ATTEMPT.reset(noted)
         return Receipt(provider_message_id=str(created.sid))
 
     async def lookup(self, to: str, body: str, created_after: datetime) -> str | None:
@@ -198,23 +233,34 @@ class TwilioChannel:
             self._client = None
 
 
-def map_twilio_error(exc: Exception, recipient: str) -> Exception:
-    """Anything the twilio package or the network raises → Transient/PermanentDeliveryError, or a
-    ConfigurationError when Twilio refuses our credentials. Anything else is re-raised as it is (the
-    pipeline then fails that one row with the reason)."""
+def map_twilio_error(
+    exc: Exception, recipient: str, *, creating: bool = False, written: bool = False
+) -> Exception:
+    """Anything the twilio package or the network raises → a DeliveryError, or a ConfigurationError when
+    Twilio refuses our credentials. ``creating``: the request creates a message (its failure is decided
+    by ``channels.creation``, with ``written`` saying whether the request went out); a look-up or fetch
+    that fails is only worth trying again. Anything else is re-raised as it is (the pipeline then fails
+    that one row with the reason)."""
     who = mask_phone(recipient)
     if isinstance(exc, TwilioRestException):
         status, code = int(exc.status), exc.code
         text = f"{who}: HTTP {status}, Twilio error {code}: {exc.msg}"
+        if status in (401, 403):
+            # Our credentials, not the recipient: stop the run rather than fail every message.
+            return ConfigurationError(f"Twilio refused our credentials (HTTP {status}, code {code})")
+        if creating:
+            return failure_of_create(
+                text, status=status, written=True, code=code, opted_out=code == TwilioError.OPTED_OUT
+            )
         if status == 429:
             return TransientDeliveryError(text, code=code)
         if status >= 500:
             return TransientDeliveryError(text, code=code, unreachable=True)
-        if status in (401, 403):
-            # Our credentials, not the recipient: stop the run rather than fail every message.
-            return ConfigurationError(f"Twilio refused our credentials (HTTP {status}, code {code})")
         return PermanentDeliveryError(text, code=code, opted_out=code == TwilioError.OPTED_OUT)
     if isinstance(exc, (TwilioException, aiohttp.ClientError, asyncio.TimeoutError, OSError)):
-        # TwilioException itself: a page of a list that did not come back 200, an undeserializable page.
-        return TransientDeliveryError(f"{who}: {type(exc).__name__}: {exc}", unreachable=True)
+        # TwilioException itself: a page of a list that did not come back 200, an answer it could not read.
+        text = f"{who}: {type(exc).__name__}: {exc}"
+        if creating:
+            return failure_of_create(text, status=None, written=written)
+        return TransientDeliveryError(text, unreachable=True)
     return exc

@@ -215,24 +215,41 @@ def campaign_launch(
     database_url: DatabaseOption = None,
 ) -> None:
     """Send everything due (through the notify-customers Prefect flow). Safe to repeat: nothing goes twice."""
+    from dataclasses import asdict
+
+    from notifier import stopping
     from notifier.cli.output import delivery_progress, outbox_table
     from notifier.sending.campaigns import campaign_status, get_campaign
+    from notifier.sending.pipeline import BatchResult
     from notifier.sending.runner import launch, rows_by_state
 
     settings = settings_from(database_url)
     store = store_for(settings)
     user = signed_in(store, Action.CAMPAIGN_CONTROL)
-    if direct:
-        with delivery_progress(console, rows_by_state(store, get_campaign(store, name).id)) as progress:
-            totals = launch(
-                store, settings, name, actor=user.username, progress=progress, on_record=progress.add
-            )
-        console.print(f"this run: {totals}")
-    else:
-        from notifier.orchestration import run_flow
 
-        result = run_flow("notify-customers", settings, campaign=name, actor=user.username)
-        console.print(f"this run: {result['this_run']}")
+    def say(line: str) -> None:
+        err_console.print(line, markup=False, highlight=False)
+
+    # SIGTERM or Ctrl-C: drain (no new claims, what is in the provider's hands recorded, the rest given
+    # back), say so in one line and exit 0; a second signal stops at once (notifier.stopping).
+    with stopping.on_signals(settings.stop_seconds, say=say):
+        if direct:
+            with delivery_progress(console, rows_by_state(store, get_campaign(store, name).id)) as progress:
+                totals = launch(
+                    store, settings, name, actor=user.username, progress=progress, on_record=progress.add
+                )
+            this_run = asdict(totals)
+        else:
+            from notifier.orchestration import run_flow
+
+            this_run = run_flow("notify-customers", settings, campaign=name, actor=user.username)["this_run"]
+    if stopping.requested():
+        say(
+            f"stopped: {this_run['accepted']} sent and recorded, {this_run['put_back']} put back; "
+            f"`notifier campaign launch {name}` goes on"
+        )
+        return
+    console.print(f"this run: {BatchResult(**this_run)}")
     console.print(outbox_table(campaign_status(store, name)))
 
 

@@ -5,10 +5,15 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-from typing import Annotated
+import signal
+from types import FrameType
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from starlette.types import ASGIApp
+
+if TYPE_CHECKING:
+    import uvicorn
 
 from notifier.cli.common import DatabaseOption, err_console, friendly_errors, settings_from, store_for
 from notifier.config import Settings
@@ -58,7 +63,7 @@ def serve(
     from notifier.console.dispatch import by_path
 
     logging.basicConfig(level=logging.INFO)
-    uvicorn.run(
+    config = uvicorn.Config(
         by_path(hooks, console, store=store),
         host=host,
         port=port,
@@ -69,7 +74,32 @@ def serve(
         # sign-in throttle counts and the audit log records).
         proxy_headers=bool(settings.trusted_proxies),
         forwarded_allow_ips=list(settings.trusted_proxies) or None,
+        # SIGTERM: no new connections; the requests in flight (a status callback waits for its batch's
+        # commit) are answered first, for at most this long.
+        timeout_graceful_shutdown=int(settings.stop_seconds),
     )
+    server = _server(config)
+    # uvicorn signals itself again once it has shut down, to die of the signal; what it finds then is
+    # this handler, so a drained service exits 0.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: None)
+    server.run()
+    if server.should_exit:
+        err_console.print("stopped: every request in flight was answered", markup=False, highlight=False)
+
+
+def _server(config: uvicorn.Config) -> uvicorn.Server:
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        """uvicorn's server, where a second SIGTERM (not only a second Ctrl-C) stops at once."""
+
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            if self.should_exit:
+                self.force_exit = True
+            super().handle_exit(sig, frame)
+
+    return Server(config)
 
 
 def _hooks(store: Store, settings: Settings, public_url: str) -> ASGIApp:

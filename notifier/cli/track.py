@@ -3,6 +3,7 @@ of replies and bounces over IMAP. The webhooks are served by ``notifier serve``.
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 from typing import Annotated
@@ -19,7 +20,9 @@ from notifier.cli.common import (
     signed_in,
     store_for,
 )
+from notifier.config import Settings
 from notifier.errors import ConfigurationError
+from notifier.store import Store
 
 app = typer.Typer(
     help="Receive bounces and replies: SMTP as the bounce domain's MX, an IMAP mailbox, or saved files.",
@@ -136,16 +139,27 @@ def track_mailbox(
     """Read new messages of the mailbox NOTIFIER_MAILBOX_URL (the Reply-To inbox, a bounce mailbox):
     bounces are applied, auto-replies recorded, customers' replies queued for support. The mailbox is only
     read; a restart goes on after the last message read, never twice."""
-    from notifier.cli.output import data_table, progress_bar
-    from notifier.tracking.mailbox import read_mailbox
-
     settings = settings_from(database_url)
     if settings.mailbox is None:
         raise ConfigurationError(
             "no mailbox configured: set NOTIFIER_MAILBOX_URL=imaps://user:pass@host/INBOX"
         )
     store = store_for(settings)
-    while True:
+    from notifier import stopping
+
+    with stopping.on_signals(settings.stop_seconds):
+        _read_until_stopped(store, settings, every, limit)
+
+
+def _read_until_stopped(store: Store, settings: Settings, every: float | None, limit: int) -> None:
+    """A read at a time (each ends with its checkpoint written); SIGTERM or Ctrl-C ends the wait between
+    reads, or the loop after the read under way."""
+    from notifier import stopping
+    from notifier.cli.output import data_table, progress_bar
+    from notifier.tracking.mailbox import read_mailbox
+
+    assert settings.mailbox is not None
+    while not stopping.requested():
         with progress_bar(console, "reading the mailbox", None) as update:
             run = read_mailbox(
                 store,
@@ -166,7 +180,6 @@ def track_mailbox(
         console.print(data_table(f"Mailbox {run.mailbox}", ("", "count"), rows))
         if every is None:
             return
-        try:
-            time.sleep(every)
-        except KeyboardInterrupt:
-            return
+        stopped = threading.Event()
+        with stopping.on_request(stopped.set):
+            stopped.wait(every)

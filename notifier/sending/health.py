@@ -17,7 +17,7 @@ import time
 from datetime import timedelta
 
 from notifier.clock import utcnow
-from notifier.errors import TransientDeliveryError
+from notifier.errors import DeliveryError
 from notifier.store import Store
 from notifier.store import queries as q
 from notifier.store.rows import HealthRow
@@ -58,7 +58,7 @@ class ProviderHealth:
         with self.store.connect() as conn:
             return q.provider_health_of(conn, self.account)
 
-    async def failed(self, exc: TransientDeliveryError) -> None:
+    async def failed(self, exc: DeliveryError) -> None:
         """Count a failure to reach the provider; the first that takes it down is logged, with the error."""
         was_down = self.down
         self._known = await asyncio.to_thread(self.store.retrying, self._count_failure, str(exc))

@@ -8,15 +8,19 @@ stop, or ``max_claims`` claims were made:
   the store;
 - **prepare**: each row's notice is rendered (once per reader group, ``NoticeCache``); a render error
   fails the row, quiet hours defer it, without anything being sent;
-- **hand over**: prepared rows are marked ``sending`` (an attempt counted) in small groups, only as a
-  sender slot is about to take them: after a crash only these are ``uncertain``, about
-  ``2 × concurrency`` rows plus answers not yet written, never the whole claim;
-- **pace and send**: ``concurrency`` senders wait for their send slot and call the provider;
+- **pace, hand over and send**: ``concurrency`` senders each take a prepared row, wait for its send slot,
+  and only then mark it ``sending`` (an attempt counted; the marks of senders whose slots come due
+  together share one transaction) and call the provider. After a crash only these are ``uncertain``: at
+  most ``concurrency`` rows in the provider's hands plus answers not yet written (``IN_FLIGHT_BOUND``),
+  never the claim, and never a row that was still waiting for its slot;
 - **record**: answers are written every ``RECORD_EVERY`` rows or 0.2 s, guarded by the lease, with the
   fallback (the other channel, waiting) released when a message fails for good and an SMS opt-out made
   permanent.
 
-Every exception while sending one message becomes that row's outcome, never the end of the run, except
+A provider answer that leaves it unknown whether the message was created (``UncertainDeliveryError``: a
+5xx or no answer after the request went out) makes the row ``uncertain``: it is settled by asking the
+provider, never resent blindly. Every exception while sending one message becomes that row's outcome,
+never the end of the run, except
 a ``ConfigurationError`` (our own setup is wrong: login, TLS trust): then no more rows are handed over,
 the sends under way finish, and it is raised. Whatever stops the run, claimed rows never handed over
 go back unsent, and a failure to write answers is logged and raised, never swallowed."""
@@ -28,15 +32,22 @@ import logging
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
+from notifier import stopping
 from notifier.channels import DeliveryChannel
 from notifier.clock import utcnow
 from notifier.config import RetryPolicy
-from notifier.errors import ConfigurationError, DeliveryError, PermanentDeliveryError, TransientDeliveryError
+from notifier.errors import (
+    ConfigurationError,
+    DeliveryError,
+    PermanentDeliveryError,
+    TransientDeliveryError,
+    UncertainDeliveryError,
+)
 from notifier.models import Channel, OutboxState, QuietHours, RenderedMessage
 from notifier.notices.render import CHANNEL_PARTS, NoticeCache, NoticeParts
 from notifier.redact import mask_contact
@@ -47,12 +58,21 @@ from notifier.store import queries as q
 from notifier.store.outage import StoreUnavailableError
 from notifier.store.rows import ClaimedRow, Outcome
 
-__all__ = ["RECORD_EVERY", "BatchResult", "ChannelJob", "Pipeline", "Reader", "compose"]
+__all__ = ["RECORD_EVERY", "BatchResult", "ChannelJob", "Pipeline", "Reader", "compose", "in_flight_bound"]
 
 log = logging.getLogger(__name__)
 sends_log = logging.getLogger("notifier.sending.sends")
 RECORD_EVERY = 50  # answers written per transaction (at most; every 0.2 s as well)
 SLOW_DOWN = {421, 429, 20429}  # SMTP "service not available, slow down"; HTTP / Twilio "too many requests"
+
+
+def in_flight_bound(concurrency: int, batch_size: int) -> int:
+    """At most this many rows of one sender are ``sending`` at any moment, so at most this many become
+    ``uncertain`` if it dies: the rows in the provider's hands (one per sender slot) and the answers that
+    wait to be written, a write's worth being committed and the next gathering meanwhile (each up to the
+    write size plus what the slots answer before they wait for it). A row waiting for its send slot is
+    never among them: it is marked ``sending`` only when its request is about to go out."""
+    return 2 * (concurrency + max(1, min(RECORD_EVERY, batch_size // 2)))
 
 
 @dataclass
@@ -66,6 +86,8 @@ class BatchResult:
     failed: int = 0
     suppressed: int = 0
     unreachable: int = 0
+    uncertain: int = 0  # the provider may have taken them: settled by asking it (sending.uncertain)
+    put_back: int = 0  # claimed, never sent, given back (pending again) when the run stopped
 
     def add(self, other: BatchResult) -> None:
         for key, value in asdict(other).items():
@@ -75,15 +97,17 @@ class BatchResult:
         if outcome.handed_over and not outcome.attempted and outcome.state is OutboxState.DEFERRED:
             key = "unreachable"
         else:
-            key = {OutboxState.ACCEPTED: "accepted", OutboxState.SUPPRESSED: "suppressed"}.get(
-                outcome.state
-            ) or ("failed" if outcome.state.terminal else "deferred")
+            key = {
+                OutboxState.ACCEPTED: "accepted",
+                OutboxState.SUPPRESSED: "suppressed",
+                OutboxState.UNCERTAIN: "uncertain",
+            }.get(outcome.state) or ("failed" if outcome.state.terminal else "deferred")
         setattr(self, key, getattr(self, key) + 1)
 
     @property
     def progressed(self) -> bool:
         """Some recipient's message got an answer (not only waits for a provider that does not answer)."""
-        return self.accepted + self.failed + self.suppressed + self.deferred > 0
+        return self.accepted + self.failed + self.suppressed + self.deferred + self.uncertain > 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +159,13 @@ def compose(notices: NoticeCache, reader: Reader, channel: Channel) -> tuple[Not
     return parts, parts.message(channel, to=contact or "", name=reader.name)
 
 
+class _GivenBack:
+    """A row a graceful stop gave back before its turn (its claim is released)."""
+
+
+_GIVEN_BACK = _GivenBack()
+
+
 @dataclass(slots=True)
 class _Ready:
     """A prepared row: claimed under ``lease``, its message rendered, waiting to be handed over."""
@@ -181,7 +212,10 @@ class Pipeline:
         self._ready: asyncio.Queue[_Ready | None] = asyncio.Queue()
         self._answers: list[Outcome] = []
         self._answered = asyncio.Event()  # an answer was written: room to claim again
-        self._taken = asyncio.Event()  # a sender took a ready row: room to hand over more
+        self._taken = asyncio.Event()  # a sender took a ready row: room to queue more
+        self._marks: list[tuple[_Ready, asyncio.Future[bool]]] = []  # senders whose slot came: mark sending
+        self._mark_wanted = asyncio.Event()
+        self._halted = asyncio.Event()  # a graceful stop was asked for (notifier.stopping)
         self._write_lock = asyncio.Lock()
         self._stop: ConfigurationError | None = None
         self._flush_every = max(1, min(RECORD_EVERY, job.batch_size // 2))
@@ -189,20 +223,40 @@ class Pipeline:
     async def run(self) -> BatchResult:
         """Send until nothing is due (or told to stop); returns the counts. Raises a ConfigurationError our
         own setup caused, and any failure to claim or to write answers, after settling what it can."""
+        loop = asyncio.get_running_loop()
+
+        def wake() -> None:
+            loop.call_soon_threadsafe(self._halt)
+
+        with stopping.on_request(wake):
+            return await self._run()
+
+    def _halt(self) -> None:
+        """A graceful stop: no new claim, no row not yet marked ``sending`` goes out; waiters wake."""
+        self._halted.set()
+        self._answered.set()
+        self._taken.set()
+
+    async def _run(self) -> BatchResult:
         senders = [asyncio.ensure_future(self._send_loop()) for _ in range(self.job.concurrency)]
         feeder = asyncio.ensure_future(self._feed())
+        marker = asyncio.ensure_future(self._mark_when_due())
         finished = asyncio.Event()
         recorder = asyncio.ensure_future(self._record_regularly(finished))
         try:
             await asyncio.gather(feeder, *senders)
         finally:
             finished.set()  # the recorder ends after the write it may be doing, never in the middle of one
-            for task in (feeder, *senders):
+            for task in (feeder, marker, *senders):
                 task.cancel()
-            outcomes = await asyncio.gather(feeder, recorder, *senders, return_exceptions=True)
-            for failure in outcomes:
-                if isinstance(failure, BaseException) and not isinstance(failure, asyncio.CancelledError):
-                    log.error("sending %s stopped by an error: %r", self.job.channel, failure)
+            outcomes = await asyncio.gather(feeder, recorder, marker, *senders, return_exceptions=True)
+            failures = {
+                str(f): f
+                for f in outcomes
+                if isinstance(f, BaseException) and not isinstance(f, asyncio.CancelledError)
+            }
+            for failure in failures.values():  # once each, however many tasks it stopped
+                log.error("sending %s stopped by an error: %r", self.job.channel, failure)
             await self._settle_leftovers()
         if self._stop is not None:
             raise self._stop
@@ -214,7 +268,7 @@ class Pipeline:
         """Claim batches ahead, prepare their rows, and hand them over as sender slots free up."""
         claims, exhausted = 0, False
         try:
-            while self._stop is None:
+            while self._stop is None and not self._halted.is_set():
                 if self.job.max_claims is not None and claims >= self.job.max_claims:
                     exhausted = True
                 if not exhausted and self._may_claim():
@@ -240,6 +294,8 @@ class Pipeline:
         return len(self._unanswered) <= self.job.batch_size // 2
 
     async def _keep_going(self) -> bool:
+        if self._halted.is_set():
+            return False
         return self.keep_going is None or await asyncio.to_thread(self.store.retrying, self.keep_going)
 
     async def _claim_and_prepare(self) -> bool:
@@ -289,15 +345,13 @@ class Pipeline:
         return _Ready(row, lease, message, self.content_hash(parts) if self.content_hash else None)
 
     async def _hand_over_next(self) -> bool:
-        """Keep between one and three times ``concurrency`` rows handed over and waiting for a sender: mark
-        the next ones ``sending`` when the senders are close to needing them, twice ``concurrency`` at a
-        time (one transaction per group: smaller groups cost more round trips than they save in what a
-        crash leaves uncertain); while the provider is down, one probe at a time. False when the provider
-        is down and ``keep_going`` says stop."""
+        """Keep between one and two times ``concurrency`` prepared rows waiting for a sender (they are not
+        ``sending`` yet: a sender marks its row when its send slot comes); while the provider is down, one
+        probe at a time. False when the provider is down and ``keep_going`` says stop."""
         while self._ready.qsize() > self.job.concurrency and self._stop is None:
             self._taken.clear()
             await self._taken.wait()
-        size = 2 * self.job.concurrency
+        size = self.job.concurrency
         if self.health is not None:
             await self.health.refresh()
             if self.health.down:
@@ -306,18 +360,45 @@ class Pipeline:
                 size = 1
         if self._stop is not None:
             return True
-        group = [self._prepared.popleft() for _ in range(min(len(self._prepared), size))]
-        by_lease: dict[tuple[str, str | None], list[int]] = {}
-        for ready in group:
-            by_lease.setdefault((ready.lease, ready.content_hash), []).append(ready.row.id)
-        moved = await asyncio.to_thread(self.store.retrying, self._mark_sending, by_lease)
-        for ready in group:
-            if ready.row.id in moved:
-                self._handed_over.add(ready.row.id)
-                self._ready.put_nowait(ready)
-            else:  # cancelled, or its lease lost meanwhile: not ours to send any more
-                self._unanswered.pop(ready.row.id, None)
+        for _ in range(min(len(self._prepared), size)):
+            self._ready.put_nowait(self._prepared.popleft())
         return True
+
+    async def _mark_sending_now(self, ready: _Ready) -> bool:
+        """Mark this row ``sending`` (its send slot has come); False if it is not ours to send any more
+        (cancelled, or its lease lost meanwhile). Senders whose slots come together share a transaction."""
+        answer: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._marks.append((ready, answer))
+        self._mark_wanted.set()
+        return await answer
+
+    async def _mark_when_due(self) -> None:
+        while True:
+            await self._mark_wanted.wait()
+            self._mark_wanted.clear()
+            await asyncio.sleep(0)  # senders whose slot came in the same moment join this transaction
+            batch, self._marks = self._marks, []
+            by_lease: dict[tuple[str, str | None], list[int]] = {}
+            for ready, _answer in batch:
+                by_lease.setdefault((ready.lease, ready.content_hash), []).append(ready.row.id)
+            marking = asyncio.ensure_future(
+                asyncio.to_thread(self.store.retrying, self._mark_sending, by_lease)
+            )
+            try:
+                moved = await asyncio.shield(marking)
+            except asyncio.CancelledError:
+                moved = await marking  # committed in its thread all the same: what is sending is known
+                self._handed_over.update(moved)
+                raise
+            except BaseException as exc:  # noqa: BLE001 - every waiting sender gets the failure
+                for _ready, answer in batch:
+                    if not answer.done():
+                        answer.set_exception(exc)
+                continue
+            self._handed_over.update(moved)
+            for ready, answer in batch:
+                if not answer.done():
+                    answer.set_result(ready.row.id in moved)
 
     async def _probe_time(self) -> bool:
         """While the provider is down: wait until nothing is in flight and the next probe is due (a new
@@ -348,22 +429,34 @@ class Pipeline:
     async def _send_loop(self) -> None:
         while (ready := await self._ready.get()) is not None:
             self._taken.set()
-            if self._stop is not None:
-                continue  # handed over but never sent: settled with the leftovers
+            if self._stop is not None or self._halted.is_set():
+                continue  # never handed over: its claim is released with the leftovers
             outcome = await self._send(ready)
+            if isinstance(outcome, _GivenBack):
+                continue  # stopping: never handed over, its claim is released with the leftovers
+            if outcome is None:
+                self._unanswered.pop(ready.row.id, None)  # not ours to send any more
+                continue
             # Appended only now: a flush during the send swaps the list; the answer goes to the new one.
             self._answers.append(outcome)
             if len(self._answers) >= self._flush_every:
                 await self._flush()
 
-    async def _send(self, ready: _Ready) -> Outcome:
-        """Pace, then hand the message to the provider; every exception becomes this row's outcome."""
+    async def _send(self, ready: _Ready) -> Outcome | _GivenBack | None:
+        """Pace, mark the row ``sending``, then hand the message to the provider; every exception becomes
+        this row's outcome. None: the row is no longer ours to send (cancelled, lease lost); ``_GIVEN_BACK``:
+        a graceful stop came before its turn."""
         row = ready.row
-        while not self.store.health.reachable.is_set():
+        while not self.store.health.reachable.is_set() and not self._halted.is_set():
             # What the provider would answer could not be written: wait for the store before calling it
             # (a second at a time: a run that gives up cancels this).
             await asyncio.to_thread(self.store.health.reachable.wait, 1.0)
-        await self.pacer.acquire()
+        if not await self._unless_halted(self.pacer.acquire()):
+            return _GIVEN_BACK
+        if self._stop is not None:
+            return _GIVEN_BACK
+        if not await self._mark_sending_now(ready):
+            return None
         if sends_log.isEnabledFor(logging.DEBUG):  # the sender's own send times (benchmarks of pacing)
             sends_log.debug("%.6f", time.time())
         self._in_call.add(row.id)
@@ -383,6 +476,12 @@ class Pipeline:
                 attempted=False,
                 error=f"not sent: {exc}",
             )
+        except UncertainDeliveryError as exc:
+            log.warning("outbox %s (%s): %s; asked of the provider before anything is resent", row.id,
+                        mask_contact(ready.message.to), exc)  # fmt: skip
+            if self.health is not None:
+                await self.health.failed(exc)
+            return Outcome(row.id, ready.lease, OutboxState.UNCERTAIN, handed_over=True, error=str(exc)[:500])
         except DeliveryError as exc:
             log.warning("outbox %s (%s): %s", row.id, mask_contact(ready.message.to), exc)
             if isinstance(exc, TransientDeliveryError) and (exc.code in SLOW_DOWN or exc.retry_after):
@@ -448,6 +547,27 @@ class Pipeline:
         else:
             exc_text = str(exc)
         return Outcome(row.id, ready.lease, OutboxState.FAILED, handed_over=True, error=exc_text)
+
+    async def _unless_halted(self, waiting: Coroutine[Any, Any, None]) -> bool:
+        """Wait for ``waiting`` (a send slot) unless a graceful stop comes first; False if it did."""
+        if self._halted.is_set():
+            waiting.close()
+            return False
+        task = asyncio.ensure_future(waiting)
+        halt = asyncio.ensure_future(self._halted.wait())
+        try:
+            await asyncio.wait({task, halt}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            halt.cancel()
+            if not task.done():
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        if task.cancelled():
+            return False
+        failure = task.exception()
+        if failure is not None:
+            raise failure
+        return not self._halted.is_set()
 
     # --- record --------------------------------------------------------------------------------------
 
@@ -519,6 +639,7 @@ class Pipeline:
                         error="not sent: the sender stopped before its turn",
                     )
                 )
+        given_back = sum(1 for o in self._answers if o.state is OutboxState.PENDING and not o.attempted)
         await self._flush()
         unsent: dict[str, list[int]] = {}
         for row_id, lease in self._unanswered.items():
@@ -526,6 +647,7 @@ class Pipeline:
                 unsent.setdefault(lease, []).append(row_id)
         if unsent:
             await asyncio.to_thread(self.store.retrying, self._release, unsent)
+        self.result.put_back += given_back + sum(len(ids) for ids in unsent.values())
 
     def _release(self, by_lease: dict[str, list[int]]) -> None:
         now = utcnow()

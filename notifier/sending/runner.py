@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 
+from notifier import stopping
 from notifier.channels import channel_from_settings
 from notifier.clock import as_utc, utcnow
 from notifier.config import ChannelSettings, Settings
@@ -90,7 +91,11 @@ def _send_window(
     async def every_channel() -> BatchResult:
         runs = [_send_channel(store, settings, campaign, c, gate, on_record) for c in configured]
         total = BatchResult()
-        for result in await asyncio.gather(*runs):
+        # Every channel finishes (and gives back what it holds) before a failure of one is raised.
+        results = await asyncio.gather(*runs, return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
             total.add(result)
         return total
 
@@ -221,13 +226,24 @@ def drain(
     retrying = store.retrying  # each a whole unit of work, run again if the store went away in the middle
     with riding_out_outages(settings.outage_grace):
         while retrying(_state, store, campaign.id) not in (CampaignState.PAUSED, CampaignState.CANCELLED):
+            if stopping.requested():
+                break  # a graceful stop: the windows gave back what they had not sent
             result = send(channels)
             total.add(result)
+            if stopping.requested():
+                break
             if progress is not None:
                 progress(total, retrying(rows_by_state, store, campaign.id))
-            if (result.claimed > 0 and result.progressed) or retrying(
-                settle_expired_leases, store, settings, campaign, actor=actor
-            ):
+            # Rows the provider may have taken (a 5xx, no answer in time) are asked about at once.
+            settled = retrying(
+                settle_expired_leases,
+                store,
+                settings,
+                campaign,
+                actor=actor,
+                earlier_too=result.uncertain > 0,
+            )
+            if (result.claimed > 0 and result.progressed) or settled:
                 continue
             down = retrying(_providers_down, store, settings, channels)
             wake = (

@@ -22,6 +22,7 @@ class TcpProxy:
         self.port = port or free_port()
         self._listener: socket.socket | None = None
         self._open: set[socket.socket] = set()
+        self._acceptor: threading.Thread | None = None
         self._lock = threading.Lock()
         self.connections = 0  # accepted while up, in all
 
@@ -38,7 +39,10 @@ class TcpProxy:
         listener.bind(("127.0.0.1", self.port))
         listener.listen(64)
         self._listener = listener
-        threading.Thread(target=self._accept, args=(listener,), name="tcp-proxy", daemon=True).start()
+        self._acceptor = threading.Thread(
+            target=self._accept, args=(listener,), name="tcp-proxy", daemon=True
+        )
+        self._acceptor.start()
 
     def cut(self) -> None:
         """Every connection through the proxy is reset at once, and none is taken until ``restore``."""
@@ -47,16 +51,16 @@ class TcpProxy:
             with contextlib.suppress(OSError):
                 listener.shutdown(socket.SHUT_RDWR)
             listener.close()
+        if self._acceptor is not None:
+            self._acceptor.join(10)  # every connection it took is in _open now, or closed by it
+            self._acceptor = None
         with self._lock:
             sockets, self._open = self._open, set()
         for sock in sockets:
             with contextlib.suppress(OSError):
-                # SO_LINGER 0: closing sends a reset, as when the server's process is gone. The shutdown
-                # first: a close alone does not reach a socket another thread is blocked reading.
+                # SO_LINGER 0: closing sends a reset, as when the server's process is gone.
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                sock.shutdown(socket.SHUT_RDWR)
-            with contextlib.suppress(OSError):
-                sock.close()
+            _shut(sock)
 
     def _accept(self, listener: socket.socket) -> None:
         while True:
@@ -64,18 +68,18 @@ class TcpProxy:
                 client, _ = listener.accept()
             except OSError:
                 return  # cut
+            with self._lock:
+                self._open.add(client)
             try:
                 upstream = socket.create_connection(self.target, timeout=5)
                 upstream.settimeout(None)
             except OSError:
+                with self._lock:
+                    self._open.discard(client)
                 client.close()
                 continue
             with self._lock:
-                if self._listener is not listener:  # cut meanwhile
-                    client.close()
-                    upstream.close()
-                    return
-                self._open.update((client, upstream))
+                self._open.add(upstream)
                 self.connections += 1
             for source, sink in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
@@ -88,8 +92,16 @@ class TcpProxy:
             pass
         finally:
             for sock in (source, sink):
-                with contextlib.suppress(OSError):
-                    sock.close()
+                _shut(sock)
             with self._lock:
                 self._open.discard(source)
                 self._open.discard(sink)
+
+
+def _shut(sock: socket.socket) -> None:
+    """Shut down, then close: a close alone does not reach a socket another thread is blocked reading (the
+    kernel keeps it open for that thread, and the peer hears nothing)."""
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+    with contextlib.suppress(OSError):
+        sock.close()

@@ -128,6 +128,8 @@ class TwilioStandin:
     # Advanced Opt-Out: the account's own keywords (e.g. {"ARRET": "STOP"}), on top of Twilio's defaults.
     # While set, an inbound message matching any keyword carries OptOutType, as Twilio sends it then.
     advanced_opt_out: dict[str, str] | None = None
+    late_seconds: float = 5.0  # how late a "late" answer comes (answer_after_creating)
+    _after_create: deque[str | None] = field(default_factory=deque)
     _faults: deque[int] = field(default_factory=deque)
     _list_faults: deque[int] = field(default_factory=deque)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -145,6 +147,13 @@ class TwilioStandin:
         """The next ``count`` create requests get HTTP 429 (code 20429) or 5xx (code 20500)."""
         with self._lock:
             self._faults.extend([http_status] * count)
+
+    def answer_after_creating(self, *plan: str | None) -> None:
+        """How the next creates are answered, one entry each, in order: None as usual; ``"500"`` creates
+        the message, then answers HTTP 500 (code 20500); ``"late"`` creates it and answers only after
+        ``late_seconds``, when the client has given up waiting. Either way Twilio has the message."""
+        with self._lock:
+            self._after_create.extend(plan)
 
     def fail_list_next(self, http_status: int, count: int = 1) -> None:
         """The next ``count`` list requests (pages) get this HTTP status (code 20500 for 5xx, else 20429)."""
@@ -253,10 +262,15 @@ class TwilioStandin:
             self.messages.append(resource)
             if self._record is not None:
                 self._record.write(f"{time.time():.6f}\n")
+            then = self._after_create.popleft() if self._after_create else None
         if form.get("StatusCallback") and to not in self.queued:
             self._pending_callbacks.add(
                 asyncio.get_running_loop().create_task(self._post_callbacks(resource))
             )
+        if then == "500":
+            return _error(20500, 500)
+        if then == "late":
+            await asyncio.sleep(self.late_seconds)
         return JSONResponse(_public(resource), status_code=201)
 
     async def _fetch(self, request: Request) -> JSONResponse:

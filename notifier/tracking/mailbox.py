@@ -29,6 +29,7 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 from sqlalchemy import Connection
 
+from notifier import stopping
 from notifier.clock import utcnow
 from notifier.config import MailboxSettings
 from notifier.errors import MailboxError
@@ -92,6 +93,8 @@ def read_mailbox(
         run.last_uid = last
         uids = sorted(uid for uid in client.search(["UID", f"{last + 1}:*"]) if uid > last)[:limit]
         for start in range(0, len(uids), FETCH_AT_ONCE):
+            if stopping.requested():
+                break  # a graceful stop: every message taken so far has its checkpoint; the rest waits
             chunk = uids[start : start + FETCH_AT_ONCE]
             sizes = client.fetch(chunk, ["RFC822.SIZE"])
             small = [u for u in chunk if int(sizes.get(u, {}).get(b"RFC822.SIZE", 0)) <= MAX_MESSAGE_BYTES]
