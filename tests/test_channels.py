@@ -8,7 +8,12 @@ import pytest
 from helpers import tls_files
 
 from notifier.channels import channel_from_url
-from notifier.errors import ConfigurationError, PermanentDeliveryError, TransientDeliveryError
+from notifier.errors import (
+    ConfigurationError,
+    PermanentDeliveryError,
+    TransientDeliveryError,
+    UncertainDeliveryError,
+)
 from notifier.models import Channel, RenderedMessage
 from notifier.testing.smtp import SmtpStandin
 from notifier.testing.twilio import TwilioStandin
@@ -140,7 +145,7 @@ async def test_sms_goes_through_the_real_twilio_client(twilio: TwilioStandin) ->
     ("cue", "to", "error", "code"),
     [
         (429, SMS.to, TransientDeliveryError, 20429),
-        (500, SMS.to, TransientDeliveryError, 20500),
+        (500, SMS.to, UncertainDeliveryError, 20500),  # the request went out: it may exist (asked later)
         (None, "+1234", PermanentDeliveryError, 21211),
     ],
 )

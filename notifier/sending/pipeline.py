@@ -561,7 +561,9 @@ class Pipeline:
             halt.cancel()
             if not task.done():
                 task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
+            # Its outcome is taken here whatever stops us (a failure of it is raised below, or dropped
+            # with the cancellation of this sender), never left "never retrieved".
+            await asyncio.gather(task, return_exceptions=True)
         if task.cancelled():
             return False
         failure = task.exception()
