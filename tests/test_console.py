@@ -319,6 +319,32 @@ def test_an_admin_gives_a_role_and_the_user_gets_its_pages(browser: object, cons
     _axe(page)
 
 
+def test_an_admin_issues_a_token_shown_once_and_revokes_it(
+    browser: object, console: str, store: Store
+) -> None:
+    from notifier.accounts.users import identity_for_token
+    from notifier.errors import AccessDeniedError
+
+    page = _page(browser, console, "ada")
+    _nav(page, "Users")
+    page.get_by_text("API tokens of casey").click()
+    page.get_by_label("Label of a new token for casey (what it is for)").fill("laptop")
+    page.get_by_label("Days the new token of casey is valid").fill("30")
+    page.get_by_role("button", name="Issue a token").first.click()
+    token = page.locator("code.token").inner_text()
+    assert identity_for_token(store, token).username == "casey" and token not in page.url
+    _axe(page)
+    page.goto("/admin/users")
+    assert token not in page.content()  # shown on that one answer only
+    page.get_by_text("API tokens of casey").click()
+    row = page.get_by_role("row", name=re.compile(r"laptop"))
+    assert "live" in row.inner_text()
+    row.get_by_role("button", name=re.compile("Revoke token")).click()
+    assert "Done: revoke token." in page.get_by_role("status").inner_text()
+    with pytest.raises(AccessDeniedError, match="revoked"):
+        identity_for_token(store, token)
+
+
 def test_comms_revises_the_facts_and_plans_campaigns_from_a_file_and_a_saved_query(
     browser: object, console: str, store: Store, tmp_path: Path
 ) -> None:
