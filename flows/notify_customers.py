@@ -110,6 +110,8 @@ def notify_customers(
             totals = runner.launch(
                 store, settings, campaign, send=send_through_task(campaign), actor=actor, progress=progress
             )
+            if stopping.requested():  # said before Prefect's own handler ends the run Cancelled
+                get_run_logger().info(totals.stopped_line())
         status = campaigns.campaign_status(store, campaign)
         seal_all(store)  # what this run wrote joins the hash chains now, not at the next reconciliation
         report = build_report(store, campaign, settings=settings)

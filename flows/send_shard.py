@@ -34,6 +34,8 @@ def send_shard(campaign: str, actor: str = "prefect-shard") -> dict[str, int]:
             totals = runner.drain(
                 store, settings, ref, send_through_task(campaign), actor=actor, progress=progress
             )
+            if stopping.requested():  # said before Prefect's own handler ends the run Cancelled
+                get_run_logger().info(totals.stopped_line())
     # What this shard did, in its run's log: shards of one campaign split the work between them.
     get_run_logger().info(
         "shard totals: accepted=%d failed=%d deferred=%d suppressed=%d claimed=%d",

@@ -244,10 +244,7 @@ def campaign_launch(
 
             this_run = run_flow("notify-customers", settings, campaign=name, actor=user.username)["this_run"]
     if stopping.requested():
-        say(
-            f"stopped: {this_run['accepted']} sent and recorded, {this_run['put_back']} put back; "
-            f"`notifier campaign launch {name}` goes on"
-        )
+        say(f"{BatchResult(**this_run).stopped_line()}; `notifier campaign launch {name}` goes on")
         return
     console.print(f"this run: {BatchResult(**this_run)}")
     console.print(outbox_table(campaign_status(store, name)))

@@ -109,6 +109,10 @@ class BatchResult:
         """Some recipient's message got an answer (not only waits for a provider that does not answer)."""
         return self.accepted + self.failed + self.suppressed + self.deferred + self.uncertain > 0
 
+    def stopped_line(self) -> str:
+        """What a run stopped by a signal or a cancellation says, in the CLI and in the flow run's log."""
+        return f"stopped: {self.accepted} sent and recorded, {self.put_back} put back"
+
 
 @dataclass(frozen=True, slots=True)
 class ChannelJob:
