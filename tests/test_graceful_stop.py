@@ -110,8 +110,11 @@ def test_a_second_signal_stops_at_once(
     )
     worker = _launch(store, settings, smtp, twilio)
     _until_sending(worker, smtp, twilio)
+    smtp.data_delay = 10.0  # what is in flight now takes 10 s: the second signal lands while it drains
+    time.sleep(0.3)
     worker.send_signal(signal.SIGTERM)
-    time.sleep(0.05)
+    time.sleep(0.5)
+    assert worker.poll() is None  # still draining
     worker.send_signal(signal.SIGTERM)
     started = time.monotonic()
     _out, err = worker.communicate(timeout=30)

@@ -12,6 +12,7 @@ records whether its session was encrypted and who logged in."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 import ssl
@@ -91,6 +92,8 @@ class _Handler:
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
+        if self.standin.data_delay:  # a slow server: the message waits in the sender's hands
+            await asyncio.sleep(self.standin.data_delay)
         login = session.auth_data.login.decode() if isinstance(session.auth_data, LoginPassword) else None
         mail = ReceivedMail(
             envelope_from=str(envelope.mail_from),
@@ -123,6 +126,7 @@ class SmtpStandin:
         self.save_dir = save_dir
         self.received: list[ReceivedMail] = []
         self.faults = _Faults()
+        self.data_delay = 0.0  # seconds each message waits before its 250 (set while running)
         self.lock = threading.Lock()
         self.logins = logins
         self.implicit_tls = implicit_tls
