@@ -20,6 +20,7 @@ __all__ = [
     "DeliveryPolicy",
     "EventKind",
     "OutboxState",
+    "PostalAddress",
     "QuietHours",
     "Receipt",
     "RenderedMessage",
@@ -253,6 +254,20 @@ class CampaignState(enum.StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class PostalAddress:
+    """A postal address as its country's post wants it (audience/postal.py checks and normalizes it:
+    region names and codes as the post writes them, the city in capitals where the post asks)."""
+
+    country: str
+    line1: str
+    line2: str = ""
+    city: str = ""
+    district: str = ""
+    region: str = ""
+    postal_code: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class CustomerRecord:
     """A customer as validated for the store. Unusable contact fields are None, with the reason kept."""
 
@@ -270,6 +285,12 @@ class CustomerRecord:
     email_problem: str | None = None
     phone_problem: str | None = None
     phone_is_mobile: bool = False
+    address: PostalAddress | None = None
+    address_problem: str | None = None
+    # When and how the person agreed to electronic notices (US E-SIGN Act): where the law wants a letter,
+    # an email counts as the notice only with this recorded.
+    esign_consent_at: datetime | None = None
+    esign_consent_how: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -99,3 +99,22 @@ def test_a_reimport_never_takes_back_an_opt_out(store: Store, tmp_path: Path) ->
     with store.connect() as conn:
         row = conn.execute(select(customers.c.name, customers.c.sms_opt_out, customers.c.email_opt_out)).one()
     assert tuple(row) == ("Renamed", True, True)  # other fields do update
+
+
+def test_the_demo_population_is_the_same_every_time_and_imports_with_exactly_its_planted_problems(
+    store: Store, tmp_path: Path
+) -> None:
+    from notifier.demo.seed import write_demo_csv
+
+    first = write_demo_csv(tmp_path / "a.csv", 600)
+    second = write_demo_csv(tmp_path / "b.csv", 600)
+    assert first.path.read_bytes() == second.path.read_bytes()
+    report = import_customers(store, first.path)
+    assert len({issue.line for issue in report.issues}) == first.planted_problems
+    assert report.imported == 600
+    assert any("address not valid for US: postal_code is required" in i.message for i in report.issues)
+    with store.connect() as conn:
+        addressed = conn.scalar(
+            select(func.count()).select_from(customers).where(customers.c.address_line1.is_not(None))
+        )
+    assert 0.8 * 600 < (addressed or 0) < 600  # nine in ten have a postal address

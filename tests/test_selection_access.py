@@ -36,6 +36,8 @@ READS_TOO_MUCH = [
     # an oracle on the address, one letter at a time
     "SELECT external_id FROM customers WHERE email LIKE 'c1%'",
     "SELECT name AS external_id FROM customers",
+    "SELECT address_line1 AS external_id FROM customers",
+    "SELECT external_id FROM customers WHERE postal_code LIKE '9%'",
     "SELECT token_hash AS external_id FROM api_tokens",
     "SELECT detail AS external_id FROM audit_log",
     "WITH customers AS (SELECT phone AS external_id FROM main.customers) SELECT external_id FROM customers",

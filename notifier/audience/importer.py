@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from notifier.audience.csvfile import detect_delimiter, read_records
+from notifier.audience.postal import ADDRESS_COLUMNS
 from notifier.audience.validation import RowProblems, validate_customer
 from notifier.clock import utcnow
 from notifier.errors import InputError
@@ -30,6 +31,9 @@ COLUMNS = (
     "region",
     "email_opt_out",
     "sms_opt_out",
+    *ADDRESS_COLUMNS,
+    "esign_consent_at",
+    "esign_consent_how",
 )
 REQUIRED_COLUMNS = {"external_id", "name"}
 BATCH = 1000

@@ -11,12 +11,15 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import phonenumbers
 from babel import Locale, UnknownLocaleError
 from email_validator import EmailNotValidError, validate_email
 
+from notifier.audience.postal import validate_postal_address
+from notifier.clock import utcnow
 from notifier.errors import InputError
 from notifier.models import CustomerRecord
 
@@ -39,6 +42,7 @@ _TIME_ZONES = frozenset(available_timezones())
 _REGION = re.compile(r"[A-Z0-9]{1,3}")
 MAX_EXTERNAL_ID = 128  # the store's column
 MAX_NAME = 200
+MAX_CONSENT_HOW = 200
 
 
 @dataclass
@@ -140,6 +144,34 @@ def _country(raw: str, problems: RowProblems) -> str | None:
     return value
 
 
+def _esign_consent(
+    at_raw: str | None, how_raw: str | None, problems: RowProblems
+) -> tuple[datetime | None, str | None]:
+    """When (ISO 8601 date or time; a time without a zone is UTC) and how the person agreed to electronic
+    notices. Anything doubtful records no consent: then the law's own channel (a letter) is used."""
+    at_text, how = (at_raw or "").strip(), _CONTROL.sub(" ", how_raw or "").strip()[:MAX_CONSENT_HOW] or None
+    if not at_text:
+        if how:
+            problems.add("esign_consent_how without esign_consent_at; no e-consent recorded")
+        return None, None
+    try:
+        at = datetime.fromisoformat(at_text)
+    except ValueError:
+        problems.add(
+            f"esign_consent_at {_CONTROL.sub('?', at_text)[:40]!r} is not a date such as 2024-03-01 or "
+            "2024-03-01T12:00:00Z; no e-consent recorded"
+        )
+        return None, None
+    at = at if at.tzinfo else at.replace(tzinfo=UTC)
+    if at > utcnow():
+        problems.add("esign_consent_at is in the future; no e-consent recorded")
+        return None, None
+    if not how:
+        problems.add("esign_consent_at without esign_consent_how (how they agreed); kept as 'unspecified'")
+        how = "unspecified"
+    return at.astimezone(UTC), how
+
+
 def validate_external_id(raw: str) -> str:
     """The one grammar of customer ids, for the customers file and the affected-ids file alike: trimmed,
     1 to 128 characters, no control characters (NUL, line breaks) and nothing else is changed: ``A,7`` and
@@ -181,6 +213,11 @@ def validate_customer(row: Mapping[str, str | None], problems: RowProblems) -> C
         except InputError as exc:
             problems.add(f"{exc}; using {DEFAULT_LOCALE!r}")
 
+    address, address_problem = validate_postal_address(row, country, region)
+    if address_problem:
+        problems.add(address_problem)
+    esign_at, esign_how = _esign_consent(row.get("esign_consent_at"), row.get("esign_consent_how"), problems)
+
     time_zone = (row.get("time_zone") or "").strip() or DEFAULT_TIME_ZONE
     if time_zone not in _TIME_ZONES:
         try:
@@ -204,4 +241,8 @@ def validate_customer(row: Mapping[str, str | None], problems: RowProblems) -> C
         email_problem=email_problem,
         phone_problem=phone_problem,
         phone_is_mobile=is_mobile,
+        address=address,
+        address_problem=address_problem,
+        esign_consent_at=esign_at,
+        esign_consent_how=esign_how,
     )

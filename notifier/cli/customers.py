@@ -106,6 +106,13 @@ def _print_story(story: CustomerStory) -> None:
         markup=False,
         highlight=False,
     )
+    console.print(
+        "address "
+        + (" / ".join(story.address) if story.address else f"- ({story.address_problem or 'none given'})")
+        + f" · e-consent {story.esign_consent or 'not recorded'}",
+        markup=False,
+        highlight=False,
+    )
     if not story.notices:
         console.print("never planned for any notice", markup=False)
     for notice in story.notices:

@@ -1,12 +1,15 @@
 """Realistic demo customers across en / ru / vi (Faker with a fixed seed), with a sprinkling of the
 bad records real exports contain: invalid emails, landline-only phones, missing or unknown locales,
-names with HTML or CR/LF, opted-out customers, shared family email addresses and a broken CSV row."""
+names with HTML or CR/LF, opted-out customers, shared family email addresses, US addresses without a
+ZIP and a broken CSV row. Nine in ten have a postal address; a few US customers agreed to email notices
+(E-SIGN consent)."""
 
 from __future__ import annotations
 
 import csv
 import random
 from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
 
 from faker import Faker
@@ -25,6 +28,29 @@ class _Market:
     regions: tuple[str, ...]
     weight: float
 
+
+# Where the demo's Russians and Vietnamese live: (city, region as the post writes it, postal code prefix,
+# district or ward). US addresses come from Faker, the ZIP from the state.
+PLACES = {
+    "RU": (
+        ("Москва", "Москва", "12", ""),
+        ("Санкт-Петербург", "Санкт-Петербург", "19", ""),
+        ("Екатеринбург", "Свердловская область", "620", ""),
+        ("Новосибирск", "Новосибирская область", "630", ""),
+        ("Казань", "Республика Татарстан", "420", ""),
+    ),
+    "VN": (
+        ("Quận Hoàn Kiếm", "Hà Nội", "100", "Phường Hàng Bạc"),
+        ("Quận 1", "Thành phố Hồ Chí Minh", "700", "Phường Bến Nghé"),
+        ("Quận Hải Châu", "Đà Nẵng", "550", "Phường Thạch Thang"),
+    ),
+}
+NO_ADDRESS = ["", "", "", "", "", ""]
+CONSENT_HOW = (
+    "sign-up form, e-delivery box v2",
+    "app settings: paperless notices",
+    "account page, e-consent v3",
+)
 
 MARKETS = (
     _Market(
@@ -49,6 +75,41 @@ def _mobile(rng: random.Random, country: str) -> str:
     return f"+849{rng.choice('1468')}{rng.randint(1000000, 9999999)}"
 
 
+def _address(fake: Faker, rng: random.Random, country: str, region: str) -> list[str]:
+    """address_line1, address_line2, address_city, address_district, address_region, postal_code."""
+    if country == "US":
+        street, _apt, unit = fake.street_address().partition(" Apt. ")  # Faker's unit on a line of its own
+        street, _suite, suite = street.partition(" Suite ")
+        second = f"Apt. {unit}" if unit else f"Suite {suite}" if suite else ""
+        return [street, second, fake.city(), "", "", fake.zipcode_in_state(region)]
+    city, area, prefix, district = rng.choice(PLACES[country])
+    code = prefix + "".join(str(rng.randint(0, 9)) for _ in range(6 - len(prefix)))
+    line1 = fake.street_address() + (f", кв. {rng.randint(1, 300)}" if country == "RU" else "")
+    return [line1, "", city, district, area, code]
+
+
+def _faker(locale: str, seed: int) -> Faker:
+    # Faker(locale, seed_instance=…) is taken as a setting and seeds nothing: the population would change
+    # on every run.
+    fake = Faker(locale)
+    fake.seed_instance(seed)
+    return fake
+
+
+def _postal(fake: Faker, rng: random.Random, country: str, region: str) -> tuple[list[str], list[str], int]:
+    """The address columns, the consent columns, and 1 when the address was planted bad."""
+    address, bad = NO_ADDRESS, 0
+    if rng.random() < 0.9:
+        address = _address(fake, rng, country, region)
+        if country == "US" and rng.random() < 0.01:
+            address, bad = [*address[:5], ""], 1  # a US address without its ZIP
+    consent = ["", ""]
+    if country == "US" and rng.random() < 0.3:
+        day = date(2023, 1, 1) + timedelta(days=rng.randint(0, 900))
+        consent = [day.isoformat(), rng.choice(CONSENT_HOW)]
+    return address, consent, bad
+
+
 def _landline(rng: random.Random, country: str) -> str:
     if country == "RU":
         return f"+7495{rng.randint(1000000, 9999999)}"
@@ -68,7 +129,10 @@ class DemoPopulation:
 def write_demo_csv(path: Path, count: int, *, seed: int = 20261122) -> DemoPopulation:
     """Write ``count`` customers (plus one broken row) to ``path``; deterministic for a given seed."""
     rng = random.Random(seed)
-    fakers = {m.faker_locale: Faker(m.faker_locale, seed_instance=seed) for m in MARKETS}
+    fakers = {m.faker_locale: _faker(m.faker_locale, seed) for m in MARKETS}
+    # Addresses and consent draw from their own streams: the rest of the population stays as it was.
+    places = {m.faker_locale: _faker(m.faker_locale, seed + 1) for m in MARKETS}
+    place_rng = random.Random(seed + 1)
     path.parent.mkdir(parents=True, exist_ok=True)
     ids: list[str] = []
     planted = 0
@@ -107,6 +171,8 @@ def write_demo_csv(path: Path, count: int, *, seed: int = 20261122) -> DemoPopul
             elif roll < 0.085 and family_email:
                 email = family_email  # a family sharing one mailbox: one notice per address
             family_email = email if "@" in email else family_email
+            address, consent, bad = _postal(places[market.faker_locale], place_rng, market.country, region)
+            planted += bad
             external_id = f"CUST-{n:07d}"
             ids.append(external_id)
             writer.writerow(
@@ -121,6 +187,8 @@ def write_demo_csv(path: Path, count: int, *, seed: int = 20261122) -> DemoPopul
                     region,
                     email_opt_out,
                     sms_opt_out,
+                    *address,
+                    *consent,
                 ]
             )
         handle.write('CUST-BROKEN,"Unclosed quote,broken@example.com\n')  # a broken row, at the end

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from notifier.audience.postal import envelope_lines, masked_lines
 from notifier.audience.validation import validate_email_address, validate_phone
 from notifier.clock import as_utc, utcnow
 from notifier.errors import InputError
@@ -83,10 +84,20 @@ class CustomerStory:
     email_opt_out: bool
     sms_opt_out: bool
     email_problem: str | None
+    address: list[str]  # the envelope's lines, masked unless revealed; [] when there is none
+    address_problem: str | None
+    esign_consent: str  # "2024-03-01 (web form v3)", or "" when none is recorded
     notices: list[Notice]
     replies: list[ReplyLine]
     consent: list[TimelineEntry]  # opt-outs and opt-ins, by SMS keyword or by hand
     other_events: list[TimelineEntry] = field(default_factory=list)  # about them, not about a message
+
+
+def _address_lines(customer: Any, reveal: bool) -> list[str]:
+    address = q.address_of(customer._mapping)
+    if address is None:
+        return []
+    return envelope_lines(address) if reveal else masked_lines(address)
 
 
 def query_kind(query: str) -> dict[str, str]:
@@ -190,6 +201,13 @@ def _story(store: Store, customer: Any, reveal: bool) -> CustomerStory:
         email_opt_out=bool(customer.email_opt_out),
         sms_opt_out=bool(customer.sms_opt_out),
         email_problem=customer.email_problem,
+        address=_address_lines(customer, reveal),
+        address_problem=customer.address_problem,
+        esign_consent=(
+            f"{as_utc(customer.esign_consent_at):%Y-%m-%d} ({customer.esign_consent_how})"
+            if customer.esign_consent_at
+            else ""
+        ),
         notices=notices,
         replies=[
             ReplyLine(

@@ -119,6 +119,17 @@ customers = Table(
     Column("jurisdiction", String(16)),
     Column("email_opt_out", Boolean, nullable=False, default=False),
     Column("sms_opt_out", Boolean, nullable=False, default=False),
+    # The postal address as the country's post wants it (audience/postal.py), or why there is none.
+    Column("address_line1", String(100)),
+    Column("address_line2", String(100)),
+    Column("address_city", String(100)),
+    Column("address_district", String(100)),
+    Column("address_region", String(100)),
+    Column("postal_code", String(100)),
+    Column("address_problem", Text),
+    # E-SIGN consent to electronic notices: when and how (a form, a version, a channel).
+    Column("esign_consent_at", UTC),
+    Column("esign_consent_how", String(200)),
     Column("created_at", UTC, nullable=False),
     Column("updated_at", UTC, nullable=False),
     Index(None, "phone"),  # inbound SMS and look-ups find customers by phone

@@ -70,6 +70,7 @@ from notifier.store.queries.chain import (
 )
 from notifier.store.queries.customers import (
     HARD_BOUNCE,
+    address_of,
     customers_by_external_ids,
     mark_email_bounced,
     opt_out_email,
@@ -168,6 +169,7 @@ __all__ = [
     "ChainHead",
     "add_token",
     "add_user",
+    "address_of",
     "advance_by_token",
     "advance_many_by_token",
     "approvals_of_hashes",

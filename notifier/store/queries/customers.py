@@ -17,7 +17,8 @@ from sqlalchemy import (
     update,
 )
 
-from notifier.models import CustomerRecord
+from notifier.clock import as_utc
+from notifier.models import CustomerRecord, PostalAddress
 from notifier.store.queries._dialect import dialect_insert
 from notifier.store.schema import customers
 from notifier.store.selecting import rearm
@@ -37,7 +38,32 @@ _CUSTOMER_FIELDS = (
     "jurisdiction",
     "email_opt_out",
     "sms_opt_out",
+    "address_problem",
+    "esign_consent_at",
+    "esign_consent_how",
 )
+# CustomerRecord.address (PostalAddress field) ↔ its column.
+_ADDRESS_COLUMNS = {
+    "line1": "address_line1",
+    "line2": "address_line2",
+    "city": "address_city",
+    "district": "address_district",
+    "region": "address_region",
+    "postal_code": "postal_code",
+}
+
+
+def _address_values(address: PostalAddress | None) -> dict[str, str | None]:
+    return {column: getattr(address, f) if address else None for f, column in _ADDRESS_COLUMNS.items()}
+
+
+def address_of(values: Any) -> PostalAddress | None:
+    """The postal address of a customers row (a mapping with its columns), if it has one."""
+    if not values["address_line1"] or not values["country"]:
+        return None
+    return PostalAddress(
+        country=values["country"], **{f: values[column] or "" for f, column in _ADDRESS_COLUMNS.items()}
+    )
 
 
 def _sticky(stmt: Any) -> dict[str, Any]:
@@ -69,6 +95,7 @@ def upsert_customers(conn: Connection, records: Sequence[CustomerRecord], now: d
         {
             "external_id": r.external_id,
             **{f: getattr(r, f) for f in _CUSTOMER_FIELDS},
+            **_address_values(r.address),
             "created_at": now,
             "updated_at": now,
         }
@@ -78,7 +105,7 @@ def upsert_customers(conn: Connection, records: Sequence[CustomerRecord], now: d
     stmt = stmt.on_conflict_do_update(
         index_elements=[customers.c.external_id],
         set_={
-            **{f: stmt.excluded[f] for f in _CUSTOMER_FIELDS},
+            **{f: stmt.excluded[f] for f in (*_CUSTOMER_FIELDS, *_ADDRESS_COLUMNS.values())},
             **_sticky(stmt),
             "updated_at": stmt.excluded.updated_at,
         },
@@ -95,7 +122,12 @@ def customers_by_external_ids(
     found = {}
     for row in conn.execute(select(customers).where(customers.c.external_id.in_(list(external_ids)))):
         values = row._mapping
-        record = CustomerRecord(external_id=row.external_id, **{f: values[f] for f in _CUSTOMER_FIELDS})
+        record = CustomerRecord(
+            external_id=row.external_id,
+            address=address_of(values),
+            **{f: values[f] for f in _CUSTOMER_FIELDS if f != "esign_consent_at"},
+            esign_consent_at=as_utc(values["esign_consent_at"]),
+        )
         found[row.external_id] = (int(row.id), record)
     return found
 
