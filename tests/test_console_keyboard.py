@@ -39,6 +39,10 @@ from notifier.testing.smtp import SmtpStandin, free_port
 from notifier.tracking.inbound import take_inbound_sms
 from notifier.tracking.keywords import KeywordTable
 
+# Keys, focus and accessibility are the browser's and the templates' business, the same on either store;
+# test_console.py walks the same journeys by mouse on SQLite and PostgreSQL.
+pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+
 # What the focused element is and whether a sighted keyboard user can see it (an outline at least 2 px wide
 # or a box-shadow ring; the element at least partly in the viewport); ``keyboard`` (:focus-visible) is
 # reported with it, for the message when an assertion fails.
