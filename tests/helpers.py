@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,8 @@ from notifier.notices.render import NoticeCache, renderer_for
 from notifier.sending.campaigns import CampaignRef, plan_campaign
 from notifier.store import Store
 from notifier.store.rows import ClaimedRow
-from notifier.testing.smtp import ReceivedMail
+from notifier.testing.smtp import ReceivedMail, SmtpStandin
+from notifier.testing.twilio import TwilioStandin
 
 INCIDENT_FILE = PROJECT_ROOT / "notifier" / "demo" / "incident.json"
 LOCALES = ("en", "ru", "vi")
@@ -221,3 +223,24 @@ def sign_in(store: Store, monkeypatch: pytest.MonkeyPatch, *roles: str, username
         add_user(store, name, display_name=name, roles=roles, password=None, actor="tests")
     monkeypatch.setenv("NOTIFIER_TOKEN", issue_token(store, name, label="tests", actor="tests"))
     return name
+
+
+def sent_and_recorded(
+    store: Store, smtp: SmtpStandin, twilio: TwilioStandin
+) -> tuple[Counter[str], list[str], list[str]]:
+    """The outbox's states, every recipient the SMTP and Twilio stand-ins received, and every recipient
+    the store records as accepted (both sorted): after a stop, the two lists must be equal."""
+    from sqlalchemy import select
+
+    from notifier.store.schema import manifest, outbox
+
+    with store.connect() as conn:
+        states = Counter(conn.execute(select(outbox.c.state)).scalars())
+        accepted = conn.execute(
+            select(outbox.c.channel, manifest.c.email, manifest.c.phone)
+            .join(manifest, manifest.c.id == outbox.c.manifest_id)
+            .where(outbox.c.state == "accepted")
+        ).all()
+    received = [r for mail in smtp.received for r in mail.recipients] + [m["to"] for m in twilio.messages]
+    recorded = [email if channel == "email" else phone for channel, email, phone in accepted]
+    return states, sorted(received), sorted(recorded)

@@ -15,7 +15,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from helpers import customer, planned_campaign
+from helpers import customer, planned_campaign, sent_and_recorded
 from sqlalchemy import select
 
 from notifier.accounts.users import add_user, issue_token
@@ -23,7 +23,7 @@ from notifier.config import PROJECT_ROOT, Settings
 from notifier.models import Channel
 from notifier.sending.runner import launch
 from notifier.store import Store
-from notifier.store.schema import manifest, outbox
+from notifier.store.schema import outbox
 from notifier.testing.smtp import SmtpStandin
 from notifier.testing.twilio import TwilioStandin
 
@@ -80,18 +80,10 @@ def test_sigterm_drains_a_sender_and_a_relaunch_finishes(
     assert took < 25 and "Traceback" not in stderr, stderr
     said = re.search(r"stopped: (\d+) sent and recorded, (\d+) put back", stderr)
     assert said, stderr
-    with store.connect() as conn:
-        states = Counter(conn.execute(select(outbox.c.state)).scalars())
-        accepted = conn.execute(
-            select(outbox.c.channel, manifest.c.email, manifest.c.phone)
-            .join(manifest, manifest.c.id == outbox.c.manifest_id)
-            .where(outbox.c.state == "accepted")
-        ).all()
+    states, received, recorded = sent_and_recorded(store, smtp, twilio)
     assert states["uncertain"] == states["sending"] == states["claimed"] == 0, states
     assert set(states) <= {"accepted", "pending"} and states["pending"] > 0, states  # given back, not lost
-    received = [r for mail in smtp.received for r in mail.recipients] + [m["to"] for m in twilio.messages]
-    recorded = [email if channel == "email" else phone for channel, email, phone in accepted]
-    assert sorted(received) == sorted(recorded)  # everything that went out is recorded, nothing else is
+    assert received == recorded  # everything that went out is recorded, nothing else is
     assert int(said.group(1)) == len(recorded)
 
     launch(store, settings, "test-campaign", actor="w2", max_wait_seconds=120)
