@@ -57,6 +57,7 @@ def plan_campaign_task(
             actor=actor,
             notice=notice,
             delivery=delivery,
+            templates_dir=settings.templates_dir,
         )
         manifest = campaigns.campaign_status(store, campaign).manifest
     logger = get_run_logger()
@@ -64,6 +65,8 @@ def plan_campaign_task(
         logger.warning(problem)
     for line in manifest_lines(campaign, manifest):
         logger.info(line)
+    for line in campaigns.legal_notice_gaps(manifest, settings.templates_dir):
+        logger.warning(line)
     return result.selected
 
 

@@ -22,6 +22,7 @@ from notifier.models import Channel
 from notifier.redact import mask_url
 
 __all__ = [
+    "DEFAULT_TEMPLATES_DIR",
     "ENVIRONMENT",
     "PROJECT_ROOT",
     "ChannelSettings",
@@ -33,6 +34,7 @@ __all__ = [
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_VAR_DIR = PROJECT_ROOT / "var"
+DEFAULT_TEMPLATES_DIR = PROJECT_ROOT / "templates"
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,7 +257,7 @@ class Settings:
     sms_url: str | None = None
     mailbox_url: str | None = None
     source_url: str | None = field(default=None, repr=False)  # the company database saved selections read
-    templates_dir: Path = PROJECT_ROOT / "templates"
+    templates_dir: Path = DEFAULT_TEMPLATES_DIR
     locales_dir: Path = PROJECT_ROOT / "locales"
     migrations_dir: Path = PROJECT_ROOT / "migrations"
     var_dir: Path = DEFAULT_VAR_DIR

@@ -19,6 +19,7 @@ __all__ = [
     "Decision",
     "DeliveryPolicy",
     "EventKind",
+    "LegalGap",
     "OutboxState",
     "PostalAddress",
     "QuietHours",
@@ -91,6 +92,16 @@ class UnreachableReason(enum.StrEnum):
     POLICY = "policy"  # e.g. email-first: SMS not needed
     UNKNOWN_CUSTOMER = "unknown_customer"  # affected id not in the store
     ALREADY_NOTIFIED = "already_notified"  # got this notice of this incident in an earlier campaign
+
+
+class LegalGap(enum.StrEnum):
+    """Why a person gets no notice the law accepts (notices/legal_channels.py words each for people).
+    Stored verbatim in the manifest's ``legal_gap``."""
+
+    CHANNEL_NOT_USED = "channel_not_used"  # a contact the law accepts, on a channel the campaign leaves out
+    NEEDS_LETTER = "needs_letter"  # a letter would be their notice; the campaign sends none
+    NO_LEGAL_CONTACT = "no_legal_contact"  # no contact the law accepts at all (no postal address either)
+    UNKNOWN_CUSTOMER = "unknown_customer"  # affected id not in the store
 
 
 class OutboxState(enum.StrEnum):

@@ -124,6 +124,7 @@ def planned_campaign(
         locales=LOCALES,
         actor="tester",
         delivery=delivery,
+        templates_dir=settings.templates_dir,
     )
 
 

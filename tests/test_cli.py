@@ -87,6 +87,8 @@ def test_the_whole_workflow_from_the_command_line(
     )
     assert planned.exit_code == 0, planned.output
     assert "unknown_customer" in planned.output and "email + SMS" in planned.output
+    # C00002 is a US reader with neither a postal address nor e-sign consent; C404 is nobody.
+    assert "2 of 4 people would get no notice the law accepts" in " ".join(planned.output.split())
     as_user("bob")
     refused = runner.invoke(app, ["campaign", "launch", "cli-test", "--direct"])
     assert refused.exit_code == 1 and f"{key}/breach_notice/ru/email/ru is never approved" in " ".join(

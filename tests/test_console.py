@@ -133,6 +133,9 @@ def test_comms_launches_the_campaign_and_watches_progress_reach_100(browser: obj
     page.get_by_role("link", name="test-campaign").click()
     _axe(page)
     assert page.get_by_text("0.0 % handled").is_visible()
+    # Customers 2 and 5 read the US notice and have neither e-sign consent nor a postal address.
+    warning = page.get_by_role("alert").inner_text()
+    assert "2 of 6 people would get no notice the law accepts" in warning and "us_other readers" in warning
     page.get_by_label(re.compile(r"^Seed addresses and phone numbers")).fill("seed@example.com\n+15005550006")
     page.get_by_role("button", name="Send the test messages").click()
     tested = page.get_by_role("status").inner_text()

@@ -122,6 +122,8 @@ def test_the_command_masks_reveals_only_with_a_reason_and_says_when_nobody_match
     shown = runner.invoke(cli, ["customer", "show", "c2@example.com", *url])
     assert shown.exit_code == 0, shown.output
     assert "C00002" in shown.output and "REACHED" in shown.output and "c2@example.com" not in shown.output
+    # A US reader without e-sign consent or postal address: what reached them is a courtesy only.
+    assert "notice in law: none: no_legal_contact (us_other)" in " ".join(shown.output.split())
     refused = runner.invoke(cli, ["customer", "show", "C00002", "--reveal", *url])
     assert refused.exit_code == 1 and "--reason" in refused.output
     revealed = runner.invoke(
@@ -131,6 +133,7 @@ def test_the_command_masks_reveals_only_with_a_reason_and_says_when_nobody_match
     assert revealed.exit_code == 0, revealed.output
     data = json.loads(revealed.output)
     assert data[0]["email"] == "c2@example.com" and data[0]["notices"][0]["messages"]
+    assert data[0]["notices"][0]["legal_notice"] == "none: no_legal_contact (us_other)"
     missing = runner.invoke(cli, ["customer", "show", "NOBODY-1", *url])
     assert (
         missing.exit_code == 1

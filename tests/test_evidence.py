@@ -83,6 +83,17 @@ def test_the_ledger_has_every_message_under_a_stable_pseudonym(
     assert all(r["pseudonym"].startswith("p-") and len(r["pseudonym"]) == 26 for r in ledger)
     assert len({r["pseudonym"] for r in ledger}) == 11  # 10 customers and the unknown id
     assert (first.directory / "ledger.csv").read_bytes() == (again.directory / "ledger.csv").read_bytes()
+    # Each person's notice in law: exactly one message is it, or every line says why there is none.
+    by_person: dict[str, list[str]] = {}
+    for r in ledger:
+        by_person.setdefault(r["pseudonym"], []).append(r["legal_notice"])
+    assert all(
+        (marks.count("yes") == 1 and set(marks) <= {"yes", "courtesy copy"})
+        or (len(set(marks)) == 1 and marks[0].startswith("none: "))
+        for marks in by_person.values()
+    ), by_person
+    assert sum(marks[0] == "none: unknown_customer" for marks in by_person.values()) == 1
+    assert any("courtesy copy" in marks for marks in by_person.values())
     accepted = [r for r in ledger if r["final_status"] == "accepted"]
     assert accepted and all(
         r["sent_at"] and r["provider_message_id"] and r["reached"] == "yes" for r in accepted

@@ -23,6 +23,7 @@ from notifier.config import SelectionAccess
 from notifier.errors import InputError, SelectionError
 from notifier.models import Channel, ChannelPlan, ChannelPolicy, CustomerRecord, UnreachableReason
 from notifier.notices.i18n import resolve_locale
+from notifier.notices.legal_channels import LEGAL_ORDER, NoticeLaw
 from notifier.redact import mask_url
 from notifier.store import Store
 from notifier.store import queries as q
@@ -39,6 +40,8 @@ __all__ = [
 ]
 
 PAGE_SIZE = 1000
+# The channels notifier sends that can be a notice in law, in the order one is chosen as the person's.
+LEGAL_CHANNELS_SENT = tuple(Channel(c) for c in LEGAL_ORDER if c in {ch.value for ch in Channel})
 MAX_PROBLEMS_SHOWN = 20
 Progress = Callable[[int], None]
 
@@ -203,8 +206,17 @@ def _manifest_row(
         "channel_plan": channel_plan.value,
         "email_reason": email_reason,
         "sms_reason": sms_reason,
+        **_legal(customer, plan.law),
         "created_at": now,
     }
+
+
+def _legal(customer: CustomerRecord, law: NoticeLaw | None) -> dict[str, Any]:
+    """The person's profile and the channels the law accepts for them (settled after dedupe)."""
+    if law is None:
+        return {"profile": None, "legal_options": None}
+    rule = law.rule_for(customer.jurisdiction)
+    return {"profile": rule.profile, "legal_options": ",".join(rule.accepted(customer))}
 
 
 def _unknown_row(campaign_id: int, external_id: str, now: datetime) -> dict[str, Any]:
@@ -224,6 +236,8 @@ def _unknown_row(campaign_id: int, external_id: str, now: datetime) -> dict[str,
         "channel_plan": ChannelPlan.NONE.value,
         "email_reason": reason,
         "sms_reason": reason,
+        "profile": None,
+        "legal_options": None,
         "created_at": now,
     }
 
@@ -365,13 +379,15 @@ def _text(value: Any) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class Planning:
-    """How selected customers become manifest rows: usable channels, policy, and notice locales."""
+    """How selected customers become manifest rows: usable channels, policy, and notice locales; ``law``
+    decides each person's notice in law (None: not decided, as for campaigns planned before it existed)."""
 
     channels: frozenset[Channel]
     policy: ChannelPolicy
     locales: tuple[str, ...]
     page_size: int = PAGE_SIZE
     once_per_person: bool = True  # skip those an earlier campaign of the incident reached with this notice
+    law: NoticeLaw | None = None
 
 
 def freeze_manifest(
@@ -393,6 +409,7 @@ def freeze_manifest(
         if plan.once_per_person:
             result.already_notified = q.mark_already_notified(conn, campaign_id)
         q.mark_duplicate_contacts(conn, campaign_id)
+        q.settle_legal_channels(conn, campaign_id, LEGAL_CHANNELS_SENT)
         q.fill_outbox(conn, campaign_id, utcnow())
         result.selected = q.manifest_summary(conn, campaign_id)["total"]
     if result.not_customers:

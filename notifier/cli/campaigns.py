@@ -106,7 +106,12 @@ def campaign_plan(
     from notifier.cli.output import manifest_tables, progress_bar
     from notifier.models import Channel, ChannelPolicy, DeliveryPolicy
     from notifier.notices.render import renderer_for
-    from notifier.sending.campaigns import campaign_status, plan_campaign, translation_gaps
+    from notifier.sending.campaigns import (
+        campaign_status,
+        legal_notice_gaps,
+        plan_campaign,
+        translation_gaps,
+    )
 
     settings = settings_from(database_url)
     try:
@@ -163,6 +168,7 @@ def campaign_plan(
             progress=advance_by,
             notice=notice,
             delivery=delivery,
+            templates_dir=settings.templates_dir,
         )
     for problem in result.problems[:50]:
         console.print(problem, style="yellow", markup=False, highlight=False)
@@ -177,6 +183,8 @@ def campaign_plan(
         )
     for gap in translation_gaps(store, settings, name):
         err_console.print(gap, style="red", markup=False, highlight=False)
+    for line in legal_notice_gaps(campaign_status(store, name).manifest, settings.templates_dir):
+        err_console.print(line, style="red", markup=False, highlight=False)
 
 
 @app.command("test-send")
@@ -219,7 +227,7 @@ def campaign_launch(
 
     from notifier import stopping
     from notifier.cli.output import delivery_progress, outbox_table
-    from notifier.sending.campaigns import campaign_status, get_campaign
+    from notifier.sending.campaigns import campaign_status, get_campaign, legal_notice_gaps
     from notifier.sending.pipeline import BatchResult
     from notifier.sending.runner import launch, rows_by_state
 
@@ -229,6 +237,9 @@ def campaign_launch(
 
     def say(line: str) -> None:
         err_console.print(line, markup=False, highlight=False)
+
+    for line in legal_notice_gaps(campaign_status(store, name).manifest, settings.templates_dir):
+        err_console.print(line, style="red", markup=False, highlight=False)
 
     # SIGTERM or Ctrl-C: drain (no new claims, what is in the provider's hands recorded, the rest given
     # back), say so in one line and exit 0; a second signal stops at once (notifier.stopping).

@@ -146,6 +146,7 @@ def _print_notice(notice: Notice) -> None:
     console.print(
         f"\n{notice.campaign}: {verdict} · incident {notice.incident} · {notice.notice} in "
         f"{notice.notice_locale} · campaign {notice.campaign_state}"
+        + (f" · notice in law: {notice.legal_notice}" if notice.legal_notice else "")
         + (f" · not used: {', '.join(notice.not_used)}" if notice.not_used else ""),
         markup=False,
         highlight=False,

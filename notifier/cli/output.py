@@ -136,6 +136,8 @@ def manifest_tables(manifest: dict[str, Any]) -> list[Table]:
         _counts_table("Manifest by notice language", manifest["by_locale"], total),
         _counts_table("Manifest by jurisdiction", manifest["by_jurisdiction"], total),
         _counts_table("Not reachable at all, by reason", manifest["unreachable"], total),
+        _counts_table("Notice in law, by channel", manifest.get("by_legal_channel", {}), total),
+        _counts_table("No notice the law accepts, by reason", manifest.get("no_legal_notice", {}), total),
         _counts_table("Email not used, by reason", manifest["email_not_used"], total),
         _counts_table("SMS not used, by reason", manifest["sms_not_used"], total),
     ]

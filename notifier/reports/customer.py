@@ -57,10 +57,19 @@ class Notice:
     channel_plan: str
     not_used: list[str]  # "email: duplicate_email", "sms: policy"
     messages: list[Message]
+    legal_notice: str = ""  # "email (us_ca)", "none: needs_letter (us_ca)"; empty: planned before 0016
 
     @property
     def reached(self) -> bool:
         return any(m.reached for m in self.messages)
+
+
+def _legal_notice(profile: str | None, channel: str | None, gap: str | None) -> str:
+    """Which channel was this person's notice in law in one campaign, or why none was."""
+    where = f" ({profile})" if profile else ""
+    if gap:
+        return f"none: {gap}{where}"
+    return f"{channel}{where}" if channel else ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +195,7 @@ def _story(store: Store, customer: Any, reveal: bool) -> CustomerStory:
                     f"{ch}: {r}" for ch, r in (("email", row.email_reason), ("sms", row.sms_reason)) if r
                 ],
                 messages=built,
+                legal_notice=_legal_notice(row.profile, row.legal_channel, row.legal_gap),
             )
         )
     consent_kinds = {"opted_out", "opted_in"}

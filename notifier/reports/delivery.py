@@ -26,6 +26,7 @@ from notifier.config import Settings
 from notifier.errors import InputError
 from notifier.models import OutboxState
 from notifier.notices.deadlines import incident_deadlines
+from notifier.notices.legal_channels import legal_notice_word
 from notifier.pages import render_page
 from notifier.redact import mask_email, mask_phone, mask_text
 from notifier.reports import charts
@@ -60,6 +61,7 @@ MESSAGE_COLUMNS = (
     "channel_plan",
     "channel",
     "contact",
+    "legal_notice",
     "state",
     "reached",
     "attempts",
@@ -321,6 +323,7 @@ def _message_record(row: MessageRow, reveal: bool, reached_states: set[str]) -> 
         "channel_plan": row.channel_plan,
         "channel": row.channel or "",
         "contact": _contact(row.channel, row.email, row.phone, reveal),
+        "legal_notice": legal_notice_word(row.channel, row.legal_channel, row.legal_gap),
         "state": row.state or "not reached",
         "reached": "yes" if row.state in reached_states else "no",
         "attempts": row.attempts or 0,

@@ -31,6 +31,7 @@ from notifier.models import OutboxState
 from notifier.notices.approval import statuses
 from notifier.notices.deadlines import deadline_report
 from notifier.notices.incidents import parse_incident
+from notifier.notices.legal_channels import legal_notice_word
 from notifier.notices.lint import Linter
 from notifier.notices.proof import write_proofs
 from notifier.notices.render import NOTICES
@@ -49,6 +50,7 @@ LEDGER_COLUMNS = (
     "jurisdiction",
     "notice_locale",
     "channel",
+    "legal_notice",
     "content_hash",
     "sent_at",
     "delivered_at",
@@ -102,6 +104,7 @@ def _ledger(rows: Iterable[LedgerRow], key: str) -> Iterable[Sequence[object]]:
             row.jurisdiction or "",
             row.notice_locale,
             row.channel or "",
+            legal_notice_word(row.channel, row.legal_channel, row.legal_gap),
             row.content_hash or "",
             _iso(row.sent_at),
             _iso(row.delivered_at),

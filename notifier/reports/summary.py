@@ -53,6 +53,8 @@ def summary_markdown(status: CampaignStatus, this_run: BatchResult | None = None
         _table("notice language", manifest["by_locale"]),
         _table("jurisdiction", manifest["by_jurisdiction"]),
         _table("not reachable at all, because", manifest["unreachable"]),
+        _table("notice in law by", manifest.get("by_legal_channel", {})),
+        _table("no notice the law accepts, because", manifest.get("no_legal_notice", {})),
     ]
     rows = summary_rows(status)
     if rows:
@@ -67,8 +69,15 @@ def summary_markdown(status: CampaignStatus, this_run: BatchResult | None = None
 def manifest_lines(campaign: str, manifest: dict[str, Any]) -> list[str]:
     """The counts to check before anything is sent, as log lines (also shown by `notifier campaign plan`)."""
     lines = [f"manifest of {campaign}: {manifest['total']} customers"]
-    for key in ("by_channel_plan", "by_locale", "by_jurisdiction", "unreachable"):
-        counts = ", ".join(f"{k} {v}" for k, v in manifest[key].items())
+    for key in (
+        "by_channel_plan",
+        "by_locale",
+        "by_jurisdiction",
+        "unreachable",
+        "by_legal_channel",
+        "no_legal_notice",
+    ):
+        counts = ", ".join(f"{k} {v}" for k, v in manifest.get(key, {}).items())
         lines.append(f"  {key.replace('_', ' ')}: {counts}")
     return lines
 

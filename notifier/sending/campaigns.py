@@ -7,14 +7,16 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from notifier.audience.selection import FreezeResult, Planning, Selection, freeze_manifest
 from notifier.clock import utcnow
-from notifier.config import Settings
+from notifier.config import DEFAULT_TEMPLATES_DIR, Settings
 from notifier.errors import CampaignStateError, InputError
-from notifier.models import CampaignState, Channel, ChannelPolicy, DeliveryPolicy
+from notifier.models import CampaignState, Channel, ChannelPolicy, DeliveryPolicy, LegalGap
 from notifier.notices.incidents import parse_incident
+from notifier.notices.legal_channels import NoticeLaw, gap_words, load_legal_channels
 from notifier.notices.lint import missing_texts
 from notifier.notices.render import NOTICES, UPDATE_NOTICES
 from notifier.sending import tokens
@@ -27,6 +29,7 @@ __all__ = [
     "campaign_status",
     "control",
     "get_campaign",
+    "legal_notice_gaps",
     "mark_running",
     "plan_campaign",
     "translation_gaps",
@@ -92,9 +95,12 @@ def plan_campaign(
     notice: str = "breach_notice",
     delivery: DeliveryPolicy | None = None,
     progress: Callable[[int], None] | None = None,
+    templates_dir: Path = DEFAULT_TEMPLATES_DIR,
 ) -> FreezeResult:
-    """Create the campaign and freeze its manifest. A planned campaign's manifest is never re-selected; a
-    plan that fails part-way (a broken file, a query or a database that fails) leaves nothing behind."""
+    """Create the campaign and freeze its manifest, deciding each person's notice in law with the legal
+    content of ``templates_dir`` (its jurisdiction profiles and legal channels). A planned campaign's
+    manifest is never re-selected; a plan that fails part-way (a broken file, a query or a database that
+    fails) leaves nothing behind."""
     delivery = delivery or DeliveryPolicy()
     if not CAMPAIGN_NAME.fullmatch(name):
         raise InputError(
@@ -111,6 +117,7 @@ def plan_campaign(
             raise InputError(f"no incident {incident_key!r}; create it first (notifier incident create)")
         if q.campaign_by_name(conn, name) is not None:
             raise CampaignStateError(f"campaign {name!r} exists already; its manifest is frozen")
+        law = NoticeLaw.of(templates_dir, parse_incident(incident.facts, templates_dir).data_categories)
         campaign_id = q.insert_campaign(
             conn,
             name=name,
@@ -134,7 +141,11 @@ def plan_campaign(
                 now=now,
             )
     planning = Planning(
-        channels=channels, policy=policy, locales=locales, once_per_person=notice not in UPDATE_NOTICES
+        channels=channels,
+        policy=policy,
+        locales=locales,
+        once_per_person=notice not in UPDATE_NOTICES,
+        law=law,
     )
     try:
         result = freeze_manifest(store, campaign_id, selection, planning, progress=progress)
@@ -178,6 +189,26 @@ def translation_gaps(store: Store, settings: Settings, name: str) -> list[str]:
                 f"{', '.join(fields)}: add it (notifier incident edit {incident.key} FILE); launch is "
                 "refused until then"
             )
+    return lines
+
+
+def legal_notice_gaps(manifest: Mapping[str, Any], templates_dir: Path) -> list[str]:
+    """Who would get no notice the law accepts, and why, in words a comms person understands: a
+    headline, then one line per jurisdiction profile and reason. Empty when everyone has one (or the
+    campaign was planned before notifier decided it)."""
+    groups = manifest.get("legal_gaps") or []
+    if not groups:
+        return []
+    legal = load_legal_channels(templates_dir)
+    missing = sum(g["customers"] for g in groups)
+    lines = [
+        f"{missing:,} of {manifest['total']:,} people would get no notice the law accepts from this "
+        "campaign (other channels reach some of them as a courtesy only):"
+    ]
+    for group in groups:
+        rule = legal.rules.get(group["profile"]) if group["profile"] else None
+        where = f"{group['profile']} readers ({rule.rule})" if rule else "not in the store"
+        lines.append(f"  {group['customers']:,} {where}: {gap_words(LegalGap(group['gap']), rule)}")
     return lines
 
 

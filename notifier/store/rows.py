@@ -292,6 +292,8 @@ class MessageRow(_FromRow):
     channel_plan: str
     email_reason: str | None
     sms_reason: str | None
+    legal_channel: str | None
+    legal_gap: str | None
     channel: str | None
     state: str | None
     attempts: int | None
@@ -315,6 +317,8 @@ class LedgerRow(_FromRow):
     channel_plan: str
     email_reason: str | None
     sms_reason: str | None
+    legal_channel: str | None
+    legal_gap: str | None
     channel: str | None
     state: str | None
     attempts: int | None

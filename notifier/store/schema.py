@@ -33,6 +33,7 @@ from notifier.models import (
     ChannelPolicy,
     Decision,
     EventKind,
+    LegalGap,
     OutboxState,
     ReplyStatus,
     Role,
@@ -221,11 +222,19 @@ manifest = Table(
     Column("channel_plan", String(8), nullable=False),
     Column("email_reason", String(32)),  # why email is not used (NULL when it is)
     Column("sms_reason", String(32)),
+    # The notice in law (notices/legal_channels.py): the jurisdiction profile, the channels the law accepts
+    # for this person ("email,letter"), the one of them the campaign sends, or why there is none.
+    Column("profile", String(32)),
+    Column("legal_options", String(32)),
+    Column("legal_channel", String(8)),
+    Column("legal_gap", String(32)),
     Column("created_at", UTC, nullable=False),
     UniqueConstraint("campaign_id", "external_id"),
     _one_of("channel_plan", ChannelPlan),
     _one_of("email_reason", UnreachableReason, nullable=True),
     _one_of("sms_reason", UnreachableReason, nullable=True),
+    _one_of("legal_channel", Channel, nullable=True),
+    _one_of("legal_gap", LegalGap, nullable=True),
     Index(None, "campaign_id", "email_key"),
     Index(None, "campaign_id", "phone"),
     Index(None, "customer_id"),  # a customer's notices across campaigns (notifier customer show)

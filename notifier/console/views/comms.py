@@ -23,7 +23,7 @@ from notifier.errors import ConfigurationError, InputError, NotifierError
 from notifier.models import OutboxState
 from notifier.notices.deadlines import earliest_per_recipient, incident_deadlines
 from notifier.redact import mask_url
-from notifier.sending.campaigns import CONTROL, campaign_status, control, get_campaign
+from notifier.sending.campaigns import CONTROL, campaign_status, control, get_campaign, legal_notice_gaps
 from notifier.sending.preview import send_to_seeds
 from notifier.store import queries as q
 
@@ -83,11 +83,13 @@ def routes(console: Console) -> list[BaseRoute]:
         obligations = [
             o for o in incident_deadlines(store, settings, str(ref.facts["key"]), utcnow()) if o.applies
         ]
+        status = campaign_status(store, name)
         return render(
             request,
             "comms/campaign.html.j2",
             progress=progress_of(name),
-            status=campaign_status(store, name),
+            status=status,
+            legal_gaps=legal_notice_gaps(status.manifest, settings.templates_dir),
             deadlines=earliest_per_recipient(obligations),
             done=request.query_params.get("done", ""),
         )

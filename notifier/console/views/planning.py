@@ -96,6 +96,7 @@ def routes(console: Console) -> list[BaseRoute]:
             actor=user.username,
             notice=notice,
             delivery=delivery,
+            templates_dir=settings.templates_dir,
         )
         done = "planned"
         if result.not_customers:

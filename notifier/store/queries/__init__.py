@@ -58,6 +58,7 @@ from notifier.store.queries.campaigns import (
     not_reached_page,
     revise_incident,
     set_campaign_state,
+    settle_legal_channels,
     unfinished_rows,
 )
 from notifier.store.queries.chain import (
@@ -281,6 +282,7 @@ __all__ = [
     "session_user",
     "set_campaign_state",
     "set_user_roles",
+    "settle_legal_channels",
     "settle_uncertain",
     "silent_sms",
     "skip_unsent",

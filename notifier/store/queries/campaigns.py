@@ -19,7 +19,7 @@ from sqlalchemy import (
     update,
 )
 
-from notifier.models import CampaignState, ChannelPlan, OutboxState, UnreachableReason
+from notifier.models import CampaignState, Channel, ChannelPlan, LegalGap, OutboxState, UnreachableReason
 from notifier.store.queries._dialect import dialect_insert
 from notifier.store.queries._ids import storable_id
 from notifier.store.queries._joins import OUTBOX_OF_MANIFEST
@@ -224,6 +224,47 @@ def mark_duplicate_contacts(conn: Connection, campaign_id: int) -> None:
     _drop_duplicate_contact(conn, campaign_id, "phone", UnreachableReason.DUPLICATE_PHONE, ChannelPlan.EMAIL)
 
 
+def settle_legal_channels(conn: Connection, campaign_id: int, order: Sequence[Channel]) -> None:
+    """Each planned person's notice in law, once duplicates and earlier notices are settled: the first
+    channel of ``order`` the row is planned on and its ``legal_options`` accept; for whoever has none,
+    why (``legal_gap``). Rows planned without a decision on the law (``profile`` NULL) stay NULL."""
+    m = manifest.c
+    options = literal(",") + func.coalesce(m.legal_options, "") + literal(",")
+
+    def accepts(channel: str) -> Any:
+        return options.like(f"%,{channel},%")
+
+    def left_out(channel: Channel) -> Any:
+        # The person has a usable contact there; the campaign's channels or policy leave it out.
+        reason = m.email_reason if channel is Channel.EMAIL else m.sms_reason
+        return reason.in_([UnreachableReason.CHANNEL_DISABLED.value, UnreachableReason.POLICY.value])
+
+    legal_channel = case(
+        *(
+            (
+                and_(m.channel_plan.in_([p.value for p in ChannelPlan if c in p.channels]), accepts(c.value)),
+                c.value,
+            )
+            for c in order
+        ),
+        else_=None,
+    )
+    decided = and_(m.campaign_id == campaign_id, or_(m.profile.is_not(None), m.customer_id.is_(None)))
+    conn.execute(update(manifest).where(decided).values(legal_channel=legal_channel))
+    conn.execute(
+        update(manifest)
+        .where(decided, m.legal_channel.is_(None))
+        .values(
+            legal_gap=case(
+                (m.customer_id.is_(None), LegalGap.UNKNOWN_CUSTOMER.value),
+                (or_(*(and_(accepts(c.value), left_out(c)) for c in order)), LegalGap.CHANNEL_NOT_USED.value),
+                (accepts("letter"), LegalGap.NEEDS_LETTER.value),
+                else_=LegalGap.NO_LEGAL_CONTACT.value,
+            )
+        )
+    )
+
+
 def mark_already_notified(conn: Connection, campaign_id: int) -> int:
     """Customers whom another campaign of the same incident already reached with the same notice get no
     second one: plan ``none``, reason ``already_notified`` on both channels. Returns how many."""
@@ -342,6 +383,17 @@ def manifest_summary(conn: Connection, campaign_id: int) -> dict[str, Any]:
         "by_jurisdiction": grouped(manifest.c.jurisdiction),
         "email_not_used": grouped_where(manifest.c.email_reason.is_not(None), manifest.c.email_reason),
         "sms_not_used": grouped_where(manifest.c.sms_reason.is_not(None), manifest.c.sms_reason),
+        "by_legal_channel": grouped_where(manifest.c.legal_channel.is_not(None), manifest.c.legal_channel),
+        "no_legal_notice": grouped_where(manifest.c.legal_gap.is_not(None), manifest.c.legal_gap),
+        "legal_gaps": [
+            {"profile": profile, "gap": gap, "customers": int(n)}
+            for profile, gap, n in conn.execute(
+                select(manifest.c.profile, manifest.c.legal_gap, func.count())
+                .where(where, manifest.c.legal_gap.is_not(None))
+                .group_by(manifest.c.profile, manifest.c.legal_gap)
+                .order_by(func.count().desc(), manifest.c.profile)
+            )
+        ],
         "unreachable": grouped_where(
             manifest.c.channel_plan == ChannelPlan.NONE.value,
             case(

@@ -278,6 +278,8 @@ def _message_columns() -> list[Any]:
         manifest.c.channel_plan,
         manifest.c.email_reason,
         manifest.c.sms_reason,
+        manifest.c.legal_channel,
+        manifest.c.legal_gap,
         outbox.c.channel,
         outbox.c.state,
         outbox.c.attempts,
