@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test check bench clean-var clean
+.PHONY: demo test check bench clean-var clean letter-libs
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), sys.version' || { echo "need Python 3.11+ (make PYTHON=/path/to/python3.11)"; exit 1; }
@@ -14,8 +14,17 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test]"
 	touch $(STAMP)
 
-demo: $(STAMP)
+demo: $(STAMP) letter-libs
 	$(BIN)/notifier demo
+
+# Letters are laid out by WeasyPrint, which needs Pango (and HarfBuzz's subsetter) from Debian, and set in
+# Debian's DejaVu fonts (Latin, Cyrillic, Vietnamese; licence in /usr/share/doc/fonts-dejavu-core).
+LETTER_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core
+letter-libs:
+	@test -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf && ldconfig -p | grep -q libpangoft2-1.0 && \
+		ldconfig -p | grep -q libharfbuzz-subset || { echo "installing Pango and DejaVu for the letters"; \
+		export DEBIAN_FRONTEND=noninteractive; apt-get install -y -qq $(LETTER_PACKAGES) >/dev/null 2>&1 || \
+		{ apt-get update -qq && apt-get install -y -qq $(LETTER_PACKAGES) >/dev/null; }; }
 
 # The code's form first (seconds): lint, format, types, import directions (docs/architecture.md); then pytest.
 check: $(STAMP)
@@ -26,7 +35,10 @@ check: $(STAMP)
 
 # The mailbox tests run a real IMAP server: Dovecot from Debian (its system daemon is not started); the
 # console's tests a real browser: Debian's Chromium, driven by Playwright.
-test: check
+test: check letter-libs
+	@test -x /usr/bin/pdftotext || { echo "installing poppler-utils: the letter tests read the PDFs back"; \
+		export DEBIAN_FRONTEND=noninteractive; apt-get install -y -qq poppler-utils >/dev/null 2>&1 || \
+		{ apt-get update -qq && apt-get install -y -qq poppler-utils >/dev/null; }; }
 	@test -x /usr/sbin/dovecot || { echo "installing dovecot-imapd for the mailbox tests"; \
 		export DEBIAN_FRONTEND=noninteractive; apt-get install -y -qq dovecot-imapd >/dev/null 2>&1 || \
 		{ apt-get update -qq && apt-get install -y -qq dovecot-imapd >/dev/null; }; }

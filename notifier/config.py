@@ -83,7 +83,7 @@ class ChannelSettings:
     @classmethod
     def parse(cls, url: str, kind: Channel, *, source: str = "channel URL") -> ChannelSettings:
         parts = urlsplit(url)
-        if not parts.scheme or not parts.netloc:
+        if not parts.scheme or not (parts.netloc or parts.path.startswith("/")):
             raise ConfigurationError(f"{source}: {mask_url(url)!r} is not a URL (e.g. smtp://host:25)")
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         rate = _number(query.get("rate", "0"), float, f"{source} rate=", minimum=0)
@@ -243,18 +243,20 @@ class Settings:
                    ``postgresql+psycopg://user@host/db`` in production).
     email_url:     channel URL for email (``smtp://user:pass@host:587?starttls=1``); None = no email.
     sms_url:       channel URL for SMS (``twilio://SID:TOKEN@api?from=+1...``); None = no SMS.
+    letter_url:    channel URL for letters (``printfile:///srv/letters?batch=500``); None = no letters.
     var_dir:       working files (SQLite store, demo outbox, summaries).
     batch_size:    outbox rows one sender claims ahead at a time.
     lease_seconds: how long a claim is ours; a row left ``sending`` past it becomes ``uncertain``.
     mailbox_url:   IMAP mailbox read for replies and bounces (``imaps://user:pass@host/INBOX``); None = none.
     source_url:    the company's own read-only database that selection queries may run on; never printed.
     secret_key:    signs the console's session cookies (``notifier serve``); never printed.
-    email, sms:    the parsed channel settings (from the URLs; None when the URL is not set).
+    email, sms, letter: the parsed channel settings (from the URLs; None when the URL is not set).
     mailbox:       the parsed mailbox settings (None when the URL is not set)."""
 
     database_url: str = f"sqlite:///{DEFAULT_VAR_DIR / 'notifier.db'}"
     email_url: str | None = None
     sms_url: str | None = None
+    letter_url: str | None = None
     mailbox_url: str | None = None
     source_url: str | None = field(default=None, repr=False)  # the company database saved selections read
     templates_dir: Path = DEFAULT_TEMPLATES_DIR
@@ -277,12 +279,14 @@ class Settings:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     email: ChannelSettings | None = field(init=False, default=None, compare=False)
     sms: ChannelSettings | None = field(init=False, default=None, compare=False)
+    letter: ChannelSettings | None = field(init=False, default=None, compare=False)
     mailbox: MailboxSettings | None = field(init=False, default=None, compare=False)
 
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.lease_seconds < 1:
             raise ConfigurationError("batch size and lease seconds must be at least 1")
-        for kind, url in ((Channel.EMAIL, self.email_url), (Channel.SMS, self.sms_url)):
+        urls = {Channel.EMAIL: self.email_url, Channel.SMS: self.sms_url, Channel.LETTER: self.letter_url}
+        for kind, url in urls.items():
             parsed = (
                 ChannelSettings.parse(url, kind, source=f"NOTIFIER_{kind.value.upper()}_URL") if url else None
             )
@@ -312,9 +316,14 @@ class Settings:
         smtp = self.email.smtp if self.email is not None else None
         return smtp.bounce_domain if smtp is not None else None
 
+    def configured(self, kind: Channel) -> ChannelSettings | None:
+        """The settings of one channel, None when its URL is not set."""
+        configured: ChannelSettings | None = getattr(self, kind.value)
+        return configured
+
     def channel(self, kind: Channel) -> ChannelSettings:
         """The settings of one channel; a ConfigurationError naming the variable when it is not configured."""
-        configured = self.email if kind is Channel.EMAIL else self.sms
+        configured = self.configured(kind)
         if configured is None:
             raise ConfigurationError(f"no {kind} channel configured: set NOTIFIER_{kind.value.upper()}_URL")
         return configured
@@ -382,6 +391,7 @@ ENVIRONMENT: dict[str, tuple[str, Callable[[str, str], Any], str]] = {
     "NOTIFIER_DATABASE_URL": ("database_url", _text, "SQLAlchemy URL of the store"),
     "NOTIFIER_EMAIL_URL": ("email_url", _text, "email channel URL (smtp://, smtps://, memory://email)"),
     "NOTIFIER_SMS_URL": ("sms_url", _text, "SMS channel URL (twilio://, twilio+http://, memory://sms)"),
+    "NOTIFIER_LETTER_URL": ("letter_url", _text, "letter channel URL (printfile:///DIR, memory://letter)"),
     "NOTIFIER_MAILBOX_URL": ("mailbox_url", _text, "IMAP mailbox of replies and bounces (imaps://)"),
     "NOTIFIER_SOURCE_URL": ("source_url", _text, "the company's read-only database, for selection queries"),
     "NOTIFIER_VAR_DIR": ("var_dir", _path, "working files: the default SQLite store, demo output"),

@@ -37,34 +37,56 @@ __all__ = [
 class Channel(enum.StrEnum):
     EMAIL = "email"
     SMS = "sms"
+    LETTER = "letter"  # a PDF per person, printed and mailed (channels/printfile.py)
 
 
 class ChannelPlan(enum.StrEnum):
-    """Which channels a manifest row will be notified on."""
+    """Which channels a manifest row will be notified on (``both`` is email and SMS, as before letters)."""
 
     EMAIL = "email"
     SMS = "sms"
     BOTH = "both"
     NONE = "none"
+    LETTER = "letter"
+    EMAIL_LETTER = "email+letter"
+    SMS_LETTER = "sms+letter"
+    ALL = "email+sms+letter"
 
     @classmethod
-    def of(cls, email: bool, sms: bool) -> ChannelPlan:
-        if email and sms:
-            return cls.BOTH
-        if email:
-            return cls.EMAIL
-        if sms:
-            return cls.SMS
-        return cls.NONE
+    def of(cls, email: bool, sms: bool, letter: bool = False) -> ChannelPlan:
+        wanted = tuple(
+            c for c, on in ((Channel.EMAIL, email), (Channel.SMS, sms), (Channel.LETTER, letter)) if on
+        )
+        return next(p for p in cls if p.channels == wanted)
 
     @property
     def channels(self) -> tuple[Channel, ...]:
-        return {
-            ChannelPlan.EMAIL: (Channel.EMAIL,),
-            ChannelPlan.SMS: (Channel.SMS,),
-            ChannelPlan.BOTH: (Channel.EMAIL, Channel.SMS),
-            ChannelPlan.NONE: (),
-        }[self]
+        return _PLAN_CHANNELS[self]
+
+    def without(self, channel: Channel) -> ChannelPlan:
+        kept = [c for c in self.channels if c is not channel]
+        return ChannelPlan.of(Channel.EMAIL in kept, Channel.SMS in kept, Channel.LETTER in kept)
+
+    def adding(self, channel: Channel) -> ChannelPlan:
+        kept = {*self.channels, channel}
+        return ChannelPlan.of(Channel.EMAIL in kept, Channel.SMS in kept, Channel.LETTER in kept)
+
+    @classmethod
+    def including(cls, channel: Channel) -> list[ChannelPlan]:
+        """Every plan that sends on ``channel``."""
+        return [p for p in cls if channel in p.channels]
+
+
+_PLAN_CHANNELS = {
+    ChannelPlan.EMAIL: (Channel.EMAIL,),
+    ChannelPlan.SMS: (Channel.SMS,),
+    ChannelPlan.BOTH: (Channel.EMAIL, Channel.SMS),
+    ChannelPlan.NONE: (),
+    ChannelPlan.LETTER: (Channel.LETTER,),
+    ChannelPlan.EMAIL_LETTER: (Channel.EMAIL, Channel.LETTER),
+    ChannelPlan.SMS_LETTER: (Channel.SMS, Channel.LETTER),
+    ChannelPlan.ALL: (Channel.EMAIL, Channel.SMS, Channel.LETTER),
+}
 
 
 class ChannelPolicy(enum.StrEnum):
@@ -88,6 +110,8 @@ class UnreachableReason(enum.StrEnum):
     NOT_MOBILE = "not_mobile"
     SMS_OPTED_OUT = "sms_opted_out"
     DUPLICATE_PHONE = "duplicate_phone"
+    NO_ADDRESS = "no_address"  # no postal address on record
+    INVALID_ADDRESS = "invalid_address"  # an address the post would not deliver (customers.address_problem)
     CHANNEL_DISABLED = "channel_disabled"  # the campaign does not use this channel
     POLICY = "policy"  # e.g. email-first: SMS not needed
     UNKNOWN_CUSTOMER = "unknown_customer"  # affected id not in the store
@@ -315,6 +339,7 @@ class RenderedMessage:
     body_html: str | None = None
     locale: str = "en"
     headers: dict[str, str] = field(default_factory=dict)
+    document: bytes | None = None  # a letter's PDF (``to`` is then its reference)
 
 
 @dataclass(frozen=True, slots=True)

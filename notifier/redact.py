@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit, urlunsplit
 
-__all__ = ["mask_contact", "mask_email", "mask_phone", "mask_text", "mask_url"]
+__all__ = ["mask_contact", "mask_email", "mask_envelope", "mask_phone", "mask_text", "mask_url"]
 
 # An address or a phone number inside free text (a provider's error, a bounce's diagnostic).
 _EMAIL_IN_TEXT = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)*")
@@ -43,6 +43,16 @@ def mask_phone(number: str | None) -> str:
 def mask_contact(contact: str | None) -> str:
     """An email address or a phone number, whichever it is, masked."""
     return mask_email(contact) if contact and "@" in contact else mask_phone(contact)
+
+
+def mask_envelope(lines: str | None) -> str:
+    """A letter's envelope (its lines after the name) without the door: every word of the street lines
+    keeps its first character (``1600 Amphitheatre Pkwy`` → ``1*** A*** P***``); the last two lines (the
+    town or postal line, and the country's) stay, as an email's domain does."""
+    rows = [row for row in (lines or "").splitlines() if row.strip()]
+    street, place = rows[:-2], rows[-2:]
+    hidden = [" ".join(word[0] + "***" for word in row.split()) for row in street]
+    return " / ".join([*hidden, *place])
 
 
 def mask_url(url: str) -> str:

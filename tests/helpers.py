@@ -99,7 +99,7 @@ def planned_campaign(
     rows: list[dict[str, str]],
     *,
     name: str = "test-campaign",
-    channels: frozenset[Channel] = frozenset(Channel),
+    channels: frozenset[Channel] = frozenset({Channel.EMAIL, Channel.SMS}),
     policy: ChannelPolicy = ChannelPolicy.ALL,
     facts: dict[str, Any] | None = None,
     extra_ids: tuple[str, ...] = (),

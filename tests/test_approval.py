@@ -78,7 +78,7 @@ def test_the_pieces_are_every_notice_language_channel_and_profile_the_incident_c
     profiles = {p.profile for p in found}
     # The demo incident leaked no health data: the HIPAA profile can never apply to its readers.
     assert profiles == {"default", "eu_gdpr", "uk", "ru", "vn", "us_other", "us_ca", "us_ny"}
-    assert len(found) == 2 * len(LOCALES) * 2 * len(profiles)
+    assert len(found) == 2 * len(LOCALES) * 3 * len(profiles)  # notices × languages × channels × profiles
     health = parse_incident(incident_facts(data_categories=["name", "health_data"]), settings.templates_dir)
     assert "us_hipaa" in {p.profile for p in pieces(settings, health)}
 
@@ -92,7 +92,7 @@ def test_editing_one_russian_catalog_word_voids_exactly_the_russian_approvals(
     _edit_ru_word(own_settings.locales_dir)
     changed = _not_approved(store, own_settings)
     assert changed and all(k.split("/")[2] == "ru" for k in changed)
-    assert len(changed) == 2 * 8  # both channels, every profile, Russian only
+    assert len(changed) == 3 * 8  # every channel, every profile, Russian only
     assert {_states(store, own_settings)[k] for k in changed} == {"changed since approval"}
 
 
@@ -182,7 +182,10 @@ def test_a_shared_template_voids_every_email_piece_and_a_block_only_its_profiles
     html = own_settings.templates_dir / "common" / "sections.html.j2"
     html.write_text(html.read_text(encoding="utf-8") + "\n{# reviewed #}\n", encoding="utf-8")
     after = _hashes(own_settings, incident)
-    assert {p for p in before if before[p] != after[p]} == {p for p in before if p.channel == "email"}
+    # The sections are the email's and the letter's: both are voided, the SMS is not.
+    assert {p for p in before if before[p] != after[p]} == {
+        p for p in before if p.channel in ("email", "letter")
+    }
     block = own_settings.templates_dir / "blocks" / "ny_agencies.txt.j2"
     block.write_text(block.read_text(encoding="utf-8") + "\n{# reviewed #}\n", encoding="utf-8")
     again = _hashes(own_settings, incident)
@@ -240,10 +243,11 @@ def test_a_locale_that_fails_lint_cannot_be_approved(store: Store, own_settings:
     )
     assert sorted(r.split(": ")[0] for r in refused) == [
         f"{KEY}/breach_notice/vi/email/default",
+        f"{KEY}/breach_notice/vi/letter/default",
         f"{KEY}/breach_notice/vi/sms/default",
     ]
     assert all("fails lint" in r and "fuzzy" in r for r in refused)
-    assert len(recorded) == 4
+    assert len(recorded) == 6  # en and ru, every channel
 
 
 def test_a_missing_translation_of_the_incident_blocks_exactly_the_customers_who_read_it(
@@ -284,7 +288,7 @@ def test_a_missing_translation_of_the_incident_blocks_exactly_the_customers_who_
         name="vi",
         incident_key=KEY,
         selection=Selection(ids_file=ids),
-        channels=frozenset(Channel),
+        channels=frozenset({Channel.EMAIL, Channel.SMS}),
         policy=ChannelPolicy.ALL,
         locales=LOCALES,
         actor="comms",

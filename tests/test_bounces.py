@@ -109,7 +109,7 @@ def test_a_hard_bounce_releases_the_sms_fallback_and_retires_the_address(
         locales=LOCALES,
         actor="t",
         selection=Selection(ids_file=tmp_path / "affected.txt"),
-        channels=frozenset(Channel),
+        channels=frozenset({Channel.EMAIL, Channel.SMS}),
         policy=ChannelPolicy.EMAIL_FIRST,
         notice="breach_update",
     )

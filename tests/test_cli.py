@@ -105,7 +105,7 @@ def test_the_whole_workflow_from_the_command_line(
     as_user("carol")
     approved = runner.invoke(app, ["templates", "approve", *chosen])
     assert approved.exit_code == 0, approved.output
-    assert "48 approved, 0 refused" in approved.output  # 3 languages × 2 channels × 8 profiles
+    assert "72 approved, 0 refused" in approved.output  # 3 languages × 3 channels × 8 profiles
     status = runner.invoke(app, ["templates", "status", "--incident", key])
     assert status.exit_code == 0 and "failing lint" in status.output  # the update notice: no update facts yet
     as_user("bob")

@@ -11,6 +11,7 @@ import json
 import re
 import secrets
 import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -187,6 +188,28 @@ def test_support_finds_a_customer_opens_a_reply_and_closes_it(
         page.get_by_label("Assign to (someone in support)").locator("option").first.inner_text()
         == "(keep sam)"
     )
+
+
+def test_legal_sees_a_letter_as_printed_for_a_sample_reader_and_a_chosen_customer(
+    browser: object, console: str, tmp_path: Path
+) -> None:
+    page = _page(browser, console, "lee")
+    page.goto(f"/incidents/{KEY}/pieces/breach_notice/en/letter/us_ca")
+    _axe(page)
+    assert "(a sample address)" in page.get_by_role("main").inner_text()
+    for who in ("sample", "C00002"):
+        if who != "sample":
+            page.get_by_label("Show it as this customer would get it (customer id)").fill(who)
+            page.get_by_role("button", name="Show").click()
+            assert "Rendered for customer C00002" in page.get_by_role("main").inner_text()
+        href = page.get_by_role("link", name="Open the PDF").get_attribute("href") or ""
+        answer = page.request.get(console + href)
+        assert answer.status == 200 and answer.headers["content-type"] == "application/pdf"
+        pdf = tmp_path / f"{who}.pdf"
+        pdf.write_bytes(answer.body())
+        text = subprocess.run(["pdftotext", str(pdf), "-"], check=True, capture_output=True, text=True).stdout
+        assert "Notice of Data Breach" in text and "Reference number: PROOF" in text
+        assert ("Customer 2" in text) == (who == "C00002")
 
 
 def test_a_viewer_cannot_approve_the_button_is_absent_and_a_crafted_post_is_refused(

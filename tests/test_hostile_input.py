@@ -101,7 +101,7 @@ def _plan(store: Store, settings: Settings, ids: Path, name: str = "ids") -> Non
         name=name,
         incident_key=incident_facts()["key"],
         selection=Selection(ids_file=ids),
-        channels=frozenset(Channel),
+        channels=frozenset({Channel.EMAIL, Channel.SMS}),
         policy=ChannelPolicy.ALL,
         locales=LOCALES,
         actor="t",

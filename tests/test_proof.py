@@ -64,8 +64,8 @@ def test_proof_of_a_recorded_incident_shows_its_approval_states(
     page = (tmp_path / "p" / "breach_notice.html").read_text(encoding="utf-8")
     assert f"recorded incident {KEY}" in page
     assert page.count('class="card"') == 3 * 8  # no health data: no HIPAA profile
-    assert page.count("<td>approved</td>") == 2 * 8  # Russian email and SMS, every profile
-    assert page.count("<td>never approved</td>") == 2 * 2 * 8
+    assert page.count("<td>approved</td>") == 3 * 8  # Russian email, SMS and letter, every profile
+    assert page.count("<td>never approved</td>") == 2 * 3 * 8
 
 
 def test_a_customers_proof_is_exactly_what_the_sender_would_send(

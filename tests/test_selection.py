@@ -90,7 +90,12 @@ def test_query_selection_pages_by_key_and_unions_with_the_ids_file(
         store,
         _new_campaign(store, "q"),
         Selection(ids_file=ids, query="SELECT external_id FROM customers WHERE locale = 'ru_RU'"),
-        Planning(channels=frozenset(Channel), policy=ChannelPolicy.ALL, locales=LOCALES, page_size=3),
+        Planning(
+            channels=frozenset({Channel.EMAIL, Channel.SMS}),
+            policy=ChannelPolicy.ALL,
+            locales=LOCALES,
+            page_size=3,
+        ),
         progress=pages.append,
     )
     ru = {f"C{n:05d}" for n in range(1, 26) if n % 3 == 0}
@@ -155,7 +160,7 @@ def test_selection_from_a_separate_read_only_database(
         selection=Selection(
             query="SELECT * FROM clients WHERE breached = 1", source_url=f"sqlite:///{tmp_path / 'crm.db'}"
         ),
-        channels=frozenset(Channel),
+        channels=frozenset({Channel.EMAIL, Channel.SMS}),
         policy=ChannelPolicy.ALL,
         locales=LOCALES,
         actor="t",
@@ -179,7 +184,7 @@ def test_bad_queries_say_what_is_wrong(store: Store, settings: Settings, tmp_pat
                 name=f"bad-{len(message)}",
                 incident_key="2026-11-credential-leak",
                 selection=Selection(query=sql),
-                channels=frozenset(Channel),
+                channels=frozenset({Channel.EMAIL, Channel.SMS}),
                 policy=ChannelPolicy.ALL,
                 locales=LOCALES,
                 actor="t",
@@ -194,7 +199,7 @@ def test_a_planned_manifest_is_frozen(store: Store, settings: Settings, tmp_path
             name="test-campaign",
             incident_key="2026-11-credential-leak",
             selection=Selection(query="SELECT external_id FROM customers"),
-            channels=frozenset(Channel),
+            channels=frozenset({Channel.EMAIL, Channel.SMS}),
             policy=ChannelPolicy.ALL,
             locales=LOCALES,
             actor="t",

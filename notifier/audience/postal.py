@@ -61,6 +61,8 @@ def envelope_lines(address: PostalAddress, name: str = "", *, abroad: bool = Tru
         latin=False,
     ).split("\n")
     lines = [line.strip() for line in lines if line.strip()]
+    # A city that is its own region (Москва, Hà Nội) is written once: the post reads the line above.
+    lines = [line for i, line in enumerate(lines) if i == 0 or line.casefold() != lines[i - 1].casefold()]
     return lines if abroad else lines[:-1]
 
 

@@ -17,6 +17,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from notifier.audience.csvfile import read_records
+from notifier.audience.postal import envelope_lines
 from notifier.audience.validation import RowProblems, validate_customer, validate_external_id
 from notifier.clock import utcnow
 from notifier.config import SelectionAccess
@@ -31,6 +32,7 @@ from notifier.store.selecting import describe_failure, selecting_source
 
 __all__ = [
     "NOT_REACHED_KINDS",
+    "ChannelChoice",
     "FreezeResult",
     "Planning",
     "Selection",
@@ -41,7 +43,7 @@ __all__ = [
 
 PAGE_SIZE = 1000
 # The channels notifier sends that can be a notice in law, in the order one is chosen as the person's.
-LEGAL_CHANNELS_SENT = tuple(Channel(c) for c in LEGAL_ORDER if c in {ch.value for ch in Channel})
+LEGAL_CHANNELS_SENT = tuple(Channel(c) for c in LEGAL_ORDER)
 MAX_PROBLEMS_SHOWN = 20
 Progress = Callable[[int], None]
 
@@ -146,17 +148,44 @@ def _id_records(path: Path, problems: list[str] | None = None) -> Iterator[tuple
                 problems.append(f"line {record.line}: {exc}")
 
 
+@dataclass(frozen=True, slots=True)
+class ChannelChoice:
+    """A customer's channels before duplicates and the law are settled. ``letter_reason`` None means a
+    letter *can* go: whether it does is decided once the whole manifest is known
+    (``queries.plan_letters``: when it is the notice in law, or nothing else reaches the person)."""
+
+    plan: ChannelPlan
+    email_reason: str | None
+    sms_reason: str | None
+    letter_reason: str | None
+
+
 def plan_channels(
     customer: CustomerRecord, channels: frozenset[Channel], policy: ChannelPolicy
-) -> tuple[ChannelPlan, str | None, str | None]:
-    """Decide which channels reach this customer; returns (plan, why-not-email, why-not-sms)."""
+) -> ChannelChoice:
+    """Decide which channels reach this customer, and why each other one does not."""
     email_reason = _email_reason(customer, channels)
     sms_reason = _sms_reason(customer, channels)
     if policy is ChannelPolicy.EMAIL_FIRST and email_reason is None and sms_reason is None:
         sms_reason = UnreachableReason.POLICY.value
     elif policy is ChannelPolicy.SMS_FIRST and email_reason is None and sms_reason is None:
         email_reason = UnreachableReason.POLICY.value
-    return ChannelPlan.of(email_reason is None, sms_reason is None), email_reason, sms_reason
+    return ChannelChoice(
+        ChannelPlan.of(email_reason is None, sms_reason is None),
+        email_reason,
+        sms_reason,
+        _letter_reason(customer, channels),
+    )
+
+
+def _letter_reason(customer: CustomerRecord, channels: frozenset[Channel]) -> str | None:
+    if Channel.LETTER not in channels:
+        return UnreachableReason.CHANNEL_DISABLED.value
+    if customer.address_problem:
+        return UnreachableReason.INVALID_ADDRESS.value
+    if customer.address is None:
+        return UnreachableReason.NO_ADDRESS.value
+    return None
 
 
 def _email_reason(customer: CustomerRecord, channels: frozenset[Channel]) -> str | None:
@@ -190,7 +219,7 @@ def _sms_reason(customer: CustomerRecord, channels: frozenset[Channel]) -> str |
 def _manifest_row(
     campaign_id: int, customer_id: int, customer: CustomerRecord, plan: Planning, now: datetime
 ) -> dict[str, Any]:
-    channel_plan, email_reason, sms_reason = plan_channels(customer, plan.channels, plan.policy)
+    choice = plan_channels(customer, plan.channels, plan.policy)
     return {
         "campaign_id": campaign_id,
         "external_id": customer.external_id,
@@ -203,12 +232,22 @@ def _manifest_row(
         "notice_locale": resolve_locale(customer.locale, plan.locales),
         "time_zone": customer.time_zone,
         "jurisdiction": customer.jurisdiction,
-        "channel_plan": channel_plan.value,
-        "email_reason": email_reason,
-        "sms_reason": sms_reason,
+        "channel_plan": choice.plan.value,
+        "email_reason": choice.email_reason,
+        "sms_reason": choice.sms_reason,
+        "letter_reason": choice.letter_reason,
+        "postal_address": _envelope(customer, plan.home_country),
         **_legal(customer, plan.law),
         "created_at": now,
     }
+
+
+def _envelope(customer: CustomerRecord, home_country: str | None) -> str | None:
+    """The envelope's lines after the name; the country's line only on a letter that crosses a border."""
+    if customer.address is None or customer.address_problem:
+        return None
+    abroad = home_country is None or customer.address.country != home_country
+    return "\n".join(envelope_lines(customer.address, abroad=abroad))
 
 
 def _legal(customer: CustomerRecord, law: NoticeLaw | None) -> dict[str, Any]:
@@ -236,6 +275,8 @@ def _unknown_row(campaign_id: int, external_id: str, now: datetime) -> dict[str,
         "channel_plan": ChannelPlan.NONE.value,
         "email_reason": reason,
         "sms_reason": reason,
+        "letter_reason": reason,
+        "postal_address": None,
         "profile": None,
         "legal_options": None,
         "created_at": now,
@@ -388,6 +429,7 @@ class Planning:
     page_size: int = PAGE_SIZE
     once_per_person: bool = True  # skip those an earlier campaign of the incident reached with this notice
     law: NoticeLaw | None = None
+    home_country: str | None = None  # where letters are posted from (the incident's company.country)
 
 
 def freeze_manifest(
@@ -409,6 +451,7 @@ def freeze_manifest(
         if plan.once_per_person:
             result.already_notified = q.mark_already_notified(conn, campaign_id)
         q.mark_duplicate_contacts(conn, campaign_id)
+        q.plan_letters(conn, campaign_id)
         q.settle_legal_channels(conn, campaign_id, LEGAL_CHANNELS_SENT)
         q.fill_outbox(conn, campaign_id, utcnow())
         result.selected = q.manifest_summary(conn, campaign_id)["total"]

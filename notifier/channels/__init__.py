@@ -10,6 +10,7 @@ scheme             channel
 ``smtps://``       email over implicit TLS
 ``twilio://``      SMS through Twilio's Messages API, ``notifier.channels.sms``
 ``twilio+http://`` SMS through a local Twilio stand-in over plain HTTP (tests, demo)
+``printfile://``   letters as merged PDF batches for a print vendor, ``notifier.channels.printfile``
 ``memory://``      records messages in memory (dry runs, tests)
 =================  ==========================================================
 """
@@ -32,6 +33,7 @@ SCHEMES: dict[str, str] = {
     "smtps": "notifier.channels.email:SmtpChannel",
     "twilio": "notifier.channels.sms:TwilioChannel",
     "twilio+http": "notifier.channels.sms:TwilioChannel",
+    "printfile": "notifier.channels.printfile:PrintFileChannel",
     "memory": "notifier.channels.memory:MemoryChannel",
 }
 

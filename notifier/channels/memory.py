@@ -29,7 +29,7 @@ class MemoryChannel:
             channel_kind = Channel(parts.netloc)
         except ValueError:
             raise ConfigurationError(
-                f"memory:// needs 'email' or 'sms' as host, got {parts.netloc!r}"
+                f"memory:// needs 'email', 'sms' or 'letter' as host, got {parts.netloc!r}"
             ) from None
         query = parse_qs(parts.query)
         fail = frozenset(v for item in query.get("fail", []) for v in item.split(","))

@@ -64,7 +64,13 @@ def campaign_plan(
             "bounced, undelivered, no_receipt, no_channel."
         ),
     ] = None,
-    channels: Annotated[str, typer.Option(help="Channels this campaign may use.")] = "email,sms",
+    channels: Annotated[
+        str,
+        typer.Option(
+            help="Channels this campaign may use: email, sms, letter (a letter goes where it is the notice "
+            "the law accepts, or nothing else reaches the person)."
+        ),
+    ] = "email,sms",
     policy: Annotated[
         str,
         typer.Option(
@@ -126,7 +132,7 @@ def campaign_plan(
         )
     except ValueError as exc:
         raise ConfigurationError(
-            f"{exc}; --channels email,sms; --policy all|email-first|sms-first; --quiet-hours 09-20; "
+            f"{exc}; --channels email,sms,letter; --policy all|email-first|sms-first; --quiet-hours 09-20; "
             "--uncertain-email hold|resend; --retry-for 12h; --tracking-window 72h"
         ) from exc
     store = store_for(settings)

@@ -129,7 +129,16 @@ def _counts_table(title: str, counts: dict[str, int], total: int) -> Table:
 def manifest_tables(manifest: dict[str, Any]) -> list[Table]:
     """Counts by locale, channel coverage, jurisdiction, and why customers cannot be reached."""
     total = manifest["total"]
-    coverage_names = {"both": "email + SMS", "email": "email only", "sms": "SMS only", "none": "none"}
+    coverage_names = {
+        "both": "email + SMS",
+        "email": "email only",
+        "sms": "SMS only",
+        "none": "none",
+        "letter": "letter only",
+        "email+letter": "email + letter",
+        "sms+letter": "SMS + letter",
+        "email+sms+letter": "email + SMS + letter",
+    }
     coverage = {coverage_names.get(k, k): v for k, v in manifest["by_channel_plan"].items()}
     return [
         _counts_table(f"Manifest ({total} customers) by channel coverage", coverage, total),
@@ -140,6 +149,7 @@ def manifest_tables(manifest: dict[str, Any]) -> list[Table]:
         _counts_table("No notice the law accepts, by reason", manifest.get("no_legal_notice", {}), total),
         _counts_table("Email not used, by reason", manifest["email_not_used"], total),
         _counts_table("SMS not used, by reason", manifest["sms_not_used"], total),
+        _counts_table("Letter not used, by reason", manifest.get("letter_not_used", {}), total),
     ]
 
 

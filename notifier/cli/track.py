@@ -84,6 +84,22 @@ def track_bounce_files(
     console.print(data_table("Bounces", ("file", "kind", "message", "action"), rows))
 
 
+@app.command("letters")
+@friendly_errors
+def track_letters(
+    file: Annotated[Path, typer.Argument(help="The print vendor's CSV: reference,status,date,reason.")],
+    database_url: DatabaseOption = None,
+) -> None:
+    """Apply the print vendor's file of letters printed, mailed and returned (checked as a whole first:
+    one bad line and nothing is applied). A returned letter leaves its person not reached."""
+    from notifier.tracking.letters import apply_vendor_file
+
+    store = store_for(settings_from(database_url))
+    user = signed_in(store, Action.TRACKING_APPLY)
+    result = apply_vendor_file(store, file, actor=user.username)
+    console.print(f"{file}: {result.summary()}", markup=False, highlight=False)
+
+
 @app.command("mail-files")
 @friendly_errors
 def track_mail_files(

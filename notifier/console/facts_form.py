@@ -34,7 +34,9 @@ __all__ = [
     "problem_links",
 ]
 
-Kind = Literal["text", "moment", "day", "link", "email", "phone", "flag", "choice", "texts", "categories"]
+Kind = Literal[
+    "text", "moment", "day", "link", "email", "phone", "flag", "choice", "texts", "categories", "lines"
+]
 Values = Mapping[str, Sequence[str]]  # a posted form: every name with its values
 
 OTHER = "other_facts"  # the form's name for the facts it has no field for, as JSON
@@ -76,6 +78,13 @@ SECTIONS: tuple[tuple[str, tuple[FactField, ...]], ...] = (
             _fact("title", "Title (internal: customers never read it)", "text", required=True),
             _fact("company.legal_name", "Company: legal name", "text", required=True),
             _fact("company.brand", "Company: the brand customers know", "text", required=True),
+            _fact(
+                "company.return_address",
+                "Company: return address on letters",
+                "lines",
+                "One line per row, as the post writes it (up to six lines)",
+            ),
+            _fact("company.country", "Company: country letters are posted from", "text", "e.g. US"),
             _fact("notice_url", "Web page about the incident (https://)", "link", required=True),
         ),
     ),
@@ -198,6 +207,10 @@ def _as_values(spec: FactField, value: Any) -> dict[str, list[str]] | None:
         if isinstance(value, list) and all(isinstance(c, str) for c in value):
             return {spec.name: list(value)}
         return None
+    if spec.kind == "lines":
+        if isinstance(value, list) and all(isinstance(line, str) for line in value):
+            return {spec.name: ["\n".join(value)]}
+        return None
     return {spec.name: [value]} if isinstance(value, str) else None
 
 
@@ -253,6 +266,8 @@ def _from_values(spec: FactField, values: Values) -> Any:
         return True if _one(values, spec.name) else None
     if spec.kind == "categories":
         return [c for c in values.get(spec.name, ()) if c] or None
+    if spec.kind == "lines":
+        return [line.strip() for line in _clean(_one(values, spec.name)).split("\n") if line.strip()] or None
     return _clean(_one(values, spec.name)) or None
 
 
@@ -266,6 +281,8 @@ def _meaning(spec: FactField, value: Any) -> Any:
         return frozenset(value) or None  # a browser posts the boxes in the form's order, not the facts'
     if spec.kind == "texts" and isinstance(value, Mapping):
         return {k: v.strip() for k, v in value.items() if isinstance(v, str) and v.strip()} or None
+    if spec.kind == "lines" and isinstance(value, list):
+        return tuple(line.strip() for line in value if isinstance(line, str) and line.strip()) or None
     if isinstance(value, str):
         return value.strip() or None
     return value or None

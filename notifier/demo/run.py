@@ -11,6 +11,7 @@ email reply and an out-of-office answer; reconciliation settles the rest. A summ
 from __future__ import annotations
 
 import asyncio
+import csv
 import json
 import re
 import shutil
@@ -51,6 +52,7 @@ from notifier.testing.smtp import SmtpStandin, free_port
 from notifier.testing.twilio import TwilioStandin
 from notifier.tracking.app import tracking_app
 from notifier.tracking.bounces.intake import BounceReceiver
+from notifier.tracking.letters import apply_vendor_file
 from notifier.tracking.mailbox import apply_saved_message
 from notifier.tracking.reconcile import reconcile
 
@@ -68,7 +70,8 @@ VAR_FILES = (
     "demo-summary.json",
     "demo-import-report.txt",
 )
-VAR_DIRS = ("outbox", "reports", "proof", "inbox", "evidence")
+VAR_DIRS = ("outbox", "reports", "proof", "inbox", "evidence", "letters")
+RETURNED = 2  # letters the demo's print vendor reports returned by the post
 BOUNCE_DOMAIN = "bounces.example.com"  # the SMTP stand-in's channel URL says so
 BOUNCES = 5
 # How the Twilio stand-in's messages end, and how many of their callbacks never reach us.
@@ -92,7 +95,11 @@ def run_demo(var_dir: Path, *, customers: int = 3000, console: Console | None = 
         (var_dir / name).unlink(missing_ok=True)
     for name in VAR_DIRS:
         shutil.rmtree(var_dir / name, ignore_errors=True)
-    settings = Settings.from_env(var_dir=var_dir, database_url=f"sqlite:///{var_dir / 'notifier.db'}")
+    settings = Settings.from_env(
+        var_dir=var_dir,
+        database_url=f"sqlite:///{var_dir / 'notifier.db'}",
+        letter_url=f"printfile://{var_dir / 'letters'}?batch=500",
+    )
     with Store(settings.database_url) as store:
         store.upgrade(settings.migrations_dir)
         demo = _Demo(var_dir, settings, store, console or Console())
@@ -232,6 +239,7 @@ def _notify(demo: _Demo, incident: str, affected_ids: Path) -> dict[str, Any]:
                 campaign=CAMPAIGN,
                 incident=incident,
                 affected_ids=str(affected_ids),
+                channels=["email", "sms", "letter"],
                 policy="email-first",
                 urgent="demo: local stand-ins, runs at any hour",
                 actor=COMMS,
@@ -241,6 +249,7 @@ def _notify(demo: _Demo, incident: str, affected_ids: Path) -> dict[str, Any]:
             twilio.settle()
             _what_comes_back(demo, settings, smtp, twilio, base)
             twilio.settle()
+            _letters_come_back(demo)
         return {
             "first": first,
             "second": second,
@@ -305,6 +314,30 @@ def _what_comes_back(
     console.print(
         f"reconciliation again, as its schedule would run it: {later.silent_settled} of {later.silent_asked} "
         "silent SMS settled (the fallbacks' callbacks that never came)",
+        markup=False,
+    )
+
+
+def _letters_come_back(demo: _Demo) -> None:
+    """The print vendor's file: every letter of the sealed batches mailed, and a few returned."""
+    letters = demo.var_dir / "letters"
+    references = []
+    for manifest in sorted((letters / "batches").glob("*/manifest.csv")):
+        with manifest.open(encoding="utf-8", newline="") as handle:
+            references += [row["reference"] for row in csv.DictReader(handle)]
+    if not references:
+        return
+    vendor = letters / "vendor-mailed-returned.csv"
+    with vendor.open("w", encoding="utf-8", newline="") as handle:
+        out = csv.writer(handle)
+        out.writerow(["reference", "status", "date", "reason"])
+        today = utcnow().date().isoformat()
+        out.writerows([ref, "mailed", today, ""] for ref in references)
+        out.writerows([ref, "returned", today, "addressee unknown"] for ref in references[:RETURNED])
+    done = apply_vendor_file(demo.store, vendor, actor=COMMS)
+    demo.console.print(
+        f"{len(references)} letters in {letters / 'batches'} (merged PDFs, manifest, SHA256SUMS); "
+        f"the print vendor's file {vendor}: {done.summary()}",
         markup=False,
     )
 
@@ -379,6 +412,7 @@ def _summary(
         # Taken by the provider (our SMTP server, the Twilio stand-in), whatever became of them after.
         "emails_accepted": taken.get("email", 0),
         "sms_accepted": taken.get("sms", 0),
+        "letters_accepted": taken.get("letter", 0),
         "eml_files": eml_files,
         "smtp_messages_received": runs["smtp_received"],
         "twilio_messages_received": runs["sms_received"],

@@ -34,6 +34,7 @@ from notifier.errors import CampaignStateError, InputError
 from notifier.models import Channel
 from notifier.notices.content import load_content
 from notifier.notices.incidents import Incident, parse_incident
+from notifier.notices.letters import LAYOUTS_FILE
 from notifier.notices.lint import Finding, Linter
 from notifier.notices.render import CHANNEL_PARTS, NOTICES, PARTS
 from notifier.store import Store
@@ -150,14 +151,16 @@ def piece_files(templates_dir: Path, piece: Piece) -> list[Path]:
     channel = Channel(piece.channel)
     content = load_content(templates_dir)
     names = [f"{piece.notice}/{PARTS[part]}" for part in CHANNEL_PARTS[channel]]
-    if channel is Channel.EMAIL and piece.profile in content.profiles:
+    kinds = {Channel.EMAIL: ("txt", "html"), Channel.LETTER: ("html",)}.get(channel, ())
+    if kinds and piece.profile in content.profiles:
         # Blocks are included by name from data (content.toml), which Jinja2 cannot see statically.
         names += [
-            f"blocks/{block}.{kind}.j2"
-            for block in content.profiles[piece.profile].blocks
-            for kind in ("txt", "html")
+            f"blocks/{block}.{kind}.j2" for block in content.profiles[piece.profile].blocks for kind in kinds
         ]
-    return _template_files(templates_dir, names)
+    files = _template_files(templates_dir, names)
+    if channel is Channel.LETTER:
+        files.append(templates_dir / LAYOUTS_FILE)  # where the address sits, on which paper
+    return files
 
 
 def content_hash(templates_dir: Path, locales_dir: Path, incident: Incident, piece: Piece) -> str:

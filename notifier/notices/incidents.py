@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Collection, Mapping
@@ -128,6 +129,10 @@ class Incident:
     what_is_new: Localized | None
     discovered_how: Localized | None  # how it was discovered (Vietnam's Decree 356 asks for it)
     facts: Mapping[str, Any]
+    # Where letters come from and are returned to (company.return_address), and the company's country
+    # (company.country): a letter to the same country carries no country line.
+    return_address: tuple[str, ...] = ()
+    country: str | None = None
     # Bookkeeping for the deadlines (BOOKKEEPING): never printed in a notice.
     determined_at: datetime | None = None
     law_enforcement_hold: LawEnforcementHold | None = None
@@ -230,8 +235,32 @@ class _Reader:
             what_is_new=self.localized("what_is_new", update),
             discovered_how=self.localized("discovered_how"),
             facts=dict(f),
+            return_address=self.return_address(company),
+            country=self.country(company),
         )
         return incident
+
+    def return_address(self, company: Mapping[str, Any]) -> tuple[str, ...]:
+        lines = company.get("return_address")
+        if lines is None:
+            return ()
+        if (
+            not isinstance(lines, list)
+            or not 1 <= len(lines) <= 6
+            or not all(isinstance(x, str) and x.strip() and len(x) <= 80 for x in lines)
+        ):
+            self.problems.append("company.return_address: 1 to 6 lines of text (each at most 80 characters)")
+            return ()
+        return tuple(" ".join(x.split()) for x in lines)
+
+    def country(self, company: Mapping[str, Any]) -> str | None:
+        value = company.get("country")
+        if value is None:
+            return None
+        if not isinstance(value, str) or not re.fullmatch(r"[A-Z]{2}", value):
+            self.problems.append(f"company.country {str(value)[:20]!r}: an ISO 3166 country code such as US")
+            return None
+        return value
 
     def bookkeeping(
         self, incident: Incident, regimes: Collection[str] | None, obligations: Collection[str] | None

@@ -42,7 +42,7 @@ from notifier.errors import RenderError
 from notifier.notices.content import ContentModel, Profile, load_content
 from notifier.notices.incidents import Incident
 from notifier.notices.lint_rules import Policy, check_parts
-from notifier.notices.render import NOTICES, PARTS, Renderer
+from notifier.notices.render import NOTICES, PART_CHANNEL, PARTS, Renderer
 
 __all__ = ["Finding", "LintPolicy", "Linter", "missing_texts", "sample_incident"]
 
@@ -261,7 +261,7 @@ class Linter:
                 )
             except RenderError as exc:
                 file = str(exc).split(" ")[0]
-                channel = "sms" if "sms" in file else "email"
+                channel = next((c for part, c in PART_CHANNEL.items() if PARTS[part] in file), None)
                 findings.append(
                     Finding(
                         "error",
@@ -289,7 +289,7 @@ class Linter:
                     p.rule,
                     notice,
                     locale,
-                    "sms" if p.part == "sms" else "email",
+                    PART_CHANNEL[p.part],
                     profile.name,
                     str(self.templates_dir / notice / PARTS[p.part]),
                     f"{p.message} ({facts})",
@@ -330,10 +330,11 @@ class Linter:
         except RenderError:
             return []  # reported by the render rule
         problems = []
-        if "<script>" in parts.html:
-            problems.append(
-                ("html", "a customer's name reaches the HTML unescaped (is autoescape on for it?)")
-            )
+        for part in ("html", "letter"):
+            if "<script>" in getattr(parts, part):
+                problems.append(
+                    (part, "a customer's name reaches the HTML unescaped (is autoescape on for it?)")
+                )
         if "<script>" in parts.subject or "\n" in parts.subject or "\n" in parts.sms:
             problems.append(
                 ("subject", "customer data reaches the subject or SMS with markup or line breaks")
@@ -344,7 +345,7 @@ class Linter:
                 "escaping",
                 notice,
                 locale,
-                "sms" if part == "sms" else "email",
+                PART_CHANNEL[part],
                 profile.name,
                 str(self.templates_dir / notice / PARTS[part]),
                 message,

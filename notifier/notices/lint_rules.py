@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from notifier.notices.content import ContentModel, Profile
 from notifier.notices.incidents import Incident
+from notifier.notices.letters import RECIPIENT_SLOT, REFERENCE_SLOT
 from notifier.notices.render import NoticeParts
 from notifier.notices.segments import segment_info
 
@@ -19,6 +20,8 @@ _URL = re.compile(r"(?:https?://|www\.)[^\s<>\"')]+", re.IGNORECASE)
 _FONT_PX = re.compile(r"font-size:\s*([\d.]+)(px|pt)", re.IGNORECASE)
 _FORBIDDEN_HTML = re.compile(r"<img\b|<script\b|<link\b|@import|url\(|<iframe\b|<object\b", re.IGNORECASE)
 _BLOCK = re.compile(r'data-block="([a-z0-9_]+)"')
+# The letter fonts' @font-face rules (file: URLs that notices/letters.py alone serves to WeasyPrint).
+_FONT_FACES = re.compile(r"@font-face\s*\{[^}]*\}", re.IGNORECASE)
 _TOLL_FREE = re.compile(r"^\+?1[\s-]?\(?8(00|33|44|55|66|77|88)\)?")
 
 
@@ -58,6 +61,7 @@ def check_parts(
         *_subject(parts, policy),
         *_sms(parts, profile, policy),
         *_html(parts, policy),
+        *_letter(parts, incident),
         *_blocks(parts, profile, incident, content),
         *_profile_rules(parts, profile, incident),
     ]
@@ -68,9 +72,10 @@ def _sections(parts: NoticeParts, profile: Profile, headings: list[str]) -> Iter
     if title:
         if not parts.text.startswith(title):
             yield Problem("sections", "text", f"the title {title!r} must open the notice")
-        if f">{title}<" not in parts.html:
-            yield Problem("sections", "html", f"the title {title!r} must be shown")
-    for part in ("text", "html"):
+        for part in ("html", "letter"):
+            if f">{title}<" not in getattr(parts, part):
+                yield Problem("sections", part, f"the title {title!r} must be shown")
+    for part in ("text", "html", "letter"):
         body = getattr(parts, part)
         marker = "== {}" if part == "text" else ">{}"
         positions = [body.find(marker.format(h)) for h in headings]
@@ -92,9 +97,9 @@ def _sections(parts: NoticeParts, profile: Profile, headings: list[str]) -> Iter
 
 
 def _links_and_words(parts: NoticeParts, policy: Policy) -> Iterator[Problem]:
-    for part in ("subject", "text", "html", "sms"):
+    for part in ("subject", "text", "html", "sms", "letter"):
         text = getattr(parts, part)
-        for found in _URL.findall(text):
+        for found in _URL.findall(_FONT_FACES.sub("", text)):
             url = found.rstrip(".,;:")
             host = (urlsplit(url).hostname or "").lower()
             if not url.lower().startswith("https://"):
@@ -136,12 +141,28 @@ def _sms(parts: NoticeParts, profile: Profile, policy: Policy) -> Iterator[Probl
 
 
 def _html(parts: NoticeParts, policy: Policy) -> Iterator[Problem]:
-    if _FORBIDDEN_HTML.search(parts.html):
-        yield Problem("html", "html", "images, scripts, external resources or frames are not allowed")
-    for size, unit in _FONT_PX.findall(parts.html):
-        px = float(size) * (4 / 3 if unit.lower() == "pt" else 1)
-        if px < policy.min_font_px:
-            yield Problem("html", "html", f"font-size {size}{unit} is below 10 pt")
+    for part in ("html", "letter"):
+        # A letter's only resources are its fonts, named by the layout (notices/letters.py), nothing else.
+        html = _FONT_FACES.sub("", getattr(parts, part)) if part == "letter" else parts.html
+        if _FORBIDDEN_HTML.search(html):
+            yield Problem("html", part, "images, scripts, external resources or frames are not allowed")
+        for size, unit in _FONT_PX.findall(html):
+            px = float(size) * (4 / 3 if unit.lower() == "pt" else 1)
+            if px < policy.min_font_px:
+                yield Problem("html", part, f"font-size {size}{unit} is below 10 pt")
+
+
+def _letter(parts: NoticeParts, incident: Incident) -> Iterator[Problem]:
+    """What makes a letter a letter: where it comes back to, whom it goes to, and its reference."""
+    if not incident.return_address:
+        yield Problem(
+            "letter", "letter", "no return address: give the incident's company.return_address (its lines)"
+        )
+    for slot, what in ((RECIPIENT_SLOT, "the recipient's address"), (REFERENCE_SLOT, "the reference")):
+        if parts.letter.count(slot) < 1:
+            yield Problem(
+                "letter", "letter", f"the letter does not show {what} (letter.recipient / .reference)"
+            )
 
 
 def _blocks(
@@ -151,14 +172,15 @@ def _blocks(
     Russian reader, New York's agencies only New Yorkers; seen in the HTML's markers and in the text."""
     flags = {"law_enforcement_delay": incident.law_enforcement_delay, "offers": bool(incident.offers)}
     expected = {b.name for b in content.blocks_for(profile, incident.data_categories, flags)}
-    shown = set(_BLOCK.findall(parts.html))
-    for name in sorted(expected - shown):
-        yield Problem(
-            "blocks", "html", f"the {profile.name} profile requires the {name} block here; it is missing"
-        )
-    for name in sorted(shown - expected):
-        why = "here: its condition does not hold" if name in profile.blocks else f"{profile.name} readers"
-        yield Problem("blocks", "html", f"the {name} block must not reach {why}")
+    for part in ("html", "letter"):
+        shown = set(_BLOCK.findall(getattr(parts, part)))
+        for name in sorted(expected - shown):
+            yield Problem(
+                "blocks", part, f"the {profile.name} profile requires the {name} block here; it is missing"
+            )
+        for name in sorted(shown - expected):
+            why = "here: its condition does not hold" if name in profile.blocks else f"{profile.name} readers"
+            yield Problem("blocks", part, f"the {name} block must not reach {why}")
     text = parts.text.lower()
     for name, block in content.blocks.items():
         present = [e for e in block.evidence if e.lower() in text]

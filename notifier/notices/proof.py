@@ -12,9 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from notifier.channels.email import build_message
+from notifier.errors import RenderError
 from notifier.models import Channel
 from notifier.notices.approval import PieceStatus
 from notifier.notices.incidents import Incident
+from notifier.notices.letters import letter_pdf, personalized
 from notifier.notices.lint import Finding, Linter, sample_incident
 from notifier.notices.render import NOTICES, NoticeParts
 from notifier.notices.segments import SegmentInfo, segment_info
@@ -29,6 +31,14 @@ SAMPLE_CONTACT = {
 }
 
 
+# The envelope of the sample reader's letter, per language (as audience/postal.py lays them out).
+SAMPLE_ADDRESS = {
+    "en": ["1600 Amphitheatre Pkwy", "MOUNTAIN VIEW, CA 94043"],
+    "ru": ["УЛ. ТВЕРСКАЯ, Д. 7, КВ. 5", "МОСКВА", "125009", "RUSSIAN FEDERATION"],
+    "vi": ["12 Hàng Bạc", "Phường Hàng Bạc", "Quận Hoàn Kiếm", "Thành phố Hà Nội", "VIET NAM"],
+}
+
+
 @dataclass(frozen=True, slots=True)
 class _Card:
     locale: str
@@ -37,6 +47,20 @@ class _Card:
     eml: str  # relative to the page
     approvals: list[PieceStatus]
     findings: list[Finding]
+    letter: str | None = None  # the letter's PDF, relative to the page (when letters are proofed)
+
+
+def _letter(out_dir: Path, parts: NoticeParts, name: str) -> str | None:
+    """The sample reader's letter as printed (None when it cannot be laid out: lint says why)."""
+    lines = SAMPLE_ADDRESS.get(parts.locale.split("_", maxsplit=1)[0], SAMPLE_ADDRESS["en"])
+    try:
+        pdf = letter_pdf(personalized(parts.letter, address_lines=lines, reference="SAMPLE-1"))
+    except RenderError:
+        return None
+    path = out_dir / "letters" / f"{name}.pdf"
+    path.parent.mkdir(exist_ok=True)
+    path.write_bytes(pdf)
+    return str(path.relative_to(out_dir))
 
 
 def write_proofs(
@@ -46,9 +70,11 @@ def write_proofs(
     *,
     which: str = "complete",
     incident: Incident | None = None,
+    letters: bool = True,
 ) -> list[Path]:
-    """Write ``<notice>.html`` proof pages and ``eml/*.eml`` files into ``out_dir``; returns the pages.
-    With ``incident`` (a recorded one) its facts are proofed, else the ``which`` sample's."""
+    """Write ``<notice>.html`` proof pages, ``eml/*.eml`` files and (with ``letters``) each letter's PDF
+    as printed, ``letters/*.pdf``, into ``out_dir``; returns the pages. With ``incident`` (a recorded
+    one) its facts are proofed, else the ``which`` sample's."""
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "eml").mkdir(exist_ok=True)
     by_piece = {(s.piece.notice, s.piece.locale, s.piece.channel, s.piece.profile): s for s in statuses}
@@ -90,10 +116,19 @@ def write_proofs(
                     and f.locale in (locale, "*")
                     and f.profile in (profile, None)
                 ]
-                approvals = [s for c in ("email", "sms") if (s := by_piece.get((notice, locale, c, profile)))]
+                approvals = [
+                    s for c in ("email", "sms", "letter") if (s := by_piece.get((notice, locale, c, profile)))
+                ]
+                letter = _letter(out_dir, parts, f"{notice}-{locale}-{profile}") if letters else None
                 cards.append(
                     _Card(
-                        locale, parts, segment_info(parts.sms), str(eml.relative_to(out_dir)), approvals, mine
+                        locale,
+                        parts,
+                        segment_info(parts.sms),
+                        str(eml.relative_to(out_dir)),
+                        approvals,
+                        mine,
+                        letter,
                     )
                 )
             sections.append((profile, cards))

@@ -25,11 +25,13 @@ from notifier.notices.content import ContentModel, Profile, load_content
 from notifier.notices.context import Reader, notice_context
 from notifier.notices.i18n import available_locales, load_translations, resolve_locale
 from notifier.notices.incidents import Incident
+from notifier.notices.letters import RECIPIENT_SLOT, REFERENCE_SLOT, load_layouts
 
 __all__ = [
     "CHANNEL_PARTS",
     "NOTICES",
     "PARTS",
+    "PART_CHANNEL",
     "UPDATE_NOTICES",
     "NoticeCache",
     "NoticeParts",
@@ -38,9 +40,27 @@ __all__ = [
     "renderer_for",
 ]
 
-PARTS = {"subject": "subject.txt.j2", "text": "body.txt.j2", "html": "body.html.j2", "sms": "sms.txt.j2"}
+PARTS = {
+    "subject": "subject.txt.j2",
+    "text": "body.txt.j2",
+    "html": "body.html.j2",
+    "sms": "sms.txt.j2",
+    "letter": "letter.html.j2",
+}
 ALL_PARTS = tuple(PARTS)
-CHANNEL_PARTS = {Channel.EMAIL: ("subject", "text", "html"), Channel.SMS: ("sms",)}
+CHANNEL_PARTS = {
+    Channel.EMAIL: ("subject", "text", "html"),
+    Channel.SMS: ("sms",),
+    Channel.LETTER: ("subject", "letter"),
+}
+# The channel each part is sent on (None: more than one, so a problem in it concerns them all).
+PART_CHANNEL: dict[str, str | None] = {
+    "subject": None,
+    "text": "email",
+    "html": "email",
+    "sms": "sms",
+    "letter": "letter",
+}
 NOTICES = ("breach_notice", "breach_update")
 # Notices that follow up on one already sent: a customer may get several; of any other, one per incident.
 UPDATE_NOTICES = frozenset({"breach_update"})
@@ -58,9 +78,11 @@ class NoticeParts:
     text: str
     html: str
     sms: str
+    letter: str = ""  # the letter's HTML, with RECIPIENT_SLOT and REFERENCE_SLOT still in it
 
     def message(self, channel: Channel, *, to: str, name: str) -> RenderedMessage:
-        """What ``channel`` sends to ``to`` (an address or an E.164 number); ``name`` is the display name."""
+        """What ``channel`` sends to ``to`` (an address or an E.164 number); ``name`` is the display name.
+        A letter's PDF is made per person by ``sending.pipeline.compose``."""
         if channel is Channel.EMAIL:
             return RenderedMessage(
                 channel=channel,
@@ -70,6 +92,15 @@ class NoticeParts:
                 body_html=self.html,
                 locale=self.locale,
                 headers={"display_name": name},
+            )
+        if channel is Channel.LETTER:
+            return RenderedMessage(
+                channel=channel,
+                to=to,
+                subject=self.subject,
+                body_text="",
+                body_html=self.letter,
+                locale=self.locale,
             )
         return RenderedMessage(channel=channel, to=to, body_text=self.sms, locale=self.locale)
 
@@ -172,6 +203,7 @@ class Renderer:
             raise RenderError(f"{self.notice} [{notice_locale}]: cannot build the notice: {exc!r}") from exc
         context["customer_name"] = clean_name(name)  # "" for a nameless reader: the salutation has no name
         context["subject"] = ""
+        context["letter"] = self._letter_context(incident, reader.jurisdiction)
         out = dict.fromkeys(PARTS, "")
         for part in ("subject", *[p for p in parts if p != "subject"]):
             out[part] = self._part(env, part, context, notice_locale)
@@ -184,7 +216,19 @@ class Renderer:
             text=out["text"],
             html=out["html"],
             sms=" ".join(out["sms"].split()),
+            letter=out["letter"],
         )
+
+    def _letter_context(self, incident: Incident, jurisdiction: str | None) -> dict[str, Any]:
+        """What the letter template needs: the layout of the reader's country (paper, envelope window,
+        fonts), the return address, and the slots of the recipient's address and the reference."""
+        country = (jurisdiction or "").split("-", maxsplit=1)[0]
+        return {
+            **load_layouts(self.templates_dir).for_country(country).as_context(),
+            "return_address": list(incident.return_address),
+            "recipient": RECIPIENT_SLOT,
+            "reference": REFERENCE_SLOT,
+        }
 
     def profile_of(self, incident: Incident, jurisdiction: str | None, profile: str | None = None) -> Profile:
         """The profile a reader gets: named, or the one their jurisdiction and the leaked data call for."""
@@ -278,4 +322,5 @@ class NoticeCache:
             text=group.text.replace(NAME_SLOT, reader),
             html=group.html.replace(NAME_SLOT, escaped),
             sms=group.sms.replace(NAME_SLOT, reader),
+            letter=group.letter.replace(NAME_SLOT, escaped),
         )

@@ -192,7 +192,13 @@ def _story(store: Store, customer: Any, reveal: bool) -> CustomerStory:
                 jurisdiction=row.jurisdiction,
                 channel_plan=row.channel_plan,
                 not_used=[
-                    f"{ch}: {r}" for ch, r in (("email", row.email_reason), ("sms", row.sms_reason)) if r
+                    f"{ch}: {r}"
+                    for ch, r in (
+                        ("email", row.email_reason),
+                        ("sms", row.sms_reason),
+                        ("letter", row.letter_reason),
+                    )
+                    if r
                 ],
                 messages=built,
                 legal_notice=_legal_notice(row.profile, row.legal_channel, row.legal_gap),

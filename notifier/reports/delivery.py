@@ -28,7 +28,7 @@ from notifier.models import OutboxState
 from notifier.notices.deadlines import incident_deadlines
 from notifier.notices.legal_channels import legal_notice_word
 from notifier.pages import render_page
-from notifier.redact import mask_email, mask_phone, mask_text
+from notifier.redact import mask_email, mask_envelope, mask_phone, mask_text
 from notifier.reports import charts
 from notifier.reports.spreadsheet import spreadsheet_safe
 from notifier.sending.campaigns import get_campaign
@@ -150,7 +150,17 @@ class DeliveryReport:
         return data
 
 
-def _contact(channel: str | None, email: str | None, phone: str | None, reveal: bool) -> str:
+def _contact(row: MessageRow, reveal: bool, *, channel: str | None = "") -> str:
+    """Where the message went (a letter: its envelope), masked unless revealed; ``channel`` None: every
+    contact the person has."""
+    email, phone = row.email, row.phone
+    channel = row.channel if channel == "" else channel
+    if channel == "letter":
+        return (
+            " / ".join((row.postal_address or "").splitlines())
+            if reveal
+            else mask_envelope(row.postal_address)
+        )
     if reveal:
         chosen = email if channel == "email" else phone if channel == "sms" else (email or phone)
         return chosen or ""
@@ -158,7 +168,8 @@ def _contact(channel: str | None, email: str | None, phone: str | None, reveal: 
         return mask_email(email)
     if channel == "sms":
         return mask_phone(phone)
-    return " / ".join(c for c in (mask_email(email), mask_phone(phone)) if c)
+    envelope = mask_envelope(row.postal_address) if row.postal_address else ""
+    return " / ".join(c for c in (mask_email(email), mask_phone(phone), envelope) if c)
 
 
 def _text(value: str | None, reveal: bool) -> str:
@@ -173,13 +184,15 @@ def _not_reached_line(rows: list[MessageRow], reveal: bool) -> NotReachedLine:
         for r in rows
         if r.channel is not None
     )
-    reasons = " / ".join(dict.fromkeys(r for r in (first.email_reason, first.sms_reason) if r))
+    reasons = " / ".join(
+        dict.fromkeys(r for r in (first.email_reason, first.sms_reason, first.letter_reason) if r)
+    )
     return NotReachedLine(
         external_id=first.external_id,
         name=first.name,
         jurisdiction=first.jurisdiction or "unknown",
         locale=first.notice_locale,
-        contact=_contact(None, first.email, first.phone, reveal),
+        contact=_contact(first, reveal, channel=None),
         why=reasons if not tried else "; ".join(t.split(" (")[0] for t in tried),
         tried=tried,
     )
@@ -314,7 +327,11 @@ def build_report(
 
 
 def _message_record(row: MessageRow, reveal: bool, reached_states: set[str]) -> dict[str, Any]:
-    reason = " / ".join(r for r in (row.email_reason, row.sms_reason) if r) if row.channel is None else ""
+    reason = (
+        " / ".join(r for r in (row.email_reason, row.sms_reason, row.letter_reason) if r)
+        if row.channel is None
+        else ""
+    )
     return {
         "external_id": row.external_id,
         "name": row.name,
@@ -322,7 +339,7 @@ def _message_record(row: MessageRow, reveal: bool, reached_states: set[str]) -> 
         "notice_locale": row.notice_locale,
         "channel_plan": row.channel_plan,
         "channel": row.channel or "",
-        "contact": _contact(row.channel, row.email, row.phone, reveal),
+        "contact": _contact(row, reveal),
         "legal_notice": legal_notice_word(row.channel, row.legal_channel, row.legal_gap),
         "state": row.state or "not reached",
         "reached": "yes" if row.state in reached_states else "no",

@@ -27,8 +27,8 @@ from typing import Any
 from notifier.clock import utcnow
 from notifier.config import Settings
 from notifier.errors import InputError
-from notifier.models import OutboxState
-from notifier.notices.approval import statuses
+from notifier.models import Channel, OutboxState
+from notifier.notices.approval import PieceStatus, statuses
 from notifier.notices.deadlines import deadline_report
 from notifier.notices.incidents import parse_incident
 from notifier.notices.legal_channels import legal_notice_word
@@ -113,9 +113,33 @@ def _ledger(rows: Iterable[LedgerRow], key: str) -> Iterable[Sequence[object]]:
             row.attempts or 0,
             "yes" if row.fallback else "",
             "yes" if row.state in reached else "no",
-            " / ".join(r for r in (row.email_reason, row.sms_reason) if r) if row.channel is None else "",
+            " / ".join(r for r in (row.email_reason, row.sms_reason, row.letter_reason) if r)
+            if row.channel is None
+            else "",
             _iso(row.updated_at),
         )
+
+
+def _notices_as_sent(
+    store: Store, settings: Settings, incident: Any, campaigns: Any, sent: Any, out_dir: Path
+) -> tuple[list[Path], list[PieceStatus]]:
+    """The notices as customers saw them, for every notice the incident's campaigns sent (letters as
+    PDFs when any was sent: laying them out takes seconds), and the approval state of their pieces."""
+    linter = Linter(settings.templates_dir, settings.locales_dir)
+    used = {c.notice for c in campaigns} or {NOTICES[0]}
+    piece_statuses = [
+        s for s in statuses(store, settings, incident, with_lint=False) if s.piece.notice in used
+    ]
+    letters = any(s.channel == Channel.LETTER.value for s in sent)
+    pages = write_proofs(linter, out_dir, piece_statuses, incident=incident, letters=letters)
+    for unused in sorted(set(NOTICES) - used):  # the proof writer renders every notice; keep the sent ones
+        (out_dir / f"{unused}.html").unlink(missing_ok=True)
+        for written in [
+            *(out_dir / "eml").glob(f"{unused}-*.eml"),
+            *(out_dir / "letters").glob(f"{unused}-*.pdf"),
+        ]:
+            written.unlink()
+    return [p for p in pages if p.exists()], piece_statuses
 
 
 def _timeline(
@@ -317,17 +341,9 @@ def write_evidence_pack(
             _ledger(q.ledger_rows(conn, [c.id for c in campaigns]), key),
         )
 
-    # The notices as customers saw them, for every notice the incident's campaigns sent.
-    linter = Linter(settings.templates_dir, settings.locales_dir)
-    used = {c.notice for c in campaigns} or {NOTICES[0]}
-    piece_statuses = [
-        s for s in statuses(store, settings, incident, with_lint=False) if s.piece.notice in used
-    ]
-    proof_pages = write_proofs(linter, out_dir / "notices", piece_statuses, incident=incident)
-    for unused in sorted(set(NOTICES) - used):  # the proof writer renders every notice; keep the sent ones
-        (out_dir / "notices" / f"{unused}.html").unlink(missing_ok=True)
-        for eml in (out_dir / "notices" / "eml").glob(f"{unused}-*.eml"):
-            eml.unlink()
+    proof_pages, piece_statuses = _notices_as_sent(
+        store, settings, incident, campaigns, sent, out_dir / "notices"
+    )
     heads = [
         {
             "chain": c.chain,

@@ -117,7 +117,8 @@ def plan_campaign(
             raise InputError(f"no incident {incident_key!r}; create it first (notifier incident create)")
         if q.campaign_by_name(conn, name) is not None:
             raise CampaignStateError(f"campaign {name!r} exists already; its manifest is frozen")
-        law = NoticeLaw.of(templates_dir, parse_incident(incident.facts, templates_dir).data_categories)
+        recorded = parse_incident(incident.facts, templates_dir)
+        law = NoticeLaw.of(templates_dir, recorded.data_categories)
         campaign_id = q.insert_campaign(
             conn,
             name=name,
@@ -146,6 +147,7 @@ def plan_campaign(
         locales=locales,
         once_per_person=notice not in UPDATE_NOTICES,
         law=law,
+        home_country=recorded.country,
     )
     try:
         result = freeze_manifest(store, campaign_id, selection, planning, progress=progress)

@@ -33,7 +33,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Coroutine
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -49,6 +49,7 @@ from notifier.errors import (
     UncertainDeliveryError,
 )
 from notifier.models import Channel, OutboxState, QuietHours, RenderedMessage
+from notifier.notices.letters import letter_pdf, personalized
 from notifier.notices.render import CHANNEL_PARTS, NoticeCache, NoticeParts
 from notifier.redact import mask_contact
 from notifier.sending.health import ProviderHealth
@@ -147,11 +148,16 @@ class Reader(Protocol):
     def time_zone(self) -> str: ...
     @property
     def jurisdiction(self) -> str | None: ...
+    @property
+    def postal_address(self) -> str | None: ...
 
 
-def compose(notices: NoticeCache, reader: Reader, channel: Channel) -> tuple[NoticeParts, RenderedMessage]:
+def compose(
+    notices: NoticeCache, reader: Reader, channel: Channel, *, token: str = ""
+) -> tuple[NoticeParts, RenderedMessage]:
     """The notice parts and the message ``channel`` sends to ``reader``: the one way a message is made,
-    for sending, proofs of a customer's notice, and test sends. Raises RenderError."""
+    for sending, proofs of a customer's notice, and test sends. A letter is laid out as its PDF here,
+    with the reader's address and ``token`` as its reference. Raises RenderError."""
     parts = notices.render(
         name=reader.name,
         locale=reader.locale,
@@ -159,6 +165,15 @@ def compose(notices: NoticeCache, reader: Reader, channel: Channel) -> tuple[Not
         jurisdiction=reader.jurisdiction,
         parts=CHANNEL_PARTS[channel],
     )
+    if channel is Channel.LETTER:
+        html = personalized(
+            parts.letter, address_lines=(reader.postal_address or "").splitlines(), reference=token
+        )
+        message = parts.message(channel, to=token, name=reader.name)
+        country = (reader.jurisdiction or "").split("-", maxsplit=1)[0]
+        return parts, replace(
+            message, body_html=html, document=letter_pdf(html), headers={"country": country}
+        )
     contact = reader.email if channel is Channel.EMAIL else reader.phone
     return parts, parts.message(channel, to=contact or "", name=reader.name)
 
@@ -334,7 +349,7 @@ class Pipeline:
     def _prepare(self, row: ClaimedRow, lease: str) -> _Ready | Outcome:
         """The row's message, or the outcome that stops it here: a render error, or quiet hours."""
         try:
-            parts, message = compose(self.notices, row, self.job.channel)
+            parts, message = compose(self.notices, row, self.job.channel, token=row.message_token)
         except Exception as exc:  # noqa: BLE001 - any failure to render fails this row only
             log.error("outbox %s: notice not rendered, not sent: %s", row.id, exc)
             return Outcome(row.id, lease, OutboxState.FAILED, handed_over=False, error=f"render error: {exc}")

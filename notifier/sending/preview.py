@@ -14,6 +14,7 @@ import uuid
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from notifier.audience.postal import envelope_lines
 from notifier.audience.selection import plan_channels
 from notifier.channels import DeliveryChannel, channel_from_settings, channel_from_url
 from notifier.channels.email import build_message
@@ -59,6 +60,7 @@ class _Version:
     eml: str | None
     status: PieceStatus | None
     problem: str | None  # not planned (and why), or a render error
+    pdf: str | None = None  # a letter's PDF, relative to the page
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +107,7 @@ def stored_readers(store: Store, settings: Settings, customers: list[str]) -> li
     readers = []
     for external_id in dict.fromkeys(customers):
         _id, record = found[external_id]
-        plan, email_reason, sms_reason = plan_channels(record, frozenset(Channel), ChannelPolicy.ALL)
+        choice = plan_channels(record, frozenset(Channel), ChannelPolicy.ALL)
         readers.append(
             ManifestReader(
                 external_id=record.external_id,
@@ -116,9 +118,13 @@ def stored_readers(store: Store, settings: Settings, customers: list[str]) -> li
                 notice_locale=resolve_locale(record.locale, locales),
                 time_zone=record.time_zone,
                 jurisdiction=record.jurisdiction,
-                channel_plan=plan.value,
-                email_reason=email_reason,
-                sms_reason=sms_reason,
+                channel_plan=choice.plan.adding(Channel.LETTER).value
+                if choice.letter_reason is None
+                else choice.plan.value,
+                email_reason=choice.email_reason,
+                sms_reason=choice.sms_reason,
+                letter_reason=choice.letter_reason,
+                postal_address="\n".join(envelope_lines(record.address)) if record.address else None,
             )
         )
     return readers
@@ -210,7 +216,11 @@ def write_customer_proofs(
 
 def _planned(reader: ManifestReader, channel: Channel) -> str | None:
     """Why the campaign does not send ``channel`` to this customer, or None if it does."""
-    reason = reader.email_reason if channel is Channel.EMAIL else reader.sms_reason
+    reason = {
+        Channel.EMAIL: reader.email_reason,
+        Channel.SMS: reader.sms_reason,
+        Channel.LETTER: reader.letter_reason,
+    }[channel]
     return None if reason is None else f"not sent: {reason}"
 
 
@@ -223,10 +233,19 @@ def _version(
     email_url: str | None,
 ) -> _Version:
     not_planned = _planned(reader, channel)
+    if channel is Channel.LETTER and not reader.postal_address:
+        return _Version(channel.value, None, None, None, status, not_planned or "not sent: no_address")
     try:
-        parts, message = compose(notices, reader, channel)
+        parts, message = compose(notices, reader, channel, token=f"PROOF-{_safe(reader.external_id)[:50]}")
     except RenderError as exc:
         return _Version(channel.value, None, None, None, status, f"does not render: {exc}")
+    if channel is Channel.LETTER and message.document is not None:
+        pdf_path = out_dir / "letters" / f"{_safe(reader.external_id)}-letter.pdf"
+        pdf_path.parent.mkdir(parents=True, exist_ok=True)
+        pdf_path.write_bytes(message.document)
+        return _Version(
+            channel.value, parts, None, None, status, not_planned, str(pdf_path.relative_to(out_dir))
+        )
     eml = None
     if channel is Channel.EMAIL and not_planned is None:
         eml_path = out_dir / "eml" / f"{_safe(reader.external_id)}-email.eml"
@@ -285,6 +304,7 @@ class _Seed:
     locale: str
     time_zone: str
     jurisdiction: str | None
+    postal_address: str | None = None  # seeds get email and SMS only: a letter cannot be test-sent
 
 
 def send_to_seeds(
@@ -310,6 +330,8 @@ def send_to_seeds(
         {
             (locale, Channel(channel), content.profile_for(jurisdiction, incident.data_categories).name)
             for locale, channel, jurisdiction in groups
+            if channel
+            != Channel.LETTER.value  # a letter is proofed as a PDF, never test-sent (no seed address)
         }
     )
     if not versions:

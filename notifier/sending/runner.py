@@ -265,11 +265,7 @@ def drain(
 
 def _providers_down(store: Store, settings: Settings, channels: frozenset[Channel]) -> list[str]:
     """The provider accounts of ``channels`` that cannot be reached now (with their last error)."""
-    accounts = {
-        settings.channel(c).account
-        for c in channels
-        if (settings.email if c is Channel.EMAIL else settings.sms)
-    }
+    accounts = {settings.channel(c).account for c in channels if settings.configured(c)}
     with store.connect() as conn:
         return [f"{h.account} ({h.last_error})" for h in q.providers_down(conn) if h.account in accounts]
 

@@ -69,6 +69,7 @@ class ClaimedRow(_FromRow):
     locale: str
     time_zone: str
     jurisdiction: str | None
+    postal_address: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +174,8 @@ class ManifestReader(_FromRow):
     channel_plan: str
     email_reason: str | None
     sms_reason: str | None
+    letter_reason: str | None
+    postal_address: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,11 +290,13 @@ class MessageRow(_FromRow):
     name: str
     email: str | None
     phone: str | None
+    postal_address: str | None
     notice_locale: str
     jurisdiction: str | None
     channel_plan: str
     email_reason: str | None
     sms_reason: str | None
+    letter_reason: str | None
     legal_channel: str | None
     legal_gap: str | None
     channel: str | None
@@ -317,6 +322,7 @@ class LedgerRow(_FromRow):
     channel_plan: str
     email_reason: str | None
     sms_reason: str | None
+    letter_reason: str | None
     legal_channel: str | None
     legal_gap: str | None
     channel: str | None

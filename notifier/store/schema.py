@@ -219,9 +219,12 @@ manifest = Table(
     Column("notice_locale", String(35), nullable=False),  # the catalog the notice is written in
     Column("time_zone", String(64), nullable=False),
     Column("jurisdiction", String(16)),
-    Column("channel_plan", String(8), nullable=False),
+    Column("channel_plan", String(16), nullable=False),
     Column("email_reason", String(32)),  # why email is not used (NULL when it is)
     Column("sms_reason", String(32)),
+    Column("letter_reason", String(32)),
+    # The envelope's lines after the name, as the country's post wants them (audience/postal.py).
+    Column("postal_address", Text),
     # The notice in law (notices/legal_channels.py): the jurisdiction profile, the channels the law accepts
     # for this person ("email,letter"), the one of them the campaign sends, or why there is none.
     Column("profile", String(32)),
@@ -233,6 +236,7 @@ manifest = Table(
     _one_of("channel_plan", ChannelPlan),
     _one_of("email_reason", UnreachableReason, nullable=True),
     _one_of("sms_reason", UnreachableReason, nullable=True),
+    _one_of("letter_reason", UnreachableReason, nullable=True),
     _one_of("legal_channel", Channel, nullable=True),
     _one_of("legal_gap", LegalGap, nullable=True),
     Index(None, "campaign_id", "email_key"),

@@ -7,6 +7,7 @@ from __future__ import annotations
 import secrets
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -18,14 +19,17 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from notifier.accounts.permissions import Action
+from notifier.audience.postal import envelope_lines
 from notifier.clock import utcnow
 from notifier.config import Settings
 from notifier.console.web import Console, render, require, see_other, with_form
-from notifier.errors import InputError
+from notifier.errors import InputError, RenderError
 from notifier.notices.approval import Piece, approve, pieces, snapshot, statuses
 from notifier.notices.diffs import DiffSection, diff_snapshots
 from notifier.notices.incidents import Incident
+from notifier.notices.letters import letter_pdf, personalized
 from notifier.notices.lint import Finding, Linter
+from notifier.notices.proof import SAMPLE_ADDRESS
 from notifier.notices.records import incident_by_key
 from notifier.notices.render import NoticeParts
 from notifier.notices.segments import segment_info
@@ -45,6 +49,7 @@ class Reader:
     name: str
     time_zone: str
     label: str
+    address: tuple[str, ...] = ()  # the envelope's lines after the name (a letter), if the store has them
 
 
 class _Readers:
@@ -76,9 +81,8 @@ def routes(console: Console) -> list[BaseRoute]:
     def piece_of(request: Request) -> Piece:
         p = request.path_params
         incident = incident_by_key(console.store, settings, p["key"])
-        known = pieces(settings, incident)
         piece = Piece(incident.key, p["notice"], p["locale"], p["channel"], p["profile"])
-        if piece not in known:
+        if piece not in pieces(settings, incident):
             raise HTTPException(404, "no such notice piece for this incident")
         return piece
 
@@ -98,9 +102,7 @@ def routes(console: Console) -> list[BaseRoute]:
         require(request, Action.NOTICE_REVIEW)
         incident = incident_by_key(console.store, settings, request.path_params["key"])
         found = statuses(console.store, settings, incident)
-        counts: dict[str, int] = {}
-        for status in found:
-            counts[status.state] = counts.get(status.state, 0) + 1
+        counts = dict(Counter(status.state for status in found))
         return render(request, "legal/matrix.html.j2", incident=incident, statuses=found, counts=counts)
 
     def piece_page(request: Request) -> Response:
@@ -114,7 +116,7 @@ def routes(console: Console) -> list[BaseRoute]:
             found = q.customers_matching(conn, external_id=external_id)
         if not found:
             raise InputError("no customer with that id in the store")
-        reader = Reader(found[0].name, found[0].time_zone, f"customer {found[0].external_id}")
+        reader = _reader_of(console, found[0].external_id, found[0].name, found[0].time_zone)
         with store.begin() as conn:
             q.audit(
                 conn,
@@ -150,8 +152,11 @@ def routes(console: Console) -> list[BaseRoute]:
 
     def preview(request: Request) -> Response:
         require(request, Action.NOTICE_REVIEW)
-        parts = rendered(piece_of(request), readers.get(request.query_params.get("reader", "")))
-        return HTMLResponse(parts.html)
+        piece, reader = piece_of(request), readers.get(request.query_params.get("reader", ""))
+        if piece.channel != "letter":
+            return HTMLResponse(rendered(piece, reader).html)
+        as_pdf = request.query_params.get("as") == "pdf"
+        return _letter_preview(piece, rendered(piece, reader), reader, as_pdf=as_pdf)
 
     def decide(request: Request, form: FormData) -> Response:
         user = require(request, Action.NOTICE_DECIDE)
@@ -183,6 +188,35 @@ def routes(console: Console) -> list[BaseRoute]:
         Route(piece_path + "/reader", with_form(as_customer), methods=["POST"]),
         Route("/preview/{key}/{notice}/{locale}/{channel}/{profile}", preview, methods=["GET"]),
     ]
+
+
+def _reader_of(console: Console, external_id: str, name: str, time_zone: str) -> Reader:
+    """A customer as a piece is shown for them: their name, time zone and, for a letter, their envelope."""
+    with console.store.connect() as conn:
+        _id, record = q.customers_by_external_ids(conn, [external_id])[external_id]
+    address = tuple(envelope_lines(record.address)) if record.address and not record.address_problem else ()
+    return Reader(name, time_zone, f"customer {external_id}", address)
+
+
+def _letter_preview(piece: Piece, parts: NoticeParts, reader: Reader | None, *, as_pdf: bool) -> Response:
+    """A letter piece as printed: for the chosen customer's envelope, else a sample address; the PDF, or
+    its HTML for the page's frame."""
+    lines = (
+        list(reader.address)
+        if reader and reader.address
+        else SAMPLE_ADDRESS.get(piece.locale, SAMPLE_ADDRESS["en"])
+    )
+    letter = personalized(parts.letter, address_lines=lines, reference="PROOF")
+    if not as_pdf:
+        return HTMLResponse(letter)
+    try:
+        pdf = letter_pdf(letter)
+    except RenderError as exc:
+        raise InputError(f"the letter cannot be laid out: {exc}") from None
+    name = f"{piece.notice}-{piece.locale}-{piece.profile}-letter.pdf"
+    return Response(
+        pdf, media_type="application/pdf", headers={"Content-Disposition": f'inline; filename="{name}"'}
+    )
 
 
 def _findings(settings: Settings, incident: Incident, piece: Piece) -> list[Finding]:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import (
@@ -175,16 +176,16 @@ def insert_manifest_rows(conn: Connection, rows: Sequence[dict[str, Any]]) -> No
 
 
 def _drop_duplicate_contact(
-    conn: Connection, campaign_id: int, column: str, reason: UnreachableReason, other_channel: ChannelPlan
+    conn: Connection, campaign_id: int, column: str, reason: UnreachableReason, channel: Channel
 ) -> None:
     """Remove ``column``'s channel from every row whose contact an earlier row of the campaign already has.
 
-    A row planned for both channels keeps ``other_channel``; a single-channel row becomes ``none``.
-    Done in SQL (correlated EXISTS on the (campaign_id, contact) index) so that deduplicating a million
-    contacts needs no million-entry set in memory."""
+    The row keeps its other channels; a row with no other becomes ``none``. Done in SQL (correlated
+    EXISTS on the (campaign_id, contact) index) so that deduplicating a million contacts needs no
+    million-entry set in memory."""
     earlier = manifest.alias("earlier")
     contact = manifest.c[column]
-    reason_col = "email_reason" if column == "email_key" else "sms_reason"
+    reason_col = _REASON_COLUMN[channel]
     duplicate = (
         select(literal(1))
         .where(
@@ -203,25 +204,80 @@ def _drop_duplicate_contact(
             manifest.c[reason_col].is_(None),
             duplicate,
         )
-        .values(
-            {
-                reason_col: reason.value,
-                "channel_plan": case(
-                    (manifest.c.channel_plan == ChannelPlan.BOTH.value, other_channel.value),
-                    else_=ChannelPlan.NONE.value,
-                ),
-            }
-        )
+        .values({reason_col: reason.value, "channel_plan": _plan_changed(lambda p: p.without(channel))})
     )
+
+
+_REASON_COLUMN = {Channel.EMAIL: "email_reason", Channel.SMS: "sms_reason", Channel.LETTER: "letter_reason"}
+
+
+def _plan_changed(change: Callable[[ChannelPlan], ChannelPlan]) -> Any:
+    """SQL for the manifest's channel plan changed by ``change`` (a CASE over every plan)."""
+    return case(
+        *((manifest.c.channel_plan == p.value, change(p).value) for p in ChannelPlan if change(p) is not p),
+        else_=manifest.c.channel_plan,
+    )
+
+
+def _accepts(channel: Channel) -> Any:
+    """Whether the law accepts ``channel`` as the row's notice (its ``legal_options``)."""
+    options = literal(",") + func.coalesce(manifest.c.legal_options, "") + literal(",")
+    return options.like(f"%,{channel.value},%")
+
+
+def _planned(channel: Channel) -> Any:
+    return manifest.c.channel_plan.in_([p.value for p in ChannelPlan.including(channel)])
 
 
 def mark_duplicate_contacts(conn: Connection, campaign_id: int) -> None:
     """One notice per email address and per phone number within a campaign (first customer wins)."""
     # Addresses that differ only in case are one mailbox (email_key is the address lower-cased).
-    _drop_duplicate_contact(
-        conn, campaign_id, "email_key", UnreachableReason.DUPLICATE_EMAIL, ChannelPlan.SMS
+    _drop_duplicate_contact(conn, campaign_id, "email_key", UnreachableReason.DUPLICATE_EMAIL, Channel.EMAIL)
+    _drop_duplicate_contact(conn, campaign_id, "phone", UnreachableReason.DUPLICATE_PHONE, Channel.SMS)
+
+
+def plan_letters(conn: Connection, campaign_id: int) -> None:
+    """Once duplicates and earlier notices are settled: a channel the policy set aside that is the
+    person's notice in law is sent after all; then a letter for each person who can get one
+    (``letter_reason`` NULL) when no email or SMS planned for them is their notice in law (the letter is,
+    or nothing else the law accepts reaches them); every other possible letter is left out by policy
+    (it costs paper and postage, and is no more notice than what they get)."""
+    m = manifest.c
+    direct = (Channel.EMAIL, Channel.SMS)
+
+    def notified() -> Any:
+        return or_(*(and_(_planned(c), _accepts(c)) for c in direct))
+
+    # First, a channel the policy set aside (sms-first, email-first) comes back when it is the one the
+    # law accepts and nothing planned is: a US reader with e-sign consent gets the email, not a letter.
+    for channel in direct:
+        reason = m[_REASON_COLUMN[channel]]
+        conn.execute(
+            update(manifest)
+            .where(
+                m.campaign_id == campaign_id,
+                reason == UnreachableReason.POLICY.value,
+                _accepts(channel),
+                ~notified(),
+            )
+            .values(
+                {
+                    _REASON_COLUMN[channel]: None,
+                    "channel_plan": _plan_changed(partial(ChannelPlan.adding, channel=channel)),
+                }
+            )
+        )
+    possible = and_(m.campaign_id == campaign_id, m.letter_reason.is_(None))
+    conn.execute(
+        update(manifest)
+        .where(possible, ~notified())
+        .values(channel_plan=_plan_changed(lambda p: p.adding(Channel.LETTER)))
     )
-    _drop_duplicate_contact(conn, campaign_id, "phone", UnreachableReason.DUPLICATE_PHONE, ChannelPlan.EMAIL)
+    conn.execute(
+        update(manifest)
+        .where(possible, ~_planned(Channel.LETTER))
+        .values(letter_reason=UnreachableReason.POLICY.value)
+    )
 
 
 def settle_legal_channels(conn: Connection, campaign_id: int, order: Sequence[Channel]) -> None:
@@ -257,8 +313,11 @@ def settle_legal_channels(conn: Connection, campaign_id: int, order: Sequence[Ch
         .values(
             legal_gap=case(
                 (m.customer_id.is_(None), LegalGap.UNKNOWN_CUSTOMER.value),
-                (or_(*(and_(accepts(c.value), left_out(c)) for c in order)), LegalGap.CHANNEL_NOT_USED.value),
-                (accepts("letter"), LegalGap.NEEDS_LETTER.value),
+                (
+                    or_(*(and_(_accepts(c), left_out(c)) for c in order if c is not Channel.LETTER)),
+                    LegalGap.CHANNEL_NOT_USED.value,
+                ),
+                (_accepts(Channel.LETTER), LegalGap.NEEDS_LETTER.value),
                 else_=LegalGap.NO_LEGAL_CONTACT.value,
             )
         )
@@ -287,7 +346,9 @@ def mark_already_notified(conn: Connection, campaign_id: int) -> int:
     result = conn.execute(
         update(manifest)
         .where(manifest.c.campaign_id == campaign_id, manifest.c.customer_id.in_(reached))
-        .values(channel_plan=ChannelPlan.NONE.value, email_reason=reason, sms_reason=reason)
+        .values(
+            channel_plan=ChannelPlan.NONE.value, email_reason=reason, sms_reason=reason, letter_reason=reason
+        )
     )
     return int(result.rowcount or 0)
 
@@ -383,6 +444,7 @@ def manifest_summary(conn: Connection, campaign_id: int) -> dict[str, Any]:
         "by_jurisdiction": grouped(manifest.c.jurisdiction),
         "email_not_used": grouped_where(manifest.c.email_reason.is_not(None), manifest.c.email_reason),
         "sms_not_used": grouped_where(manifest.c.sms_reason.is_not(None), manifest.c.sms_reason),
+        "letter_not_used": grouped_where(manifest.c.letter_reason.is_not(None), manifest.c.letter_reason),
         "by_legal_channel": grouped_where(manifest.c.legal_channel.is_not(None), manifest.c.legal_channel),
         "no_legal_notice": grouped_where(manifest.c.legal_gap.is_not(None), manifest.c.legal_gap),
         "legal_gaps": [

@@ -115,10 +115,10 @@ def fill_outbox(conn: Connection, campaign_id: int, now: datetime) -> dict[str, 
         return literal(f"c{campaign_id}m") + cast(manifest.c.id, String) + literal(channel.value[0])
 
     plans = {
-        (Channel.EMAIL, OutboxState.PENDING): manifest.c.channel_plan.in_(
-            [ChannelPlan.EMAIL, ChannelPlan.BOTH]
-        ),
-        (Channel.SMS, OutboxState.PENDING): manifest.c.channel_plan.in_([ChannelPlan.SMS, ChannelPlan.BOTH]),
+        **{
+            (channel, OutboxState.PENDING): manifest.c.channel_plan.in_(ChannelPlan.including(channel))
+            for channel in Channel
+        },
         (Channel.SMS, OutboxState.WAITING): and_(
             manifest.c.sms_reason == UnreachableReason.POLICY.value, manifest.c.phone.is_not(None)
         ),
@@ -211,6 +211,7 @@ def claim_batch(
             manifest.c.locale,
             manifest.c.time_zone,
             manifest.c.jurisdiction,
+            manifest.c.postal_address,
         )
         .join(manifest, manifest.c.id == outbox.c.manifest_id)
         .where(outbox.c.id.in_(claimed_ids))
@@ -623,6 +624,18 @@ def campaign_pieces(
         ((str(locale), str(channel), jurisdiction) for locale, channel, jurisdiction in conn.execute(query)),
         key=lambda g: (g[0], g[1], g[2] or ""),
     )
+
+
+def letter_tokens(conn: Connection, references: Sequence[str]) -> set[str]:
+    """Which of ``references`` are our letters (outbox rows of the letter channel, by token)."""
+    found: set[str] = set()
+    for start in range(0, len(references), 1000):
+        chunk = list(references[start : start + 1000])
+        query = select(outbox.c.message_token).where(
+            outbox.c.channel == Channel.LETTER.value, outbox.c.message_token.in_(chunk)
+        )
+        found.update(str(t) for t in conn.execute(query).scalars())
+    return found
 
 
 def _reader_columns() -> list[Any]:

@@ -266,7 +266,13 @@ def _fell_back() -> Any:
 
 
 # Who the customer is and what went wrong in the provider's words: the report's, never the ledger's.
-_CONTACT = (manifest.c.name, manifest.c.email, manifest.c.phone, outbox.c.last_error)
+_CONTACT = (
+    manifest.c.name,
+    manifest.c.email,
+    manifest.c.phone,
+    manifest.c.postal_address,
+    outbox.c.last_error,
+)
 
 
 def _message_columns() -> list[Any]:
@@ -278,6 +284,7 @@ def _message_columns() -> list[Any]:
         manifest.c.channel_plan,
         manifest.c.email_reason,
         manifest.c.sms_reason,
+        manifest.c.letter_reason,
         manifest.c.legal_channel,
         manifest.c.legal_gap,
         outbox.c.channel,
