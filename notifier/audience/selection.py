@@ -17,7 +17,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from notifier.audience.csvfile import read_records
-from notifier.audience.postal import envelope_lines
+from notifier.audience.postal import customer_envelope
 from notifier.audience.validation import RowProblems, validate_customer, validate_external_id
 from notifier.clock import utcnow
 from notifier.config import SelectionAccess
@@ -236,18 +236,10 @@ def _manifest_row(
         "email_reason": choice.email_reason,
         "sms_reason": choice.sms_reason,
         "letter_reason": choice.letter_reason,
-        "postal_address": _envelope(customer, plan.home_country),
+        "postal_address": "\n".join(customer_envelope(customer, plan.home_country)) or None,
         **_legal(customer, plan.law),
         "created_at": now,
     }
-
-
-def _envelope(customer: CustomerRecord, home_country: str | None) -> str | None:
-    """The envelope's lines after the name; the country's line only on a letter that crosses a border."""
-    if customer.address is None or customer.address_problem:
-        return None
-    abroad = home_country is None or customer.address.country != home_country
-    return "\n".join(envelope_lines(customer.address, abroad=abroad))
 
 
 def _legal(customer: CustomerRecord, law: NoticeLaw | None) -> dict[str, Any]:

@@ -4,7 +4,7 @@ Connection string: ``printfile:///srv/letters?batch=500&postage=first_class&dupl
 
 - ``send`` writes the letter's PDF to ``DIR/pending/<reference>.pdf`` (written to a temporary name and
   renamed, so a half-written letter never exists) with what the vendor needs beside it
-  (``<reference>.json``: country, postage, pages), and answers with the reference: handed over.
+  (``<reference>.json``: country and postage), and answers with the reference: handed over.
 - Every ``batch`` letters, and when a sending window ends (``aclose``), the pending letters are sealed
   into ``DIR/batches/<batch id>/``: ``letters.pdf`` (every letter in order; with ``duplex`` each one
   starts on a fresh sheet), ``manifest.csv`` (reference, first page, pages, sheets, postage class,
@@ -108,8 +108,7 @@ class PrintFileChannel:
                 "reference": token,
                 "country": message.headers.get("country", ""),
                 "postage": self.postage,
-                "pages": str(_pages(message.document)),
-            }
+            }  # its pages are counted once, when the batch is sealed
             _write_atomically(self.pending_dir / f"{token}.json", json.dumps(meta).encode())
             _write_atomically(self.pending_dir / f"{token}.pdf", message.document)
         except OSError as exc:
@@ -220,12 +219,6 @@ class PrintFileChannel:
                 yield
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
-
-
-def _pages(pdf: bytes) -> int:
-    from pypdf import PdfReader
-
-    return len(PdfReader(io.BytesIO(pdf)).pages)
 
 
 def _write_atomically(path: Path, data: bytes) -> None:

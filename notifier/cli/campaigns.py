@@ -6,7 +6,7 @@ import json
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -22,8 +22,60 @@ from notifier.cli.common import (
     store_for,
 )
 from notifier.errors import ConfigurationError, InputError
+from notifier.models import Channel, ChannelPolicy, DeliveryPolicy
+
+if TYPE_CHECKING:
+    from notifier.audience.selection import FreezeResult, Selection
+    from notifier.config import Settings
+    from notifier.store import Store
 
 app = typer.Typer(help="Plan, launch and watch a notification campaign.", no_args_is_help=True)
+
+
+# The options of `campaign plan` that describe how it delivers (each parsed at the edge, in _delivery).
+ChannelsOption = Annotated[
+    str,
+    typer.Option(
+        help="Channels this campaign may use: email, sms, letter (a letter goes where it is the notice "
+        "the law accepts, or nothing else reaches the person)."
+    ),
+]
+PolicyOption = Annotated[
+    str,
+    typer.Option(
+        help="all: every usable channel; email-first: SMS only without email (or if it fails); "
+        "sms-first: email only without SMS (or if it fails)."
+    ),
+]
+QuietHoursOption = Annotated[
+    str, typer.Option(help="SMS only between these local hours of the recipient (09-20 or 09:00-20:00).")
+]
+RetryForOption = Annotated[
+    str,
+    typer.Option(
+        help="Retry transient failures (SMTP 4xx, Twilio 429) this long after a "
+        "message's first attempt, e.g. 30m, 12h, 2d."
+    ),
+]
+UncertainEmailOption = Annotated[
+    str,
+    typer.Option(
+        help="After a crash, emails whose fate is unknown: hold (for review) or resend (same Message-ID)."
+    ),
+]
+TrackingWindowOption = Annotated[
+    str,
+    typer.Option(
+        help="Await delivery reports this long after the campaign completes; then SMS with none are "
+        "no_receipt (not reached), e.g. 72h."
+    ),
+]
+OnlyOption = Annotated[
+    str | None,
+    typer.Option(
+        help="With --not-reached-in, only these (comma list): bounced, undelivered, no_receipt, no_channel."
+    ),
+]
 
 
 @app.command("plan")
@@ -57,84 +109,29 @@ def campaign_plan(
             help="A follow-up: the customers this (finished) campaign did not reach on any channel."
         ),
     ] = None,
-    only: Annotated[
-        str | None,
-        typer.Option(
-            help="With --not-reached-in, only these (comma list): "
-            "bounced, undelivered, no_receipt, no_channel."
-        ),
-    ] = None,
-    channels: Annotated[
-        str,
-        typer.Option(
-            help="Channels this campaign may use: email, sms, letter (a letter goes where it is the notice "
-            "the law accepts, or nothing else reaches the person)."
-        ),
-    ] = "email,sms",
-    policy: Annotated[
-        str,
-        typer.Option(
-            help="all: every usable channel; email-first: SMS only without email (or if it fails); "
-            "sms-first: email only without SMS (or if it fails)."
-        ),
-    ] = "all",
+    only: OnlyOption = None,
+    channels: ChannelsOption = "email,sms",
+    policy: PolicyOption = "all",
     notice: Annotated[
         str, typer.Option(help="breach_notice (first notice) or breach_update (follow-up).")
     ] = "breach_notice",
-    quiet_hours: Annotated[
-        str, typer.Option(help="SMS only between these local hours of the recipient (09-20 or 09:00-20:00).")
-    ] = "09-20",
+    quiet_hours: QuietHoursOption = "09-20",
     urgent: Annotated[str | None, typer.Option(help="Override SMS quiet hours; state why (audited).")] = None,
-    retry_for: Annotated[
-        str,
-        typer.Option(
-            help="Retry transient failures (SMTP 4xx, Twilio 429) this long after a "
-            "message's first attempt, e.g. 30m, 12h, 2d."
-        ),
-    ] = "12h",
-    uncertain_email: Annotated[
-        str,
-        typer.Option(
-            help="After a crash, emails whose fate is unknown: hold (for review) or resend (same Message-ID)."
-        ),
-    ] = "hold",
-    tracking_window: Annotated[
-        str,
-        typer.Option(
-            help="Await delivery reports this long after the campaign completes; then SMS with none are "
-            "no_receipt (not reached), e.g. 72h."
-        ),
-    ] = "72h",
+    retry_for: RetryForOption = "12h",
+    uncertain_email: UncertainEmailOption = "hold",
+    tracking_window: TrackingWindowOption = "72h",
     database_url: DatabaseOption = None,
 ) -> None:
     """Select the affected customers and freeze the manifest; prints the counts to check before launch."""
     from notifier.audience.selection import Selection
-    from notifier.cli.output import manifest_tables, progress_bar
-    from notifier.models import Channel, ChannelPolicy, DeliveryPolicy
+    from notifier.cli.output import progress_bar
     from notifier.notices.render import renderer_for
-    from notifier.sending.campaigns import (
-        campaign_status,
-        legal_notice_gaps,
-        plan_campaign,
-        translation_gaps,
-    )
+    from notifier.sending.campaigns import plan_campaign
 
     settings = settings_from(database_url)
-    try:
-        channel_set = frozenset(Channel(c.strip()) for c in channels.split(",") if c.strip())
-        channel_policy = ChannelPolicy(policy)
-        delivery = DeliveryPolicy.from_options(
-            quiet_hours=quiet_hours,
-            urgent=urgent,
-            uncertain_email=uncertain_email,
-            retry_for=retry_for,
-            tracking_window=tracking_window,
-        )
-    except ValueError as exc:
-        raise ConfigurationError(
-            f"{exc}; --channels email,sms,letter; --policy all|email-first|sms-first; --quiet-hours 09-20; "
-            "--uncertain-email hold|resend; --retry-for 12h; --tracking-window 72h"
-        ) from exc
+    channel_set, channel_policy, delivery = _delivery(
+        channels, policy, quiet_hours, urgent, uncertain_email, retry_for, tracking_window
+    )
     store = store_for(settings)
     user = signed_in(store, Action.CAMPAIGN_PLAN)
     selection = Selection(
@@ -146,14 +143,7 @@ def campaign_plan(
         access=settings.selection,
     )
     if saved is not None:
-        if query is not None:
-            raise InputError("--saved names a saved query: give it or --query, not both")
-        from notifier.audience.saved import saved_selection, selection_of
-
-        chosen = selection_of(saved_selection(store, saved), source_url=source_url, access=settings.selection)
-        selection = replace(
-            selection, query=chosen.query, source_url=chosen.source_url, saved_as=chosen.saved_as
-        )
+        selection = _saved_selection(store, settings, selection, saved)
     selected = 0
 
     def advance_by(n: int) -> None:
@@ -176,9 +166,59 @@ def campaign_plan(
             delivery=delivery,
             templates_dir=settings.templates_dir,
         )
+    _print_plan(store, settings, name, result)
+
+
+def _delivery(
+    channels: str,
+    policy: str,
+    quiet_hours: str,
+    urgent: str | None,
+    uncertain_email: str,
+    retry_for: str,
+    tracking_window: str,
+) -> tuple[frozenset[Channel], ChannelPolicy, DeliveryPolicy]:
+    """How the campaign delivers, from the words of the options; one line naming every option if wrong."""
+    try:
+        return (
+            frozenset(Channel(c.strip()) for c in channels.split(",") if c.strip()),
+            ChannelPolicy(policy),
+            DeliveryPolicy.from_options(
+                quiet_hours=quiet_hours,
+                urgent=urgent,
+                uncertain_email=uncertain_email,
+                retry_for=retry_for,
+                tracking_window=tracking_window,
+            ),
+        )
+    except ValueError as exc:
+        raise ConfigurationError(
+            f"{exc}; --channels email,sms,letter; --policy all|email-first|sms-first; --quiet-hours 09-20; "
+            "--uncertain-email hold|resend; --retry-for 12h; --tracking-window 72h"
+        ) from exc
+
+
+def _saved_selection(store: Store, settings: Settings, selection: Selection, saved: str) -> Selection:
+    """The selection with the saved query ``saved`` in place of --query."""
+    from notifier.audience.saved import saved_selection, selection_of
+
+    if selection.query is not None:
+        raise InputError("--saved names a saved query: give it or --query, not both")
+    chosen = selection_of(
+        saved_selection(store, saved), source_url=selection.source_url, access=settings.selection
+    )
+    return replace(selection, query=chosen.query, source_url=chosen.source_url, saved_as=chosen.saved_as)
+
+
+def _print_plan(store: Store, settings: Settings, name: str, result: FreezeResult) -> None:
+    """What to check before launch: problems, the manifest's counts, and what stands in the way."""
+    from notifier.cli.output import manifest_tables
+    from notifier.sending.campaigns import campaign_status, legal_notice_gaps, translation_gaps
+
     for problem in result.problems[:50]:
         console.print(problem, style="yellow", markup=False, highlight=False)
-    for table in manifest_tables(campaign_status(store, name).manifest):
+    manifest = campaign_status(store, name).manifest
+    for table in manifest_tables(manifest):
         console.print(table)
     if result.already_notified:
         console.print(
@@ -187,9 +227,10 @@ def campaign_plan(
             markup=False,
             highlight=False,
         )
-    for gap in translation_gaps(store, settings, name):
-        err_console.print(gap, style="red", markup=False, highlight=False)
-    for line in legal_notice_gaps(campaign_status(store, name).manifest, settings.templates_dir):
+    for line in [
+        *translation_gaps(store, settings, name),
+        *legal_notice_gaps(manifest, settings.templates_dir),
+    ]:
         err_console.print(line, style="red", markup=False, highlight=False)
 
 

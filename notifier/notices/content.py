@@ -15,11 +15,10 @@ import json
 import tomllib
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import IO, Any
 
-from notifier.errors import ConfigurationError
+from notifier.notices.datafile import load_data_file
 
 __all__ = [
     "CONTENT_FILE",
@@ -132,25 +131,7 @@ class ContentModel:
 
 def load_content(templates_dir: Path) -> ContentModel:
     """The content model of ``templates_dir``, parsed and checked (cached until the file changes)."""
-    path = templates_dir / CONTENT_FILE
-    try:
-        stat = path.stat()
-    except OSError as exc:
-        raise ConfigurationError(f"{path}: cannot read the legal content file: {exc.strerror}") from exc
-    return _load(path, stat.st_mtime_ns, stat.st_size)
-
-
-@lru_cache(maxsize=8)
-def _load(path: Path, mtime_ns: int, size: int) -> ContentModel:
-    del mtime_ns, size  # part of the cache key: an edited file is loaded again
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigurationError(f"{path}: {exc}") from exc
-    try:
-        return _model(data)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ConfigurationError(f"{path}: {exc} (see the comments in the file)") from exc
+    return load_data_file(templates_dir / CONTENT_FILE, "the legal content file", _model)
 
 
 def _model(data: dict[str, Any]) -> ContentModel:

@@ -10,16 +10,15 @@ has none, why (``legal_gap``)."""
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from notifier.errors import ConfigurationError
 from notifier.models import CustomerRecord, LegalGap
 from notifier.notices.content import ContentModel, load_content
+from notifier.notices.datafile import load_data_file
 
 __all__ = [
     "CONDITIONS",
@@ -130,45 +129,27 @@ def legal_notice_word(channel: str | None, legal_channel: str | None, legal_gap:
 
 
 def load_legal_channels(templates_dir: Path) -> LegalChannels:
-    """The legal channels of ``templates_dir``, checked against its content model's profiles (cached
-    until either file changes)."""
+    """The legal channels of ``templates_dir``, checked against its content model's profiles (each file
+    cached until it changes)."""
     path = templates_dir / LEGAL_CHANNELS_FILE
-    try:
-        stat = path.stat()
-    except OSError as exc:
-        raise ConfigurationError(f"{path}: cannot read the legal channels file: {exc.strerror}") from exc
-    profiles = tuple(sorted(load_content(templates_dir).profiles))
-    return _load(path, stat.st_mtime_ns, stat.st_size, profiles)
+    legal = load_data_file(path, "the legal channels file", _parse)
+    profiles = sorted(load_content(templates_dir).profiles)
+    unknown = sorted(set(legal.rules) - set(profiles))
+    missing = [p for p in profiles if p not in legal.rules]
+    if unknown:
+        problem = f"profiles.{unknown[0]}: no such profile in content.toml (known: {', '.join(profiles)})"
+    elif missing:
+        problem = f"profiles.{missing[0]} is missing: every profile of content.toml needs its legal channels"
+    else:
+        return legal
+    raise ConfigurationError(f"{path}: {problem} (see the comments in the file)")
 
 
-@lru_cache(maxsize=8)
-def _load(path: Path, mtime_ns: int, size: int, profiles: tuple[str, ...]) -> LegalChannels:
-    del mtime_ns, size  # part of the cache key: an edited file is loaded again
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigurationError(f"{path}: {exc}") from exc
-    try:
-        return _parse(data, profiles)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ConfigurationError(f"{path}: {exc} (see the comments at the top of the file)") from exc
-
-
-def _parse(data: Mapping[str, Any], profiles: tuple[str, ...]) -> LegalChannels:
+def _parse(data: Mapping[str, Any]) -> LegalChannels:
     given = data.get("profiles")
     if not isinstance(given, dict):
         raise ValueError("a [profiles.NAME] table per profile of content.toml is needed")
-    unknown = sorted(set(given) - set(profiles))
-    if unknown:
-        raise ValueError(
-            f"profiles.{unknown[0]}: no such profile in content.toml (known: {', '.join(profiles)})"
-        )
-    missing = [p for p in profiles if p not in given]
-    if missing:
-        raise ValueError(
-            f"profiles.{missing[0]} is missing: every profile of content.toml needs its legal channels"
-        )
-    return LegalChannels(rules={name: _rule(name, given[name]) for name in profiles})
+    return LegalChannels(rules={name: _rule(name, table) for name, table in given.items()})
 
 
 def _rule(name: str, table: Any) -> LegalRule:

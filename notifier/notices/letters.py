@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -21,7 +20,8 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
-from notifier.errors import ConfigurationError, RenderError
+from notifier.errors import RenderError
+from notifier.notices.datafile import load_data_file
 
 __all__ = [
     "FONT_FILES",
@@ -86,24 +86,7 @@ class Layouts:
 
 def load_layouts(templates_dir: Path) -> Layouts:
     """The letter layouts of ``templates_dir``, checked (cached until the file changes)."""
-    path = templates_dir / LAYOUTS_FILE
-    try:
-        stat = path.stat()
-    except OSError as exc:
-        raise ConfigurationError(f"{path}: cannot read the letter layouts: {exc.strerror}") from exc
-    return _load(path, stat.st_mtime_ns, stat.st_size)
-
-
-@lru_cache(maxsize=8)
-def _load(path: Path, mtime_ns: int, size: int) -> Layouts:
-    del mtime_ns, size
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-        return _parse(data)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigurationError(f"{path}: {exc}") from exc
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ConfigurationError(f"{path}: {exc} (see the comments at the top of the file)") from exc
+    return load_data_file(templates_dir / LAYOUTS_FILE, "the letter layouts", _parse)
 
 
 def _parse(data: Mapping[str, Any]) -> Layouts:
@@ -150,6 +133,10 @@ def _fonts_only() -> Any:
     """A WeasyPrint URL fetcher that serves the letter fonts and refuses every other address."""
     from weasyprint.urls import URLFetcher, URLFetcherResponse
 
+    # Checked once per process, not per letter (an exception is not cached: a later call checks again).
+    missing = [str(p) for p in FONT_FILES.values() if not p.is_file()]
+    if missing:
+        raise RenderError(f"the letter fonts are missing ({', '.join(missing)}): run make letter-libs")
     allowed = {path.as_uri(): path for path in FONT_FILES.values()}
 
     class FontsOnly(URLFetcher):  # type: ignore[misc]
@@ -165,9 +152,6 @@ def _fonts_only() -> Any:
 
 def letter_pdf(html: str) -> bytes:
     """The PDF of one letter (fonts embedded, subset). Raises RenderError when it cannot be made."""
-    missing = [str(p) for p in FONT_FILES.values() if not p.is_file()]
-    if missing:
-        raise RenderError(f"the letter fonts are missing ({', '.join(missing)}): run make letter-libs")
     from weasyprint import HTML  # imported on first use: it loads Pango
 
     try:

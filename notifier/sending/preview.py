@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from notifier.audience.postal import envelope_lines
+from notifier.audience.postal import customer_envelope
 from notifier.audience.selection import plan_channels
 from notifier.channels import DeliveryChannel, channel_from_settings, channel_from_url
 from notifier.channels.email import build_message
@@ -124,7 +124,7 @@ def stored_readers(store: Store, settings: Settings, customers: list[str]) -> li
                 email_reason=choice.email_reason,
                 sms_reason=choice.sms_reason,
                 letter_reason=choice.letter_reason,
-                postal_address="\n".join(envelope_lines(record.address)) if record.address else None,
+                postal_address="\n".join(customer_envelope(record)) or None,
             )
         )
     return readers

@@ -19,7 +19,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from notifier.accounts.permissions import Action
-from notifier.audience.postal import envelope_lines
+from notifier.audience.postal import customer_envelope
 from notifier.clock import utcnow
 from notifier.config import Settings
 from notifier.console.web import Console, render, require, see_other, with_form
@@ -194,8 +194,7 @@ def _reader_of(console: Console, external_id: str, name: str, time_zone: str) ->
     """A customer as a piece is shown for them: their name, time zone and, for a letter, their envelope."""
     with console.store.connect() as conn:
         _id, record = q.customers_by_external_ids(conn, [external_id])[external_id]
-    address = tuple(envelope_lines(record.address)) if record.address and not record.address_problem else ()
-    return Reader(name, time_zone, f"customer {external_id}", address)
+    return Reader(name, time_zone, f"customer {external_id}", tuple(customer_envelope(record)))
 
 
 def _letter_preview(piece: Piece, parts: NoticeParts, reader: Reader | None, *, as_pdf: bool) -> Response:
